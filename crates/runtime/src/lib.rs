@@ -1,0 +1,23 @@
+//! What every baton service shares.
+//!
+//! # Layout
+//!
+//! - [`validate`]: request checks that answer `INVALID_ARGUMENT` with field violations.
+//! - [`time`]: protobuf timestamps.
+//! - [`shutdown`]: the stop signal servers and streams watch.
+//! - [`client`]: lazily connecting channels to other services, with deadline propagation.
+//! - [`deadline`]: the server layer and task-local that carry a caller's deadline.
+//! - [`server`]: the bootstrap: health, reflection, the tower stack, graceful drain.
+//! - [`telemetry`]: logs (pretty or JSON) and OTLP trace export.
+//! - [`metrics`]: the meter provider, the per-call metrics layer and the Prometheus endpoint.
+//! - [`trace`]: W3C trace context in and out of every call.
+pub mod client;
+pub mod deadline;
+mod grpc_call;
+pub mod metrics;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+pub mod time;
+pub mod trace;
+pub mod validate;

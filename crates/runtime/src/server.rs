@@ -1,0 +1,184 @@
+//! The one server bootstrap every service runs behind.
+//!
+//! Each service listens on its own port with: the standard gRPC health service (reporting the
+//! service and the whole server), server reflection over the `baton.v1` descriptors, and the
+//! tower stack below. On the stop signal health turns NOT_SERVING, the listener stops
+//! accepting and in-flight calls drain until the drain deadline.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::ServingStatus;
+
+use crate::{
+    deadline::DeadlineLayer, metrics::RpcMetricsLayer, shutdown::Shutdown, trace::TraceLayer,
+};
+
+/// Server settings shared by every service.
+#[derive(Args, Clone, Debug)]
+pub struct ServerConfig {
+    /// Longest any single call may run on the server.
+    #[arg(
+        long = "request-timeout-ms",
+        env = "BATON_REQUEST_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub request_timeout_ms: u64,
+    /// Calls in flight per connection before new ones are shed with UNAVAILABLE.
+    #[arg(
+        long = "max-concurrent-requests",
+        env = "BATON_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 512
+    )]
+    pub max_concurrent_requests: usize,
+    /// How long in-flight calls may take to finish after the stop signal.
+    #[arg(
+        long = "drain-timeout-secs",
+        env = "BATON_DRAIN_TIMEOUT_SECS",
+        default_value_t = 20
+    )]
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout_ms: 10_000,
+            max_concurrent_requests: 512,
+            drain_timeout_secs: 20,
+        }
+    }
+}
+
+/// Why a server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Reflection could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The listener's address could not be read.
+    #[error("listener: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// One gRPC service ready to serve: its fully qualified name (for health) and its routes.
+#[derive(Debug)]
+pub struct ServiceRoutes {
+    /// `baton.v1.IdentityService` and so on.
+    pub name: &'static str,
+    /// The generated server, as routes.
+    pub routes: Routes,
+}
+
+impl ServiceRoutes {
+    /// Wraps a generated server (`IdentityServiceServer::new(..)`).
+    pub fn new<S>(name: &'static str, service: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Self {
+            name,
+            routes: Routes::new(service),
+        }
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) so the caller learns the address before serving.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    Ok(TcpListener::bind(addr).await?)
+}
+
+/// Serves `service` on `listener` until `shutdown` fires and in-flight calls have drained (or
+/// the drain deadline passed).
+pub async fn serve(
+    listener: TcpListener,
+    service: ServiceRoutes,
+    config: &ServerConfig,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status(service.name, ServingStatus::Serving)
+        .await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let name = service.name;
+    let stop = {
+        let shutdown = shutdown.clone();
+        let reporter = reporter.clone();
+        async move {
+            shutdown.triggered().await;
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            tracing::info!(service = name, "not serving, draining in-flight calls");
+        }
+    };
+
+    tracing::info!(service = name, %addr, "serving");
+    let server = Server::builder()
+        // Bound every call, whatever the caller asked for.
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        // Limit in-flight calls per connection ...
+        .concurrency_limit_per_connection(config.max_concurrent_requests)
+        // ... and shed the excess with UNAVAILABLE instead of queueing it.
+        .load_shed(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // One span per call, child of the caller's trace.
+        .layer(TraceLayer)
+        // Count and time every call by service, method and status code.
+        .layer(RpcMetricsLayer::global())
+        // Keep the caller's deadline for the calls this one makes.
+        .layer(DeadlineLayer)
+        .add_routes(service.routes)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        // Set here, not with `Server::tcp_nodelay`, which only reaches sockets tonic binds itself:
+        // with Nagle on, a response larger than one segment waits for the peer's delayed ACK.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop);
+
+    let drain = Duration::from_secs(config.drain_timeout_secs);
+    tokio::select! {
+        result = server => result?,
+        () = async { shutdown.triggered().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!(service = name, drain_secs = config.drain_timeout_secs, "drain deadline passed, closing remaining calls");
+        }
+    }
+    tracing::info!(service = name, "stopped");
+    Ok(())
+}

@@ -1,0 +1,43 @@
+use thiserror::Error;
+
+/// A storage failure. Services map it to `UNAVAILABLE` or `INTERNAL`; the message is for logs,
+/// never for callers.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be opened, read or committed.
+    #[error("embedded store: {0}")]
+    Backend(String),
+    /// A stored value no longer decodes: the file is damaged or was written by an
+    /// incompatible version.
+    #[error("stored value does not decode: {0}")]
+    Corrupt(String),
+    /// The blocking task running the transaction was cancelled or panicked.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+macro_rules! backend_from {
+    ($($ty:ty),* $(,)?) => {$(
+        impl From<$ty> for StoreError {
+            fn from(err: $ty) -> Self {
+                StoreError::Backend(err.to_string())
+            }
+        }
+    )*};
+}
+
+backend_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    std::io::Error,
+);
+
+impl From<prost::DecodeError> for StoreError {
+    fn from(err: prost::DecodeError) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
