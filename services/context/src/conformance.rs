@@ -1,0 +1,307 @@
+//! The behaviour every [`ContextStore`] backend must show, as async functions generic over
+//! the trait. A backend's tests call [`run_all`] (or the functions one by one) with a way to
+//! open it; each function uses its own tenant, so they can share one store.
+//!
+//! These are test helpers: they panic with a message on the first broken promise.
+
+use std::sync::Arc;
+
+use baton_proto::v1::{CaseOpened, Channel, ContactStarted, Event, NoteAdded, event::Payload};
+use baton_runtime::time;
+
+use crate::{
+    Error,
+    store::{Appended, ContextStore, NewEvent},
+};
+
+/// Runs every check. `open` opens the same backend each time it is called (the same data
+/// directory or the same Redis database), so durability across reopening can be checked; the
+/// previous handle is dropped first.
+pub async fn run_all<S: ContextStore>(open: impl Fn() -> S) {
+    let store = open();
+    sequences_are_ordered_and_gap_free(&store).await;
+    retries_replay_the_first_answer(&store).await;
+    an_idempotency_key_is_not_reused_across_customers(&store).await;
+    expected_version_conflicts(&store).await;
+    tenants_are_isolated(&store).await;
+    events_page_in_order(&store).await;
+    erasure_removes_everything(&store).await;
+    let store = Arc::new(store);
+    concurrent_appends_stay_gap_free(&store).await;
+    drop(store);
+    data_survives_reopening(open).await;
+}
+
+/// A new event for `customer` in `tenant` with the service-assigned fields filled.
+pub fn new_event(
+    tenant: &str,
+    customer: &str,
+    key: &str,
+    expected: u64,
+    payload: Payload,
+) -> NewEvent {
+    let now = time::now();
+    NewEvent {
+        tenant_id: tenant.into(),
+        customer_id: customer.into(),
+        idempotency_key: key.into(),
+        expected_version: expected,
+        event: Event {
+            event_id: format!("evt_{key}"),
+            occurred_at: Some(now),
+            recorded_at: Some(now),
+            contact_id: "contact-1".into(),
+            channel: Channel::Chat as i32,
+            payload: Some(payload),
+            ..Event::default()
+        },
+    }
+}
+
+/// A contact start, the most common event.
+pub fn started(utterance: &str) -> Payload {
+    Payload::ContactStarted(ContactStarted {
+        utterance: utterance.into(),
+        ..ContactStarted::default()
+    })
+}
+
+async fn append<S: ContextStore>(store: &S, new: NewEvent) -> Appended {
+    match store.append(new).await {
+        Ok(appended) => appended,
+        Err(err) => panic!("append failed: {err}"),
+    }
+}
+
+async fn events<S: ContextStore>(store: &S, tenant: &str, customer: &str) -> Vec<Event> {
+    match store.events_after(tenant, customer, 0, 10_000).await {
+        Ok(events) => events,
+        Err(err) => panic!("events_after failed: {err}"),
+    }
+}
+
+fn sequences(events: &[Event]) -> Vec<u64> {
+    events.iter().map(|e| e.sequence).collect()
+}
+
+/// Each customer's events are numbered 1, 2, 3, ... and read back in that order, and the
+/// view's version follows.
+pub async fn sequences_are_ordered_and_gap_free<S: ContextStore>(store: &S) {
+    let t = "conf-seq";
+    for n in 1..=12u64 {
+        let a = append(
+            store,
+            new_event(t, "alice", &format!("a{n}"), 0, started("x")),
+        )
+        .await;
+        assert_eq!((a.event.sequence, a.version, a.duplicate), (n, n, false));
+        assert_eq!(
+            a.event.customer_id, "alice",
+            "the store writes the customer id"
+        );
+    }
+    let b = append(store, new_event(t, "bob", "b1", 0, started("x"))).await;
+    assert_eq!(b.version, 1, "each customer has its own sequence");
+    let stored = events(store, t, "alice").await;
+    assert_eq!(sequences(&stored), (1..=12).collect::<Vec<_>>());
+    assert_eq!(stored[0].event_id, "evt_a1");
+    let view = store.view(t, "alice").await.ok().flatten();
+    assert_eq!(view.map(|v| v.version()), Some(12));
+}
+
+/// A retry with the same key returns the stored event, flagged duplicate, and appends nothing.
+pub async fn retries_replay_the_first_answer<S: ContextStore>(store: &S) {
+    let t = "conf-idem";
+    let first = append(store, new_event(t, "alice", "k1", 0, started("first"))).await;
+    let mut retry = new_event(t, "alice", "k1", 0, started("changed on retry"));
+    retry.event.event_id = "evt_other".into();
+    let again = append(store, retry).await;
+    assert!(again.duplicate);
+    assert_eq!(again.event, first.event);
+    assert_eq!(again.version, first.version);
+    assert_eq!(events(store, t, "alice").await.len(), 1);
+    // A retry still succeeds when the caller's expected version has since moved on.
+    let second = append(store, new_event(t, "alice", "k2", 1, started("x"))).await;
+    let replay = append(store, new_event(t, "alice", "k2", 1, started("x"))).await;
+    assert_eq!((replay.duplicate, replay.version), (true, second.version));
+}
+
+/// A key that acknowledged an append for one customer is refused for another.
+pub async fn an_idempotency_key_is_not_reused_across_customers<S: ContextStore>(store: &S) {
+    let t = "conf-idem-other";
+    append(store, new_event(t, "alice", "shared", 0, started("x"))).await;
+    let other = store
+        .append(new_event(t, "bob", "shared", 0, started("x")))
+        .await;
+    assert!(
+        matches!(other, Err(Error::IdempotencyKeyReused)),
+        "{other:?}"
+    );
+    assert!(events(store, t, "bob").await.is_empty());
+}
+
+/// `expected_version` other than the current one is refused and changes nothing.
+pub async fn expected_version_conflicts<S: ContextStore>(store: &S) {
+    let t = "conf-occ";
+    append(store, new_event(t, "alice", "k1", 0, started("x"))).await;
+    append(store, new_event(t, "alice", "k2", 1, started("x"))).await;
+    let stale = store
+        .append(new_event(t, "alice", "k3", 1, started("x")))
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(Error::VersionConflict {
+                current: 2,
+                expected: 1
+            })
+        ),
+        "{stale:?}"
+    );
+    let ahead = store
+        .append(new_event(t, "alice", "k4", 7, started("x")))
+        .await;
+    assert!(matches!(
+        ahead,
+        Err(Error::VersionConflict {
+            current: 2,
+            expected: 7
+        })
+    ));
+    assert_eq!(events(store, t, "alice").await.len(), 2);
+    // The refused key was not remembered: with the right version it goes through.
+    let ok = append(store, new_event(t, "alice", "k3", 2, started("x"))).await;
+    assert_eq!((ok.version, ok.duplicate), (3, false));
+}
+
+/// One tenant never sees another's events, views or idempotency answers.
+pub async fn tenants_are_isolated<S: ContextStore>(store: &S) {
+    let (a, b) = ("conf-tenant-a", "conf-tenant-b");
+    append(store, new_event(a, "alice", "k1", 0, started("x"))).await;
+    assert!(events(store, b, "alice").await.is_empty());
+    assert!(store.view(b, "alice").await.ok().flatten().is_none());
+    let other = append(store, new_event(b, "alice", "k1", 0, started("x"))).await;
+    assert!(!other.duplicate, "idempotency keys are per tenant");
+    assert_eq!(other.version, 1);
+    assert_eq!(store.forget(b, "alice").await.ok(), Some(2));
+    assert_eq!(
+        events(store, a, "alice").await.len(),
+        1,
+        "erasure stays in its tenant"
+    );
+}
+
+/// `events_after` pages by sequence with a limit, and ids that extend one another
+/// (`c1`, `c10`) never mix.
+pub async fn events_page_in_order<S: ContextStore>(store: &S) {
+    let t = "conf-page";
+    for n in 1..=7 {
+        append(
+            store,
+            new_event(t, "c1", &format!("c1-{n}"), 0, started("x")),
+        )
+        .await;
+    }
+    append(store, new_event(t, "c10", "c10-1", 0, started("x"))).await;
+    let mut after = 0;
+    let mut pages = Vec::new();
+    loop {
+        let page = match store.events_after(t, "c1", after, 3).await {
+            Ok(page) => page,
+            Err(err) => panic!("events_after failed: {err}"),
+        };
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map_or(after, |e| e.sequence);
+        pages.push(sequences(&page));
+    }
+    assert_eq!(pages, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+    let tail = store.events_after(t, "c1", u64::MAX, 3).await.ok();
+    assert_eq!(tail.map(|e| e.len()), Some(0));
+}
+
+/// Erasure removes events, view and remembered answers; the history restarts at 1, and
+/// erasing again finds nothing.
+pub async fn erasure_removes_everything<S: ContextStore>(store: &S) {
+    let t = "conf-forget";
+    append(store, new_event(t, "alice", "k1", 0, started("x"))).await;
+    let case = Payload::CaseOpened(CaseOpened {
+        case_id: "case-1".into(),
+        ..CaseOpened::default()
+    });
+    append(store, new_event(t, "alice", "k2", 0, case)).await;
+    let note = Payload::Note(NoteAdded {
+        case_id: "case-1".into(),
+        text: "private detail".into(),
+    });
+    append(store, new_event(t, "alice", "k3", 0, note)).await;
+    append(store, new_event(t, "bob", "kb", 0, started("x"))).await;
+
+    assert_eq!(
+        store.forget(t, "alice").await.ok(),
+        Some(4),
+        "3 events and the view"
+    );
+    assert!(events(store, t, "alice").await.is_empty());
+    assert!(store.view(t, "alice").await.ok().flatten().is_none());
+    assert_eq!(store.forget(t, "alice").await.ok(), Some(0));
+    // The remembered answer went too: the same key now appends afresh, from sequence 1.
+    let again = append(store, new_event(t, "alice", "k1", 0, started("x"))).await;
+    assert_eq!((again.version, again.duplicate), (1, false));
+    assert_eq!(
+        events(store, t, "bob").await.len(),
+        1,
+        "other customers stay"
+    );
+}
+
+/// Appends racing for one customer all succeed with distinct, gap-free sequences.
+pub async fn concurrent_appends_stay_gap_free<S: ContextStore>(store: &Arc<S>) {
+    let t = "conf-race";
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                store
+                    .append(new_event(t, "alice", &format!("r{n}"), 0, started("x")))
+                    .await
+                    .map(|a| a.version)
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(version)) => versions.push(version),
+            other => panic!("racing append failed: {other:?}"),
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=16).collect::<Vec<_>>());
+    assert_eq!(sequences(&events(&**store, t, "alice").await), versions);
+}
+
+/// Acknowledged appends are still there after the store is closed and opened again, and
+/// sequences continue from where they were.
+pub async fn data_survives_reopening<S: ContextStore>(open: impl Fn() -> S) {
+    let t = "conf-reopen";
+    {
+        let store = open();
+        append(
+            &store,
+            new_event(t, "alice", "k1", 0, started("before restart")),
+        )
+        .await;
+        append(&store, new_event(t, "alice", "k2", 0, started("x"))).await;
+    }
+    let store = open();
+    let stored = events(&store, t, "alice").await;
+    assert_eq!(sequences(&stored), [1, 2]);
+    let replay = append(&store, new_event(t, "alice", "k1", 0, started("x"))).await;
+    assert!(replay.duplicate, "remembered answers survive too");
+    let next = append(&store, new_event(t, "alice", "k3", 2, started("x"))).await;
+    assert_eq!(next.version, 3);
+    let view = store.view(t, "alice").await.ok().flatten();
+    assert_eq!(view.map(|v| v.version()), Some(3));
+}

@@ -1,0 +1,160 @@
+//! The gRPC adapter: validate the request, call the history, map errors to statuses.
+
+use std::pin::Pin;
+
+use baton_proto::v1::{
+    AppendEventRequest, AppendEventResponse, ForgetCustomerRequest, ForgetCustomerResponse,
+    GetContextRequest, GetContextResponse, ListEventsRequest, ListEventsResponse,
+    WatchContextRequest, WatchContextResponse, context_service_server::ContextService,
+};
+use tokio_stream::{Stream, StreamExt as _, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status};
+use tracing::{Span, field::Empty};
+
+use crate::{
+    history::{Append, History},
+    store::ContextStore,
+    validate,
+};
+
+/// Puts the ids of a validated request on the handler's span (never before validation: a
+/// malformed request may carry anything, personal data included, where an id belongs).
+fn record_ids(tenant: &str, customer: &str) {
+    let span = Span::current();
+    span.record("tenant", tenant);
+    span.record("customer", customer);
+}
+
+/// The stream of a `WatchContext` call.
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchContextResponse, Status>> + Send>>;
+
+/// `baton.v1.ContextService` over a [`History`].
+#[derive(Debug)]
+pub struct ContextGrpc<S> {
+    /// The domain the calls are served from.
+    history: History<S>,
+}
+
+impl<S: ContextStore> ContextGrpc<S> {
+    /// Serves `history`.
+    pub fn new(history: History<S>) -> Self {
+        Self { history }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: ContextStore> ContextService for ContextGrpc<S> {
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
+    async fn append_event(
+        &self,
+        request: Request<AppendEventRequest>,
+    ) -> Result<Response<AppendEventResponse>, Status> {
+        let req = request.into_inner();
+        validate::append(&req).check()?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let appended = self
+            .history
+            .append(Append {
+                tenant_id: req.tenant_id,
+                customer_id: req.customer_id,
+                event: req.event.unwrap_or_default(),
+                idempotency_key: req.idempotency_key,
+                expected_version: req.expected_version,
+            })
+            .await?;
+        tracing::debug!(
+            sequence = appended.event.sequence,
+            duplicate = appended.duplicate,
+            "event appended"
+        );
+        Ok(Response::new(AppendEventResponse {
+            event: Some(appended.event),
+            version: appended.version,
+            duplicate: appended.duplicate,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
+    async fn get_context(
+        &self,
+        request: Request<GetContextRequest>,
+    ) -> Result<Response<GetContextResponse>, Status> {
+        let req = request.into_inner();
+        validate::get_context(&req).check()?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let snapshot = self
+            .history
+            .context(
+                &req.tenant_id,
+                &req.customer_id,
+                req.max_interactions as usize,
+            )
+            .await?;
+        Ok(Response::new(GetContextResponse {
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
+    async fn list_events(
+        &self,
+        request: Request<ListEventsRequest>,
+    ) -> Result<Response<ListEventsResponse>, Status> {
+        let req = request.into_inner();
+        validate::list_events(&req).check()?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let page = self
+            .history
+            .list_events(
+                &req.tenant_id,
+                &req.customer_id,
+                req.page_size as usize,
+                &req.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListEventsResponse {
+            events: page.events,
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    type WatchContextStream = WatchStream;
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
+    async fn watch_context(
+        &self,
+        request: Request<WatchContextRequest>,
+    ) -> Result<Response<Self::WatchContextStream>, Status> {
+        let req = request.into_inner();
+        validate::watch(&req).check()?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let events = self
+            .history
+            .watch(&req.tenant_id, &req.customer_id, req.after_version);
+        let stream = ReceiverStream::new(events).map(|item| {
+            item.map(|event| WatchContextResponse { event: Some(event) })
+                .map_err(Status::from)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerResponse>, Status> {
+        let req = request.into_inner();
+        validate::forget(&req).check()?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let answer = self
+            .history
+            .forget(&req.tenant_id, &req.customer_id)
+            .await?;
+        tracing::info!(
+            found = answer.found,
+            records_removed = answer.records_removed,
+            "customer history erased"
+        );
+        Ok(Response::new(answer))
+    }
+}

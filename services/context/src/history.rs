@@ -1,0 +1,232 @@
+//! The customer history: appends, snapshots, pages, watches and erasure, on any
+//! [`ContextStore`]. Requests arrive here already validated; nothing here knows about gRPC.
+
+use std::sync::Arc;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use baton_proto::v1::{ContextSnapshot, Event, ForgetCustomerResponse};
+use baton_runtime::{shutdown::Shutdown, time};
+use tokio::sync::mpsc;
+
+use crate::{
+    Error,
+    hub::Hub,
+    store::{Appended, ContextStore, NewEvent},
+    view::{DEFAULT_SNAPSHOT_INTERACTIONS, MAX_SNAPSHOT_INTERACTIONS, View},
+    watch,
+};
+
+/// Events in a page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// Most events in a page; larger requests are served this many.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// The history service over a store. Cheap to clone.
+#[derive(Debug)]
+pub struct History<S> {
+    /// Where events and views live.
+    store: Arc<S>,
+    /// Tells watchers about appends committed by this process.
+    hub: Hub,
+    /// Ends every watch when the server stops.
+    shutdown: Shutdown,
+}
+
+impl<S> Clone for History<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            hub: self.hub.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// An append as the caller asked for it.
+#[derive(Clone, Debug)]
+pub struct Append {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The event; assigned fields are overwritten.
+    pub event: Event,
+    /// Makes retries safe.
+    pub idempotency_key: String,
+    /// Optimistic concurrency; 0 appends whatever the version.
+    pub expected_version: u64,
+}
+
+/// A page of history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// Events, oldest first.
+    pub events: Vec<Event>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+impl<S: ContextStore> History<S> {
+    /// A history over `store`; watches end when `shutdown` fires.
+    pub fn new(store: S, shutdown: Shutdown) -> Self {
+        Self {
+            store: Arc::new(store),
+            hub: Hub::new(),
+            shutdown,
+        }
+    }
+
+    /// Appends one event and tells the customer's watchers. A retry of an earlier append
+    /// returns that append's answer with `duplicate` set and changes nothing.
+    pub async fn append(&self, append: Append) -> Result<Appended, Error> {
+        let recorded_at = time::now();
+        let mut event = append.event;
+        event.event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+        event.recorded_at = Some(recorded_at);
+        event.occurred_at = event.occurred_at.or(Some(recorded_at));
+        let new = NewEvent {
+            tenant_id: append.tenant_id,
+            customer_id: append.customer_id,
+            idempotency_key: append.idempotency_key,
+            expected_version: append.expected_version,
+            event,
+        };
+        let store = Arc::clone(&self.store);
+        let hub = self.hub.clone();
+        // Run to the end even if the caller goes away: once the event commits, its watchers
+        // must hear about it now, not when the next event happens to reveal the gap.
+        let task = tokio::spawn(async move {
+            let tenant_id = new.tenant_id.clone();
+            let appended = store.append(new).await?;
+            if !appended.duplicate {
+                hub.publish(&tenant_id, &appended.event);
+            }
+            Ok(appended)
+        });
+        task.await
+            .map_err(|e| Error::Store(baton_store::StoreError::Task(e.to_string())))?
+    }
+
+    /// The customer's snapshot with at most `max_interactions` interactions (0: the
+    /// default). A customer without history gets an empty snapshot at version 0.
+    pub async fn context(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        max_interactions: usize,
+    ) -> Result<ContextSnapshot, Error> {
+        let max = match max_interactions {
+            0 => DEFAULT_SNAPSHOT_INTERACTIONS,
+            n => n.min(MAX_SNAPSHOT_INTERACTIONS),
+        };
+        let view = self.store.view(tenant_id, customer_id).await?;
+        Ok(view
+            .unwrap_or_else(|| View::empty(customer_id))
+            .snapshot(max))
+    }
+
+    /// One page of the customer's events, oldest first.
+    pub async fn list_events(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<Page, Error> {
+        let size = match page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let after = decode_page_token(page_token)?;
+        // One more than asked tells whether another page exists without a second read.
+        let mut events = self
+            .store
+            .events_after(tenant_id, customer_id, after, size + 1)
+            .await?;
+        let next_page_token = if events.len() > size {
+            events.truncate(size);
+            events.last().map(|e| encode_page_token(e.sequence))
+        } else {
+            None
+        };
+        Ok(Page {
+            events,
+            next_page_token,
+        })
+    }
+
+    /// Streams the customer's events with a sequence above `after_version`: the stored ones,
+    /// then new ones as they are appended, in order and without gaps. The stream ends when
+    /// the receiver is dropped, the server shuts down or the customer is erased.
+    pub fn watch(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        after_version: u64,
+    ) -> mpsc::Receiver<Result<Event, Error>> {
+        watch::spawn(
+            Arc::clone(&self.store),
+            &self.hub,
+            self.shutdown.clone(),
+            tenant_id,
+            customer_id,
+            after_version,
+        )
+    }
+
+    /// Erases the customer's history, view and remembered appends, and ends their watches.
+    pub async fn forget(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> Result<ForgetCustomerResponse, Error> {
+        let removed = self.store.forget(tenant_id, customer_id).await?;
+        self.hub.close(tenant_id, customer_id);
+        Ok(ForgetCustomerResponse {
+            found: removed > 0,
+            records_removed: removed,
+        })
+    }
+}
+
+/// The token naming the page after `sequence`.
+fn encode_page_token(sequence: u64) -> String {
+    URL_SAFE_NO_PAD.encode(sequence.to_be_bytes())
+}
+
+/// The sequence a page token continues after; the empty token starts at the beginning.
+fn decode_page_token(token: &str) -> Result<u64, Error> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| Error::MalformedPageToken)?;
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| Error::MalformedPageToken)?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn malformed_page_tokens_are_refused() {
+        for bad in ["!!", "AAAA", "not base64 at all", "AAAAAAAAAAAAAAAAAAAA"] {
+            assert!(
+                matches!(decode_page_token(bad), Err(Error::MalformedPageToken)),
+                "{bad}"
+            );
+        }
+        assert_eq!(decode_page_token("").ok(), Some(0));
+    }
+
+    proptest! {
+        #[test]
+        fn page_tokens_round_trip(sequence: u64) {
+            prop_assert_eq!(decode_page_token(&encode_page_token(sequence)).ok(), Some(sequence));
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! ContextService: the universal customer history.
+//!
+//! Every customer has an append-only event log (contacts, transfers, channel switches,
+//! messages, notes, cases, purchases, offers, automated steps) and a materialized view of it
+//! (recent interactions across channels, open cases with progress notes, purchases, offers,
+//! tenure) that `GetContext` cuts into a bounded snapshot with a version. `WatchContext`
+//! streams a history from any version, gap-free; `ForgetCustomer` erases it.
+//!
+//! # Layout
+//!
+//! - [`view`]: the pure fold from events to the view, and the snapshot bounds.
+//! - [`history`]: the domain: appends (ids, clocks, publishing to watchers), snapshots,
+//!   pages, watches and erasure over any store. No gRPC types.
+//! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap).
+//! - `hub`: the in-process fan-out of committed events to watchers.
+//! - [`store`]: the [`ContextStore`] trait and the embedded redb implementation.
+//! - [`conformance`]: the test suite every store backend must pass.
+//! - `validate`: request checks as field violations.
+//! - [`grpc`]: the `baton.v1.ContextService` adapter.
+//! - [`error`]: the one error type and its status codes.
+//!
+//! Invariants: a customer's sequences run 1, 2, 3, ... without gaps; the stored view is always
+//! the fold of the stored events (both change in one transaction); an acknowledged append is
+//! durable; nothing crosses tenants.
+
+use std::path::Path;
+
+use baton_proto::v1::context_service_server::ContextServiceServer;
+use baton_runtime::shutdown::Shutdown;
+use baton_store::StoreError;
+
+#[doc(hidden)]
+pub mod conformance;
+pub mod error;
+pub mod grpc;
+pub mod history;
+mod hub;
+pub mod store;
+mod validate;
+pub mod view;
+mod watch;
+
+pub use error::Error;
+pub use grpc::ContextGrpc;
+pub use history::History;
+pub use store::{ContextStore, EmbeddedContextStore};
+
+/// The gRPC service over `store`, ready to add to a server. Watches end when `shutdown` fires.
+pub fn grpc_service<S: ContextStore>(
+    store: S,
+    shutdown: Shutdown,
+) -> ContextServiceServer<ContextGrpc<S>> {
+    ContextServiceServer::new(ContextGrpc::new(History::new(store, shutdown)))
+}
+
+/// Opens (creating if needed) the embedded store in `data_dir` (`context.redb`).
+pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedContextStore, StoreError> {
+    EmbeddedContextStore::open(data_dir)
+}

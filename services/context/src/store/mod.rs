@@ -1,0 +1,79 @@
+//! Where histories live: the storage trait and its embedded implementation.
+//!
+//! The trait is the whole contract a backend must keep; [`crate::conformance`] checks it, and
+//! every backend runs that suite. Sequences and views are the backend's job because they must
+//! change in the same atomic step as the event itself.
+
+use std::future::Future;
+
+use baton_proto::v1::Event;
+
+use crate::{Error, view::View};
+
+mod embedded;
+#[cfg(test)]
+pub(crate) mod memory;
+
+pub use embedded::EmbeddedContextStore;
+
+/// An event to append, with everything the service assigns before the store sees it.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The tenant whose history it is.
+    pub tenant_id: String,
+    /// The customer whose history it is; the store writes it into the event.
+    pub customer_id: String,
+    /// A retry with the same key (same tenant) gets the first answer back.
+    pub idempotency_key: String,
+    /// When non-zero, append only if the history's version equals it.
+    pub expected_version: u64,
+    /// The event with `event_id`, `recorded_at` and `occurred_at` set; the store assigns
+    /// `sequence` and `customer_id`.
+    pub event: Event,
+}
+
+/// The outcome of an append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appended {
+    /// The event as stored.
+    pub event: Event,
+    /// The history's version after the append (the event's sequence).
+    pub version: u64,
+    /// True when this was a retry of an earlier append and nothing changed.
+    pub duplicate: bool,
+}
+
+/// Per-customer append-only histories with their materialized views.
+///
+/// Every method is scoped by tenant; nothing one tenant writes is visible to another.
+pub trait ContextStore: Send + Sync + 'static {
+    /// Appends one event atomically: replays a remembered answer for a known idempotency key;
+    /// else checks `expected_version` ([`Error::VersionConflict`]), numbers the event
+    /// `version + 1`, stores it, folds it into the view with [`crate::view::apply`] and
+    /// remembers the answer, all or nothing. Returns only once durable.
+    fn append(&self, new: NewEvent) -> impl Future<Output = Result<Appended, Error>> + Send;
+
+    /// The customer's view, or `None` when nothing is held.
+    fn view(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Option<View>, Error>> + Send;
+
+    /// Up to `limit` events with a sequence greater than `after`, oldest first.
+    fn events_after(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Event>, Error>> + Send;
+
+    /// Erases the customer's events, view and remembered append answers. Returns how many
+    /// records (events and the view) were removed; 0 when nothing was held.
+    fn forget(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+}

@@ -1,0 +1,355 @@
+//! Request checks. Each collects every problem of one request as field violations (paths as
+//! in the contract, `event.contact_started.utterance`), so a caller fixes them all at once.
+
+use baton_proto::v1::{
+    Actor, ActorKind, AppendEventRequest, CaseStatus, Channel, Disposition, Event,
+    ForgetCustomerRequest, GetContextRequest, Handover, HopKind, ListEventsRequest,
+    MessageDirection, OfferOutcome, PurchaseStatus, TransferMode, TransferTarget,
+    VerificationLevel, VerificationMethod, WatchContextRequest, audience, event::Payload,
+    transfer_target,
+};
+use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
+
+use crate::view::MAX_SNAPSHOT_INTERACTIONS;
+
+/// Longest case subject and product name.
+const MAX_SUBJECT_LEN: usize = 256;
+/// Longest handover reason.
+const MAX_REASON_LEN: usize = 512;
+/// Longest currency code field accepted (ISO 4217 codes are 3 letters).
+const MAX_CURRENCY_LEN: usize = 8;
+/// Most verification methods or required skills on one event.
+const MAX_SMALL_LIST: usize = 16;
+/// Longest skill name.
+const MAX_SKILL_LEN: usize = 64;
+
+/// Checks an append.
+pub fn append(req: &AppendEventRequest) -> Violations {
+    let mut v = Violations::new();
+    v.tenant(&req.tenant_id);
+    v.id("customer_id", &req.customer_id);
+    v.idempotency_key(&req.idempotency_key);
+    match &req.event {
+        None => v.add("event", "is required"),
+        Some(event) => check_event(&mut v, event),
+    }
+    v
+}
+
+/// Checks a context read.
+pub fn get_context(req: &GetContextRequest) -> Violations {
+    let mut v = customer(&req.tenant_id, &req.customer_id);
+    if req.max_interactions as usize > MAX_SNAPSHOT_INTERACTIONS {
+        v.add(
+            "max_interactions",
+            format!("must be at most {MAX_SNAPSHOT_INTERACTIONS}"),
+        );
+    }
+    v
+}
+
+/// Checks a page request (the token itself is checked when it is read).
+pub fn list_events(req: &ListEventsRequest) -> Violations {
+    let mut v = customer(&req.tenant_id, &req.customer_id);
+    v.text("page_token", &req.page_token, 64);
+    v
+}
+
+/// Checks a watch.
+pub fn watch(req: &WatchContextRequest) -> Violations {
+    customer(&req.tenant_id, &req.customer_id)
+}
+
+/// Checks an erasure.
+pub fn forget(req: &ForgetCustomerRequest) -> Violations {
+    let mut v = customer(&req.tenant_id, &req.customer_id);
+    v.text("reason", &req.reason, MAX_SUBJECT_LEN);
+    v.idempotency_key(&req.idempotency_key);
+    v
+}
+
+fn customer(tenant_id: &str, customer_id: &str) -> Violations {
+    let mut v = Violations::new();
+    v.tenant(tenant_id);
+    v.id("customer_id", customer_id);
+    v
+}
+
+/// What the caller supplies of an event. `event_id`, `customer_id`, `sequence` and
+/// `recorded_at` are assigned by the service and ignored here.
+fn check_event(v: &mut Violations, event: &Event) {
+    v.optional_id("event.contact_id", &event.contact_id);
+    v.enum_value::<Channel>("event.channel", event.channel, false);
+    if let Some(actor) = &event.actor {
+        check_actor(v, "event.actor", actor);
+    }
+    let Some(payload) = &event.payload else {
+        v.add(
+            "event.payload",
+            "is required: set exactly one of contact_started, contact_assigned, ...",
+        );
+        return;
+    };
+    let contact = |v: &mut Violations| v.id("event.contact_id", &event.contact_id);
+    match payload {
+        Payload::ContactStarted(p) => {
+            contact(v);
+            if event.channel == Channel::Unspecified as i32 {
+                v.add("event.channel", "is required for contact_started");
+            }
+            v.text(
+                "event.contact_started.utterance",
+                &p.utterance,
+                MAX_TEXT_LEN,
+            );
+            v.optional_id("event.contact_started.intent", &p.intent);
+            v.optional_id("event.contact_started.queue_id", &p.queue_id);
+            if let Some(ver) = &p.verification {
+                let f = "event.contact_started.verification";
+                v.enum_value::<VerificationLevel>(&format!("{f}.level"), ver.level, false);
+                v.max_items(&format!("{f}.methods"), ver.methods.len(), MAX_SMALL_LIST);
+                for (i, method) in ver.methods.iter().enumerate() {
+                    v.enum_value::<VerificationMethod>(&format!("{f}.methods[{i}]"), *method, true);
+                }
+                v.enum_value::<Channel>(&format!("{f}.channel"), ver.channel, false);
+            }
+        }
+        Payload::ContactAssigned(p) => {
+            contact(v);
+            v.id("event.contact_assigned.agent_id", &p.agent_id);
+            v.optional_id("event.contact_assigned.queue_id", &p.queue_id);
+        }
+        Payload::ContactTransferred(p) => {
+            contact(v);
+            let f = "event.contact_transferred";
+            v.optional_id(&format!("{f}.from_agent_id"), &p.from_agent_id);
+            if let Some(target) = &p.target {
+                check_target(v, &format!("{f}.target"), target);
+            }
+            v.enum_value::<TransferMode>(&format!("{f}.mode"), p.mode, false);
+            if let Some(h) = &p.handover {
+                check_handover(v, &format!("{f}.handover"), h);
+            }
+        }
+        Payload::ChannelSwitched(p) => {
+            contact(v);
+            let f = "event.channel_switched";
+            v.enum_value::<Channel>(&format!("{f}.from_channel"), p.from_channel, false);
+            v.enum_value::<Channel>(&format!("{f}.to_channel"), p.to_channel, true);
+            if let Some(h) = &p.handover {
+                check_handover(v, &format!("{f}.handover"), h);
+            }
+        }
+        Payload::ContactEnded(p) => {
+            contact(v);
+            v.enum_value::<Disposition>("event.contact_ended.disposition", p.disposition, false);
+            v.text("event.contact_ended.summary", &p.summary, MAX_TEXT_LEN);
+        }
+        Payload::Message(p) => {
+            v.enum_value::<MessageDirection>("event.message.direction", p.direction, false);
+            v.text("event.message.text", &p.text, MAX_TEXT_LEN);
+        }
+        Payload::Note(p) => {
+            v.optional_id("event.note.case_id", &p.case_id);
+            v.required_text("event.note.text", &p.text, MAX_TEXT_LEN);
+        }
+        Payload::CaseOpened(p) => {
+            v.id("event.case_opened.case_id", &p.case_id);
+            v.text("event.case_opened.subject", &p.subject, MAX_SUBJECT_LEN);
+            v.optional_id("event.case_opened.category", &p.category);
+            v.optional_id("event.case_opened.owner_agent_id", &p.owner_agent_id);
+        }
+        Payload::CaseUpdated(p) => {
+            v.id("event.case_updated.case_id", &p.case_id);
+            v.enum_value::<CaseStatus>("event.case_updated.status", p.status, false);
+            v.text(
+                "event.case_updated.progress_note",
+                &p.progress_note,
+                MAX_TEXT_LEN,
+            );
+        }
+        Payload::CaseResolved(p) => {
+            v.id("event.case_resolved.case_id", &p.case_id);
+            v.text(
+                "event.case_resolved.resolution",
+                &p.resolution,
+                MAX_TEXT_LEN,
+            );
+        }
+        Payload::Purchase(p) => {
+            v.id("event.purchase.order_id", &p.order_id);
+            v.optional_id("event.purchase.product_id", &p.product_id);
+            v.text(
+                "event.purchase.product_name",
+                &p.product_name,
+                MAX_SUBJECT_LEN,
+            );
+            v.optional_id("event.purchase.category", &p.category);
+            if let Some(amount) = &p.amount {
+                v.text(
+                    "event.purchase.amount.currency",
+                    &amount.currency,
+                    MAX_CURRENCY_LEN,
+                );
+            }
+            v.enum_value::<PurchaseStatus>("event.purchase.status", p.status, false);
+        }
+        Payload::PurchaseUpdated(p) => {
+            v.id("event.purchase_updated.order_id", &p.order_id);
+            v.enum_value::<PurchaseStatus>("event.purchase_updated.status", p.status, false);
+        }
+        Payload::OfferPresented(p) => {
+            v.id("event.offer_presented.offer_id", &p.offer_id);
+            v.optional_id("event.offer_presented.product_id", &p.product_id);
+        }
+        Payload::OfferAnswered(p) => {
+            v.id("event.offer_answered.offer_id", &p.offer_id);
+            v.optional_id("event.offer_answered.product_id", &p.product_id);
+            v.enum_value::<OfferOutcome>("event.offer_answered.outcome", p.outcome, true);
+        }
+        Payload::TokenIssued(p) => {
+            v.optional_id("event.token_issued.token_id", &p.token_id);
+            v.enum_value::<HopKind>("event.token_issued.hop_kind", p.hop_kind, false);
+            match p.audience.as_ref().and_then(|a| a.target.as_ref()) {
+                Some(audience::Target::AgentId(id)) => {
+                    v.optional_id("event.token_issued.audience.agent_id", id);
+                }
+                Some(audience::Target::QueueId(id)) => {
+                    v.optional_id("event.token_issued.audience.queue_id", id);
+                }
+                Some(audience::Target::Channel(c)) => {
+                    v.enum_value::<Channel>("event.token_issued.audience.channel", *c, false);
+                }
+                Some(audience::Target::Tier(_)) | None => {}
+            }
+        }
+        Payload::AutomatedStep(p) => {
+            v.required_text("event.automated_step.system", &p.system, MAX_ID_LEN);
+            v.required_text("event.automated_step.step", &p.step, MAX_SUBJECT_LEN);
+            v.text("event.automated_step.outcome", &p.outcome, MAX_ID_LEN);
+        }
+    }
+}
+
+fn check_actor(v: &mut Violations, field: &str, actor: &Actor) {
+    v.enum_value::<ActorKind>(&format!("{field}.kind"), actor.kind, false);
+    v.optional_id(&format!("{field}.id"), &actor.id);
+}
+
+fn check_handover(v: &mut Violations, field: &str, h: &Handover) {
+    v.text(&format!("{field}.summary"), &h.summary, MAX_TEXT_LEN);
+    v.text(&format!("{field}.reason"), &h.reason, MAX_REASON_LEN);
+    v.optional_id(&format!("{field}.intent"), &h.intent);
+    if let Some(from) = &h.from {
+        check_actor(v, &format!("{field}.from"), from);
+    }
+}
+
+fn check_target(v: &mut Violations, field: &str, t: &TransferTarget) {
+    match &t.target {
+        Some(transfer_target::Target::QueueId(id)) => {
+            v.optional_id(&format!("{field}.queue_id"), id);
+        }
+        Some(transfer_target::Target::AgentId(id)) => {
+            v.optional_id(&format!("{field}.agent_id"), id);
+        }
+        Some(transfer_target::Target::Channel(c)) => {
+            v.enum_value::<Channel>(&format!("{field}.channel"), *c, false);
+        }
+        Some(transfer_target::Target::Tier(_)) | None => {}
+    }
+    v.max_items(
+        &format!("{field}.required_skills"),
+        t.required_skills.len(),
+        MAX_SMALL_LIST,
+    );
+    for (i, skill) in t.required_skills.iter().enumerate() {
+        v.text(
+            &format!("{field}.required_skills[{i}].name"),
+            &skill.name,
+            MAX_SKILL_LEN,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_proto::v1::{CaseOpened, ContactStarted, NoteAdded, PurchaseMade};
+
+    use super::*;
+
+    fn fields(v: Violations) -> Vec<String> {
+        match v.check() {
+            Ok(()) => Vec::new(),
+            Err(status) => baton_runtime::validate::field_violations(&status)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect(),
+        }
+    }
+
+    fn request(payload: Option<Payload>) -> AppendEventRequest {
+        AppendEventRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            event: Some(Event {
+                contact_id: "c1".into(),
+                channel: Channel::Chat as i32,
+                payload,
+                ..Event::default()
+            }),
+            idempotency_key: "k1".into(),
+            expected_version: 0,
+        }
+    }
+
+    #[test]
+    fn a_well_formed_contact_start_passes() {
+        let req = request(Some(Payload::ContactStarted(ContactStarted {
+            utterance: "where is my order".into(),
+            ..ContactStarted::default()
+        })));
+        assert!(fields(append(&req)).is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let mut req = request(Some(Payload::ContactStarted(ContactStarted {
+            utterance: "x".repeat(MAX_TEXT_LEN + 1),
+            ..ContactStarted::default()
+        })));
+        req.idempotency_key.clear();
+        if let Some(e) = req.event.as_mut() {
+            e.channel = 99;
+        }
+        assert_eq!(
+            fields(append(&req)),
+            [
+                "idempotency_key",
+                "event.channel",
+                "event.contact_started.utterance"
+            ]
+        );
+    }
+
+    #[test]
+    fn payload_is_required_and_records_need_their_ids() {
+        assert_eq!(fields(append(&request(None))), ["event.payload"]);
+        let case = request(Some(Payload::CaseOpened(CaseOpened::default())));
+        assert_eq!(fields(append(&case)), ["event.case_opened.case_id"]);
+        let purchase = request(Some(Payload::Purchase(PurchaseMade::default())));
+        assert_eq!(fields(append(&purchase)), ["event.purchase.order_id"]);
+        let note = request(Some(Payload::Note(NoteAdded::default())));
+        assert_eq!(fields(append(&note)), ["event.note.text"]);
+    }
+
+    #[test]
+    fn max_interactions_is_bounded() {
+        let req = GetContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "c".into(),
+            max_interactions: 51,
+        };
+        assert_eq!(fields(get_context(&req)), ["max_interactions"]);
+    }
+}

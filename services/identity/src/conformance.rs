@@ -1,0 +1,455 @@
+//! The behaviour every [`IdentityStore`] backend must show, as async test functions generic
+//! over the backend. The embedded store runs them in `tests/conformance_embedded.rs`; the
+//! Redis backend will run the same functions.
+//!
+//! Each function takes a fresh, empty store (or a way to open one at a fixed location) and
+//! panics with a message when the backend misbehaves.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use baton_proto::v1::{
+    Channel, Identifier, IdentifierAssurance, IdentifierKind, Profile, ResolveDecision,
+};
+
+use crate::{
+    Error, Identity,
+    domain::{ForgetCommand, MergeCommand, ResolveCommand, UnmergeCommand},
+    normalize::{self, IdentityKey},
+    store::{AuditRecord, Idempotency, IdentityStore, MergeRecord},
+};
+
+fn key(value: &str) -> IdentityKey {
+    IdentityKey {
+        kind: IdentifierKind::Phone,
+        namespace: String::new(),
+        value: value.to_owned(),
+    }
+}
+
+fn profile(id: &str) -> Profile {
+    Profile {
+        customer_id: id.to_owned(),
+        tenant_id: "t1".to_owned(),
+        revision: 1,
+        ..Default::default()
+    }
+}
+
+fn resolve_phone(tenant: &str, phone: &str, idempotency_key: &str) -> ResolveCommand {
+    let raw = Identifier {
+        kind: IdentifierKind::Phone as i32,
+        value: phone.to_owned(),
+        assurance: IdentifierAssurance::Observed as i32,
+        ..Default::default()
+    };
+    ResolveCommand {
+        tenant: tenant.to_owned(),
+        identifiers: vec![normalize::identifier(&raw).expect("test phone is valid")],
+        traits: None,
+        channel: Channel::Voice,
+        lookup_only: false,
+        proofs: Vec::new(),
+        idempotency_key: idempotency_key.to_owned(),
+    }
+}
+
+/// Every primitive reads back what was written, in the same and in later transactions.
+pub async fn primitives_round_trip<S: IdentityStore>(store: &S) {
+    store
+        .write("t1", None, |txn| {
+            assert_eq!(txn.profile("c1")?, None, "empty store has no profile");
+            txn.put_profile(&profile("c1"))?;
+            txn.set_owner(&key("+1"), "c1")?;
+            txn.retire("old", "c1")?;
+            txn.put_merge_record(&MergeRecord {
+                merge_id: "m1".into(),
+                survivor_id: "c1".into(),
+                merged_id: "old".into(),
+                ..Default::default()
+            })?;
+            txn.append_audit(&AuditRecord {
+                audit_id: "a1".into(),
+                action: "merge".into(),
+                ..Default::default()
+            })?;
+            txn.append_audit(&AuditRecord {
+                audit_id: "a2".into(),
+                action: "unmerge".into(),
+                ..Default::default()
+            })?;
+            assert_eq!(
+                txn.profile("c1")?,
+                Some(profile("c1")),
+                "reads see own writes"
+            );
+            Ok(Profile::default())
+        })
+        .await
+        .expect("write");
+    store
+        .read("t1", |view| {
+            assert_eq!(view.profile("c1")?, Some(profile("c1")));
+            assert_eq!(view.owner(&key("+1"))?.as_deref(), Some("c1"));
+            assert_eq!(view.owner(&key("+2"))?, None);
+            assert_eq!(view.survivor_of("old")?.as_deref(), Some("c1"));
+            assert_eq!(view.survivor_of("c1")?, None);
+            assert_eq!(
+                view.merge_record("m1")?.map(|m| m.survivor_id).as_deref(),
+                Some("c1")
+            );
+            assert_eq!(view.merges_involving("c1")?, ["m1"]);
+            assert_eq!(view.merges_involving("old")?, ["m1"]);
+            assert_eq!(
+                view.merges_involving("c")?,
+                Vec::<String>::new(),
+                "no prefix matches"
+            );
+            let actions: Vec<String> = view
+                .audit_trail(10)?
+                .into_iter()
+                .map(|a| a.action)
+                .collect();
+            assert_eq!(actions, ["unmerge", "merge"], "audit newest first");
+            assert_eq!(view.audit_trail(1)?.len(), 1);
+            Ok(())
+        })
+        .await
+        .expect("read");
+    store
+        .write("t1", None, |txn| {
+            assert!(txn.remove_profile("c1")?);
+            assert!(!txn.remove_profile("c1")?);
+            assert!(txn.remove_owner(&key("+1"))?);
+            assert!(txn.unretire("old")?);
+            assert!(txn.remove_merge_record("m1")?);
+            assert!(!txn.remove_merge_record("m1")?);
+            Ok(Profile::default())
+        })
+        .await
+        .expect("removals");
+    store
+        .read("t1", |view| {
+            assert_eq!(view.profile("c1")?, None);
+            assert_eq!(view.owner(&key("+1"))?, None);
+            assert_eq!(view.survivor_of("old")?, None);
+            assert_eq!(view.merge_record("m1")?, None);
+            assert!(view.merges_involving("c1")?.is_empty());
+            Ok(())
+        })
+        .await
+        .expect("read after removals");
+}
+
+/// A transaction whose closure fails leaves nothing behind.
+pub async fn failed_write_leaves_nothing<S: IdentityStore>(store: &S) {
+    let failed: Result<Profile, Error> = store
+        .write("t1", Some(Idempotency::new("op", "k1")), |txn| {
+            txn.put_profile(&profile("c1"))?;
+            txn.set_owner(&key("+1"), "c1")?;
+            Err(Error::LinkedElsewhere)
+        })
+        .await;
+    assert!(matches!(failed, Err(Error::LinkedElsewhere)));
+    let (p, owner) = store
+        .read("t1", |view| {
+            Ok((view.profile("c1")?, view.owner(&key("+1"))?))
+        })
+        .await
+        .expect("read");
+    assert_eq!(p, None, "profile of a failed write is visible");
+    assert_eq!(owner, None, "index entry of a failed write is visible");
+    // A failure is not remembered: the retry runs.
+    let retried = store
+        .write("t1", Some(Idempotency::new("op", "k1")), |_| {
+            Ok(profile("c2"))
+        })
+        .await
+        .expect("retry");
+    assert_eq!(retried.customer_id, "c2");
+}
+
+/// The same idempotency slot answers the first answer and runs nothing again; another
+/// operation or tenant with the same key is another slot.
+pub async fn idempotent_answers_are_remembered<S: IdentityStore>(store: &S) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let run = |tenant: &'static str, op: &'static str, id: &'static str| {
+        let runs = Arc::clone(&runs);
+        store.write(tenant, Some(Idempotency::new(op, "key")), move |txn| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            txn.put_profile(&profile(id))?;
+            Ok(profile(id))
+        })
+    };
+    assert_eq!(
+        run("t1", "op", "first").await.expect("first").customer_id,
+        "first"
+    );
+    assert_eq!(
+        run("t1", "op", "second").await.expect("retry").customer_id,
+        "first"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "a retry ran the change again"
+    );
+    assert_eq!(
+        run("t1", "other", "third")
+            .await
+            .expect("other op")
+            .customer_id,
+        "third"
+    );
+    assert_eq!(
+        run("t2", "op", "fourth")
+            .await
+            .expect("other tenant")
+            .customer_id,
+        "fourth"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    let second = store
+        .read("t1", |view| view.profile("second").map_err(Error::from))
+        .await
+        .expect("read");
+    assert_eq!(second, None, "the retry wrote");
+}
+
+/// One tenant never sees or erases another's data.
+pub async fn tenants_are_isolated<S: IdentityStore>(store: &S) {
+    store
+        .write("tenant-a", Some(Idempotency::new("op", "k")), |txn| {
+            txn.put_profile(&profile("c1"))?;
+            txn.set_owner(&key("+1"), "c1")?;
+            txn.retire("old", "c1")?;
+            Ok(profile("c1"))
+        })
+        .await
+        .expect("write a");
+    let (p, owner, survivor) = store
+        .read("tenant-b", |view| {
+            Ok((
+                view.profile("c1")?,
+                view.owner(&key("+1"))?,
+                view.survivor_of("old")?,
+            ))
+        })
+        .await
+        .expect("read b");
+    assert_eq!(
+        (p, owner, survivor),
+        (None, None, None),
+        "tenant b sees tenant a"
+    );
+    let forgotten = store
+        .write("tenant-b", None, |txn| {
+            let n = txn.forget_answers_mentioning(&["c1".to_owned()])?;
+            Ok(profile(&n.to_string()))
+        })
+        .await
+        .expect("forget in b");
+    assert_eq!(
+        forgotten.customer_id, "0",
+        "tenant b erased tenant a's answers"
+    );
+    let still = store
+        .write("tenant-a", Some(Idempotency::new("op", "k")), |_| {
+            Ok(profile("changed"))
+        })
+        .await
+        .expect("retry a");
+    assert_eq!(still.customer_id, "c1");
+}
+
+/// Erasure of remembered answers finds every answer that names a customer, and only those.
+pub async fn answers_naming_a_customer_are_forgotten<S: IdentityStore>(store: &S) {
+    for (k, id) in [("k1", "cus_a"), ("k2", "cus_b"), ("k3", "cus_a")] {
+        store
+            .write("t1", Some(Idempotency::new("op", k)), move |_| {
+                Ok(profile(id))
+            })
+            .await
+            .expect("remember");
+    }
+    let removed = store
+        .write("t1", None, |txn| {
+            let n = txn.forget_answers_mentioning(&["cus_a".to_owned()])?;
+            Ok(profile(&n.to_string()))
+        })
+        .await
+        .expect("forget");
+    assert_eq!(removed.customer_id, "2");
+    let k1 = store
+        .write("t1", Some(Idempotency::new("op", "k1")), |_| {
+            Ok(profile("fresh"))
+        })
+        .await
+        .expect("k1 again");
+    assert_eq!(
+        k1.customer_id, "fresh",
+        "an answer naming the customer survived"
+    );
+    let k2 = store
+        .write("t1", Some(Idempotency::new("op", "k2")), |_| {
+            Ok(profile("fresh"))
+        })
+        .await
+        .expect("k2 again");
+    assert_eq!(k2.customer_id, "cus_b", "an unrelated answer was forgotten");
+}
+
+/// Resolves for one new phone number, sent concurrently with different keys, create one
+/// customer: the lookup and the creation are one transaction.
+pub async fn concurrent_resolves_create_one_customer<S: IdentityStore + Clone>(store: &S) {
+    let identity = Identity::new(store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let identity = identity.clone();
+        tasks.push(tokio::spawn(async move {
+            identity
+                .resolve(resolve_phone("t1", "+1 201 555 0123", &format!("key-{i}")))
+                .await
+                .expect("resolve")
+        }));
+    }
+    let mut customers = Vec::new();
+    let mut new = 0;
+    for task in tasks {
+        let answer = task.await.expect("task");
+        new += usize::from(answer.decision == ResolveDecision::New as i32);
+        customers.push(answer.customer_id);
+    }
+    customers.dedup();
+    assert_eq!(
+        customers.len(),
+        1,
+        "one phone number became several customers"
+    );
+    assert_eq!(new, 1, "exactly one resolve creates");
+}
+
+/// Merge then unmerge through the domain restores both profiles and the index exactly, and
+/// erasure removes the profile, its index entries and its ledger entries.
+pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
+    let identity = Identity::new(store.clone());
+    let a = identity
+        .resolve(resolve_phone("t1", "+1 201 555 0101", "a"))
+        .await
+        .expect("a");
+    let b = identity
+        .resolve(resolve_phone("t1", "+1 201 555 0102", "b"))
+        .await
+        .expect("b");
+    let (a_id, b_id) = (a.customer_id.clone(), b.customer_id.clone());
+    let before_a = a.profile.expect("a profile");
+    let before_b = b.profile.expect("b profile");
+    let merged = identity
+        .merge(MergeCommand {
+            tenant: "t1".into(),
+            survivor_id: a_id.clone(),
+            merged_id: b_id.clone(),
+            reason: "duplicate".into(),
+            actor_id: "agent-1".into(),
+            idempotency_key: "m".into(),
+        })
+        .await
+        .expect("merge");
+    assert_eq!(
+        identity
+            .profile("t1", &b_id)
+            .await
+            .expect("follow")
+            .customer_id,
+        a_id,
+        "a retired id must resolve to its survivor"
+    );
+    let undone = identity
+        .unmerge(UnmergeCommand {
+            tenant: "t1".into(),
+            merge_id: merged.merge_id.clone(),
+            reason: "wrong".into(),
+            actor_id: "agent-1".into(),
+            idempotency_key: "u".into(),
+        })
+        .await
+        .expect("unmerge");
+    let same = |x: &Profile, y: &Profile| {
+        assert_eq!(x.customer_id, y.customer_id);
+        assert_eq!(x.identifiers, y.identifiers);
+        assert_eq!(x.traits, y.traits);
+        assert_eq!(x.attributes, y.attributes);
+        assert_eq!(x.customer_since, y.customer_since);
+        assert_eq!(x.retired_ids, y.retired_ids);
+    };
+    same(&undone.survivor.expect("survivor"), &before_a);
+    same(&undone.restored.expect("restored"), &before_b);
+    same(
+        &identity.profile("t1", &b_id).await.expect("b back"),
+        &before_b,
+    );
+    let again = identity
+        .resolve(resolve_phone("t1", "+12015550102", "b-again"))
+        .await
+        .expect("resolve b");
+    assert_eq!(again.customer_id, b_id, "index not restored");
+
+    let forgot = identity
+        .forget(ForgetCommand {
+            tenant: "t1".into(),
+            customer_id: b_id.clone(),
+            reason: "erasure request".into(),
+            idempotency_key: "f".into(),
+        })
+        .await
+        .expect("forget");
+    assert!(forgot.found);
+    let (profile, owner, ledger, audit) = store
+        .read("t1", move |view| {
+            Ok((
+                view.profile(&b_id)?,
+                view.owner(&key("+12015550102"))?,
+                view.merges_involving(&b_id)?,
+                view.audit_trail(10)?,
+            ))
+        })
+        .await
+        .expect("read");
+    assert_eq!(profile, None);
+    assert_eq!(owner, None);
+    assert!(
+        ledger.is_empty(),
+        "ledger entries of an erased customer remain"
+    );
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["forget", "unmerge", "merge"]);
+}
+
+/// What a store acknowledged is there after it is closed and opened again. `open` opens
+/// the store at one fixed location each time it is called.
+pub async fn data_survives_reopening<S: IdentityStore>(open: impl Fn() -> S) {
+    let customer = {
+        let identity = Identity::new(open());
+        identity
+            .resolve(resolve_phone("t1", "+1 201 555 0199", "k"))
+            .await
+            .expect("resolve")
+            .customer_id
+    };
+    let identity = Identity::new(open());
+    let profile = identity
+        .profile("t1", &customer)
+        .await
+        .expect("after reopen");
+    assert_eq!(profile.identifiers.len(), 1);
+    let again = identity
+        .resolve(resolve_phone("t1", "+1 201 555 0199", "k"))
+        .await
+        .expect("retry after reopen");
+    assert_eq!(
+        again.customer_id, customer,
+        "remembered answer lost on reopen"
+    );
+}

@@ -1,0 +1,120 @@
+//! The identity domain: what each operation decides and changes, on any [`IdentityStore`].
+//!
+//! No gRPC here. Requests arrive validated and normalized as commands; answers leave as the
+//! contract's messages (plain data), which is also the form remembered for idempotent
+//! retries. Each mutating operation runs as one store transaction: its reads and its writes
+//! commit together or not at all.
+
+mod customer;
+mod merge;
+pub mod person;
+pub mod profile;
+mod resolve;
+mod upsert;
+
+use baton_proto::v1::{
+    ForgetCustomerResponse, LinkIdentifierResponse, MergeProfilesResponse, Profile,
+    ResolveResponse, UnmergeProfileResponse, UpsertProfileResponse,
+};
+
+pub use customer::{ForgetCommand, LinkCommand};
+pub use merge::{MergeCommand, UnmergeCommand};
+pub use resolve::ResolveCommand;
+pub use upsert::UpsertCommand;
+
+use crate::{
+    Error,
+    store::{Idempotency, IdentityStore},
+};
+
+/// The identity service's operations over a store.
+#[derive(Debug, Clone)]
+pub struct Identity<S> {
+    /// Where profiles, the index, the merge ledger and remembered answers live.
+    store: S,
+}
+
+impl<S: IdentityStore> Identity<S> {
+    /// The service over `store`.
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// Resolves identifiers and traits to a customer (see the contract). With `lookup_only`
+    /// nothing is written; otherwise the answer is remembered under the idempotency key, so a
+    /// retry never creates a second customer.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, lookup_only = cmd.lookup_only))]
+    pub async fn resolve(&self, mut cmd: ResolveCommand) -> Result<ResolveResponse, Error> {
+        cmd.identifiers = profile::dedupe(std::mem::take(&mut cmd.identifiers));
+        let tenant = cmd.tenant.clone();
+        if cmd.lookup_only {
+            return self
+                .store
+                .read(&tenant, move |view| resolve::look(view, &cmd))
+                .await;
+        }
+        let slot = Idempotency::new("resolve", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| resolve::apply(txn, &cmd))
+            .await
+    }
+
+    /// Creates or updates profiles in bulk; refused records carry their reason.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, records = cmd.records.len()))]
+    pub async fn upsert(&self, cmd: UpsertCommand) -> Result<UpsertProfileResponse, Error> {
+        let tenant = cmd.tenant.clone();
+        let slot = Idempotency::new("upsert", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| upsert::apply(txn, &cmd))
+            .await
+    }
+
+    /// One profile; a retired id returns its survivor.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    pub async fn profile(&self, tenant: &str, customer_id: &str) -> Result<Profile, Error> {
+        let id = customer_id.to_owned();
+        self.store
+            .read(tenant, move |view| customer::get(view, &id))
+            .await
+    }
+
+    /// Links one identifier to a customer.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.customer_id))]
+    pub async fn link(&self, cmd: LinkCommand) -> Result<LinkIdentifierResponse, Error> {
+        let tenant = cmd.tenant.clone();
+        let slot = Idempotency::new("link", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| customer::link(txn, &cmd))
+            .await
+    }
+
+    /// Merges one profile into another and records how to undo it.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.survivor_id, merged = %cmd.merged_id))]
+    pub async fn merge(&self, cmd: MergeCommand) -> Result<MergeProfilesResponse, Error> {
+        let tenant = cmd.tenant.clone();
+        let slot = Idempotency::new("merge", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| merge::merge(txn, &cmd))
+            .await
+    }
+
+    /// Reverses one merge exactly.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, merge = %cmd.merge_id))]
+    pub async fn unmerge(&self, cmd: UnmergeCommand) -> Result<UnmergeProfileResponse, Error> {
+        let tenant = cmd.tenant.clone();
+        let slot = Idempotency::new("unmerge", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| merge::unmerge(txn, &cmd))
+            .await
+    }
+
+    /// Erases a customer.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.customer_id))]
+    pub async fn forget(&self, cmd: ForgetCommand) -> Result<ForgetCustomerResponse, Error> {
+        let tenant = cmd.tenant.clone();
+        let slot = Idempotency::new("forget", cmd.idempotency_key.clone());
+        self.store
+            .write(&tenant, Some(slot), move |txn| customer::forget(txn, &cmd))
+            .await
+    }
+}

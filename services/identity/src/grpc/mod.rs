@@ -1,0 +1,135 @@
+//! The gRPC adapter: validate, call the domain, map errors. Nothing else happens here.
+
+pub mod validate;
+
+use baton_proto::v1::{
+    ForgetCustomerRequest, ForgetCustomerResponse, GetProfileRequest, GetProfileResponse,
+    LinkIdentifierRequest, LinkIdentifierResponse, MergeProfilesRequest, MergeProfilesResponse,
+    ResolveRequest, ResolveResponse, UnmergeProfileRequest, UnmergeProfileResponse,
+    UpsertProfileRequest, UpsertProfileResponse, identity_service_server::IdentityService,
+};
+use baton_runtime::shutdown::Shutdown;
+use tonic::{Request, Response, Status};
+use tracing::Span;
+
+use crate::{domain::Identity, store::IdentityStore};
+
+/// `baton.v1.IdentityService` over an [`IdentityStore`].
+#[derive(Debug)]
+pub struct IdentityGrpc<S> {
+    /// The domain operations.
+    identity: Identity<S>,
+    /// The process stop signal. Every identity RPC is unary and short, so nothing watches it
+    /// yet; it is held so the service is built like every other one and a future stream
+    /// (profile change feeds) can end on it.
+    #[allow(dead_code)]
+    shutdown: Shutdown,
+}
+
+impl<S: IdentityStore> IdentityGrpc<S> {
+    /// The adapter over `store`.
+    pub fn new(store: S, shutdown: Shutdown) -> Self {
+        Self {
+            identity: Identity::new(store),
+            shutdown,
+        }
+    }
+}
+
+/// Puts validated ids on the handler's span (never the raw request's: a malformed request
+/// may carry anything in an id field), so errors logged while mapping to a status carry them.
+fn record_ids(tenant: &str, customer: &str) {
+    let span = Span::current();
+    span.record("tenant", tenant);
+    if !customer.is_empty() {
+        span.record("customer", customer);
+    }
+}
+
+#[tonic::async_trait]
+impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn resolve(
+        &self,
+        request: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
+        let cmd = validate::resolve(request.into_inner())?;
+        record_ids(&cmd.tenant, "");
+        let answer = self.identity.resolve(cmd).await?;
+        tracing::info!(
+            customer = %answer.customer_id,
+            decision = answer.decision,
+            level = answer.verification.as_ref().map_or(0, |v| v.level),
+            "resolved"
+        );
+        Span::current().record("customer", answer.customer_id.as_str());
+        Ok(Response::new(answer))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn upsert_profile(
+        &self,
+        request: Request<UpsertProfileRequest>,
+    ) -> Result<Response<UpsertProfileResponse>, Status> {
+        let cmd = validate::upsert(request.into_inner())?;
+        record_ids(&cmd.tenant, "");
+        Ok(Response::new(self.identity.upsert(cmd).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn get_profile(
+        &self,
+        request: Request<GetProfileRequest>,
+    ) -> Result<Response<GetProfileResponse>, Status> {
+        let req = request.into_inner();
+        validate::get_profile(&req.tenant_id, &req.customer_id)?;
+        record_ids(&req.tenant_id, &req.customer_id);
+        let profile = self
+            .identity
+            .profile(&req.tenant_id, &req.customer_id)
+            .await?;
+        Ok(Response::new(GetProfileResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn link_identifier(
+        &self,
+        request: Request<LinkIdentifierRequest>,
+    ) -> Result<Response<LinkIdentifierResponse>, Status> {
+        let cmd = validate::link(request.into_inner())?;
+        record_ids(&cmd.tenant, &cmd.customer_id);
+        Ok(Response::new(self.identity.link(cmd).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn merge_profiles(
+        &self,
+        request: Request<MergeProfilesRequest>,
+    ) -> Result<Response<MergeProfilesResponse>, Status> {
+        let cmd = validate::merge(request.into_inner())?;
+        record_ids(&cmd.tenant, &cmd.survivor_id);
+        Ok(Response::new(self.identity.merge(cmd).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn unmerge_profile(
+        &self,
+        request: Request<UnmergeProfileRequest>,
+    ) -> Result<Response<UnmergeProfileResponse>, Status> {
+        let cmd = validate::unmerge(request.into_inner())?;
+        record_ids(&cmd.tenant, "");
+        Ok(Response::new(self.identity.unmerge(cmd).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerResponse>, Status> {
+        let cmd = validate::forget(request.into_inner())?;
+        record_ids(&cmd.tenant, &cmd.customer_id);
+        Ok(Response::new(self.identity.forget(cmd).await?))
+    }
+}

@@ -1,0 +1,63 @@
+//! IdentityService: turns channel identifiers and person traits into one canonical customer,
+//! says how sure it is, and keeps merges explicit and reversible.
+//!
+//! # Layout
+//!
+//! - [`normalize`]: identifiers in canonical form (E.164 phones, e-mail without case or
+//!   plus-tags, compact account numbers) and the [`normalize::IdentityKey`] the index uses.
+//! - [`matching`]: the decision (matched, new, ambiguous) from what the index found, with
+//!   per-field evidence and the question that separates ambiguous candidates. Exact
+//!   identifier matches today; the weights are Fellegi–Sunter style so fuzzy trait
+//!   comparisons can join the same sums.
+//! - [`verification`]: the verification level from matched identifiers and proofs.
+//! - [`domain`]: the operations (resolve, upsert, link, merge, unmerge, forget) as store
+//!   transactions, with profile and person-trait rules in [`domain::profile`] and
+//!   [`domain::person`]. No gRPC types.
+//! - [`store`]: the [`IdentityStore`] trait and [`EmbeddedIdentityStore`] on redb; the
+//!   [`conformance`] suite every backend must pass.
+//! - [`grpc`]: the adapter implementing `baton.v1.IdentityService`: request validation
+//!   (field violations) in [`grpc::validate`], then the domain, then [`Error`] to status.
+//! - [`known_facts`]: what is on record, as facts for routing's handover and forms.
+//!
+//! Invariants: the index and the profiles change in one transaction and never disagree; an
+//! identifier belongs to at most one customer per tenant; nothing attaches an identifier to
+//! an existing profile on a mere claim; conflicting identifiers never merge by themselves;
+//! logs and spans carry ids only.
+
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+pub mod domain;
+mod error;
+mod facts;
+pub mod grpc;
+pub mod matching;
+pub mod normalize;
+pub mod store;
+pub mod verification;
+
+use std::path::Path;
+
+use baton_proto::v1::identity_service_server::IdentityServiceServer;
+use baton_runtime::shutdown::Shutdown;
+use baton_store::StoreError;
+
+pub use domain::Identity;
+pub use error::Error;
+pub use facts::known_facts;
+pub use grpc::IdentityGrpc;
+pub use store::{EmbeddedIdentityStore, IdentityStore};
+
+/// Opens (creating if needed) the embedded identity store in `data_dir`
+/// (`<data_dir>/identity.redb`).
+pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedIdentityStore, StoreError> {
+    EmbeddedIdentityStore::open(data_dir)
+}
+
+/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`.
+pub fn grpc_service<S: IdentityStore>(
+    store: S,
+    shutdown: Shutdown,
+) -> IdentityServiceServer<IdentityGrpc<S>> {
+    IdentityServiceServer::new(IdentityGrpc::new(store, shutdown))
+}

@@ -1,0 +1,109 @@
+//! Identity state behind one trait, so the embedded store and the Redis backend run the same
+//! domain code and the same conformance suite.
+//!
+//! The domain asks for a transaction and runs its whole decision inside it: every lookup it
+//! bases a change on is read in the same transaction that writes the change, so the index
+//! (normalized identifier to customer) and the profiles never disagree, and two concurrent
+//! Resolves for the same new phone number cannot create two customers. A backend provides
+//! the primitive reads and writes ([`IdentityRead`], [`IdentityWrite`]) over one tenant and
+//! the atomicity of [`IdentityStore::write`].
+
+mod embedded;
+mod records;
+
+use std::future::Future;
+
+use baton_proto::v1::Profile;
+use baton_store::StoreError;
+
+use crate::{Error, normalize::IdentityKey};
+
+pub use embedded::EmbeddedIdentityStore;
+pub use records::{AuditRecord, MergeRecord};
+
+/// The remembered-answer slot of a mutating request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The operation ("resolve", "merge", ...), so one key used on two RPCs means two things.
+    pub operation: &'static str,
+    /// The caller's key.
+    pub key: String,
+}
+
+impl Idempotency {
+    /// The slot for `key` on `operation`.
+    pub fn new(operation: &'static str, key: impl Into<String>) -> Self {
+        Self {
+            operation,
+            key: key.into(),
+        }
+    }
+}
+
+/// Reads within one tenant, all from one consistent snapshot.
+pub trait IdentityRead {
+    /// The live profile stored under `customer_id` (retired ids have none).
+    fn profile(&self, customer_id: &str) -> Result<Option<Profile>, StoreError>;
+    /// The customer an identifier is linked to.
+    fn owner(&self, key: &IdentityKey) -> Result<Option<String>, StoreError>;
+    /// The profile a retired id was merged into.
+    fn survivor_of(&self, retired_id: &str) -> Result<Option<String>, StoreError>;
+    /// One merge from the ledger.
+    fn merge_record(&self, merge_id: &str) -> Result<Option<MergeRecord>, StoreError>;
+    /// The ids of every ledger entry naming `customer_id` as survivor or merged profile.
+    fn merges_involving(&self, customer_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The newest `limit` audit records, newest first.
+    fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Writes within one tenant, applied atomically with everything else in the transaction.
+pub trait IdentityWrite: IdentityRead {
+    /// Stores a profile under its `customer_id`, replacing any previous version.
+    fn put_profile(&mut self, profile: &Profile) -> Result<(), StoreError>;
+    /// Removes a profile; false when there was none.
+    fn remove_profile(&mut self, customer_id: &str) -> Result<bool, StoreError>;
+    /// Links an identifier to a customer, replacing any previous owner.
+    fn set_owner(&mut self, key: &IdentityKey, customer_id: &str) -> Result<(), StoreError>;
+    /// Unlinks an identifier; false when it was not linked.
+    fn remove_owner(&mut self, key: &IdentityKey) -> Result<bool, StoreError>;
+    /// Makes `retired_id` resolve to `survivor_id`.
+    fn retire(&mut self, retired_id: &str, survivor_id: &str) -> Result<(), StoreError>;
+    /// Makes `retired_id` stop resolving anywhere; false when it was not retired.
+    fn unretire(&mut self, retired_id: &str) -> Result<bool, StoreError>;
+    /// Stores a ledger entry, findable by its id and by both customers it names.
+    fn put_merge_record(&mut self, record: &MergeRecord) -> Result<(), StoreError>;
+    /// Removes a ledger entry and its lookups; false when there was none.
+    fn remove_merge_record(&mut self, merge_id: &str) -> Result<bool, StoreError>;
+    /// Appends to the audit trail.
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
+    /// Removes every remembered idempotent answer of the tenant that mentions one of
+    /// `customer_ids` (they can hold the profile), returning how many went.
+    fn forget_answers_mentioning(&mut self, customer_ids: &[String]) -> Result<u64, StoreError>;
+}
+
+/// A backend for identity state.
+pub trait IdentityStore: Send + Sync + 'static {
+    /// Runs `f` against one consistent snapshot of `tenant`.
+    fn read<T, F>(&self, tenant: &str, f: F) -> impl Future<Output = Result<T, Error>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn IdentityRead) -> Result<T, Error> + Send + 'static;
+
+    /// Runs `f` in one atomic write transaction on `tenant`: everything it writes commits
+    /// together when it returns `Ok`, nothing does when it returns `Err`, and the call
+    /// returns only after the commit is durable.
+    ///
+    /// With `idempotency`, an answer remembered under the same slot is returned instead and
+    /// `f` does not run; otherwise `f`'s answer is remembered in the same transaction.
+    /// `f` may run more than once on backends that retry on contention, so it must not act
+    /// outside the transaction.
+    fn write<T, F>(
+        &self,
+        tenant: &str,
+        idempotency: Option<Idempotency>,
+        f: F,
+    ) -> impl Future<Output = Result<T, Error>> + Send
+    where
+        T: prost::Message + Default + Send + 'static,
+        F: FnMut(&mut dyn IdentityWrite) -> Result<T, Error> + Send + 'static;
+}

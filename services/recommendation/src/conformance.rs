@@ -1,0 +1,526 @@
+//! The behaviour every [`RecommendationStore`] backend must show, as async checks generic over
+//! the trait. Each check wants a fresh, empty store and panics on a failure; a backend's test
+//! file runs each one (see `tests/store_conformance.rs` for the embedded backend).
+
+#![doc(hidden)]
+
+use std::collections::BTreeSet;
+
+use baton_proto::v1::{Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus};
+
+use crate::recommend::articles::{IN_BODY, IN_TAGS, IN_TITLE, index};
+use crate::recommend::offers::CoPurchase;
+use crate::store::{Forgotten, RecommendationStore};
+
+const T: &str = "tenant-a";
+const OTHER: &str = "tenant-b";
+
+/// Every check, by name, so a backend's tests can run them one by one.
+pub const CHECKS: &[&str] = &[
+    "catalog_upserts_are_idempotent_and_readable",
+    "catalog_sample_skips_inactive_items",
+    "replacing_an_article_replaces_its_terms",
+    "purchases_teach_pairs_buyers_and_owned_sets",
+    "repeat_and_returned_purchases_teach_nothing",
+    "outcomes_apply_once_per_idempotency_key",
+    "the_latest_offer_answer_wins",
+    "forgetting_removes_personal_records_and_keeps_aggregates",
+    "tenants_never_see_each_other",
+];
+
+pub fn item(id: &str, active: bool) -> CatalogItem {
+    CatalogItem {
+        product_id: id.into(),
+        name: format!("name of {id}"),
+        category: "running".into(),
+        active,
+        ..Default::default()
+    }
+}
+
+pub fn purchase(order: &str, product: &str, status: PurchaseStatus) -> Purchase {
+    Purchase {
+        order_id: order.into(),
+        product_id: product.into(),
+        product_name: format!("name of {product}"),
+        status: status as i32,
+        ..Default::default()
+    }
+}
+
+fn answer(offer: &str, product: &str, outcome: OfferOutcome) -> OfferRecord {
+    OfferRecord {
+        offer_id: offer.into(),
+        product_id: product.into(),
+        outcome: outcome as i32,
+        at: None,
+    }
+}
+
+fn article(id: &str, title: &str, body: &str) -> Article {
+    Article {
+        article_id: id.into(),
+        title: title.into(),
+        body: body.into(),
+        tags: vec!["delivery".into()],
+        language: "en".into(),
+    }
+}
+
+fn ids(items: &[CatalogItem]) -> Vec<&str> {
+    items.iter().map(|i| i.product_id.as_str()).collect()
+}
+
+fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+async fn buy<S: RecommendationStore>(store: &S, tenant: &str, customer: &str, products: &[&str]) {
+    for product in products {
+        store
+            .record_purchase(
+                tenant,
+                customer,
+                &format!("buy-{customer}-{product}"),
+                purchase(
+                    &format!("o-{customer}-{product}"),
+                    product,
+                    PurchaseStatus::Ordered,
+                ),
+            )
+            .await
+            .expect("record purchase");
+    }
+}
+
+/// Runs one check by name on `store`.
+pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
+    match name {
+        "catalog_upserts_are_idempotent_and_readable" => {
+            catalog_upserts_are_idempotent_and_readable(store).await
+        }
+        "catalog_sample_skips_inactive_items" => catalog_sample_skips_inactive_items(store).await,
+        "replacing_an_article_replaces_its_terms" => {
+            replacing_an_article_replaces_its_terms(store).await
+        }
+        "purchases_teach_pairs_buyers_and_owned_sets" => {
+            purchases_teach_pairs_buyers_and_owned_sets(store).await
+        }
+        "repeat_and_returned_purchases_teach_nothing" => {
+            repeat_and_returned_purchases_teach_nothing(store).await
+        }
+        "outcomes_apply_once_per_idempotency_key" => {
+            outcomes_apply_once_per_idempotency_key(store).await
+        }
+        "the_latest_offer_answer_wins" => the_latest_offer_answer_wins(store).await,
+        "forgetting_removes_personal_records_and_keeps_aggregates" => {
+            forgetting_removes_personal_records_and_keeps_aggregates(store).await
+        }
+        "tenants_never_see_each_other" => tenants_never_see_each_other(store).await,
+        other => panic!("no conformance check named {other}"),
+    }
+}
+
+pub async fn catalog_upserts_are_idempotent_and_readable<S: RecommendationStore>(store: &S) {
+    let n = store
+        .upsert_catalog(T, "k1", vec![item("a", true), item("b", true)])
+        .await
+        .expect("upsert");
+    assert_eq!(n, 2);
+    // Same key, different payload: the first answer, and no change.
+    let again = store
+        .upsert_catalog(T, "k1", vec![item("c", true)])
+        .await
+        .expect("retry");
+    assert_eq!(again, 2);
+    let found = store
+        .catalog_items(T, strings(&["a", "b", "c", "missing"]))
+        .await
+        .expect("read");
+    assert_eq!(ids(&found), ["a", "b"]);
+
+    // A new key replaces an item.
+    let mut renamed = item("a", false);
+    renamed.name = "new name".into();
+    store
+        .upsert_catalog(T, "k2", vec![renamed])
+        .await
+        .expect("replace");
+    let found = store.catalog_items(T, strings(&["a"])).await.expect("read");
+    assert_eq!(found[0].name, "new name");
+    assert!(!found[0].active);
+}
+
+pub async fn catalog_sample_skips_inactive_items<S: RecommendationStore>(store: &S) {
+    assert!(store.catalog_sample(T, 10).await.expect("empty").is_empty());
+    store
+        .upsert_catalog(
+            T,
+            "k",
+            vec![
+                item("a", false),
+                item("b", true),
+                item("c", true),
+                item("d", true),
+            ],
+        )
+        .await
+        .expect("upsert");
+    let sample = store.catalog_sample(T, 2).await.expect("sample");
+    assert_eq!(ids(&sample), ["b", "c"]);
+}
+
+pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(store: &S) {
+    assert!(
+        store
+            .postings(T, strings(&["kettle"]), 10)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+    let first = index(article(
+        "a1",
+        "Kettle descaling",
+        "Use vinegar for the kettle",
+    ));
+    assert_eq!(
+        store
+            .upsert_articles(T, "k1", vec![first])
+            .await
+            .expect("upsert"),
+        1
+    );
+    let postings = store
+        .postings(T, strings(&["kettle", "delivery", "vinegar"]), 10)
+        .await
+        .expect("postings");
+    let found: Vec<(&str, &str, u8)> = postings
+        .iter()
+        .map(|p| (p.term.as_str(), p.article_id.as_str(), p.fields))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("kettle", "a1", IN_TITLE | IN_BODY),
+            ("delivery", "a1", IN_TAGS),
+            ("vinegar", "a1", IN_BODY)
+        ]
+    );
+
+    let second = index(article("a1", "Toaster crumbs", "Empty the tray"));
+    store
+        .upsert_articles(T, "k2", vec![second])
+        .await
+        .expect("replace");
+    assert!(
+        store
+            .postings(T, strings(&["kettle", "vinegar"]), 10)
+            .await
+            .expect("postings")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .postings(T, strings(&["toaster"]), 10)
+            .await
+            .expect("postings")
+            .len(),
+        1
+    );
+    let stored = store
+        .articles(T, strings(&["a1", "missing"]))
+        .await
+        .expect("articles");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].title, "Toaster crumbs");
+}
+
+pub async fn purchases_teach_pairs_buyers_and_owned_sets<S: RecommendationStore>(store: &S) {
+    buy(store, T, "c1", &["shoes", "socks"]).await;
+    buy(store, T, "c2", &["shoes", "socks", "gel"]).await;
+    buy(store, T, "c3", &["gel"]).await;
+
+    let co = store
+        .co_purchases(T, strings(&["shoes"]), 10)
+        .await
+        .expect("co-purchases");
+    let pair = |anchor: &str, product: &str, count: u64| CoPurchase {
+        anchor: anchor.into(),
+        product: product.into(),
+        count,
+    };
+    assert_eq!(co, [pair("shoes", "socks", 2), pair("shoes", "gel", 1)]);
+    let co = store
+        .co_purchases(T, strings(&["gel", "socks"]), 1)
+        .await
+        .expect("co-purchases");
+    assert_eq!(co, [pair("gel", "shoes", 1), pair("socks", "shoes", 2)]);
+
+    let popular = store.popular(T, 10).await.expect("popular");
+    assert_eq!(
+        popular,
+        [
+            ("gel".to_owned(), 2),
+            ("shoes".to_owned(), 2),
+            ("socks".to_owned(), 2)
+        ]
+    );
+    buy(store, T, "c4", &["gel"]).await;
+    let popular = store.popular(T, 1).await.expect("popular");
+    assert_eq!(popular, [("gel".to_owned(), 3)]);
+    let counts = store
+        .popularity(T, strings(&["gel", "shoes", "nothing"]))
+        .await
+        .expect("popularity");
+    assert_eq!(counts.get("gel"), Some(&3));
+    assert_eq!(counts.get("shoes"), Some(&2));
+    assert_eq!(counts.get("nothing"), None);
+
+    let record = store.customer_record(T, "c2").await.expect("record");
+    let expected: BTreeSet<String> = strings(&["gel", "shoes", "socks"]).into_iter().collect();
+    assert_eq!(record.owned, expected);
+}
+
+pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>(store: &S) {
+    buy(store, T, "c1", &["shoes"]).await;
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "again",
+            purchase("o-2", "shoes", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("repeat");
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "ret",
+            purchase("o-3", "socks", PurchaseStatus::Returned),
+        )
+        .await
+        .expect("returned");
+    assert_eq!(
+        store.popular(T, 10).await.expect("popular"),
+        [("shoes".to_owned(), 1)]
+    );
+    assert!(
+        store
+            .co_purchases(T, strings(&["shoes", "socks"]), 10)
+            .await
+            .expect("co")
+            .is_empty()
+    );
+    let record = store.customer_record(T, "c1").await.expect("record");
+    assert_eq!(record.owned.len(), 1);
+}
+
+pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(store: &S) {
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "same",
+            purchase("o-1", "shoes", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("first");
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "same",
+            purchase("o-2", "socks", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("retry");
+    store
+        .record_offer_answer(
+            T,
+            "c1",
+            "same",
+            answer("of-1", "gel", OfferOutcome::Declined),
+        )
+        .await
+        .expect("same key, other kind");
+    let record = store.customer_record(T, "c1").await.expect("record");
+    assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
+    assert!(record.offers.is_empty());
+    assert_eq!(store.popular(T, 10).await.expect("popular").len(), 1);
+}
+
+pub async fn the_latest_offer_answer_wins<S: RecommendationStore>(store: &S) {
+    store
+        .record_offer_answer(T, "c1", "k1", answer("of-1", "gel", OfferOutcome::Ignored))
+        .await
+        .expect("first");
+    store
+        .record_offer_answer(T, "c1", "k2", answer("of-1", "gel", OfferOutcome::Declined))
+        .await
+        .expect("second");
+    store
+        .record_offer_answer(T, "c1", "k3", answer("of-2", "cap", OfferOutcome::Accepted))
+        .await
+        .expect("other offer");
+    let record = store.customer_record(T, "c1").await.expect("record");
+    let answers: Vec<(&str, OfferOutcome)> = record
+        .offers
+        .iter()
+        .map(|o| (o.offer_id.as_str(), o.outcome()))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("of-1", OfferOutcome::Declined),
+            ("of-2", OfferOutcome::Accepted)
+        ]
+    );
+}
+
+pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: RecommendationStore>(
+    store: &S,
+) {
+    buy(store, T, "c1", &["shoes", "socks"]).await;
+    buy(store, T, "c10", &["shoes"]).await;
+    store
+        .record_offer_answer(T, "c1", "k", answer("of-1", "gel", OfferOutcome::Declined))
+        .await
+        .expect("answer");
+
+    let forgotten = store.forget_customer(T, "c1", "f1").await.expect("forget");
+    // Two purchases, two owned products, one offer answer.
+    assert_eq!(
+        forgotten,
+        Forgotten {
+            found: true,
+            records_removed: 5
+        }
+    );
+    assert_eq!(
+        store.forget_customer(T, "c1", "f1").await.expect("retry"),
+        forgotten
+    );
+    assert_eq!(
+        store.forget_customer(T, "c1", "f2").await.expect("again"),
+        Forgotten {
+            found: false,
+            records_removed: 0
+        }
+    );
+    let record = store.customer_record(T, "c1").await.expect("record");
+    assert!(record.owned.is_empty() && record.offers.is_empty());
+    // A customer whose id starts with the forgotten one's is untouched.
+    assert_eq!(
+        store
+            .customer_record(T, "c10")
+            .await
+            .expect("c10")
+            .owned
+            .len(),
+        1
+    );
+    // Aggregates stay.
+    assert_eq!(
+        store
+            .co_purchases(T, strings(&["shoes"]), 10)
+            .await
+            .expect("co")
+            .len(),
+        1
+    );
+    assert_eq!(store.popular(T, 10).await.expect("popular").len(), 2);
+}
+
+pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
+    store
+        .upsert_catalog(T, "k", vec![item("a", true)])
+        .await
+        .expect("catalog");
+    store
+        .upsert_articles(T, "k", vec![index(article("a1", "Kettle", "kettle"))])
+        .await
+        .expect("articles");
+    buy(store, T, "c1", &["a", "b"]).await;
+    store
+        .record_offer_answer(
+            T,
+            "c1",
+            "k-offer",
+            answer("of-1", "gel", OfferOutcome::Declined),
+        )
+        .await
+        .expect("answer");
+
+    assert!(
+        store
+            .catalog_items(OTHER, strings(&["a"]))
+            .await
+            .expect("items")
+            .is_empty()
+    );
+    assert!(
+        store
+            .catalog_sample(OTHER, 10)
+            .await
+            .expect("sample")
+            .is_empty()
+    );
+    assert!(
+        store
+            .postings(OTHER, strings(&["kettle"]), 10)
+            .await
+            .expect("postings")
+            .is_empty()
+    );
+    assert!(
+        store
+            .articles(OTHER, strings(&["a1"]))
+            .await
+            .expect("articles")
+            .is_empty()
+    );
+    assert!(
+        store
+            .co_purchases(OTHER, strings(&["a"]), 10)
+            .await
+            .expect("co")
+            .is_empty()
+    );
+    assert!(store.popular(OTHER, 10).await.expect("popular").is_empty());
+    assert!(
+        store
+            .popularity(OTHER, strings(&["a"]))
+            .await
+            .expect("pop")
+            .is_empty()
+    );
+    assert_eq!(
+        store.customer_record(OTHER, "c1").await.expect("record"),
+        Default::default()
+    );
+    // The same idempotency key in another tenant is another request.
+    assert_eq!(
+        store
+            .upsert_catalog(OTHER, "k", vec![item("x", true), item("y", true)])
+            .await
+            .expect("other catalog"),
+        2
+    );
+    assert_eq!(
+        store
+            .forget_customer(OTHER, "c1", "f")
+            .await
+            .expect("forget"),
+        Forgotten::default()
+    );
+    assert_eq!(
+        store
+            .customer_record(T, "c1")
+            .await
+            .expect("kept")
+            .owned
+            .len(),
+        2
+    );
+}

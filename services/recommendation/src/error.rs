@@ -1,0 +1,55 @@
+//! The service's one error type and the status each variant becomes.
+
+use baton_store::StoreError;
+use thiserror::Error;
+use tonic::Status;
+
+/// What can go wrong after a request has passed validation. (Invalid requests never get this
+/// far: the gRPC adapter answers them with field violations.)
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The store failed; the detail is logged, never returned.
+    #[error("recommendation store failed: {0}")]
+    Store(#[from] StoreError),
+    /// Stopping has begun; new work belongs on another replica.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Store(StoreError::Corrupt(detail)) => {
+                tracing::error!(error = %detail, "stored recommendation data does not decode");
+                Status::internal("recommendation data could not be read; the failure is logged")
+            }
+            Error::Store(other) => {
+                tracing::error!(error = %other, "recommendation store failed");
+                Status::unavailable(
+                    "recommendation store is unavailable; retry with the same idempotency key",
+                )
+            }
+            Error::ShuttingDown => Status::unavailable(
+                "recommendation service is shutting down; retry on another replica",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+
+    #[test]
+    fn each_variant_has_a_deliberate_code_and_hides_details() {
+        let corrupt = Status::from(Error::Store(StoreError::Corrupt("bad varint".into())));
+        assert_eq!(corrupt.code(), Code::Internal);
+        assert!(!corrupt.message().contains("varint"));
+        let backend = Status::from(Error::Store(StoreError::Backend("disk /x full".into())));
+        assert_eq!(backend.code(), Code::Unavailable);
+        assert!(!backend.message().contains("/x"));
+        assert_eq!(Status::from(Error::ShuttingDown).code(), Code::Unavailable);
+    }
+}

@@ -1,0 +1,61 @@
+//! RecommendationService: what the customer probably wants and what to offer them.
+//!
+//! Given the customer's context snapshot (routing passes it in; this service never calls
+//! another), it returns likely contact reasons with evidence ("order 123 is 3 days late"), next
+//! best actions, offers that respect what the customer owns and declined and that pause
+//! promotions during an open complaint, knowledge articles, and a greeting. It learns from
+//! purchases and offer outcomes recorded with `RecordOutcome`.
+//!
+//! # Layout
+//!
+//! - [`recommend`]: the decisions, as pure functions of the snapshot, stored signals and a
+//!   time passed in: `reasons`, `actions`, `offers`, `articles`, `greeting`, and the
+//!   vocabulary they share. A learned model, item-to-item filtering at scale and full-text
+//!   search arrive later as additions there, behind the same shapes.
+//! - [`Recommender`] (`recommender.rs`): the use cases; reads the store, calls
+//!   [`recommend`], records outcomes. No gRPC types.
+//! - [`store`]: the [`RecommendationStore`] trait and the embedded redb backend
+//!   ([`EmbeddedRecommendationStore`]); [`conformance`] is the suite every backend must pass.
+//! - `grpc.rs`: the adapter implementing the generated service trait (validate, call, map
+//!   errors), with its request checks in `grpc/validate.rs`.
+//! - `error.rs`: the one [`Error`] type and the status each variant becomes.
+//!
+//! The crate has no binary: the `baton` binary wires [`grpc_service`] into the shared server.
+
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+mod error;
+mod grpc;
+pub mod recommend;
+mod recommender;
+pub mod store;
+
+use std::path::Path;
+
+use baton_proto::v1::recommendation_service_server::RecommendationServiceServer;
+use baton_runtime::shutdown::Shutdown;
+
+pub use self::error::Error;
+pub use self::grpc::RecommendationGrpc;
+pub use self::recommender::{RecommendQuery, Recommender};
+pub use self::store::{EmbeddedRecommendationStore, RecommendationStore, StoreError};
+
+/// The largest request accepted: an UpsertArticles call may carry 200 articles of 64 KiB each,
+/// more than tonic's 4 MiB default.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// The `RecommendationService` server over `store`; it refuses new calls once `shutdown`
+/// fires.
+pub fn grpc_service<S: RecommendationStore>(
+    store: S,
+    shutdown: Shutdown,
+) -> RecommendationServiceServer<RecommendationGrpc<S>> {
+    RecommendationServiceServer::new(RecommendationGrpc::new(store, shutdown))
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+}
+
+/// Opens (creating if needed) the embedded store in `data_dir` (`recommendation.redb`).
+pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedRecommendationStore, StoreError> {
+    EmbeddedRecommendationStore::open(data_dir)
+}

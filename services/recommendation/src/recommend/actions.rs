@@ -1,0 +1,132 @@
+//! Next best actions: what the agent should do first, derived from the likely reasons.
+//!
+//! Each reason maps to one action; the rationale is the reason's strongest evidence followed
+//! by what doing the action achieves, so the agent sees why before acting.
+
+use baton_proto::v1::{ContactReason, NextBestAction};
+
+use super::reason_code::ReasonCode;
+
+/// `(action code, label, what it achieves)` for a reason.
+fn action_for(reason: ReasonCode) -> (&'static str, &'static str, &'static str) {
+    match reason {
+        ReasonCode::LateDelivery => (
+            "give_delivery_update",
+            "Give a delivery update",
+            "tell the customer where the order is and when it will arrive before they ask",
+        ),
+        ReasonCode::OpenCaseFollowUp => (
+            "continue_case",
+            "Continue the open case",
+            "read the progress notes and carry on from there instead of starting over",
+        ),
+        ReasonCode::Complaint => (
+            "acknowledge_complaint",
+            "Acknowledge the complaint",
+            "recognise the complaint first; promotions are paused while it is open",
+        ),
+        ReasonCode::RepeatContact => (
+            "resolve_on_this_contact",
+            "Resolve it on this contact",
+            "the customer is coming back about something not yet solved",
+        ),
+        ReasonCode::ProductQuestion => (
+            "offer_product_help",
+            "Help with the recent purchase",
+            "check the customer is getting on with what they just received",
+        ),
+        ReasonCode::BillingQuestion => (
+            "review_recent_charges",
+            "Review recent charges",
+            "open the latest bill with the customer",
+        ),
+        ReasonCode::LoanApplication => (
+            "confirm_details_on_record",
+            "Confirm the details on record",
+            "confirm what we already hold instead of asking for it again",
+        ),
+        ReasonCode::Refund => (
+            "check_refund_status",
+            "Check refund or return",
+            "look up the return and when the money is due back",
+        ),
+        ReasonCode::Cancellation => (
+            "review_cancellation",
+            "Review the cancellation",
+            "find out what the customer wants to cancel and why",
+        ),
+        ReasonCode::AccessProblem => (
+            "help_with_access",
+            "Help the customer log in",
+            "verify identity, then reset access",
+        ),
+    }
+}
+
+/// One action per known reason, in the reasons' order, without duplicates.
+pub fn next_best_actions(reasons: &[ContactReason]) -> Vec<NextBestAction> {
+    let mut actions: Vec<NextBestAction> = Vec::new();
+    for reason in reasons {
+        let Some(code) = ReasonCode::from_code(&reason.code) else {
+            continue;
+        };
+        let (action, label, achieves) = action_for(code);
+        if actions.iter().any(|a| a.code == action) {
+            continue;
+        }
+        let rationale = match reason.evidence.first() {
+            Some(e) => format!("{}: {achieves}", e.text),
+            None => achieves.to_owned(),
+        };
+        actions.push(NextBestAction {
+            code: action.to_owned(),
+            label: label.to_owned(),
+            rationale,
+        });
+    }
+    actions
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_proto::v1::Evidence;
+
+    use super::*;
+
+    fn reason(code: &str, text: &str) -> ContactReason {
+        ContactReason {
+            code: code.into(),
+            label: String::new(),
+            confidence: 0.5,
+            evidence: vec![Evidence {
+                kind: "order".into(),
+                ref_id: "123".into(),
+                text: text.into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn actions_follow_the_reasons_with_their_evidence_as_rationale() {
+        let actions = next_best_actions(&[
+            reason("late_delivery", "order 123 (Trail shoes) is 3 days late"),
+            reason("loan_application", "the customer said \"loan\""),
+            reason("unknown_reason", "ignored"),
+        ]);
+        let codes: Vec<&str> = actions.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(codes, ["give_delivery_update", "confirm_details_on_record"]);
+        assert_eq!(
+            actions[0].rationale,
+            "order 123 (Trail shoes) is 3 days late: tell the customer where the order is and \
+             when it will arrive before they ask"
+        );
+    }
+
+    #[test]
+    fn every_reason_has_a_distinct_action() {
+        let mut codes: Vec<&str> = ReasonCode::ALL.iter().map(|r| action_for(*r).0).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ReasonCode::ALL.len());
+    }
+}

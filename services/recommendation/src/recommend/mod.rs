@@ -1,0 +1,69 @@
+//! What to recommend, as pure functions of the customer's context and the stored signals.
+//!
+//! No gRPC and no storage here: every module takes plain data (the contract's prost messages
+//! are used as data) and the current time from the caller, so each is unit-tested without a
+//! network, a database or a clock.
+//!
+//! - [`reasons`]: likely contact reasons with evidence, from the snapshot and the utterance.
+//! - [`actions`]: next best actions from the top reasons.
+//! - [`offers`]: catalog items to offer, respecting ownership, declines and complaints.
+//! - [`articles`]: knowledge articles by term overlap (interim until full-text search).
+//! - [`greeting`]: the sentence that tells a customer they are known.
+//!
+//! The rest is vocabulary they share: [`reason_code`], [`keywords`], [`channels`], [`text`]
+//! and [`calendar`].
+
+pub mod actions;
+pub mod articles;
+pub mod calendar;
+pub mod channels;
+pub mod greeting;
+pub mod keywords;
+pub mod offers;
+pub mod reason_code;
+pub mod reasons;
+pub mod text;
+
+#[cfg(test)]
+mod fixtures;
+
+/// The rule set that produced a recommendation, reported in `Recommendations.model_version`.
+/// Bumped whenever a rule or weight changes, so outcomes can be attributed to what produced
+/// them.
+pub const MODEL_VERSION: &str = "rules-1";
+
+/// How many of each list a response may carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Offers.
+    pub offers: usize,
+    /// Reasons (and so actions).
+    pub reasons: usize,
+    /// Articles.
+    pub articles: usize,
+}
+
+impl Limits {
+    /// Used for a limit the request leaves at 0.
+    pub const DEFAULT: usize = 3;
+    /// The most a request may ask for.
+    pub const MAX: usize = 10;
+
+    /// A requested limit: 0 means [`Self::DEFAULT`]; callers validate the maximum first.
+    pub fn requested(raw: u32) -> usize {
+        match raw {
+            0 => Self::DEFAULT,
+            n => (n as usize).min(Self::MAX),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            offers: Self::DEFAULT,
+            reasons: Self::DEFAULT,
+            articles: Self::DEFAULT,
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The embedded backend: one redb file, `recommendation.redb`, in the data directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use baton_proto::v1::{
+    Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
+    UpsertArticlesResponse, UpsertCatalogResponse,
+};
+use baton_store::codec::{decode, encode};
+use baton_store::idempotency::{recall, remember};
+use baton_store::keys::scoped;
+use baton_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
+use baton_store::{EmbeddedDb, StoreError, open_read};
+
+use super::tables::{
+    ARTICLE_TERMS, ARTICLES, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
+    POSTINGS, PURCHASES, bump, buyers_of_rank, rank_key, remove_prefix, scan, split_rank,
+};
+use super::{
+    CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED,
+    RecommendationStore,
+};
+use crate::recommend::articles::{IndexedArticle, Posting};
+use crate::recommend::offers::CoPurchase;
+
+/// Operation names under which idempotency answers are remembered.
+mod op {
+    pub const UPSERT_CATALOG: &str = "upsert_catalog";
+    pub const UPSERT_ARTICLES: &str = "upsert_articles";
+    /// Purchases and offer answers share one: a key names one outcome, whatever its kind.
+    pub const RECORD_OUTCOME: &str = "record_outcome";
+    pub const FORGET_CUSTOMER: &str = "forget_customer";
+}
+
+/// The recommendation state in a redb file. Cheap to clone; clones share the database.
+#[derive(Clone, Debug)]
+pub struct EmbeddedRecommendationStore {
+    /// The service's database; transactions run on the blocking pool.
+    db: EmbeddedDb,
+}
+
+impl EmbeddedRecommendationStore {
+    /// Opens (creating if needed) `<data_dir>/recommendation.redb`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: EmbeddedDb::open(data_dir, "recommendation")?,
+        })
+    }
+
+    /// The stored messages of `ids` in `table`, in the order asked; unknown ids are skipped.
+    async fn get_many<M>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        tenant: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<M>, StoreError>
+    where
+        M: prost::Message + Default + Send + 'static,
+    {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, table)? else {
+                    return Ok(Vec::new());
+                };
+                let mut found = Vec::new();
+                for id in &ids {
+                    if let Some(v) = table.get(scoped(&tenant, &[id]).as_str())? {
+                        found.push(decode::<M>(v.value())?);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+}
+
+impl RecommendationStore for EmbeddedRecommendationStore {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, items = items.len()))]
+    async fn upsert_catalog(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        items: Vec<CatalogItem>,
+    ) -> Result<u32, StoreError> {
+        let (tenant, idem) = (tenant.to_owned(), idempotency_key.to_owned());
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, op::UPSERT_CATALOG, &idem)? {
+                    return Ok(decode::<UpsertCatalogResponse>(&answer)?.upserted);
+                }
+                let mut table = txn.open_table(CATALOG)?;
+                for item in &items {
+                    table.insert(
+                        scoped(&tenant, &[&item.product_id]).as_str(),
+                        encode(item).as_slice(),
+                    )?;
+                }
+                let upserted = u32::try_from(items.len()).unwrap_or(u32::MAX);
+                let answer = encode(&UpsertCatalogResponse { upserted });
+                remember(txn, &tenant, op::UPSERT_CATALOG, &idem, &answer)?;
+                Ok(upserted)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
+    async fn catalog_items(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> Result<Vec<CatalogItem>, StoreError> {
+        self.get_many(CATALOG, tenant, product_ids).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
+    async fn catalog_sample(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<CatalogItem>, StoreError> {
+        // Inactive items are skipped; scanning a bounded multiple of the limit keeps a catalog
+        // full of retired items from turning this into a full scan.
+        let scan_limit = limit.saturating_mul(4);
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, CATALOG)? else {
+                    return Ok(Vec::new());
+                };
+                let items = scan(&table, &tenant, scan_limit, |_, bytes| {
+                    decode::<CatalogItem>(bytes)
+                })?;
+                Ok(items.into_iter().filter(|i| i.active).take(limit).collect())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, articles = articles.len()))]
+    async fn upsert_articles(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        articles: Vec<IndexedArticle>,
+    ) -> Result<u32, StoreError> {
+        let (tenant, idem) = (tenant.to_owned(), idempotency_key.to_owned());
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, op::UPSERT_ARTICLES, &idem)? {
+                    return Ok(decode::<UpsertArticlesResponse>(&answer)?.upserted);
+                }
+                for indexed in &articles {
+                    put_article(txn, &tenant, indexed)?;
+                }
+                let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
+                let answer = encode(&UpsertArticlesResponse { upserted });
+                remember(txn, &tenant, op::UPSERT_ARTICLES, &idem, &answer)?;
+                Ok(upserted)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, terms = terms.len()))]
+    async fn postings(
+        &self,
+        tenant: &str,
+        terms: Vec<String>,
+        per_term: usize,
+    ) -> Result<Vec<Posting>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, POSTINGS)? else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                for term in &terms {
+                    out.extend(scan(
+                        &table,
+                        &scoped(&tenant, &[term]),
+                        per_term,
+                        |article, fields| {
+                            Ok(Posting {
+                                term: term.clone(),
+                                article_id: article.to_owned(),
+                                fields,
+                            })
+                        },
+                    )?);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = article_ids.len()))]
+    async fn articles(
+        &self,
+        tenant: &str,
+        article_ids: Vec<String>,
+    ) -> Result<Vec<Article>, StoreError> {
+        self.get_many(ARTICLES, tenant, article_ids).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_purchase(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        purchase: Purchase,
+    ) -> Result<(), StoreError> {
+        let (tenant, customer, idem) = (
+            tenant.to_owned(),
+            customer_id.to_owned(),
+            idempotency_key.to_owned(),
+        );
+        self.db
+            .write(move |txn| {
+                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem)?.is_some() {
+                    return Ok(());
+                }
+                let record_key = scoped(
+                    &tenant,
+                    &[&customer, &purchase.order_id, &purchase.product_id],
+                );
+                txn.open_table(PURCHASES)?
+                    .insert(record_key.as_str(), encode(&purchase).as_slice())?;
+                if purchase.status() != PurchaseStatus::Returned {
+                    learn_purchase(txn, &tenant, &customer, &purchase)?;
+                }
+                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &[])?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_offer_answer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        answer: OfferRecord,
+    ) -> Result<(), StoreError> {
+        let (tenant, customer, idem) = (
+            tenant.to_owned(),
+            customer_id.to_owned(),
+            idempotency_key.to_owned(),
+        );
+        self.db
+            .write(move |txn| {
+                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem)?.is_some() {
+                    return Ok(());
+                }
+                txn.open_table(OFFER_ANSWERS)?.insert(
+                    scoped(&tenant, &[&customer, &answer.offer_id]).as_str(),
+                    encode(&answer).as_slice(),
+                )?;
+                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &[])?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn customer_record(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> Result<CustomerRecord, StoreError> {
+        let prefix = scoped(tenant, &[customer_id]);
+        self.db
+            .read(move |txn| {
+                let mut record = CustomerRecord::default();
+                if let Some(owned) = open_read(txn, OWNED)? {
+                    record.owned = scan(&owned, &prefix, MAX_CUSTOMER_RECORDS, |product, _| {
+                        Ok(product.to_owned())
+                    })?
+                    .into_iter()
+                    .collect::<BTreeSet<_>>();
+                }
+                if let Some(offers) = open_read(txn, OFFER_ANSWERS)? {
+                    record.offers = scan(&offers, &prefix, MAX_CUSTOMER_RECORDS, |_, bytes| {
+                        decode::<OfferRecord>(bytes)
+                    })?;
+                }
+                Ok(record)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
+    async fn co_purchases(
+        &self,
+        tenant: &str,
+        anchors: Vec<String>,
+        per_anchor: usize,
+    ) -> Result<Vec<CoPurchase>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, CO_PURCHASES)? else {
+                    return Ok(Vec::new());
+                };
+                let mut out = Vec::new();
+                for anchor in &anchors {
+                    let mut rows = scan(
+                        &table,
+                        &scoped(&tenant, &[anchor]),
+                        MAX_PAIRS_SCANNED,
+                        |product, count| {
+                            Ok(CoPurchase {
+                                anchor: anchor.clone(),
+                                product: product.to_owned(),
+                                count,
+                            })
+                        },
+                    )?;
+                    rows.sort_by(|a, b| {
+                        b.count
+                            .cmp(&a.count)
+                            .then_with(|| a.product.cmp(&b.product))
+                    });
+                    rows.truncate(per_anchor);
+                    out.extend(rows);
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
+    async fn popular(&self, tenant: &str, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, BUYERS_RANK)? else {
+                    return Ok(Vec::new());
+                };
+                let rows = scan(&table, &tenant, limit, |suffix, ()| {
+                    Ok(split_rank(suffix).and_then(|(rank, product)| {
+                        buyers_of_rank(rank).map(|n| (product.to_owned(), n))
+                    }))
+                })?;
+                Ok(rows.into_iter().flatten().collect())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
+    async fn popularity(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, BUYERS)? else {
+                    return Ok(BTreeMap::new());
+                };
+                let mut out = BTreeMap::new();
+                for id in product_ids {
+                    if let Some(v) = table.get(scoped(&tenant, &[&id]).as_str())? {
+                        out.insert(id, v.value());
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn forget_customer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Forgotten, StoreError> {
+        let (tenant, customer, idem) = (
+            tenant.to_owned(),
+            customer_id.to_owned(),
+            idempotency_key.to_owned(),
+        );
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, op::FORGET_CUSTOMER, &idem)? {
+                    let answer = decode::<ForgetCustomerResponse>(&answer)?;
+                    return Ok(Forgotten {
+                        found: answer.found,
+                        records_removed: answer.records_removed,
+                    });
+                }
+                let prefix = scoped(&tenant, &[&customer]);
+                // Buyer and co-purchase counts are deliberately kept: they are aggregates over
+                // many customers and cannot be traced back to this one. The remembered answers
+                // to this customer's RecordOutcome calls stay too: they are empty, and they
+                // stop a late retry from recording an erased outcome again.
+                let removed = remove_prefix(&mut txn.open_table(PURCHASES)?, &prefix)?
+                    + remove_prefix(&mut txn.open_table(OFFER_ANSWERS)?, &prefix)?
+                    + remove_prefix(&mut txn.open_table(OWNED)?, &prefix)?;
+                let answer = ForgetCustomerResponse {
+                    found: removed > 0,
+                    records_removed: removed,
+                };
+                remember(txn, &tenant, op::FORGET_CUSTOMER, &idem, &encode(&answer))?;
+                Ok(Forgotten {
+                    found: answer.found,
+                    records_removed: removed,
+                })
+            })
+            .await
+    }
+}
+
+/// Writes one article and replaces its index terms.
+fn put_article(
+    txn: &WriteTransaction,
+    tenant: &str,
+    indexed: &IndexedArticle,
+) -> Result<(), StoreError> {
+    let id = indexed.article.article_id.as_str();
+    let mut postings = txn.open_table(POSTINGS)?;
+    let mut terms_of = txn.open_table(ARTICLE_TERMS)?;
+    let old_terms = scan(&terms_of, &scoped(tenant, &[id]), usize::MAX, |term, _| {
+        Ok(term.to_owned())
+    })?;
+    for term in &old_terms {
+        postings.remove(scoped(tenant, &[term, id]).as_str())?;
+    }
+    remove_prefix(&mut terms_of, &scoped(tenant, &[id]))?;
+    for (term, fields) in &indexed.terms {
+        postings.insert(scoped(tenant, &[term, id]).as_str(), *fields)?;
+        terms_of.insert(scoped(tenant, &[id, term]).as_str(), *fields)?;
+    }
+    txn.open_table(ARTICLES)?.insert(
+        scoped(tenant, &[id]).as_str(),
+        encode(&indexed.article).as_slice(),
+    )?;
+    Ok(())
+}
+
+/// Learns from a customer's purchase of a product they did not own yet: pairs it with what
+/// they own, counts one more buyer, and adds it to their owned set. A product already owned
+/// teaches nothing new (repeat buys would otherwise inflate pairs).
+fn learn_purchase(
+    txn: &WriteTransaction,
+    tenant: &str,
+    customer: &str,
+    purchase: &Purchase,
+) -> Result<(), StoreError> {
+    let product = purchase.product_id.as_str();
+    let mut owned = txn.open_table(OWNED)?;
+    let owned_key = scoped(tenant, &[customer, product]);
+    if owned.get(owned_key.as_str())?.is_some() {
+        return Ok(());
+    }
+    let others = scan(
+        &owned,
+        &scoped(tenant, &[customer]),
+        MAX_PAIRED_PRODUCTS,
+        |p, _| Ok(p.to_owned()),
+    )?;
+    let mut pairs = txn.open_table(CO_PURCHASES)?;
+    for other in &others {
+        bump(&mut pairs, &scoped(tenant, &[other, product]), 1)?;
+        bump(&mut pairs, &scoped(tenant, &[product, other]), 1)?;
+    }
+    let bought_at = purchase.purchased_at.as_ref().map_or(0, |t| t.seconds);
+    owned.insert(owned_key.as_str(), bought_at)?;
+
+    let buyers = bump(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]), 1)?;
+    let mut rank = txn.open_table(BUYERS_RANK)?;
+    rank.remove(scoped(tenant, &[&rank_key(buyers.saturating_sub(1)), product]).as_str())?;
+    rank.insert(scoped(tenant, &[&rank_key(buyers), product]).as_str(), ())?;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! What the service keeps: the catalog, knowledge articles (with their interim term index),
+//! recorded outcomes per customer and the aggregate co-purchase counts learned from them.
+//!
+//! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
+//! and the later Redis backend implement it, and [`crate::conformance`] holds the one suite both
+//! must pass. Every method is scoped to a tenant; every mutation takes the caller's idempotency
+//! key and applies at most once per key, committed with the change.
+
+mod embedded;
+mod tables;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase};
+pub use baton_store::StoreError;
+
+pub use self::embedded::EmbeddedRecommendationStore;
+use crate::recommend::articles::{IndexedArticle, Posting};
+use crate::recommend::offers::CoPurchase;
+
+/// The most owned products one new purchase is paired with: a customer with more is a
+/// reseller or a test account, and pairing with everything would make one purchase cost
+/// thousands of writes.
+pub const MAX_PAIRED_PRODUCTS: usize = 1_000;
+/// Owned products and offer answers read back per customer.
+pub const MAX_CUSTOMER_RECORDS: usize = 1_000;
+/// Co-purchase rows scanned per anchor product. Rows are kept in product-id order, so this is
+/// a bound, not a ranking; item-to-item filtering at scale replaces the scan.
+pub const MAX_PAIRS_SCANNED: usize = 1_000;
+
+/// What the service learned from one customer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerRecord {
+    /// Products whose purchase was recorded here (the set new purchases are paired with).
+    pub owned: BTreeSet<String>,
+    /// The latest answer to each offer, by offer id order.
+    pub offers: Vec<OfferRecord>,
+}
+
+/// The result of erasing a customer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Whether anything was held.
+    pub found: bool,
+    /// Records removed.
+    pub records_removed: u64,
+}
+
+/// The service's state, per tenant.
+pub trait RecommendationStore: Send + Sync + 'static {
+    /// Creates or replaces catalog items; returns how many were written (a retry with the same
+    /// key returns the first answer and writes nothing).
+    fn upsert_catalog(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        items: Vec<CatalogItem>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The catalog items with these product ids; unknown ids are skipped.
+    fn catalog_items(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send;
+
+    /// Up to `limit` active catalog items in product-id order: candidates before anything
+    /// has been learned.
+    fn catalog_sample(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send;
+
+    /// Creates or replaces articles together with their index terms; returns how many were
+    /// written. A replaced article's old terms are dropped.
+    fn upsert_articles(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        articles: Vec<IndexedArticle>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The postings of these terms, at most `per_term` per term.
+    fn postings(
+        &self,
+        tenant: &str,
+        terms: Vec<String>,
+        per_term: usize,
+    ) -> impl Future<Output = Result<Vec<Posting>, StoreError>> + Send;
+
+    /// The articles with these ids; unknown ids are skipped.
+    fn articles(
+        &self,
+        tenant: &str,
+        article_ids: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send;
+
+    /// Records a purchase. The first purchase of a product by a customer adds the product to
+    /// their owned set, counts one more buyer for it and one more co-purchase for each pair it
+    /// forms with what they already own. A purchase recorded as returned is kept but not
+    /// learned from.
+    fn record_purchase(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        purchase: Purchase,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records the latest answer to an offer (replacing an earlier answer to the same offer).
+    fn record_offer_answer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        answer: OfferRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// What was learned from one customer.
+    fn customer_record(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<CustomerRecord, StoreError>> + Send;
+
+    /// The strongest co-purchases of each anchor product, at most `per_anchor` each.
+    fn co_purchases(
+        &self,
+        tenant: &str,
+        anchors: Vec<String>,
+        per_anchor: usize,
+    ) -> impl Future<Output = Result<Vec<CoPurchase>, StoreError>> + Send;
+
+    /// The `limit` products with the most distinct buyers, most first.
+    fn popular(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
+
+    /// Distinct buyers of each of these products (absent when none).
+    fn popularity(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send;
+
+    /// Erases everything recorded about one customer: their purchases, offer answers and owned
+    /// set. Buyer and co-purchase counts stay: they are aggregates over many customers and
+    /// hold nothing that identifies anyone.
+    fn forget_customer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Forgotten, StoreError>> + Send;
+}

@@ -1,0 +1,90 @@
+//! The redb tables of the embedded backend and the small helpers every operation shares.
+//!
+//! Every key starts with the tenant (`baton_store::keys::scoped`), so a prefix scan never
+//! crosses tenants. Ids are validated at the API boundary (no control characters), so the
+//! separator can never appear inside a part.
+
+use baton_store::StoreError;
+use baton_store::keys::{SEP, prefix_range};
+use baton_store::redb::{ReadableTable, Table, TableDefinition, Value};
+
+/// `tenant / product_id` → `CatalogItem`.
+pub const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_catalog");
+/// `tenant / article_id` → `Article`.
+pub const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_articles");
+/// `tenant / term / article_id` → field bits: the interim term index.
+pub const POSTINGS: TableDefinition<&str, u8> = TableDefinition::new("rec_postings");
+/// `tenant / article_id / term` → field bits: an article's terms, to drop them on replace.
+pub const ARTICLE_TERMS: TableDefinition<&str, u8> = TableDefinition::new("rec_article_terms");
+/// `tenant / customer / order_id / product_id` → `Purchase` as recorded.
+pub const PURCHASES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_purchases");
+/// `tenant / customer / offer_id` → `OfferRecord`, the latest answer.
+pub const OFFER_ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_offer_answers");
+/// `tenant / customer / product_id` → when first bought (seconds): the owned set.
+pub const OWNED: TableDefinition<&str, i64> = TableDefinition::new("rec_owned");
+/// `tenant / product_a / product_b` → customers who bought both (stored both ways round).
+pub const CO_PURCHASES: TableDefinition<&str, u64> = TableDefinition::new("rec_co_purchases");
+/// `tenant / product_id` → distinct buyers.
+pub const BUYERS: TableDefinition<&str, u64> = TableDefinition::new("rec_buyers");
+/// `tenant / rank / product_id` → (): products by buyers, most first (see [`rank_key`]).
+pub const BUYERS_RANK: TableDefinition<&str, ()> = TableDefinition::new("rec_buyers_rank");
+
+/// Calls `f` with the last key part and the value of every entry under `prefix`, in key
+/// order, for at most `limit` entries; collects what `f` returns.
+pub fn scan<V, T, R, F>(
+    table: &T,
+    prefix: &str,
+    limit: usize,
+    mut f: F,
+) -> Result<Vec<R>, StoreError>
+where
+    V: Value + 'static,
+    T: ReadableTable<&'static str, V>,
+    F: for<'x> FnMut(&str, V::SelfType<'x>) -> Result<R, StoreError>,
+{
+    let (lo, hi) = prefix_range(prefix);
+    let mut out = Vec::new();
+    for entry in table.range::<&str>(lo.as_str()..hi.as_str())?.take(limit) {
+        let (k, v) = entry?;
+        let key = k.value();
+        out.push(f(key.get(lo.len()..).unwrap_or_default(), v.value())?);
+    }
+    Ok(out)
+}
+
+/// Adds `by` to a counter and returns the new value.
+pub fn bump(table: &mut Table<&str, u64>, key: &str, by: u64) -> Result<u64, StoreError> {
+    let current = table.get(key)?.map(|v| v.value()).unwrap_or(0);
+    let next = current.saturating_add(by);
+    table.insert(key, next)?;
+    Ok(next)
+}
+
+/// Removes every key under `prefix`; returns how many.
+pub fn remove_prefix<V: Value + 'static>(
+    table: &mut Table<&str, V>,
+    prefix: &str,
+) -> Result<u64, StoreError> {
+    let (lo, hi) = prefix_range(prefix);
+    let mut removed = 0u64;
+    table.retain_in::<&str, _>(lo.as_str()..hi.as_str(), |_, _| {
+        removed += 1;
+        false
+    })?;
+    Ok(removed)
+}
+
+/// The rank part of a [`BUYERS_RANK`] key: more buyers sort first.
+pub fn rank_key(buyers: u64) -> String {
+    format!("{:020}", u64::MAX - buyers)
+}
+
+/// The buyer count back from a rank part.
+pub fn buyers_of_rank(rank: &str) -> Option<u64> {
+    rank.parse::<u64>().ok().map(|r| u64::MAX - r)
+}
+
+/// Splits `rank␟product` into its parts.
+pub fn split_rank(suffix: &str) -> Option<(&str, &str)> {
+    suffix.split_once(SEP)
+}

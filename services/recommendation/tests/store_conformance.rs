@@ -1,0 +1,127 @@
+//! The store conformance suite on the embedded backend, and durability across reopening.
+
+use baton_proto::v1::{CatalogItem, OfferOutcome, OfferRecord, PurchaseStatus};
+use baton_recommendation::conformance::{self, CHECKS};
+use baton_recommendation::recommend::articles::index;
+use baton_recommendation::{RecommendationStore as _, open_embedded};
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let store = open_embedded(dir.path()).expect("open");
+                conformance::run(stringify!($name), &store).await;
+            }
+        )*
+
+        #[test]
+        fn every_conformance_check_runs() {
+            assert_eq!([$(stringify!($name)),*].as_slice(), CHECKS);
+        }
+    };
+}
+
+checks!(
+    catalog_upserts_are_idempotent_and_readable,
+    catalog_sample_skips_inactive_items,
+    replacing_an_article_replaces_its_terms,
+    purchases_teach_pairs_buyers_and_owned_sets,
+    repeat_and_returned_purchases_teach_nothing,
+    outcomes_apply_once_per_idempotency_key,
+    the_latest_offer_answer_wins,
+    forgetting_removes_personal_records_and_keeps_aggregates,
+    tenants_never_see_each_other,
+);
+
+#[tokio::test]
+async fn everything_survives_reopening_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open_embedded(dir.path()).expect("open");
+        store
+            .upsert_catalog(
+                "t",
+                "cat",
+                vec![CatalogItem {
+                    product_id: "shoes".into(),
+                    name: "Trail shoes".into(),
+                    active: true,
+                    ..Default::default()
+                }],
+            )
+            .await
+            .expect("catalog");
+        let article = baton_proto::v1::Article {
+            article_id: "kb".into(),
+            title: "Kettle care".into(),
+            ..Default::default()
+        };
+        store
+            .upsert_articles("t", "art", vec![index(article)])
+            .await
+            .expect("articles");
+        for (customer, product) in [("c1", "shoes"), ("c1", "socks")] {
+            store
+                .record_purchase(
+                    "t",
+                    customer,
+                    &format!("{customer}-{product}"),
+                    conformance::purchase("o", product, PurchaseStatus::Ordered),
+                )
+                .await
+                .expect("purchase");
+        }
+        store
+            .record_offer_answer(
+                "t",
+                "c1",
+                "ans",
+                OfferRecord {
+                    offer_id: "of".into(),
+                    product_id: "gel".into(),
+                    outcome: OfferOutcome::Declined as i32,
+                    at: None,
+                },
+            )
+            .await
+            .expect("answer");
+    }
+    let store = open_embedded(dir.path()).expect("reopen");
+    assert_eq!(
+        store
+            .catalog_items("t", vec!["shoes".into()])
+            .await
+            .expect("catalog")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .postings("t", vec!["kettle".into()], 10)
+            .await
+            .expect("postings")
+            .len(),
+        1
+    );
+    let record = store.customer_record("t", "c1").await.expect("record");
+    assert_eq!(record.owned.len(), 2);
+    assert_eq!(record.offers.len(), 1);
+    assert_eq!(
+        store
+            .co_purchases("t", vec!["shoes".into()], 10)
+            .await
+            .expect("co")
+            .len(),
+        1
+    );
+    // A retry after the restart is still recognised.
+    assert_eq!(
+        store
+            .upsert_catalog("t", "cat", Vec::new())
+            .await
+            .expect("retry"),
+        1
+    );
+}

@@ -1,0 +1,180 @@
+//! The behaviour every [`RoutingStore`] backend must have. Each function panics on a
+//! violation; backends call them from their own tests on a fresh store.
+
+use baton_proto::v1::{
+    Agent, Channel, Contact, ContactState, Presence, Queue, Skill, SkillRequirement,
+};
+
+use crate::domain::record::ContactRecord;
+use crate::store::{RoutingStore, Write};
+
+fn record(tenant: &str, id: &str, state: ContactState) -> ContactRecord {
+    ContactRecord {
+        contact: Contact {
+            contact_id: id.into(),
+            tenant_id: tenant.into(),
+            customer_id: "cust_1".into(),
+            channel: Channel::Voice as i32,
+            state: state as i32,
+            tier: 2,
+            ..Contact::default()
+        },
+        token: b"sealed".to_vec(),
+        ..ContactRecord::default()
+    }
+}
+
+/// Runs every check, each on the same store (they use distinct tenants).
+pub async fn run_all<S: RoutingStore>(store: &S) {
+    contacts_round_trip_and_ended_ones_leave_the_live_set(store).await;
+    agents_and_queues_round_trip(store).await;
+    answers_are_remembered_per_tenant_and_operation(store).await;
+    tenants_are_isolated(store).await;
+}
+
+/// A stored contact reads back whole; ending it keeps it readable but out of `load`.
+pub async fn contacts_round_trip_and_ended_ones_leave_the_live_set<S: RoutingStore>(store: &S) {
+    let queued = record("conf-a", "con_1", ContactState::Queued);
+    let connected = record("conf-a", "con_2", ContactState::Connected);
+    store
+        .apply(vec![
+            Write::Contact(Box::new(queued.clone())),
+            Write::Contact(Box::new(connected.clone())),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store.contact("conf-a", "con_1").await.expect("read"),
+        Some(queued.clone())
+    );
+    let live = |loaded: &crate::store::Loaded| {
+        let mut ids: Vec<String> = loaded
+            .contacts
+            .iter()
+            .filter(|c| c.tenant_id() == "conf-a")
+            .map(|c| c.contact_id().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(live(&store.load().await.expect("load")), ["con_1", "con_2"]);
+    let mut ended = queued;
+    ended.contact.state = ContactState::Ended as i32;
+    store
+        .apply(vec![Write::Contact(Box::new(ended.clone()))])
+        .await
+        .expect("apply");
+    assert_eq!(live(&store.load().await.expect("load")), ["con_2"]);
+    assert_eq!(
+        store.contact("conf-a", "con_1").await.expect("read"),
+        Some(ended),
+        "ended contacts stay readable"
+    );
+    assert_eq!(store.contact("conf-a", "con_9").await.expect("read"), None);
+}
+
+/// Agents and queues read back with their tenant; a second write replaces the first.
+pub async fn agents_and_queues_round_trip<S: RoutingStore>(store: &S) {
+    let mut agent = Agent {
+        agent_id: "ag_1".into(),
+        tier: 2,
+        presence: Presence::Available as i32,
+        skills: vec![Skill {
+            name: "billing".into(),
+            proficiency: 7,
+        }],
+        ..Agent::default()
+    };
+    let queue = Queue {
+        queue_id: "billing".into(),
+        tier: 1,
+        required_skills: vec![SkillRequirement {
+            name: "billing".into(),
+            min_proficiency: 2,
+        }],
+        ..Queue::default()
+    };
+    store
+        .apply(vec![
+            Write::Agent {
+                tenant_id: "conf-b".into(),
+                agent: agent.clone(),
+            },
+            Write::Queue {
+                tenant_id: "conf-b".into(),
+                queue: queue.clone(),
+            },
+        ])
+        .await
+        .expect("apply");
+    agent.tier = 3;
+    store
+        .apply(vec![Write::Agent {
+            tenant_id: "conf-b".into(),
+            agent: agent.clone(),
+        }])
+        .await
+        .expect("apply");
+    let loaded = store.load().await.expect("load");
+    let agents: Vec<&Agent> = loaded
+        .agents
+        .iter()
+        .filter(|(t, _)| t == "conf-b")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(agents, [&agent]);
+    assert!(loaded.queues.contains(&("conf-b".to_owned(), queue)));
+}
+
+/// An answer is found by tenant, operation and key, and by nothing else.
+pub async fn answers_are_remembered_per_tenant_and_operation<S: RoutingStore>(store: &S) {
+    store
+        .apply(vec![Write::Answer {
+            tenant_id: "conf-c".into(),
+            operation: "start",
+            key: "k1".into(),
+            answer: b"first".to_vec(),
+        }])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store.answer("conf-c", "start", "k1").await.expect("read"),
+        Some(b"first".to_vec())
+    );
+    assert_eq!(
+        store.answer("conf-c", "end", "k1").await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.answer("conf-c", "start", "k2").await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store.answer("conf-x", "start", "k1").await.expect("read"),
+        None
+    );
+}
+
+/// One tenant's contact is invisible to another, even under the same id.
+pub async fn tenants_are_isolated<S: RoutingStore>(store: &S) {
+    store
+        .apply(vec![Write::Contact(Box::new(record(
+            "conf-d",
+            "con_shared",
+            ContactState::Queued,
+        )))])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store.contact("conf-e", "con_shared").await.expect("read"),
+        None
+    );
+    let loaded = store.load().await.expect("load");
+    assert!(
+        loaded
+            .contacts
+            .iter()
+            .filter(|c| c.contact_id() == "con_shared")
+            .all(|c| c.tenant_id() == "conf-d")
+    );
+}

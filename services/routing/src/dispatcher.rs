@@ -1,0 +1,630 @@
+//! The task that owns the routing state.
+//!
+//! RPC handlers and agent sessions send it [`Command`]s and await the oneshot replies. It
+//! applies each change to the [`RoutingState`], delivers the resulting offers and withdrawals
+//! to agent sessions (bounded channels, never waiting on a slow desktop), runs the offer
+//! timers, and hands every durable change to the [`Persister`] without waiting for the disk.
+//! After each change it brings routing's metrics up to date (offer outcomes, queue depth and
+//! wait). It never calls another service: handlers do that before and after.
+//!
+//! Idempotency lives in two places: the store remembers answers once durable (a retry after a
+//! restart finds them), and this task remembers recent answers (a retry racing the first
+//! request, or following a failed commit, finds them here and never applies the change twice).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::SystemTime;
+
+use baton_proto::v1::{
+    AgentSessionResponse, ContactOffer, EndContactResponse, OfferWithdrawn, SetAgentStateResponse,
+    StartContactResponse, TransferResponse, agent_session_response::Event,
+};
+use baton_runtime::shutdown::Shutdown;
+use baton_runtime::time::{from_timestamp, to_timestamp};
+use baton_token::KeyRing;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::RoutingConfig;
+use crate::domain::matching::AgentState;
+use crate::domain::mint;
+use crate::domain::record::ContactRecord;
+use crate::domain::state::{Effect, RoutingState};
+use crate::error::Error;
+use crate::metrics::RoutingMetrics;
+use crate::persist::Persister;
+use crate::store::Write;
+
+mod command;
+
+pub use command::{Accepted, Acked, Command, DispatcherHandle, Idem};
+use command::{Entity, Reply};
+
+/// How many recent answers the dispatcher keeps for retries that race the store.
+const RECENT_ANSWERS: usize = 10_000;
+
+/// How many commands may wait for the dispatcher before callers wait to send.
+const COMMAND_DEPTH: usize = 1024;
+
+/// An open desktop session.
+#[derive(Debug)]
+struct Session {
+    /// Distinguishes it from the session it replaced or that replaces it.
+    id: u64,
+    /// Bounded: a desktop that stops reading is cut off instead of stalling routing.
+    tx: mpsc::Sender<AgentSessionResponse>,
+}
+
+/// What a mutating command did: the answer, what it is about, what to store with it, and
+/// what to tell agent sessions.
+struct Change<T> {
+    value: T,
+    entity: Entity,
+    writes: Vec<Write>,
+    effects: Vec<Effect>,
+}
+
+impl<T> Change<T> {
+    /// A change to one contact, stored as it now stands.
+    fn contact(value: T, record: ContactRecord, effects: Vec<Effect>) -> Self {
+        Self {
+            value,
+            entity: Entity::Contact(record.contact.contact_id.clone()),
+            writes: vec![Write::Contact(Box::new(record))],
+            effects,
+        }
+    }
+}
+
+/// The dispatcher task's state.
+#[derive(Debug)]
+pub struct Dispatcher {
+    /// Agents, queues, live contacts and offers.
+    state: RoutingState,
+    /// Open sessions by tenant and agent.
+    sessions: HashMap<(String, String), Session>,
+    /// Offer deadlines: `(when, tenant, offer id)`. Entries for offers already answered are
+    /// left to fire and do nothing, which is cheaper than finding them.
+    timers: BTreeSet<(Instant, String, String)>,
+    /// Recent answers by request, oldest first in `recent_order`.
+    recent: HashMap<Idem, (Vec<u8>, Entity)>,
+    /// Eviction order of `recent`.
+    recent_order: VecDeque<Idem>,
+    /// Where durable changes go.
+    persister: Persister,
+    /// Seals transfer tokens.
+    keys: KeyRing,
+    /// Timeouts and token lifetime.
+    config: RoutingConfig,
+    /// The last session id handed out.
+    last_session: u64,
+    /// Set once shutdown began: sessions are closed and no new ones open.
+    stopping: bool,
+    /// Offers, queue depth and wait.
+    metrics: RoutingMetrics,
+    /// Contacts waiting by tier, per tenant, as last added to the queue depth metric.
+    waiting: HashMap<String, BTreeMap<u32, i64>>,
+}
+
+impl Dispatcher {
+    /// Starts the task on `state` (already reloaded) and returns its handle. The task ends
+    /// when every handle is dropped; shutdown closes every session first.
+    pub fn spawn(
+        state: RoutingState,
+        persister: Persister,
+        keys: KeyRing,
+        config: RoutingConfig,
+        shutdown: Shutdown,
+        metrics: RoutingMetrics,
+    ) -> DispatcherHandle {
+        let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
+        let mut dispatcher = Dispatcher {
+            state,
+            sessions: HashMap::new(),
+            timers: BTreeSet::new(),
+            recent: HashMap::new(),
+            recent_order: VecDeque::new(),
+            persister,
+            keys,
+            config,
+            last_session: 0,
+            stopping: false,
+            metrics,
+            waiting: HashMap::new(),
+        };
+        // Contacts reloaded from the store are waiting already.
+        dispatcher.observe_all();
+        tokio::spawn(dispatcher.run(rx, shutdown));
+        DispatcherHandle { tx }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: Shutdown) {
+        loop {
+            let next_timer = self.timers.first().map(|(at, _, _)| *at);
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => {
+                        let changed = command.changes_tenant().map(str::to_owned);
+                        self.handle(command);
+                        if let Some(tenant) = changed {
+                            self.observe(&tenant);
+                        }
+                    }
+                    None => break,
+                },
+                () = sleep_until(next_timer) => self.fire_timers(),
+                () = shutdown.triggered(), if !self.stopping => {
+                    self.stop_sessions();
+                    self.observe_all();
+                }
+            }
+        }
+        // This process no longer holds any waiting contact: they wait in the store.
+        for (tier, n) in self.waiting.drain().flat_map(|(_, w)| w) {
+            self.metrics.queue_depth(tier, -n);
+        }
+    }
+
+    /// Brings the offer and queue depth metrics up to date with what changed for `tenant`.
+    fn observe(&mut self, tenant: &str) {
+        self.metrics.offers(&self.state.take_offer_tally(tenant));
+        let now = self.state.waiting_by_tier(tenant);
+        let none = BTreeMap::new();
+        let before = self.waiting.get(tenant).unwrap_or(&none);
+        let tiers: BTreeSet<u32> = before.keys().chain(now.keys()).copied().collect();
+        for tier in tiers {
+            let delta = now.get(&tier).unwrap_or(&0) - before.get(&tier).unwrap_or(&0);
+            if delta != 0 {
+                self.metrics.queue_depth(tier, delta);
+            }
+        }
+        match self.waiting.get_mut(tenant) {
+            Some(last) => *last = now,
+            None => {
+                self.waiting.insert(tenant.to_owned(), now);
+            }
+        }
+    }
+
+    /// [`Self::observe`] for every tenant.
+    fn observe_all(&mut self) {
+        let tenants: Vec<String> = self.state.tenant_ids().map(str::to_owned).collect();
+        for tenant in tenants {
+            self.observe(&tenant);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        let now = SystemTime::now();
+        match command {
+            Command::SetAgent {
+                idem,
+                update,
+                reply,
+            } => self.mutate(idem, reply, |d, tenant| {
+                let agent_id = update.agent_id.clone();
+                let (profile, effects) = d.state.set_agent(tenant, update, now);
+                let view = d
+                    .state
+                    .agent(tenant, &agent_id)
+                    .map(AgentState::view)
+                    .unwrap_or_default();
+                Ok(Change {
+                    value: SetAgentStateResponse { agent: Some(view) },
+                    entity: Entity::Agent(agent_id),
+                    writes: vec![Write::Agent {
+                        tenant_id: tenant.to_owned(),
+                        agent: profile,
+                    }],
+                    effects,
+                })
+            }),
+            Command::UpsertQueue { idem, queue, reply } => self.mutate(idem, reply, |d, tenant| {
+                let (queue, effects) = d.state.upsert_queue(tenant, queue, now);
+                Ok(Change {
+                    entity: Entity::Queue(queue.queue_id.clone()),
+                    writes: vec![Write::Queue {
+                        tenant_id: tenant.to_owned(),
+                        queue: queue.clone(),
+                    }],
+                    value: queue,
+                    effects,
+                })
+            }),
+            Command::Start {
+                idem,
+                record,
+                response,
+                reply,
+            } => self.mutate(idem, reply, |d, _| {
+                let (record, placement, effects) = d.state.start(*record, now);
+                let value = StartContactResponse {
+                    contact: Some(record.contact.clone()),
+                    placement: Some(placement),
+                    token: record.token.clone(),
+                    ..*response
+                };
+                Ok(Change::contact(value, record, effects))
+            }),
+            Command::Transfer {
+                idem,
+                contact_id,
+                plan,
+                parts,
+                reply,
+            } => self.mutate(idem, reply, |d, tenant| {
+                let (keys, ttl) = (&d.keys, d.config.token_ttl);
+                let (record, placement, effects) =
+                    d.state.transfer(tenant, &contact_id, *plan, now, |r| {
+                        mint::seal(keys, r, *parts, now, ttl)
+                    })?;
+                let value = TransferResponse {
+                    contact: Some(record.contact.clone()),
+                    token: record.token.clone(),
+                    placement: Some(placement),
+                };
+                Ok(Change::contact(value, record, effects))
+            }),
+            Command::End {
+                idem,
+                contact_id,
+                agent_id,
+                reply,
+            } => self.mutate(idem, reply, |d, tenant| {
+                let (record, effects) = d.state.end(tenant, &contact_id, &agent_id, now)?;
+                let value = EndContactResponse {
+                    contact: Some(record.contact.clone()),
+                };
+                Ok(Change::contact(value, record, effects))
+            }),
+            Command::Contact {
+                tenant_id,
+                contact_id,
+                reply,
+            } => {
+                let found = self
+                    .state
+                    .contact(&tenant_id, &contact_id)
+                    .map(|c| c.record.clone());
+                let _ = reply.send(found);
+            }
+            Command::Queue {
+                tenant_id,
+                queue_id,
+                reply,
+            } => {
+                let _ = reply.send(self.state.queue(&tenant_id, &queue_id).cloned());
+            }
+            Command::Agent {
+                tenant_id,
+                agent_id,
+                reply,
+            } => {
+                let _ = reply.send(self.state.agent(&tenant_id, &agent_id).cloned());
+            }
+            Command::OpenSession {
+                tenant_id,
+                agent_id,
+                tx,
+                reply,
+            } => {
+                if self.stopping {
+                    let _ = reply.send(Err(Error::Busy("shutting down")));
+                    return;
+                }
+                self.last_session += 1;
+                let id = self.last_session;
+                match self.state.open_session(&tenant_id, &agent_id, id, now) {
+                    Ok((agent, effects)) => {
+                        // The welcome goes first, so the desktop knows who it is before any
+                        // offer arrives.
+                        let welcome = AgentSessionResponse {
+                            event: Some(Event::Welcome(agent)),
+                        };
+                        let _ = tx.try_send(welcome);
+                        self.sessions
+                            .insert((tenant_id, agent_id), Session { id, tx });
+                        let _ = reply.send(Ok(id));
+                        self.deliver(effects);
+                    }
+                    Err(err) => {
+                        let _ = reply.send(Err(err));
+                    }
+                }
+            }
+            Command::CloseSession {
+                tenant_id,
+                agent_id,
+                session,
+            } => self.close_session(&tenant_id, &agent_id, session, now),
+            Command::Accept {
+                tenant_id,
+                agent_id,
+                session,
+                offer_id,
+                reply,
+            } => {
+                let result = self
+                    .state
+                    .accept(&tenant_id, &agent_id, session, &offer_id, now)
+                    .map(|(record, effects)| {
+                        let c = &record.contact;
+                        // Waiting began when the current hop (start or transfer) queued it.
+                        let entered = c.path.last().and_then(|h| h.at.as_ref());
+                        if let Some(entered) = entered.or(c.requested_at.as_ref()) {
+                            let waited = now.duration_since(from_timestamp(entered));
+                            self.metrics
+                                .queue_wait(c.tier, waited.unwrap_or_default().as_secs_f64());
+                        }
+                        let durable = self
+                            .persister
+                            .enqueue(vec![Write::Contact(Box::new(record.clone()))]);
+                        let agent_tier = self
+                            .state
+                            .agent(&tenant_id, &agent_id)
+                            .map_or(0, |a| a.profile.tier);
+                        self.deliver(effects);
+                        Accepted {
+                            record,
+                            agent_tier,
+                            durable,
+                        }
+                    });
+                let _ = reply.send(result);
+            }
+            Command::Reject {
+                tenant_id,
+                agent_id,
+                session,
+                offer_id,
+            } => match self
+                .state
+                .reject(&tenant_id, &agent_id, session, &offer_id, now)
+            {
+                Ok(effects) => self.deliver(effects),
+                Err(err) => {
+                    tracing::debug!(agent = %agent_id, offer = %offer_id, error = %err, "reject ignored")
+                }
+            },
+        }
+    }
+
+    /// Answers a mutating request: a retry gets the remembered answer; otherwise `change`
+    /// applies it (given the tenant), its answer is committed with its writes, and its
+    /// effects go to the sessions.
+    fn mutate<T: Message + Default>(
+        &mut self,
+        idem: Idem,
+        reply: Reply<Acked<T>>,
+        change: impl FnOnce(&mut Self, &str) -> Result<Change<T>, Error>,
+    ) {
+        let result = match self.replay(&idem) {
+            Some(replayed) => replayed,
+            None => change(self, &idem.tenant_id).map(|c| {
+                let acked = self.commit(idem, c.value, c.entity, c.writes);
+                self.deliver(c.effects);
+                acked
+            }),
+        };
+        let _ = reply.send(result);
+    }
+
+    /// The remembered answer to `idem`, if any. Its subject's current state and the answer
+    /// are stored again, so a retry after a failed commit still ends durable.
+    fn replay<T: Message + Default>(&mut self, idem: &Idem) -> Option<Result<Acked<T>, Error>> {
+        if idem.key.is_empty() {
+            return None;
+        }
+        let (bytes, entity) = self.recent.get(idem)?.clone();
+        let value = match T::decode(bytes.as_slice()) {
+            Ok(value) => value,
+            Err(err) => {
+                tracing::error!(error = %err, "remembered answer does not decode");
+                return None;
+            }
+        };
+        let tenant = &idem.tenant_id;
+        let mut writes: Vec<Write> = match entity {
+            Entity::Contact(id) => self
+                .state
+                .contact(tenant, &id)
+                .map(|c| Write::Contact(Box::new(c.record.clone())))
+                .into_iter()
+                .collect(),
+            Entity::Agent(id) => self
+                .state
+                .agent(tenant, &id)
+                .map(|a| Write::Agent {
+                    tenant_id: tenant.clone(),
+                    agent: a.profile.clone(),
+                })
+                .into_iter()
+                .collect(),
+            Entity::Queue(id) => self
+                .state
+                .queue(tenant, &id)
+                .map(|q| Write::Queue {
+                    tenant_id: tenant.clone(),
+                    queue: q.clone(),
+                })
+                .into_iter()
+                .collect(),
+        };
+        writes.push(answer_write(idem, bytes));
+        Some(Ok(Acked {
+            value,
+            durable: self.persister.enqueue(writes),
+            replayed: true,
+        }))
+    }
+
+    /// Remembers the answer and queues the change with it in one commit.
+    fn commit<T: Message>(
+        &mut self,
+        idem: Idem,
+        value: T,
+        entity: Entity,
+        mut writes: Vec<Write>,
+    ) -> Acked<T> {
+        if idem.key.is_empty() {
+            return Acked {
+                value,
+                durable: self.persister.enqueue(writes),
+                replayed: false,
+            };
+        }
+        let bytes = value.encode_to_vec();
+        writes.push(answer_write(&idem, bytes.clone()));
+        if self.recent_order.len() >= RECENT_ANSWERS
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&oldest);
+        }
+        self.recent_order.push_back(idem.clone());
+        self.recent.insert(idem, (bytes, entity));
+        Acked {
+            value,
+            durable: self.persister.enqueue(writes),
+            replayed: false,
+        }
+    }
+
+    /// Sends offers and withdrawals to sessions, starting a timer per offer. A session that
+    /// cannot take a message (gone, or too far behind) is closed and its offers move on.
+    fn deliver(&mut self, effects: Vec<Effect>) {
+        let mut pending: VecDeque<Effect> = effects.into();
+        while let Some(effect) = pending.pop_front() {
+            let (tenant, agent, session, message, timer) = match effect {
+                Effect::Offer {
+                    tenant_id,
+                    agent_id,
+                    session,
+                    offer_id,
+                    contact,
+                    token,
+                } => {
+                    let expires_at = SystemTime::now() + self.config.offer_timeout;
+                    let offer = ContactOffer {
+                        offer_id: offer_id.clone(),
+                        contact: Some(*contact),
+                        token,
+                        expires_at: Some(to_timestamp(expires_at)),
+                    };
+                    let timer = (
+                        Instant::now() + self.config.offer_timeout,
+                        tenant_id.clone(),
+                        offer_id,
+                    );
+                    (
+                        tenant_id,
+                        agent_id,
+                        session,
+                        Event::Offer(offer),
+                        Some(timer),
+                    )
+                }
+                Effect::Withdrawn {
+                    tenant_id,
+                    agent_id,
+                    session,
+                    offer_id,
+                    reason,
+                } => {
+                    let withdrawn = OfferWithdrawn {
+                        offer_id,
+                        reason: reason.to_owned(),
+                    };
+                    (
+                        tenant_id,
+                        agent_id,
+                        session,
+                        Event::Withdrawn(withdrawn),
+                        None,
+                    )
+                }
+            };
+            let key = (tenant, agent);
+            let sent = match self.sessions.get(&key) {
+                Some(s) if s.id == session => {
+                    s.tx.try_send(AgentSessionResponse {
+                        event: Some(message),
+                    })
+                    .is_ok()
+                }
+                _ => false,
+            };
+            if sent {
+                if let Some(timer) = timer {
+                    self.timers.insert(timer);
+                }
+            } else if timer.is_some() {
+                tracing::warn!(agent = %key.1, "agent session cannot take an offer, closing it");
+                self.sessions.remove(&key);
+                let now = SystemTime::now();
+                pending.extend(self.state.close_session(&key.0, &key.1, session, now));
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(first) = self.timers.first() {
+            if first.0 > now {
+                break;
+            }
+            let Some((_, tenant, offer_id)) = self.timers.pop_first() else {
+                break;
+            };
+            let effects = self
+                .state
+                .offer_timed_out(&tenant, &offer_id, SystemTime::now());
+            if !effects.is_empty() {
+                tracing::info!(tenant = %tenant, offer = %offer_id, "offer timed out");
+            }
+            self.deliver(effects);
+            self.observe(&tenant);
+        }
+    }
+
+    fn close_session(&mut self, tenant: &str, agent: &str, session: u64, now: SystemTime) {
+        let key = (tenant.to_owned(), agent.to_owned());
+        if self.sessions.get(&key).is_some_and(|s| s.id == session) {
+            self.sessions.remove(&key);
+        }
+        let effects = self.state.close_session(tenant, agent, session, now);
+        self.deliver(effects);
+    }
+
+    /// Shutdown: every session's stream ends (its sender is dropped) and its offers go back
+    /// to waiting; no new session opens.
+    fn stop_sessions(&mut self) {
+        self.stopping = true;
+        let now = SystemTime::now();
+        let sessions: Vec<((String, String), u64)> =
+            self.sessions.drain().map(|(k, s)| (k, s.id)).collect();
+        for ((tenant, agent), session) in sessions {
+            // No session is left to deliver to: the effects are offers nobody can take.
+            let _ = self.state.close_session(&tenant, &agent, session, now);
+        }
+        tracing::info!("agent sessions closed for shutdown");
+    }
+}
+
+fn answer_write(idem: &Idem, answer: Vec<u8>) -> Write {
+    Write::Answer {
+        tenant_id: idem.tenant_id.clone(),
+        operation: idem.operation,
+        key: idem.key.clone(),
+        answer,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

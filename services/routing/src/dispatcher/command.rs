@@ -1,0 +1,191 @@
+//! What handlers ask the dispatcher, and what it answers.
+
+use baton_proto::v1::{
+    AgentSessionResponse, EndContactResponse, Queue, SetAgentStateResponse, StartContactResponse,
+    TransferResponse,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::matching::AgentState;
+use crate::domain::mint::TokenParts;
+use crate::domain::record::ContactRecord;
+use crate::domain::state::{AgentUpdate, TransferPlan};
+use crate::error::Error;
+use crate::persist::Durable;
+
+/// A reply channel.
+pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// Identifies one mutating request for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Idem {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The operation ("start", "transfer", ...).
+    pub operation: &'static str,
+    /// The caller's key.
+    pub key: String,
+}
+
+/// An answer, and a receiver that resolves once it (and the change it reports) is durable.
+#[derive(Debug)]
+pub struct Acked<T> {
+    /// The answer.
+    pub value: T,
+    /// Await before answering the caller.
+    pub durable: Durable,
+    /// True when this is a remembered answer to an earlier identical request.
+    pub replayed: bool,
+}
+
+/// An accepted offer.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The contact, now connected.
+    pub record: ContactRecord,
+    /// The accepting agent's tier, for the history.
+    pub agent_tier: u32,
+    /// Resolves once the connection is durable; only then is the agent told.
+    pub durable: Durable,
+}
+
+/// What a remembered answer is about, so a replay can re-store the current state of it.
+#[derive(Debug, Clone)]
+pub(super) enum Entity {
+    Contact(String),
+    Agent(String),
+    Queue(String),
+}
+
+/// A request to the dispatcher.
+#[derive(Debug)]
+pub enum Command {
+    /// Create or update an agent.
+    SetAgent {
+        idem: Idem,
+        update: AgentUpdate,
+        reply: Reply<Acked<SetAgentStateResponse>>,
+    },
+    /// Create or replace a queue.
+    UpsertQueue {
+        idem: Idem,
+        queue: Queue,
+        reply: Reply<Acked<Queue>>,
+    },
+    /// Add and place a new contact; `response` is filled in with the contact and placement.
+    Start {
+        idem: Idem,
+        record: Box<ContactRecord>,
+        response: Box<StartContactResponse>,
+        reply: Reply<Acked<StartContactResponse>>,
+    },
+    /// Move a contact; the token is minted here from `parts`.
+    Transfer {
+        idem: Idem,
+        contact_id: String,
+        plan: Box<TransferPlan>,
+        parts: Box<TokenParts>,
+        reply: Reply<Acked<TransferResponse>>,
+    },
+    /// End a live contact (`NotFound` when it is not live).
+    End {
+        idem: Idem,
+        contact_id: String,
+        /// The agent ending it, if an agent is (empty: a system).
+        agent_id: String,
+        reply: Reply<Acked<EndContactResponse>>,
+    },
+    /// A live contact.
+    Contact {
+        tenant_id: String,
+        contact_id: String,
+        reply: oneshot::Sender<Option<ContactRecord>>,
+    },
+    /// A queue.
+    Queue {
+        tenant_id: String,
+        queue_id: String,
+        reply: oneshot::Sender<Option<Queue>>,
+    },
+    /// An agent.
+    Agent {
+        tenant_id: String,
+        agent_id: String,
+        reply: oneshot::Sender<Option<AgentState>>,
+    },
+    /// Open a desktop session; replies with the session id (the agent goes to `tx` as the
+    /// welcome).
+    OpenSession {
+        tenant_id: String,
+        agent_id: String,
+        tx: mpsc::Sender<AgentSessionResponse>,
+        reply: Reply<u64>,
+    },
+    /// A desktop session ended.
+    CloseSession {
+        tenant_id: String,
+        agent_id: String,
+        session: u64,
+    },
+    /// An agent accepted an offer; replies with the connected contact.
+    Accept {
+        tenant_id: String,
+        agent_id: String,
+        session: u64,
+        offer_id: String,
+        reply: Reply<Accepted>,
+    },
+    /// An agent rejected an offer.
+    Reject {
+        tenant_id: String,
+        agent_id: String,
+        session: u64,
+        offer_id: String,
+    },
+}
+
+impl Command {
+    /// The tenant whose routing state the command may change; `None` for reads.
+    pub fn changes_tenant(&self) -> Option<&str> {
+        match self {
+            Command::SetAgent { idem, .. }
+            | Command::UpsertQueue { idem, .. }
+            | Command::Start { idem, .. }
+            | Command::Transfer { idem, .. }
+            | Command::End { idem, .. } => Some(&idem.tenant_id),
+            Command::OpenSession { tenant_id, .. }
+            | Command::CloseSession { tenant_id, .. }
+            | Command::Accept { tenant_id, .. }
+            | Command::Reject { tenant_id, .. } => Some(tenant_id),
+            Command::Contact { .. } | Command::Queue { .. } | Command::Agent { .. } => None,
+        }
+    }
+}
+
+/// The handle handlers use.
+#[derive(Debug, Clone)]
+pub struct DispatcherHandle {
+    /// Bounded: callers wait when the dispatcher is behind.
+    pub(super) tx: mpsc::Sender<Command>,
+}
+
+impl DispatcherHandle {
+    /// Sends a command built around a fresh reply channel and awaits the reply.
+    pub async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| Error::Busy("shutting down"))?;
+        rx.await.map_err(|_| Error::Busy("shutting down"))
+    }
+
+    /// Sends a command that has no reply.
+    pub async fn tell(&self, command: Command) {
+        // A send only fails once the dispatcher is gone, when there is nobody left to tell.
+        let _ = self.tx.send(command).await;
+    }
+}

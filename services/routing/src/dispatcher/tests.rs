@@ -1,0 +1,161 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_proto::v1::{
+    Channel, ChannelCapacity, Contact, ContactState, Presence, audience::Target,
+};
+
+use super::*;
+use crate::domain::record::{ContactRecord, audience};
+use crate::domain::state::AgentUpdate;
+use crate::store::EmbeddedRoutingStore;
+
+const T: &str = "acme";
+
+fn idem(key: &str) -> Idem {
+    Idem {
+        tenant_id: T.into(),
+        operation: "test",
+        key: key.into(),
+    }
+}
+
+async fn setup() -> (DispatcherHandle, tempfile::TempDir, Shutdown) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedRoutingStore::open(dir.path()).expect("open"));
+    let config = RoutingConfig::default();
+    let shutdown = Shutdown::new();
+    let handle = Dispatcher::spawn(
+        RoutingState::new(config.priority_aging),
+        Persister::spawn(store),
+        KeyRing::generate("k1").expect("ring"),
+        config,
+        shutdown.clone(),
+        crate::metrics::RoutingMetrics::global(),
+    );
+    (handle, dir, shutdown)
+}
+
+async fn agent(d: &DispatcherHandle, id: &str) -> mpsc::Receiver<AgentSessionResponse> {
+    let update = AgentUpdate {
+        agent_id: id.into(),
+        presence: Some(Presence::Available),
+        capacities: Some(vec![ChannelCapacity {
+            channel: Channel::Voice as i32,
+            max_contacts: 1,
+        }]),
+        ..AgentUpdate::default()
+    };
+    let acked = d
+        .call(|reply| Command::SetAgent {
+            idem: idem(id),
+            update,
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("set");
+    acked.durable.await.expect("sent").expect("durable");
+    let (tx, mut rx) = mpsc::channel(8);
+    d.call(|reply| Command::OpenSession {
+        tenant_id: T.into(),
+        agent_id: id.into(),
+        tx,
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("open");
+    assert!(matches!(
+        rx.recv().await.and_then(|m| m.event),
+        Some(Event::Welcome(_))
+    ));
+    rx
+}
+
+fn record(id: &str) -> ContactRecord {
+    ContactRecord {
+        contact: Contact {
+            contact_id: id.into(),
+            tenant_id: T.into(),
+            channel: Channel::Voice as i32,
+            state: ContactState::Queued as i32,
+            ..Contact::default()
+        },
+        target: Some(audience(Target::Tier(1))),
+        ..ContactRecord::default()
+    }
+}
+
+async fn start(d: &DispatcherHandle, id: &str, key: &str) -> Acked<StartContactResponse> {
+    d.call(|reply| Command::Start {
+        idem: idem(key),
+        record: Box::new(record(id)),
+        response: Box::default(),
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("start")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_offer_times_out_and_moves_to_the_next_agent() {
+    let (d, _dir, _shutdown) = setup().await;
+    let mut a = agent(&d, "a").await;
+    let mut b = agent(&d, "b").await;
+    let acked = start(&d, "c1", "k1").await;
+    acked.durable.await.expect("sent").expect("durable");
+    let Some(Event::Offer(offer)) = a.recv().await.and_then(|m| m.event) else {
+        panic!("a is offered first");
+    };
+    let started = Instant::now();
+    // Nobody answers: with time paused, the runtime jumps to the offer's deadline.
+    let Some(Event::Withdrawn(withdrawn)) = a.recv().await.and_then(|m| m.event) else {
+        panic!("withdrawn expected");
+    };
+    assert_eq!(withdrawn.offer_id, offer.offer_id);
+    assert_eq!(withdrawn.reason, "offer timed out");
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    let Some(Event::Offer(next)) = b.recv().await.and_then(|m| m.event) else {
+        panic!("b is offered next");
+    };
+    assert_eq!(next.contact.map(|c| c.contact_id), Some("c1".into()));
+}
+
+#[tokio::test]
+async fn a_repeated_request_gets_the_first_answer_and_changes_nothing() {
+    let (d, _dir, _shutdown) = setup().await;
+    let first = start(&d, "c1", "same").await;
+    let again = start(&d, "c2", "same").await;
+    assert!(again.replayed);
+    assert_eq!(first.value, again.value);
+    let c2 = d
+        .call(|reply| Command::Contact {
+            tenant_id: T.into(),
+            contact_id: "c2".into(),
+            reply,
+        })
+        .await
+        .expect("call");
+    assert!(c2.is_none(), "the retry created nothing");
+}
+
+#[tokio::test]
+async fn shutdown_ends_every_session() {
+    let (d, _dir, shutdown) = setup().await;
+    let mut a = agent(&d, "a").await;
+    shutdown.trigger();
+    assert!(a.recv().await.is_none(), "the session's stream ends");
+    let (tx, _rx) = mpsc::channel(1);
+    let refused = d
+        .call(|reply| Command::OpenSession {
+            tenant_id: T.into(),
+            agent_id: "a".into(),
+            tx,
+            reply,
+        })
+        .await
+        .expect("call");
+    assert!(matches!(refused, Err(Error::Busy(_))));
+}

@@ -1,0 +1,224 @@
+//! Which agents may take a contact, which one gets it, and which waiting contact goes first.
+//!
+//! Pure functions over plain data. The invariants the property tests hold them to: an offer
+//! never goes to an ineligible agent, never takes an agent over capacity on a channel, and a
+//! contact is never offered to two agents at once (the last is the state machine's job; these
+//! functions pick at most one agent).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
+
+use baton_proto::v1::{Agent, Presence, SkillRequirement, audience::Target};
+
+/// An agent as the router sees it: the stored profile plus what only exists while running.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentState {
+    /// The durable profile (skills, tier, capacities, queues, presence). Its
+    /// `active_contact_ids` and `session_open` are left empty: they are derived below.
+    pub profile: Agent,
+    /// The open desktop session, if any; offers go only to agents with one.
+    pub session: Option<u64>,
+    /// Contacts offered to, connected to or held by the agent, with the channel each uses
+    /// up capacity on.
+    pub active: BTreeMap<String, i32>,
+    /// The router's offer counter when this agent last got an offer (0: never), so the agent
+    /// who waited longest for work goes first among equals.
+    pub last_offer: u64,
+}
+
+impl AgentState {
+    /// An agent with this profile, no session and no contacts.
+    pub fn new(profile: Agent) -> Self {
+        Self {
+            profile,
+            ..Self::default()
+        }
+    }
+
+    /// The agent id.
+    pub fn id(&self) -> &str {
+        &self.profile.agent_id
+    }
+
+    /// How many contacts the agent may have on `channel` at once.
+    pub fn capacity_on(&self, channel: i32) -> u32 {
+        self.profile
+            .capacities
+            .iter()
+            .filter(|c| c.channel == channel)
+            .map(|c| c.max_contacts)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How many contacts the agent has on `channel` now (offered ones count).
+    pub fn active_on(&self, channel: i32) -> u32 {
+        let n = self.active.values().filter(|c| **c == channel).count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The agent's proficiency in `skill` (0 without it).
+    pub fn proficiency(&self, skill: &str) -> u32 {
+        self.profile
+            .skills
+            .iter()
+            .filter(|s| s.name == skill)
+            .map(|s| s.proficiency)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Channels the agent takes contacts on (capacity above zero).
+    pub fn channels(&self) -> Vec<i32> {
+        let mut channels: Vec<i32> = self
+            .profile
+            .capacities
+            .iter()
+            .filter(|c| c.max_contacts > 0)
+            .map(|c| c.channel)
+            .collect();
+        channels.sort_unstable();
+        channels.dedup();
+        channels
+    }
+
+    /// The agent as callers see it: profile plus session and active contacts.
+    pub fn view(&self) -> Agent {
+        Agent {
+            active_contact_ids: self.active.keys().cloned().collect(),
+            session_open: self.session.is_some(),
+            ..self.profile.clone()
+        }
+    }
+}
+
+/// What a contact needs from an agent on its current hop.
+#[derive(Debug, Clone, Copy)]
+pub struct Demand<'a> {
+    /// The channel the contact is on; the agent needs free capacity on it.
+    pub channel: i32,
+    /// Every skill needed (the contact's and its queue's), already merged.
+    pub skills: &'a [SkillRequirement],
+    /// The tier, queue, agent or channel the contact is for.
+    pub target: Option<&'a Target>,
+    /// The agent the customer prefers; wins whenever eligible.
+    pub preferred_agent_id: &'a str,
+    /// Agents who rejected (or let time out) this contact on this hop.
+    pub excluded: &'a BTreeSet<String>,
+}
+
+/// Whether `agent` may be offered a contact with `demand` now. Tenancy is structural: the
+/// router only ever asks about agents of the contact's own tenant.
+pub fn is_eligible(agent: &AgentState, demand: &Demand<'_>) -> bool {
+    agent.profile.presence == Presence::Available as i32
+        && agent.session.is_some()
+        && agent.capacity_on(demand.channel) > agent.active_on(demand.channel)
+        && demand
+            .skills
+            .iter()
+            .all(|req| agent.proficiency(&req.name) >= req.min_proficiency.max(1))
+        && serves_target(agent, demand.target)
+        && !demand.excluded.contains(agent.id())
+}
+
+/// Whether the agent is inside the audience a contact's target names. The same rules the
+/// token's audience check applies, so an offered agent can always open the token it gets.
+pub fn serves_target(agent: &AgentState, target: Option<&Target>) -> bool {
+    match target {
+        // No target: any agent of the tenant (never produced by routing itself).
+        None => true,
+        Some(Target::Tier(tier)) => *tier != 0 && agent.profile.tier == *tier,
+        Some(Target::QueueId(queue)) => agent.profile.queue_ids.iter().any(|q| q == queue),
+        Some(Target::AgentId(id)) => agent.id() == id,
+        Some(Target::Channel(channel)) => agent.capacity_on(*channel) > 0,
+    }
+}
+
+/// The agent to offer a contact to: the preferred agent when eligible; otherwise the eligible
+/// agent with the fewest active contacts, then the highest total proficiency on the required
+/// skills, then the longest since their last offer, then the smallest id (so the choice is
+/// deterministic).
+pub fn choose<'a>(
+    agents: impl IntoIterator<Item = &'a AgentState>,
+    demand: &Demand<'_>,
+) -> Option<&'a AgentState> {
+    let eligible: Vec<&AgentState> = agents
+        .into_iter()
+        .filter(|a| is_eligible(a, demand))
+        .collect();
+    if !demand.preferred_agent_id.is_empty()
+        && let Some(preferred) = eligible
+            .iter()
+            .find(|a| a.id() == demand.preferred_agent_id)
+    {
+        return Some(preferred);
+    }
+    eligible.into_iter().min_by_key(|a| {
+        let total: u32 = demand
+            .skills
+            .iter()
+            .map(|req| a.proficiency(&req.name))
+            .sum();
+        (
+            a.active.len(),
+            Reverse(total),
+            a.last_offer,
+            a.id().to_owned(),
+        )
+    })
+}
+
+/// A contact's priority after waiting: one step up per `aging` waited since `requested_at`.
+pub fn effective_priority(
+    priority: i32,
+    requested_at: SystemTime,
+    now: SystemTime,
+    aging: Duration,
+) -> i64 {
+    let waited = now.duration_since(requested_at).unwrap_or_default();
+    let steps = if aging.is_zero() {
+        0
+    } else {
+        i64::try_from(waited.as_nanos() / aging.as_nanos()).unwrap_or(i64::MAX)
+    };
+    i64::from(priority).saturating_add(steps)
+}
+
+/// The order waiting contacts are served in: highest effective priority first, then the
+/// earliest request, then the smallest id. Returns a key to sort ascending by.
+pub fn queue_order_key(
+    priority: i32,
+    requested_at: SystemTime,
+    contact_id: &str,
+    now: SystemTime,
+    aging: Duration,
+) -> (Reverse<i64>, SystemTime, String) {
+    (
+        Reverse(effective_priority(priority, requested_at, now, aging)),
+        requested_at,
+        contact_id.to_owned(),
+    )
+}
+
+/// `a` and `b` merged by skill name, keeping the higher minimum (0 read as 1), sorted by name.
+pub fn merge_requirements(a: &[SkillRequirement], b: &[SkillRequirement]) -> Vec<SkillRequirement> {
+    let mut merged: BTreeMap<&str, u32> = BTreeMap::new();
+    for req in a.iter().chain(b) {
+        let min = req.min_proficiency.max(1);
+        merged
+            .entry(req.name.as_str())
+            .and_modify(|m| *m = (*m).max(min))
+            .or_insert(min);
+    }
+    merged
+        .into_iter()
+        .map(|(name, min_proficiency)| SkillRequirement {
+            name: name.to_owned(),
+            min_proficiency,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

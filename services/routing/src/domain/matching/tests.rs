@@ -1,0 +1,261 @@
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_proto::v1::{Agent, Channel, ChannelCapacity, Presence, Skill, SkillRequirement};
+
+use super::*;
+
+const VOICE: i32 = Channel::Voice as i32;
+const CHAT: i32 = Channel::Chat as i32;
+
+fn agent(id: &str, tier: u32, skills: &[(&str, u32)], caps: &[(i32, u32)]) -> AgentState {
+    let mut a = AgentState::new(Agent {
+        agent_id: id.into(),
+        tier,
+        skills: skills
+            .iter()
+            .map(|(n, p)| Skill {
+                name: (*n).into(),
+                proficiency: *p,
+            })
+            .collect(),
+        capacities: caps
+            .iter()
+            .map(|(c, m)| ChannelCapacity {
+                channel: *c,
+                max_contacts: *m,
+            })
+            .collect(),
+        queue_ids: vec!["billing".into()],
+        presence: Presence::Available as i32,
+        ..Agent::default()
+    });
+    a.session = Some(1);
+    a
+}
+
+fn req(name: &str, min: u32) -> SkillRequirement {
+    SkillRequirement {
+        name: name.into(),
+        min_proficiency: min,
+    }
+}
+
+fn demand<'a>(
+    skills: &'a [SkillRequirement],
+    target: Option<&'a Target>,
+    excluded: &'a BTreeSet<String>,
+) -> Demand<'a> {
+    Demand {
+        channel: VOICE,
+        skills,
+        target,
+        preferred_agent_id: "",
+        excluded,
+    }
+}
+
+#[test]
+fn skills_below_the_minimum_make_an_agent_ineligible() {
+    let none = BTreeSet::new();
+    let skills = [req("mortgages", 5)];
+    let d = demand(&skills, None, &none);
+    assert!(is_eligible(
+        &agent("a", 1, &[("mortgages", 5)], &[(VOICE, 1)]),
+        &d
+    ));
+    assert!(!is_eligible(
+        &agent("a", 1, &[("mortgages", 4)], &[(VOICE, 1)]),
+        &d
+    ));
+    assert!(!is_eligible(&agent("a", 1, &[], &[(VOICE, 1)]), &d));
+    // A minimum of 0 reads as 1: having the skill at all is enough.
+    let any = [req("mortgages", 0)];
+    assert!(!is_eligible(
+        &agent("a", 1, &[], &[(VOICE, 1)]),
+        &demand(&any, None, &none)
+    ));
+}
+
+#[test]
+fn tier_queue_agent_and_channel_targets_are_respected() {
+    let none = BTreeSet::new();
+    let a = agent("a", 2, &[], &[(VOICE, 1)]);
+    let tier2 = Target::Tier(2);
+    let tier1 = Target::Tier(1);
+    let billing = Target::QueueId("billing".into());
+    let loans = Target::QueueId("loans".into());
+    let me = Target::AgentId("a".into());
+    let other = Target::AgentId("b".into());
+    let voice = Target::Channel(VOICE);
+    let chat = Target::Channel(CHAT);
+    for (target, ok) in [
+        (&tier2, true),
+        (&tier1, false),
+        (&billing, true),
+        (&loans, false),
+        (&me, true),
+        (&other, false),
+        (&voice, true),
+        (&chat, false),
+    ] {
+        assert_eq!(
+            is_eligible(&a, &demand(&[], Some(target), &none)),
+            ok,
+            "{target:?}"
+        );
+    }
+}
+
+#[test]
+fn capacity_is_per_channel_and_offers_count() {
+    let none = BTreeSet::new();
+    let mut a = agent("a", 1, &[], &[(VOICE, 1), (CHAT, 2)]);
+    let voice = demand(&[], None, &none);
+    let chat = Demand {
+        channel: CHAT,
+        ..voice
+    };
+    a.active.insert("c1".into(), CHAT);
+    assert!(is_eligible(&a, &voice));
+    assert!(is_eligible(&a, &chat));
+    a.active.insert("c2".into(), CHAT);
+    assert!(
+        is_eligible(&a, &voice),
+        "chat contacts do not use voice capacity"
+    );
+    assert!(!is_eligible(&a, &chat));
+    a.active.insert("c3".into(), VOICE);
+    assert!(!is_eligible(&a, &voice));
+    // No capacity listed for a channel means none.
+    let email = Demand {
+        channel: Channel::Email as i32,
+        ..voice
+    };
+    assert!(!is_eligible(&agent("b", 1, &[], &[(VOICE, 1)]), &email));
+}
+
+#[test]
+fn presence_session_and_rejection_gate_offers() {
+    let none = BTreeSet::new();
+    let d = demand(&[], None, &none);
+    let mut away = agent("a", 1, &[], &[(VOICE, 1)]);
+    away.profile.presence = Presence::Away as i32;
+    assert!(!is_eligible(&away, &d));
+    let mut no_session = agent("a", 1, &[], &[(VOICE, 1)]);
+    no_session.session = None;
+    assert!(!is_eligible(&no_session, &d));
+    let rejected: BTreeSet<String> = ["a".to_owned()].into();
+    assert!(!is_eligible(
+        &agent("a", 1, &[], &[(VOICE, 1)]),
+        &demand(&[], None, &rejected)
+    ));
+}
+
+#[test]
+fn preferred_agent_wins_when_eligible_and_is_skipped_when_away() {
+    let none = BTreeSet::new();
+    let busy_pref = {
+        let mut a = agent("pref", 1, &[], &[(VOICE, 2)]);
+        a.active.insert("x".into(), VOICE);
+        a
+    };
+    let idle = agent("idle", 1, &[], &[(VOICE, 2)]);
+    let d = Demand {
+        preferred_agent_id: "pref",
+        ..demand(&[], None, &none)
+    };
+    let agents = [idle.clone(), busy_pref.clone()];
+    assert_eq!(choose(&agents, &d).map(AgentState::id), Some("pref"));
+    let mut away = busy_pref;
+    away.profile.presence = Presence::Away as i32;
+    let agents = [idle, away];
+    assert_eq!(choose(&agents, &d).map(AgentState::id), Some("idle"));
+}
+
+#[test]
+fn choice_prefers_fewest_contacts_then_proficiency_then_longest_idle() {
+    let none = BTreeSet::new();
+    let skills = [req("billing", 1)];
+    let d = demand(&skills, None, &none);
+    let mut loaded = agent("a", 1, &[("billing", 10)], &[(VOICE, 1), (CHAT, 3)]);
+    loaded.active.insert("c".into(), CHAT);
+    let novice = agent("b", 1, &[("billing", 2)], &[(VOICE, 1)]);
+    let expert = agent("c", 1, &[("billing", 9)], &[(VOICE, 1)]);
+    let agents = [loaded, novice.clone(), expert.clone()];
+    assert_eq!(choose(&agents, &d).map(AgentState::id), Some("c"));
+    let mut recent = expert.clone();
+    recent.last_offer = 7;
+    let mut earlier = expert;
+    earlier.profile.agent_id = "d".into();
+    earlier.last_offer = 3;
+    let agents = [recent, earlier, novice];
+    assert_eq!(choose(&agents, &d).map(AgentState::id), Some("d"));
+}
+
+#[test]
+fn priority_ages_one_step_per_interval() {
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+    let aging = Duration::from_secs(60);
+    assert_eq!(effective_priority(3, t0, t0, aging), 3);
+    assert_eq!(
+        effective_priority(3, t0, t0 + Duration::from_secs(59), aging),
+        3
+    );
+    assert_eq!(
+        effective_priority(3, t0, t0 + Duration::from_secs(120), aging),
+        5
+    );
+    // A clock running backwards never lowers a priority.
+    assert_eq!(
+        effective_priority(3, t0, t0 - Duration::from_secs(120), aging),
+        3
+    );
+    assert_eq!(effective_priority(3, t0, t0 + aging, Duration::ZERO), 3);
+}
+
+#[test]
+fn aged_contacts_overtake_fresh_higher_priority_ones_and_ties_go_to_the_earliest() {
+    let aging = Duration::from_secs(60);
+    let now = UNIX_EPOCH + Duration::from_secs(10_000);
+    let old: SystemTime = now - Duration::from_secs(180);
+    let mut keys = [
+        (
+            "fresh-high",
+            queue_order_key(2, now, "fresh-high", now, aging),
+        ),
+        ("old-low", queue_order_key(0, old, "old-low", now, aging)),
+        (
+            "fresh-low",
+            queue_order_key(0, now, "fresh-low", now, aging),
+        ),
+    ];
+    keys.sort_by(|a, b| a.1.cmp(&b.1));
+    let order: Vec<&str> = keys.iter().map(|(n, _)| *n).collect();
+    // old-low has aged to 3 and goes first; fresh-high (2) next; fresh-low (0) last.
+    assert_eq!(order, ["old-low", "fresh-high", "fresh-low"]);
+    let tie_a = queue_order_key(1, old, "b", now - Duration::from_secs(120), aging);
+    let tie_b = queue_order_key(
+        1,
+        now - Duration::from_secs(150),
+        "a",
+        now - Duration::from_secs(120),
+        aging,
+    );
+    assert!(
+        tie_a < tie_b,
+        "equal effective priority: the earlier request first"
+    );
+}
+
+#[test]
+fn requirements_merge_by_name_keeping_the_higher_minimum() {
+    let merged = merge_requirements(
+        &[req("billing", 3), req("loans", 0)],
+        &[req("billing", 6), req("arabic", 2)],
+    );
+    assert_eq!(
+        merged,
+        vec![req("arabic", 2), req("billing", 6), req("loans", 1)]
+    );
+}

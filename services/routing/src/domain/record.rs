@@ -1,0 +1,62 @@
+//! The stored form of a contact: the contract's `Contact` plus what routing needs to keep
+//! routing it after a restart.
+
+use baton_proto::v1::{Audience, Contact, ContactState, KnownFact, audience::Target};
+
+/// What routing keeps about a contact. A protobuf message so the store holds the contract's
+/// own encoding (readable by any protobuf tool) and old records decode after additions.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ContactRecord {
+    /// The contact as callers see it.
+    #[prost(message, required, tag = "1")]
+    pub contact: Contact,
+    /// The newest sealed token, attached to every offer so the agent opens what was minted
+    /// for this hop.
+    #[prost(bytes = "vec", tag = "2")]
+    pub token: Vec<u8>,
+    /// Who the contact is for now (a tier, queue, agent or channel): the audience of the
+    /// newest token, and the constraint eligibility checks.
+    #[prost(message, optional, tag = "3")]
+    pub target: Option<Audience>,
+    /// Facts on record from the start, carried into every later token so no hop asks again.
+    #[prost(message, repeated, tag = "4")]
+    pub known_facts: Vec<KnownFact>,
+    /// During a warm transfer: the channel on which the holding agent keeps capacity (a
+    /// channel switch moves the contact but the holding agent stays on the old channel).
+    #[prost(enumeration = "baton_proto::v1::Channel", tag = "5")]
+    pub holding_channel: i32,
+    /// The W3C `traceparent` of the contact's start: every later hop (a transfer, a channel
+    /// switch, an accepted offer) happens in another trace and links back to this one, and
+    /// every token carries it. Empty when the start was not traced.
+    #[prost(string, tag = "6")]
+    pub origin_traceparent: String,
+}
+
+impl ContactRecord {
+    /// The routing target, if one is set.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref().and_then(|a| a.target.as_ref())
+    }
+
+    /// The contact's tenant.
+    pub fn tenant_id(&self) -> &str {
+        &self.contact.tenant_id
+    }
+
+    /// The contact's id.
+    pub fn contact_id(&self) -> &str {
+        &self.contact.contact_id
+    }
+
+    /// The contact's lifecycle state (unknown numbers read as unspecified).
+    pub fn state(&self) -> ContactState {
+        ContactState::try_from(self.contact.state).unwrap_or(ContactState::Unspecified)
+    }
+}
+
+/// An audience naming `target`.
+pub fn audience(target: Target) -> Audience {
+    Audience {
+        target: Some(target),
+    }
+}

@@ -1,0 +1,610 @@
+//! The routing state machine: agents, queues, live contacts and outstanding offers, per tenant.
+//!
+//! Every operation takes the clock as an argument and returns the [`Effect`]s to deliver to
+//! agent sessions (offers, withdrawals); nothing here sends, sleeps or stores. The dispatcher
+//! task owns one `RoutingState`, so every change is applied by one thread in one order.
+//!
+//! Contact lifecycle: `QUEUED` -> `OFFERED` (to one agent) -> `CONNECTED`; an offer that is
+//! rejected, times out or whose session closes goes back to `QUEUED` and on to the next
+//! eligible agent; a transfer puts the contact back to `QUEUED` with a new target and hop;
+//! `ENDED` removes it from the live state. A contact is never dropped: every exit from
+//! `OFFERED` other than accept or end leads back to `QUEUED`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use baton_proto::v1::{
+    Agent, ChannelCapacity, Contact, ContactState, Handover, Placement, Presence, Queue, Skill,
+    SkillRequirement, audience::Target,
+};
+use baton_runtime::time::{from_timestamp, to_timestamp};
+
+use crate::domain::ids;
+use crate::domain::matching::{AgentState, Demand, choose, merge_requirements, queue_order_key};
+use crate::domain::record::ContactRecord;
+use crate::error::Error;
+
+/// Something to tell an agent's desktop session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Offer a contact to an agent.
+    Offer {
+        /// The tenant.
+        tenant_id: String,
+        /// The agent offered to.
+        agent_id: String,
+        /// The session the offer belongs to.
+        session: u64,
+        /// The new offer's id.
+        offer_id: String,
+        /// The contact as offered (state `OFFERED`).
+        contact: Box<Contact>,
+        /// The contact's newest sealed token.
+        token: Vec<u8>,
+    },
+    /// Tell an agent an offer no longer stands.
+    Withdrawn {
+        /// The tenant.
+        tenant_id: String,
+        /// The agent the offer was for.
+        agent_id: String,
+        /// The session the offer was sent to.
+        session: u64,
+        /// The withdrawn offer.
+        offer_id: String,
+        /// Why ("offer timed out", "contact ended").
+        reason: &'static str,
+    },
+}
+
+/// A change to an agent; `None` fields keep their value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentUpdate {
+    /// The agent.
+    pub agent_id: String,
+    /// New presence.
+    pub presence: Option<Presence>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New tier (at least 1).
+    pub tier: Option<u32>,
+    /// New skills.
+    pub skills: Option<Vec<Skill>>,
+    /// New capacities.
+    pub capacities: Option<Vec<ChannelCapacity>>,
+    /// New queues.
+    pub queue_ids: Option<Vec<String>>,
+}
+
+/// How a contact moves on a transfer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferPlan {
+    /// Where to: a tier, queue, agent or channel.
+    pub target: Target,
+    /// Skills the destination needs besides the contact's.
+    pub extra_skills: Vec<SkillRequirement>,
+    /// Warm: the current agent holds the customer until the next one accepts.
+    pub warm: bool,
+    /// The agent transferring, if an agent is.
+    pub from_agent_id: String,
+    /// What is passed on.
+    pub handover: Option<Handover>,
+    /// The id of the token minted for this hop.
+    pub token_id: String,
+}
+
+/// A contact that is not ended, with what only matters while it is routed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveContact {
+    /// The durable record.
+    pub record: ContactRecord,
+    /// Agents who rejected it or let an offer lapse on this hop; cleared by a transfer.
+    pub excluded: BTreeSet<String>,
+    /// The outstanding offer, if it is `OFFERED`.
+    pub offer_id: Option<String>,
+}
+
+/// How offers ended, counted as they happen (for metrics). Every offer made ends exactly once:
+/// `offered` is the sum of the others plus the offers still outstanding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OfferTally {
+    /// Offers made to an agent.
+    pub offered: u64,
+    /// Offers the agent accepted.
+    pub accepted: u64,
+    /// Offers the agent rejected.
+    pub rejected: u64,
+    /// Offers nobody answered in time.
+    pub timed_out: u64,
+    /// Offers taken back: the contact moved or ended, the agent went away or lost the session.
+    pub withdrawn: u64,
+}
+
+/// The withdrawal reason of a rejected offer.
+const REJECTED: &str = "rejected";
+/// The withdrawal reason of a lapsed offer.
+const TIMED_OUT: &str = "offer timed out";
+
+/// One tenant's routing state; tenants never see each other's agents or contacts.
+#[derive(Debug, Default)]
+struct TenantState {
+    /// Agents by id; a `BTreeMap` so iteration, and so choice, is deterministic.
+    agents: BTreeMap<String, AgentState>,
+    /// Queues by id.
+    queues: HashMap<String, Queue>,
+    /// Contacts not ended, by id.
+    contacts: HashMap<String, LiveContact>,
+    /// Outstanding offers: offer id to contact id.
+    offers: HashMap<String, String>,
+    /// Offer outcomes since the tally was last taken.
+    tally: OfferTally,
+}
+
+/// Routing state for every tenant.
+#[derive(Debug)]
+pub struct RoutingState {
+    /// Per tenant.
+    tenants: HashMap<String, TenantState>,
+    /// Counts offers, to order agents by how long ago they last got one.
+    offer_seq: u64,
+    /// Waiting this long raises a contact's priority by one.
+    aging: Duration,
+}
+
+impl RoutingState {
+    /// Empty state; `aging` is how long a contact waits to gain one priority step.
+    pub fn new(aging: Duration) -> Self {
+        Self {
+            tenants: HashMap::new(),
+            offer_seq: 0,
+            aging,
+        }
+    }
+
+    /// Restores state from the store after a restart. No session is open; an `OFFERED`
+    /// contact goes back to `QUEUED` (its offer died with the process); a `CONNECTED` one
+    /// stays with its agent, and a warm transfer's holding agent keeps holding. Ended contacts
+    /// are skipped.
+    pub fn load(
+        &mut self,
+        agents: Vec<(String, Agent)>,
+        queues: Vec<(String, Queue)>,
+        contacts: Vec<ContactRecord>,
+    ) {
+        for (tenant, agent) in agents {
+            let profile = Agent {
+                active_contact_ids: Vec::new(),
+                session_open: false,
+                ..agent
+            };
+            self.tenant_mut(&tenant)
+                .agents
+                .insert(profile.agent_id.clone(), AgentState::new(profile));
+        }
+        for (tenant, queue) in queues {
+            self.tenant_mut(&tenant)
+                .queues
+                .insert(queue.queue_id.clone(), queue);
+        }
+        for mut record in contacts {
+            let state = record.state();
+            if state == ContactState::Ended {
+                continue;
+            }
+            if state == ContactState::Offered || state == ContactState::Unspecified {
+                record.contact.state = ContactState::Queued as i32;
+                record.contact.agent_id.clear();
+            }
+            let t = self.tenant_mut(&record.contact.tenant_id);
+            let id = record.contact.contact_id.clone();
+            if record.state() == ContactState::Connected
+                && let Some(agent) = t.agents.get_mut(&record.contact.agent_id)
+            {
+                agent.active.insert(id.clone(), record.contact.channel);
+            }
+            if !record.contact.holding_agent_id.is_empty()
+                && let Some(agent) = t.agents.get_mut(&record.contact.holding_agent_id)
+            {
+                let channel = if record.holding_channel != 0 {
+                    record.holding_channel
+                } else {
+                    record.contact.channel
+                };
+                agent.active.insert(id.clone(), channel);
+            }
+            t.contacts.insert(
+                id,
+                LiveContact {
+                    record,
+                    excluded: BTreeSet::new(),
+                    offer_id: None,
+                },
+            );
+        }
+    }
+
+    /// An agent of a tenant.
+    pub fn agent(&self, tenant: &str, agent_id: &str) -> Option<&AgentState> {
+        self.tenants.get(tenant)?.agents.get(agent_id)
+    }
+
+    /// A queue of a tenant.
+    pub fn queue(&self, tenant: &str, queue_id: &str) -> Option<&Queue> {
+        self.tenants.get(tenant)?.queues.get(queue_id)
+    }
+
+    /// A live (not ended) contact of a tenant.
+    pub fn contact(&self, tenant: &str, contact_id: &str) -> Option<&LiveContact> {
+        self.tenants.get(tenant)?.contacts.get(contact_id)
+    }
+
+    /// Every live contact of a tenant.
+    pub fn contacts(&self, tenant: &str) -> impl Iterator<Item = &LiveContact> {
+        self.tenants
+            .get(tenant)
+            .into_iter()
+            .flat_map(|t| t.contacts.values())
+    }
+
+    /// Every tenant that has state.
+    pub fn tenant_ids(&self) -> impl Iterator<Item = &str> {
+        self.tenants.keys().map(String::as_str)
+    }
+
+    /// How a tenant's offers ended since the last call (then counting starts again at zero).
+    pub fn take_offer_tally(&mut self, tenant: &str) -> OfferTally {
+        self.tenants
+            .get_mut(tenant)
+            .map(|t| std::mem::take(&mut t.tally))
+            .unwrap_or_default()
+    }
+
+    /// A tenant's contacts waiting for an agent (queued, or offered and not yet accepted), by
+    /// the tier they wait for.
+    pub fn waiting_by_tier(&self, tenant: &str) -> BTreeMap<u32, i64> {
+        let mut waiting = BTreeMap::new();
+        for live in self.contacts(tenant) {
+            if matches!(
+                live.record.state(),
+                ContactState::Queued | ContactState::Offered
+            ) {
+                *waiting.entry(live.record.contact.tier).or_insert(0) += 1;
+            }
+        }
+        waiting
+    }
+
+    /// Creates or updates an agent. Returns the profile to store and the effects: an agent
+    /// who stops being available loses their outstanding offers (the contacts go on to
+    /// others); one who becomes available is offered waiting contacts.
+    pub fn set_agent(
+        &mut self,
+        tenant: &str,
+        update: AgentUpdate,
+        now: SystemTime,
+    ) -> (Agent, Vec<Effect>) {
+        let t = self.tenant_mut(tenant);
+        let agent = t.agents.entry(update.agent_id.clone()).or_insert_with(|| {
+            AgentState::new(Agent {
+                agent_id: update.agent_id.clone(),
+                tier: 1,
+                presence: Presence::Offline as i32,
+                presence_since: Some(to_timestamp(now)),
+                ..Agent::default()
+            })
+        });
+        let p = &mut agent.profile;
+        if let Some(presence) = update.presence
+            && p.presence != presence as i32
+        {
+            p.presence = presence as i32;
+            p.presence_since = Some(to_timestamp(now));
+        }
+        if let Some(name) = update.display_name {
+            p.display_name = name;
+        }
+        if let Some(tier) = update.tier {
+            p.tier = tier.max(1);
+        }
+        if let Some(skills) = update.skills {
+            p.skills = skills;
+        }
+        if let Some(capacities) = update.capacities {
+            p.capacities = capacities;
+        }
+        if let Some(queue_ids) = update.queue_ids {
+            p.queue_ids = queue_ids;
+        }
+        let profile = p.clone();
+        let mut effects = Vec::new();
+        if profile.presence != Presence::Available as i32 {
+            let offered: Vec<String> = offered_to(t, &profile.agent_id);
+            for contact_id in offered {
+                effects.extend(withdraw(
+                    t,
+                    &contact_id,
+                    "agent is no longer available",
+                    now,
+                ));
+            }
+        }
+        effects.extend(self.dispatch(tenant, now));
+        (profile, effects)
+    }
+
+    /// Creates or replaces a queue (tier 0 reads as 1). Waiting contacts are reconsidered,
+    /// since the queue's skills or tier may have changed who can take them.
+    pub fn upsert_queue(
+        &mut self,
+        tenant: &str,
+        mut queue: Queue,
+        now: SystemTime,
+    ) -> (Queue, Vec<Effect>) {
+        queue.tier = queue.tier.max(1);
+        queue.required_skills = merge_requirements(&queue.required_skills, &[]);
+        self.tenant_mut(tenant)
+            .queues
+            .insert(queue.queue_id.clone(), queue.clone());
+        (queue, self.dispatch(tenant, now))
+    }
+
+    /// Opens a desktop session for an existing agent, replacing any earlier one (whose
+    /// outstanding offers are withdrawn and offered again). Returns the agent as it was when
+    /// the session opened, then the offers it gets.
+    pub fn open_session(
+        &mut self,
+        tenant: &str,
+        agent_id: &str,
+        session: u64,
+        now: SystemTime,
+    ) -> Result<(Agent, Vec<Effect>), Error> {
+        let t = self.tenant_mut(tenant);
+        let Some(agent) = t.agents.get_mut(agent_id) else {
+            return Err(Error::NotFound {
+                kind: "agent",
+                id: agent_id.to_owned(),
+            });
+        };
+        let replaced = agent.session.replace(session).is_some();
+        let mut effects = Vec::new();
+        if replaced {
+            for contact_id in offered_to(t, agent_id) {
+                // The old session is going away: it gets no message, the contact simply
+                // goes back to waiting and is offered again below.
+                withdraw(t, &contact_id, "session replaced", now);
+            }
+        }
+        let view = t
+            .agents
+            .get(agent_id)
+            .map(AgentState::view)
+            .unwrap_or_default();
+        effects.extend(self.dispatch(tenant, now));
+        Ok((view, effects))
+    }
+
+    /// Closes an agent's session if `session` is still the current one; its outstanding
+    /// offers go back to waiting and on to other agents. Connected contacts stay connected.
+    pub fn close_session(
+        &mut self,
+        tenant: &str,
+        agent_id: &str,
+        session: u64,
+        now: SystemTime,
+    ) -> Vec<Effect> {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return Vec::new();
+        };
+        let Some(agent) = t.agents.get_mut(agent_id) else {
+            return Vec::new();
+        };
+        if agent.session != Some(session) {
+            return Vec::new();
+        }
+        agent.session = None;
+        for contact_id in offered_to(t, agent_id) {
+            withdraw(t, &contact_id, "session closed", now);
+        }
+        self.dispatch(tenant, now)
+    }
+
+    /// The live record of a contact (empty if gone, which callers rule out).
+    fn record(&self, tenant: &str, contact_id: &str) -> ContactRecord {
+        self.contact(tenant, contact_id)
+            .map(|c| c.record.clone())
+            .unwrap_or_default()
+    }
+
+    /// Where a contact is: its state, queue, agent and, while waiting, its position among the
+    /// contacts waiting for the same target (from 1).
+    pub fn placement(&self, tenant: &str, contact_id: &str, now: SystemTime) -> Placement {
+        let Some(live) = self.contact(tenant, contact_id) else {
+            return Placement::default();
+        };
+        let c = &live.record.contact;
+        let mut placement = Placement {
+            state: c.state,
+            queue_id: c.queue_id.clone(),
+            position: 0,
+            agent_id: c.agent_id.clone(),
+        };
+        if c.state == ContactState::Queued as i32 {
+            let key = |l: &LiveContact| order_key(l, now, self.aging);
+            let own = key(live);
+            let ahead = self
+                .contacts(tenant)
+                .filter(|l| {
+                    l.record.state() == ContactState::Queued
+                        && l.record.target == live.record.target
+                        && key(l) < own
+                })
+                .count();
+            placement.position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
+        }
+        placement
+    }
+
+    /// Offers waiting contacts, highest effective priority first, each to its best eligible
+    /// agent. One pass suffices: an offer only ever uses capacity up, so a contact nobody
+    /// could take cannot become takeable later in the same pass.
+    fn dispatch(&mut self, tenant: &str, now: SystemTime) -> Vec<Effect> {
+        let aging = self.aging;
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return Vec::new();
+        };
+        let mut waiting: Vec<_> = t
+            .contacts
+            .values()
+            .filter(|l| l.record.state() == ContactState::Queued && l.offer_id.is_none())
+            .map(|l| {
+                (
+                    order_key(l, now, aging),
+                    l.record.contact.contact_id.clone(),
+                )
+            })
+            .collect();
+        waiting.sort();
+        let mut effects = Vec::new();
+        for (_, contact_id) in waiting {
+            let Some(live) = t.contacts.get(&contact_id) else {
+                continue;
+            };
+            let queue_skills = match live.record.target() {
+                Some(Target::QueueId(q)) => t
+                    .queues
+                    .get(q)
+                    .map(|q| q.required_skills.as_slice())
+                    .unwrap_or_default(),
+                _ => &[],
+            };
+            let skills = merge_requirements(&live.record.contact.required_skills, queue_skills);
+            let demand = Demand {
+                channel: live.record.contact.channel,
+                skills: &skills,
+                target: live.record.target(),
+                preferred_agent_id: &live.record.contact.preferred_agent_id,
+                excluded: &live.excluded,
+            };
+            let Some(agent_id) = choose(t.agents.values(), &demand).map(|a| a.id().to_owned())
+            else {
+                continue;
+            };
+            self.offer_seq += 1;
+            effects.extend(offer(t, &contact_id, &agent_id, self.offer_seq, now));
+        }
+        effects
+    }
+
+    fn check_offer(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        session: u64,
+        offer_id: &str,
+    ) -> Result<String, Error> {
+        let not_open = || Error::FailedPrecondition(format!("offer {offer_id} is no longer open"));
+        let t = self.tenants.get(tenant).ok_or_else(not_open)?;
+        let contact_id = t.offers.get(offer_id).ok_or_else(not_open)?;
+        let live = t.contacts.get(contact_id).ok_or_else(not_open)?;
+        let agent = t.agents.get(agent_id).ok_or_else(not_open)?;
+        if live.record.contact.agent_id != agent_id || agent.session != Some(session) {
+            return Err(not_open());
+        }
+        Ok(contact_id.clone())
+    }
+
+    fn tenant_mut(&mut self, tenant: &str) -> &mut TenantState {
+        self.tenants.entry(tenant.to_owned()).or_default()
+    }
+}
+
+fn order_key(
+    live: &LiveContact,
+    now: SystemTime,
+    aging: Duration,
+) -> (std::cmp::Reverse<i64>, SystemTime, String) {
+    let c = &live.record.contact;
+    let requested_at = c.requested_at.as_ref().map_or(now, from_timestamp);
+    queue_order_key(c.priority, requested_at, &c.contact_id, now, aging)
+}
+
+/// Contacts with an outstanding offer to `agent_id`.
+fn offered_to(t: &TenantState, agent_id: &str) -> Vec<String> {
+    let mut ids: Vec<String> = t
+        .contacts
+        .values()
+        .filter(|l| l.offer_id.is_some() && l.record.contact.agent_id == agent_id)
+        .map(|l| l.record.contact.contact_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Offers a waiting contact to an agent chosen as eligible.
+fn offer(
+    t: &mut TenantState,
+    contact_id: &str,
+    agent_id: &str,
+    seq: u64,
+    now: SystemTime,
+) -> Option<Effect> {
+    let live = t.contacts.get_mut(contact_id)?;
+    let agent = t.agents.get_mut(agent_id)?;
+    let session = agent.session?;
+    let offer_id = ids::offer_id();
+    agent.last_offer = seq;
+    agent
+        .active
+        .insert(contact_id.to_owned(), live.record.contact.channel);
+    live.offer_id = Some(offer_id.clone());
+    let c = &mut live.record.contact;
+    c.state = ContactState::Offered as i32;
+    c.agent_id = agent_id.to_owned();
+    c.state_since = Some(to_timestamp(now));
+    t.offers.insert(offer_id.clone(), contact_id.to_owned());
+    t.tally.offered += 1;
+    Some(Effect::Offer {
+        tenant_id: c.tenant_id.clone(),
+        agent_id: agent_id.to_owned(),
+        session,
+        offer_id,
+        contact: Box::new(c.clone()),
+        token: live.record.token.clone(),
+    })
+}
+
+/// Takes back a contact's outstanding offer, if any: the agent's capacity is freed and the
+/// contact waits again. Returns the message for the agent's session, if one is open.
+fn withdraw(
+    t: &mut TenantState,
+    contact_id: &str,
+    reason: &'static str,
+    now: SystemTime,
+) -> Option<Effect> {
+    let live = t.contacts.get_mut(contact_id)?;
+    let offer_id = live.offer_id.take()?;
+    t.offers.remove(&offer_id);
+    match reason {
+        REJECTED => t.tally.rejected += 1,
+        TIMED_OUT => t.tally.timed_out += 1,
+        _ => t.tally.withdrawn += 1,
+    }
+    let c = &mut live.record.contact;
+    let agent_id = std::mem::take(&mut c.agent_id);
+    c.state = ContactState::Queued as i32;
+    c.state_since = Some(to_timestamp(now));
+    let agent = t.agents.get_mut(&agent_id)?;
+    agent.active.remove(contact_id);
+    Some(Effect::Withdrawn {
+        tenant_id: c.tenant_id.clone(),
+        agent_id,
+        session: agent.session?,
+        offer_id,
+        reason,
+    })
+}
+
+mod moves;
+
+#[cfg(test)]
+mod tests;

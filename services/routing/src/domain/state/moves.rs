@@ -1,0 +1,301 @@
+//! How contacts move: start, transfer, end, and the answers to offers.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
+use baton_runtime::time::to_timestamp;
+
+use super::{Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TransferPlan, withdraw};
+use crate::domain::matching::merge_requirements;
+use crate::domain::record::{ContactRecord, audience};
+use crate::error::Error;
+
+impl RoutingState {
+    /// Adds a new contact and places it: self-service contacts stay as they are; others wait
+    /// and are offered at once to the best eligible agent if there is one.
+    pub fn start(
+        &mut self,
+        mut record: ContactRecord,
+        now: SystemTime,
+    ) -> (ContactRecord, Placement, Vec<Effect>) {
+        let tenant = record.contact.tenant_id.clone();
+        let id = record.contact.contact_id.clone();
+        // A retry that lost its remembered answer may bring a contact already live: it is
+        // answered as it stands rather than placed twice.
+        if let Some(live) = self.contact(&tenant, &id) {
+            let record = live.record.clone();
+            return (record, self.placement(&tenant, &id, now), Vec::new());
+        }
+        if record.state() != ContactState::SelfService {
+            record.contact.state = ContactState::Queued as i32;
+        }
+        record.contact.state_since = Some(to_timestamp(now));
+        self.tenant_mut(&tenant).contacts.insert(
+            id.clone(),
+            LiveContact {
+                record,
+                excluded: BTreeSet::new(),
+                offer_id: None,
+            },
+        );
+        let effects = self.dispatch(&tenant, now);
+        let record = self.record(&tenant, &id);
+        let placement = self.placement(&tenant, &id, now);
+        (record, placement, effects)
+    }
+
+    /// Moves a contact to a new target with a new hop. `seal` builds and seals the hop's
+    /// token from the updated record (its newest hop names the token id).
+    ///
+    /// Cold: the current agent is released at once. Warm: the current agent (or the agent
+    /// already holding) keeps the contact and its capacity until the next agent accepts. The
+    /// transferring agent is not offered the contact back on this hop.
+    pub fn transfer(
+        &mut self,
+        tenant: &str,
+        contact_id: &str,
+        plan: TransferPlan,
+        now: SystemTime,
+        seal: impl FnOnce(&ContactRecord) -> Vec<u8>,
+    ) -> Result<(ContactRecord, Placement, Vec<Effect>), Error> {
+        let not_found = || Error::NotFound {
+            kind: "contact",
+            id: contact_id.to_owned(),
+        };
+        let t = self.tenants.get_mut(tenant).ok_or_else(not_found)?;
+        let contact = &t
+            .contacts
+            .get(contact_id)
+            .ok_or_else(not_found)?
+            .record
+            .contact;
+        let connected_agent = (contact.state == ContactState::Connected as i32)
+            .then(|| contact.agent_id.clone())
+            .filter(|a| !a.is_empty());
+        let holder = Some(contact.holding_agent_id.clone()).filter(|a| !a.is_empty());
+        if !plan.from_agent_id.is_empty()
+            && connected_agent.as_deref() != Some(plan.from_agent_id.as_str())
+            && holder.as_deref() != Some(plan.from_agent_id.as_str())
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "agent {} is not connected to contact {contact_id}",
+                plan.from_agent_id
+            )));
+        }
+        if let Target::AgentId(agent_id) = &plan.target
+            && !t.agents.contains_key(agent_id)
+        {
+            return Err(Error::NotFound {
+                kind: "agent",
+                id: agent_id.clone(),
+            });
+        }
+        let mut effects = Vec::new();
+        effects.extend(withdraw(t, contact_id, "contact transferred", now));
+        let first = connected_agent.clone().or(holder.clone());
+        let new_holder = if plan.warm { first.clone() } else { None };
+        for agent_id in [connected_agent, holder].into_iter().flatten() {
+            if Some(&agent_id) != new_holder.as_ref()
+                && let Some(agent) = t.agents.get_mut(&agent_id)
+            {
+                agent.active.remove(contact_id);
+            }
+        }
+        let holding_channel = new_holder
+            .as_ref()
+            .and_then(|h| t.agents.get(h))
+            .and_then(|a| a.active.get(contact_id).copied())
+            .unwrap_or(0);
+        let from_agent_id = if plan.from_agent_id.is_empty() {
+            first.unwrap_or_default()
+        } else {
+            plan.from_agent_id.clone()
+        };
+        let live = t.contacts.get_mut(contact_id).ok_or_else(not_found)?;
+        let record = &mut live.record;
+        let c = &mut record.contact;
+        let kind = match &plan.target {
+            Target::Channel(channel) => {
+                c.channel = *channel;
+                HopKind::ChannelSwitch
+            }
+            Target::Tier(tier) => {
+                c.tier = *tier;
+                hop_kind(plan.warm)
+            }
+            Target::QueueId(queue_id) => {
+                c.queue_id = queue_id.clone();
+                if let Some(queue) = t.queues.get(queue_id) {
+                    c.tier = queue.tier;
+                }
+                hop_kind(plan.warm)
+            }
+            Target::AgentId(_) => hop_kind(plan.warm),
+        };
+        c.state = ContactState::Queued as i32;
+        c.state_since = Some(to_timestamp(now));
+        c.agent_id.clear();
+        c.holding_agent_id = new_holder.unwrap_or_default();
+        record.holding_channel = holding_channel;
+        c.required_skills = merge_requirements(&c.required_skills, &plan.extra_skills);
+        c.handover = plan.handover;
+        c.path.push(Hop {
+            index: u32::try_from(c.path.len()).unwrap_or(u32::MAX),
+            kind: kind as i32,
+            at: Some(to_timestamp(now)),
+            channel: c.channel,
+            to: Some(audience(plan.target.clone())),
+            from_agent_id: from_agent_id.clone(),
+            token_id: plan.token_id.clone(),
+        });
+        c.token_id = plan.token_id;
+        record.target = Some(audience(plan.target.clone()));
+        live.excluded.clear();
+        if !from_agent_id.is_empty() && plan.target != Target::AgentId(from_agent_id.clone()) {
+            live.excluded.insert(from_agent_id);
+        }
+        live.record.token = seal(&live.record);
+        effects.extend(self.dispatch(tenant, now));
+        let record = self.record(tenant, contact_id);
+        let placement = self.placement(tenant, contact_id, now);
+        Ok((record, placement, effects))
+    }
+
+    /// Ends a live contact: its offer is withdrawn, its agent and holding agent are released,
+    /// and it leaves the live state. `by_agent`, when not empty, must be the agent the contact
+    /// is offered or connected to, or the one holding it during a warm transfer: an agent ends
+    /// only their own contacts. Returns the ended record.
+    pub fn end(
+        &mut self,
+        tenant: &str,
+        contact_id: &str,
+        by_agent: &str,
+        now: SystemTime,
+    ) -> Result<(ContactRecord, Vec<Effect>), Error> {
+        let not_found = || Error::NotFound {
+            kind: "contact",
+            id: contact_id.to_owned(),
+        };
+        let t = self.tenants.get_mut(tenant).ok_or_else(not_found)?;
+        let Some(live) = t.contacts.get(contact_id) else {
+            return Err(not_found());
+        };
+        let contact = &live.record.contact;
+        if !by_agent.is_empty()
+            && by_agent != contact.agent_id
+            && by_agent != contact.holding_agent_id
+        {
+            return Err(Error::FailedPrecondition(format!(
+                "contact {contact_id} is not with agent {by_agent}"
+            )));
+        }
+        let mut effects = Vec::new();
+        effects.extend(withdraw(t, contact_id, "contact ended", now));
+        let live = t.contacts.remove(contact_id).ok_or_else(not_found)?;
+        let mut record = live.record;
+        for agent_id in [&record.contact.agent_id, &record.contact.holding_agent_id] {
+            if let Some(agent) = t.agents.get_mut(agent_id) {
+                agent.active.remove(contact_id);
+            }
+        }
+        record.contact.state = ContactState::Ended as i32;
+        record.contact.state_since = Some(to_timestamp(now));
+        record.contact.holding_agent_id.clear();
+        record.holding_channel = 0;
+        effects.extend(self.dispatch(tenant, now));
+        Ok((record, effects))
+    }
+
+    /// An agent accepts an offer: the contact is connected to them and a warm transfer's
+    /// holding agent is released.
+    pub fn accept(
+        &mut self,
+        tenant: &str,
+        agent_id: &str,
+        session: u64,
+        offer_id: &str,
+        now: SystemTime,
+    ) -> Result<(ContactRecord, Vec<Effect>), Error> {
+        let contact_id = self.check_offer(tenant, agent_id, session, offer_id)?;
+        let not_open = || Error::FailedPrecondition(format!("offer {offer_id} is no longer open"));
+        let t = self.tenants.get_mut(tenant).ok_or_else(not_open)?;
+        t.offers.remove(offer_id);
+        t.tally.accepted += 1;
+        let live = t.contacts.get_mut(&contact_id).ok_or_else(not_open)?;
+        live.offer_id = None;
+        let c = &mut live.record.contact;
+        c.state = ContactState::Connected as i32;
+        c.state_since = Some(to_timestamp(now));
+        let holder = std::mem::take(&mut c.holding_agent_id);
+        live.record.holding_channel = 0;
+        if !holder.is_empty()
+            && holder != agent_id
+            && let Some(agent) = t.agents.get_mut(&holder)
+        {
+            agent.active.remove(&contact_id);
+        }
+        let effects = self.dispatch(tenant, now);
+        Ok((self.record(tenant, &contact_id), effects))
+    }
+
+    /// An agent rejects an offer: the contact goes on to the next eligible agent, never back
+    /// to this one on this hop.
+    pub fn reject(
+        &mut self,
+        tenant: &str,
+        agent_id: &str,
+        session: u64,
+        offer_id: &str,
+        now: SystemTime,
+    ) -> Result<Vec<Effect>, Error> {
+        let contact_id = self.check_offer(tenant, agent_id, session, offer_id)?;
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            // The rejecting agent knows: no withdrawal message.
+            withdraw(t, &contact_id, REJECTED, now);
+            if let Some(live) = t.contacts.get_mut(&contact_id) {
+                live.excluded.insert(agent_id.to_owned());
+            }
+        }
+        Ok(self.dispatch(tenant, now))
+    }
+
+    /// An offer lapsed: withdrawn from its agent ("offer timed out"), and the contact goes on
+    /// to the next eligible agent. A lapsed agent counts as having rejected it on this hop, so
+    /// a desk left unattended does not hold the contact again and again. Does nothing if the
+    /// offer was already answered or withdrawn.
+    pub fn offer_timed_out(
+        &mut self,
+        tenant: &str,
+        offer_id: &str,
+        now: SystemTime,
+    ) -> Vec<Effect> {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return Vec::new();
+        };
+        let Some(contact_id) = t.offers.get(offer_id).cloned() else {
+            return Vec::new();
+        };
+        let agent_id = t
+            .contacts
+            .get(&contact_id)
+            .map(|c| c.record.contact.agent_id.clone())
+            .unwrap_or_default();
+        let mut effects: Vec<Effect> = withdraw(t, &contact_id, TIMED_OUT, now)
+            .into_iter()
+            .collect();
+        if let Some(live) = t.contacts.get_mut(&contact_id) {
+            live.excluded.insert(agent_id);
+        }
+        effects.extend(self.dispatch(tenant, now));
+        effects
+    }
+}
+
+fn hop_kind(warm: bool) -> HopKind {
+    if warm {
+        HopKind::WarmTransfer
+    } else {
+        HopKind::ColdTransfer
+    }
+}

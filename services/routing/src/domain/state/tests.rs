@@ -1,0 +1,705 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_proto::v1::{
+    Agent, Channel, ChannelCapacity, Contact, ContactState, Hop, HopKind, Presence, Queue, Skill,
+    SkillRequirement, audience::Target,
+};
+use baton_runtime::time::to_timestamp;
+
+use super::*;
+use crate::domain::record::audience;
+
+mod properties;
+
+pub(super) const T: &str = "acme";
+pub(super) const VOICE: i32 = Channel::Voice as i32;
+pub(super) const CHAT: i32 = Channel::Chat as i32;
+
+pub(super) fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+pub(super) fn state() -> RoutingState {
+    RoutingState::new(Duration::from_secs(60))
+}
+
+pub(super) fn add_agent(
+    s: &mut RoutingState,
+    id: &str,
+    tier: u32,
+    skills: &[(&str, u32)],
+    caps: &[(i32, u32)],
+    session: Option<u64>,
+) -> Vec<Effect> {
+    let update = AgentUpdate {
+        agent_id: id.into(),
+        presence: Some(Presence::Available),
+        tier: Some(tier),
+        skills: Some(
+            skills
+                .iter()
+                .map(|(n, p)| Skill {
+                    name: (*n).into(),
+                    proficiency: *p,
+                })
+                .collect(),
+        ),
+        capacities: Some(
+            caps.iter()
+                .map(|(c, m)| ChannelCapacity {
+                    channel: *c,
+                    max_contacts: *m,
+                })
+                .collect(),
+        ),
+        queue_ids: Some(vec!["billing".into()]),
+        ..AgentUpdate::default()
+    };
+    let mut effects = s.set_agent(T, update, t0()).1;
+    if let Some(session) = session {
+        effects.extend(
+            s.open_session(T, id, session, t0())
+                .expect("agent exists")
+                .1,
+        );
+    }
+    effects
+}
+
+pub(super) fn contact(id: &str, channel: i32, target: Target) -> ContactRecord {
+    ContactRecord {
+        contact: Contact {
+            contact_id: id.into(),
+            tenant_id: T.into(),
+            channel,
+            tier: 1,
+            requested_at: Some(to_timestamp(t0())),
+            path: vec![Hop {
+                index: 0,
+                kind: HopKind::Start as i32,
+                token_id: format!("tok-{id}"),
+                ..Hop::default()
+            }],
+            ..Contact::default()
+        },
+        token: format!("sealed-{id}").into_bytes(),
+        target: Some(audience(target)),
+        ..ContactRecord::default()
+    }
+}
+
+pub(super) fn offers(effects: &[Effect]) -> Vec<(String, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Offer {
+                agent_id,
+                offer_id,
+                contact,
+                ..
+            } => Some((
+                contact.contact_id.clone(),
+                agent_id.clone(),
+                offer_id.clone(),
+            )),
+            Effect::Withdrawn { .. } => None,
+        })
+        .collect()
+}
+
+fn withdrawn(effects: &[Effect]) -> Vec<(String, &'static str)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Withdrawn {
+                agent_id, reason, ..
+            } => Some((agent_id.clone(), *reason)),
+            Effect::Offer { .. } => None,
+        })
+        .collect()
+}
+
+fn plan(target: Target, warm: bool, from: &str) -> TransferPlan {
+    TransferPlan {
+        target,
+        extra_skills: vec![],
+        warm,
+        from_agent_id: from.into(),
+        handover: None,
+        token_id: "tok-next".into(),
+    }
+}
+
+fn active(s: &RoutingState, agent: &str) -> Vec<String> {
+    s.agent(T, agent)
+        .map(|a| a.active.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Starts `id`, then has `agent` accept its offer.
+fn connect(s: &mut RoutingState, id: &str, agent: &str, session: u64) {
+    let (_, _, effects) = s.start(contact(id, VOICE, Target::Tier(1)), t0());
+    let (_, to, offer_id) = offers(&effects).pop().expect("offered");
+    assert_eq!(to, agent);
+    s.accept(T, agent, session, &offer_id, t0())
+        .expect("accept");
+}
+
+#[test]
+fn a_contact_is_offered_at_once_to_an_eligible_agent_else_queued_with_its_position() {
+    let mut s = state();
+    let (record, placement, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    assert_eq!(placement.position, 1);
+    assert!(effects.is_empty());
+    let (_, placement, _) = s.start(contact("c2", VOICE, Target::Tier(1)), t0());
+    assert_eq!(placement.position, 2);
+    assert_eq!(record.state(), ContactState::Queued);
+
+    let effects = add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    let offered = offers(&effects);
+    assert_eq!(offered.len(), 1, "voice capacity 1: one offer");
+    assert_eq!(offered[0].0, "c1", "the earlier contact goes first");
+    let c1 = s.contact(T, "c1").expect("live");
+    assert_eq!(c1.record.state(), ContactState::Offered);
+    assert_eq!(c1.record.contact.agent_id, "a");
+    assert_eq!(s.placement(T, "c2", t0()).position, 1);
+}
+
+#[test]
+fn starting_a_live_contact_again_changes_nothing() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 2)], Some(1));
+    let (first, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    assert_eq!(offers(&effects).len(), 1);
+    let (again, placement, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    assert_eq!(again, first);
+    assert_eq!(placement.agent_id, "a");
+    assert!(effects.is_empty());
+    assert_eq!(active(&s, "a"), ["c1"]);
+}
+
+#[test]
+fn skills_and_tier_pick_the_agent_able_to_help() {
+    let mut s = state();
+    add_agent(
+        &mut s,
+        "first-line",
+        1,
+        &[("billing", 5)],
+        &[(VOICE, 1)],
+        Some(1),
+    );
+    add_agent(
+        &mut s,
+        "mortgage",
+        2,
+        &[("mortgages", 8)],
+        &[(VOICE, 1)],
+        Some(2),
+    );
+    let mut c = contact("c1", VOICE, Target::Tier(2));
+    c.contact.required_skills = vec![SkillRequirement {
+        name: "mortgages".into(),
+        min_proficiency: 6,
+    }];
+    let (_, placement, _) = s.start(c, t0());
+    assert_eq!(placement.agent_id, "mortgage");
+}
+
+#[test]
+fn queue_skills_count_when_the_contact_targets_the_queue() {
+    let mut s = state();
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "billing".into(),
+            tier: 0,
+            required_skills: vec![SkillRequirement {
+                name: "disputes".into(),
+                min_proficiency: 3,
+            }],
+            ..Queue::default()
+        },
+        t0(),
+    );
+    assert_eq!(s.queue(T, "billing").map(|q| q.tier), Some(1));
+    add_agent(&mut s, "plain", 1, &[], &[(VOICE, 1)], Some(1));
+    let (_, placement, _) = s.start(
+        contact("c1", VOICE, Target::QueueId("billing".into())),
+        t0(),
+    );
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    let effects = add_agent(
+        &mut s,
+        "disputes",
+        1,
+        &[("disputes", 3)],
+        &[(VOICE, 1)],
+        Some(2),
+    );
+    assert_eq!(offers(&effects)[0].1, "disputes");
+}
+
+#[test]
+fn capacity_is_per_channel() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1), (CHAT, 2)], Some(1));
+    let mut offered = Vec::new();
+    for (id, channel) in [
+        ("v1", VOICE),
+        ("v2", VOICE),
+        ("c1", CHAT),
+        ("c2", CHAT),
+        ("c3", CHAT),
+    ] {
+        let (_, placement, _) = s.start(contact(id, channel, Target::Tier(1)), t0());
+        if placement.state == ContactState::Offered as i32 {
+            offered.push(id);
+        }
+    }
+    assert_eq!(offered, ["v1", "c1", "c2"]);
+}
+
+#[test]
+fn an_agent_away_or_without_session_gets_nothing_and_presence_available_brings_offers() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], None);
+    let (_, placement, _) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    assert_eq!(placement.state, ContactState::Queued as i32, "no session");
+    let away = AgentUpdate {
+        agent_id: "a".into(),
+        presence: Some(Presence::Away),
+        ..AgentUpdate::default()
+    };
+    s.set_agent(T, away, t0());
+    let (_, effects) = s.open_session(T, "a", 1, t0()).expect("open");
+    assert!(offers(&effects).is_empty(), "away");
+    let back = AgentUpdate {
+        agent_id: "a".into(),
+        presence: Some(Presence::Available),
+        ..AgentUpdate::default()
+    };
+    let (profile, effects) = s.set_agent(T, back, t0());
+    assert_eq!(profile.tier, 1, "unset fields keep their value");
+    assert_eq!(offers(&effects).len(), 1);
+}
+
+#[test]
+fn going_away_withdraws_outstanding_offers_and_they_move_on() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let away = AgentUpdate {
+        agent_id: "a".into(),
+        presence: Some(Presence::Away),
+        ..AgentUpdate::default()
+    };
+    let (_, effects) = s.set_agent(T, away, t0());
+    assert_eq!(
+        withdrawn(&effects),
+        [("a".to_owned(), "agent is no longer available")]
+    );
+    assert_eq!(offers(&effects)[0].1, "b");
+}
+
+#[test]
+fn the_preferred_agent_wins_and_when_away_someone_else_takes_it_at_once() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "pref", 1, &[], &[(VOICE, 1)], Some(2));
+    let mut c = contact("c1", VOICE, Target::Tier(1));
+    c.contact.preferred_agent_id = "pref".into();
+    let (_, placement, _) = s.start(c.clone(), t0());
+    assert_eq!(placement.agent_id, "pref");
+
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "pref", 1, &[], &[(VOICE, 1)], Some(2));
+    let away = AgentUpdate {
+        agent_id: "pref".into(),
+        presence: Some(Presence::Away),
+        ..AgentUpdate::default()
+    };
+    s.set_agent(T, away, t0());
+    let (_, placement, _) = s.start(c, t0());
+    assert_eq!(placement.agent_id, "a");
+}
+
+#[test]
+fn a_freed_agent_gets_the_contact_with_the_highest_aged_priority() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    connect(&mut s, "busy", "a", 1);
+    let mut old = contact("old-low", VOICE, Target::Tier(1));
+    old.contact.requested_at = Some(to_timestamp(t0() - Duration::from_secs(300)));
+    let mut high = contact("new-high", VOICE, Target::Tier(1));
+    high.contact.priority = 3;
+    s.start(high, t0());
+    s.start(old, t0());
+    let (_, effects) = s.end(T, "busy", "", t0()).expect("end");
+    // old-low has waited 5 minutes: priority 0 + 5 beats 3.
+    assert_eq!(offers(&effects)[0].0, "old-low");
+}
+
+#[test]
+fn reject_sends_the_contact_to_the_next_agent_never_back_on_this_hop() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, first, offer_id) = offers(&effects).pop().expect("offer");
+    assert_eq!(first, "a");
+    let effects = s.reject(T, "a", 1, &offer_id, t0()).expect("reject");
+    let (_, second, offer_id) = offers(&effects).pop().expect("offer");
+    assert_eq!(second, "b");
+    let effects = s.reject(T, "b", 2, &offer_id, t0()).expect("reject");
+    assert!(offers(&effects).is_empty(), "both rejected: it waits");
+    assert_eq!(
+        s.placement(T, "c1", t0()).state,
+        ContactState::Queued as i32
+    );
+    // Answering a withdrawn offer is refused.
+    assert!(s.accept(T, "b", 2, &offer_id, t0()).is_err());
+}
+
+#[test]
+fn an_offer_answers_only_for_its_own_agent_and_session() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer");
+    assert!(s.accept(T, "b", 2, &offer_id, t0()).is_err());
+    assert!(s.accept(T, "a", 9, &offer_id, t0()).is_err());
+    assert!(s.accept(T, "a", 1, &offer_id, t0()).is_ok());
+}
+
+#[test]
+fn a_timed_out_offer_is_withdrawn_and_goes_to_the_next_agent() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer");
+    let effects = s.offer_timed_out(T, &offer_id, t0());
+    assert_eq!(withdrawn(&effects), [("a".to_owned(), "offer timed out")]);
+    assert_eq!(offers(&effects)[0].1, "b");
+    assert!(
+        s.offer_timed_out(T, &offer_id, t0()).is_empty(),
+        "fires once"
+    );
+}
+
+#[test]
+fn offers_are_tallied_by_how_they_end_and_waiting_contacts_by_tier() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer");
+    let effects = s.reject(T, "a", 1, &offer_id, t0()).expect("reject");
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer to b");
+    let effects = s.offer_timed_out(T, &offer_id, t0());
+    assert!(offers(&effects).is_empty(), "both excluded: it waits");
+    let mut waiting = contact("c2", VOICE, Target::Tier(2));
+    waiting.contact.tier = 2;
+    s.start(waiting, t0());
+    assert_eq!(
+        s.waiting_by_tier(T),
+        BTreeMap::from([(1, 1), (2, 1)]),
+        "queued contacts count by tier"
+    );
+    s.end(T, "c1", "", t0()).expect("end");
+    connect(&mut s, "c3", "a", 1);
+    s.close_session(T, "b", 2, t0());
+    assert_eq!(s.waiting_by_tier(T), BTreeMap::from([(2, 1)]));
+    assert_eq!(
+        s.take_offer_tally(T),
+        OfferTally {
+            offered: 3,
+            accepted: 1,
+            rejected: 1,
+            timed_out: 1,
+            withdrawn: 0,
+        }
+    );
+    assert_eq!(s.take_offer_tally(T), OfferTally::default(), "taken once");
+
+    // An offer outstanding when its contact ends is withdrawn.
+    add_agent(&mut s, "c", 1, &[], &[(VOICE, 1)], Some(3));
+    let (_, _, effects) = s.start(contact("c4", VOICE, Target::Tier(1)), t0());
+    assert_eq!(offers(&effects).len(), 1);
+    s.end(T, "c4", "", t0()).expect("end");
+    let tally = s.take_offer_tally(T);
+    assert_eq!((tally.offered, tally.withdrawn), (1, 1));
+}
+
+#[test]
+fn closing_a_session_requeues_its_offers_and_keeps_connected_contacts() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(CHAT, 2)], Some(1));
+    let (_, _, effects) = s.start(contact("c1", CHAT, Target::Tier(1)), t0());
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer");
+    s.accept(T, "a", 1, &offer_id, t0()).expect("accept");
+    s.start(contact("c2", CHAT, Target::Tier(1)), t0());
+    assert_eq!(active(&s, "a"), ["c1", "c2"]);
+    // A stale session id changes nothing.
+    assert!(s.close_session(T, "a", 7, t0()).is_empty());
+    s.close_session(T, "a", 1, t0());
+    assert_eq!(active(&s, "a"), ["c1"]);
+    assert_eq!(
+        s.contact(T, "c1").map(|c| c.record.state()),
+        Some(ContactState::Connected)
+    );
+    assert_eq!(
+        s.contact(T, "c2").map(|c| c.record.state()),
+        Some(ContactState::Queued)
+    );
+}
+
+#[test]
+fn a_second_session_replaces_the_first_and_gets_the_offers_again() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, _, first) = offers(&effects).pop().expect("offer");
+    let (view, effects) = s.open_session(T, "a", 2, t0()).expect("open");
+    assert!(view.session_open);
+    let (_, _, second) = offers(&effects).pop().expect("offered again");
+    assert_ne!(first, second);
+    assert!(matches!(
+        effects.last(),
+        Some(Effect::Offer { session: 2, .. })
+    ));
+    assert!(s.accept(T, "a", 1, &second, t0()).is_err(), "old session");
+}
+
+#[test]
+fn cold_transfer_releases_the_first_agent_at_once() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    connect(&mut s, "c1", "a", 1);
+    let (record, placement, _) = s
+        .transfer(T, "c1", plan(Target::Tier(2), false, "a"), t0(), |_| {
+            b"t2".to_vec()
+        })
+        .expect("transfer");
+    assert!(active(&s, "a").is_empty());
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    assert_eq!(record.contact.tier, 2);
+    assert_eq!(record.contact.path.len(), 2);
+    let hop = &record.contact.path[1];
+    assert_eq!((hop.index, hop.kind), (1, HopKind::ColdTransfer as i32));
+    assert_eq!(hop.from_agent_id, "a");
+    assert_eq!(record.token, b"t2");
+    assert_eq!(
+        record.contact.requested_at,
+        Some(to_timestamp(t0())),
+        "kept"
+    );
+    let effects = add_agent(&mut s, "b", 2, &[], &[(VOICE, 1)], Some(2));
+    assert_eq!(offers(&effects)[0].0, "c1");
+    let Some(Effect::Offer { token, .. }) = effects.first() else {
+        panic!("offer expected");
+    };
+    assert_eq!(token, b"t2", "the offer carries the newest token");
+}
+
+#[test]
+fn warm_transfer_holds_the_first_agent_until_the_next_accepts_even_past_a_reject() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 2, &[], &[(VOICE, 1)], Some(2));
+    add_agent(&mut s, "c", 2, &[], &[(VOICE, 1)], Some(3));
+    connect(&mut s, "c1", "a", 1);
+    let (record, placement, effects) = s
+        .transfer(T, "c1", plan(Target::Tier(2), true, "a"), t0(), |_| {
+            Vec::new()
+        })
+        .expect("transfer");
+    assert_eq!(record.contact.holding_agent_id, "a");
+    assert_eq!(placement.state, ContactState::Offered as i32);
+    assert_eq!(active(&s, "a"), ["c1"], "still holding");
+    let (_, first, offer_id) = offers(&effects).pop().expect("offer");
+    let effects = s
+        .reject(T, &first, if first == "b" { 2 } else { 3 }, &offer_id, t0())
+        .expect("reject");
+    assert_eq!(active(&s, "a"), ["c1"], "holding through a reject");
+    let (_, second, offer_id) = offers(&effects).pop().expect("next");
+    assert_ne!(first, second);
+    let session = if second == "b" { 2 } else { 3 };
+    let (record, _) = s
+        .accept(T, &second, session, &offer_id, t0())
+        .expect("accept");
+    assert_eq!(record.contact.holding_agent_id, "");
+    assert_eq!(record.contact.agent_id, second);
+    assert!(active(&s, "a").is_empty(), "released on accept");
+}
+
+#[test]
+fn transfer_checks_the_transferring_agent_and_the_target_agent() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    connect(&mut s, "c1", "a", 1);
+    let err = s
+        .transfer(T, "c1", plan(Target::Tier(2), false, "zed"), t0(), |_| {
+            Vec::new()
+        })
+        .expect_err("not theirs");
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err:?}");
+    let err = s
+        .transfer(
+            T,
+            "c1",
+            plan(Target::AgentId("ghost".into()), false, "a"),
+            t0(),
+            |_| Vec::new(),
+        )
+        .expect_err("unknown agent");
+    assert!(
+        matches!(err, Error::NotFound { kind: "agent", .. }),
+        "{err:?}"
+    );
+    let err = s
+        .transfer(T, "nope", plan(Target::Tier(2), false, ""), t0(), |_| {
+            Vec::new()
+        })
+        .expect_err("unknown contact");
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: "contact",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn channel_switch_moves_the_contact_to_an_agent_serving_the_new_channel() {
+    let mut s = state();
+    add_agent(&mut s, "chat", 1, &[], &[(CHAT, 3)], Some(1));
+    add_agent(&mut s, "voice", 1, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", CHAT, Target::Tier(1)), t0());
+    let (_, to, offer_id) = offers(&effects).pop().expect("offer");
+    assert_eq!(to, "chat");
+    s.accept(T, "chat", 1, &offer_id, t0()).expect("accept");
+    let (record, placement, _) = s
+        .transfer(
+            T,
+            "c1",
+            plan(Target::Channel(VOICE), true, "chat"),
+            t0(),
+            |_| Vec::new(),
+        )
+        .expect("switch");
+    assert_eq!(record.contact.channel, VOICE);
+    assert_eq!(record.contact.path[1].kind, HopKind::ChannelSwitch as i32);
+    assert_eq!(placement.agent_id, "voice");
+    assert_eq!(record.holding_channel, CHAT, "the chat agent holds on chat");
+}
+
+#[test]
+fn ending_withdraws_the_offer_and_frees_everyone() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 2, &[], &[(VOICE, 1)], Some(2));
+    connect(&mut s, "c1", "a", 1);
+    s.transfer(T, "c1", plan(Target::Tier(2), true, "a"), t0(), |_| {
+        Vec::new()
+    })
+    .expect("transfer");
+    let refused = s
+        .end(T, "c1", "c", t0())
+        .expect_err("an unrelated agent cannot end it");
+    assert!(
+        matches!(refused, Error::FailedPrecondition(_)),
+        "{refused:?}"
+    );
+    assert!(
+        s.contact(T, "c1").is_some(),
+        "still live after a refused end"
+    );
+    let (record, effects) = s
+        .end(T, "c1", "a", t0())
+        .expect("the holding agent may end it");
+    assert_eq!(record.state(), ContactState::Ended);
+    assert_eq!(withdrawn(&effects), [("b".to_owned(), "contact ended")]);
+    assert!(active(&s, "a").is_empty() && active(&s, "b").is_empty());
+    assert!(s.contact(T, "c1").is_none());
+    assert!(s.end(T, "c1", "", t0()).is_err());
+}
+
+#[test]
+fn self_service_contacts_are_not_offered() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(Channel::App as i32, 1)], Some(1));
+    let mut c = contact(
+        "c1",
+        Channel::App as i32,
+        Target::Channel(Channel::App as i32),
+    );
+    c.contact.state = ContactState::SelfService as i32;
+    let (_, placement, effects) = s.start(c, t0());
+    assert_eq!(placement.state, ContactState::SelfService as i32);
+    assert!(effects.is_empty());
+}
+
+#[test]
+fn tenants_never_see_each_others_agents_or_contacts() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    let mut other = contact("c1", VOICE, Target::Tier(1));
+    other.contact.tenant_id = "globex".into();
+    let (_, placement, _) = s.start(other, t0());
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    assert!(s.contact(T, "c1").is_none());
+    assert!(s.agent("globex", "a").is_none());
+}
+
+#[test]
+fn reload_requeues_offered_contacts_and_keeps_connected_ones_with_their_agent() {
+    let mut s = state();
+    let agent = |id: &str| {
+        (
+            T.to_owned(),
+            Agent {
+                agent_id: id.into(),
+                tier: 1,
+                presence: Presence::Available as i32,
+                capacities: vec![ChannelCapacity {
+                    channel: VOICE,
+                    max_contacts: 1,
+                }],
+                session_open: true,
+                ..Agent::default()
+            },
+        )
+    };
+    let mut offered = contact("offered", VOICE, Target::Tier(1));
+    offered.contact.state = ContactState::Offered as i32;
+    offered.contact.agent_id = "a".into();
+    let mut connected = contact("connected", VOICE, Target::Tier(1));
+    connected.contact.state = ContactState::Connected as i32;
+    connected.contact.agent_id = "b".into();
+    let mut ended = contact("ended", VOICE, Target::Tier(1));
+    ended.contact.state = ContactState::Ended as i32;
+    s.load(
+        vec![agent("a"), agent("b")],
+        vec![],
+        vec![offered, connected, ended],
+    );
+    let o = s.contact(T, "offered").expect("kept");
+    assert_eq!(o.record.state(), ContactState::Queued);
+    assert_eq!(o.record.contact.agent_id, "");
+    assert_eq!(active(&s, "b"), ["connected"]);
+    assert!(s.contact(T, "ended").is_none());
+    assert!(s.agent(T, "a").is_some_and(|a| a.session.is_none()));
+    // The first session to open gets the waiting contact.
+    let (_, effects) = s.open_session(T, "a", 1, t0()).expect("open");
+    assert_eq!(offers(&effects)[0].0, "offered");
+}

@@ -1,0 +1,240 @@
+//! Random agents, contacts and events: capacity is never exceeded, no contact is ever offered
+//! to two agents, offers only go to eligible agents, and no contact is ever lost.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::matching::serves_target;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Start {
+        channel: i32,
+        tier: u32,
+        skill: Option<u32>,
+        preferred: Option<usize>,
+    },
+    Accept(usize),
+    Reject(usize),
+    Timeout(usize),
+    End(usize),
+    Transfer {
+        contact: usize,
+        tier: u32,
+        warm: bool,
+        channel: Option<i32>,
+    },
+    Presence {
+        agent: usize,
+        available: bool,
+    },
+    Session {
+        agent: usize,
+        open: bool,
+    },
+}
+
+fn channel() -> impl Strategy<Value = i32> {
+    prop_oneof![Just(VOICE), Just(CHAT)]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (channel(), 1u32..=2, proptest::option::of(1u32..=10), proptest::option::of(0usize..6))
+            .prop_map(|(channel, tier, skill, preferred)| Step::Start { channel, tier, skill, preferred }),
+        3 => any::<prop::sample::Index>().prop_map(|i| Step::Accept(i.index(1 << 16))),
+        1 => any::<prop::sample::Index>().prop_map(|i| Step::Reject(i.index(1 << 16))),
+        1 => any::<prop::sample::Index>().prop_map(|i| Step::Timeout(i.index(1 << 16))),
+        2 => any::<prop::sample::Index>().prop_map(|i| Step::End(i.index(1 << 16))),
+        2 => (any::<prop::sample::Index>(), 1u32..=2, any::<bool>(), proptest::option::of(channel()))
+            .prop_map(|(i, tier, warm, channel)| Step::Transfer { contact: i.index(1 << 16), tier, warm, channel }),
+        1 => (0usize..6, any::<bool>()).prop_map(|(agent, available)| Step::Presence { agent, available }),
+        1 => (0usize..6, any::<bool>()).prop_map(|(agent, open)| Step::Session { agent, open }),
+    ]
+}
+
+type AgentSpec = (u32, u32, u32, u32);
+
+fn agent_spec() -> impl Strategy<Value = AgentSpec> {
+    // tier, voice capacity, chat capacity, "billing" proficiency
+    (1u32..=2, 0u32..=1, 0u32..=3, 1u32..=10)
+}
+
+fn pick<T: Clone>(items: &[T], i: usize) -> Option<T> {
+    (!items.is_empty()).then(|| items[i % items.len()].clone())
+}
+
+fn check_invariants(s: &RoutingState, started: &BTreeSet<String>, effects: &[Effect]) {
+    let t = s.tenants.get(T).expect("tenant");
+    for agent in t.agents.values() {
+        for channel in [VOICE, CHAT] {
+            assert!(
+                agent.active_on(channel) <= agent.capacity_on(channel),
+                "agent {} over capacity on {channel}: {:?}",
+                agent.id(),
+                agent.active
+            );
+        }
+    }
+    let live: BTreeSet<String> = t.contacts.keys().cloned().collect();
+    assert_eq!(&live, started, "a contact was lost or resurrected");
+    for (id, c) in &t.contacts {
+        let holders: Vec<&str> = t
+            .agents
+            .values()
+            .filter(|a| a.active.contains_key(id))
+            .map(AgentState::id)
+            .collect();
+        let state = c.record.state();
+        let mut expected: Vec<&str> = Vec::new();
+        if matches!(state, ContactState::Offered | ContactState::Connected) {
+            expected.push(&c.record.contact.agent_id);
+        }
+        if !c.record.contact.holding_agent_id.is_empty() {
+            expected.push(&c.record.contact.holding_agent_id);
+        }
+        expected.sort_unstable();
+        assert_eq!(
+            holders, expected,
+            "capacity accounting of {id} in {state:?}"
+        );
+        assert_eq!(c.offer_id.is_some(), state == ContactState::Offered);
+        if let Some(offer) = &c.offer_id {
+            assert_eq!(t.offers.get(offer), Some(id));
+        }
+    }
+    assert_eq!(
+        t.offers.len(),
+        t.contacts.values().filter(|c| c.offer_id.is_some()).count(),
+        "one offer per offered contact"
+    );
+    let tally = t.tally;
+    assert_eq!(
+        tally.offered,
+        tally.accepted
+            + tally.rejected
+            + tally.timed_out
+            + tally.withdrawn
+            + u64::try_from(t.offers.len()).unwrap_or(u64::MAX),
+        "every offer ends exactly once: {tally:?}"
+    );
+    for effect in effects {
+        let Effect::Offer {
+            agent_id, contact, ..
+        } = effect
+        else {
+            continue;
+        };
+        let agent = t.agents.get(agent_id).expect("offered agent exists");
+        let live = t.contacts.get(&contact.contact_id);
+        // Only judge offers that still stand at the end of the step.
+        let Some(live) =
+            live.filter(|l| l.record.contact.agent_id == *agent_id && l.offer_id.is_some())
+        else {
+            continue;
+        };
+        assert_eq!(agent.profile.presence, Presence::Available as i32);
+        assert!(agent.session.is_some());
+        assert!(serves_target(agent, live.record.target()));
+        assert!(!live.excluded.contains(agent_id));
+        for req in &live.record.contact.required_skills {
+            assert!(agent.proficiency(&req.name) >= req.min_proficiency.max(1));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn routing_invariants_hold_under_any_sequence(
+        agents in proptest::collection::vec(agent_spec(), 1..6),
+        steps in proptest::collection::vec(step(), 1..60),
+    ) {
+        let mut s = state();
+        let mut started = BTreeSet::new();
+        let mut next_session = 1u64;
+        let mut sessions: Vec<Option<u64>> = Vec::new();
+        for (i, (tier, voice, chat, billing)) in agents.iter().enumerate() {
+            add_agent(&mut s, &format!("a{i}"), *tier, &[("billing", *billing)], &[(VOICE, *voice), (CHAT, *chat)], Some(next_session));
+            sessions.push(Some(next_session));
+            next_session += 1;
+        }
+        let agent_ids: Vec<String> = (0..agents.len()).map(|i| format!("a{i}")).collect();
+        for (n, step) in steps.into_iter().enumerate() {
+            let live: Vec<String> = started.iter().cloned().collect();
+            let offered: Vec<(String, String)> = s.tenants.get(T).map(|t| t.offers.iter().map(|(o, c)| (o.clone(), c.clone())).collect()).unwrap_or_default();
+            let mut offered = offered;
+            offered.sort();
+            let session_of = |s: &RoutingState, agent: &str| s.agent(T, agent).and_then(|a| a.session).unwrap_or(0);
+            let effects = match step {
+                Step::Start { channel, tier, skill, preferred } => {
+                    let id = format!("c{n}");
+                    let mut c = contact(&id, channel, Target::Tier(tier));
+                    c.contact.tier = tier;
+                    if let Some(min) = skill {
+                        c.contact.required_skills = vec![SkillRequirement { name: "billing".into(), min_proficiency: min }];
+                    }
+                    if let Some(p) = preferred.and_then(|p| pick(&agent_ids, p)) {
+                        c.contact.preferred_agent_id = p;
+                    }
+                    started.insert(id);
+                    s.start(c, t0()).2
+                }
+                Step::Accept(i) | Step::Reject(i) if offered.is_empty() => { let _ = i; Vec::new() }
+                Step::Accept(i) => {
+                    let (offer, contact) = offered[i % offered.len()].clone();
+                    let agent = s.contact(T, &contact).map(|c| c.record.contact.agent_id.clone()).unwrap_or_default();
+                    let session = session_of(&s, &agent);
+                    s.accept(T, &agent, session, &offer, t0()).map(|r| r.1).unwrap_or_default()
+                }
+                Step::Reject(i) => {
+                    let (offer, contact) = offered[i % offered.len()].clone();
+                    let agent = s.contact(T, &contact).map(|c| c.record.contact.agent_id.clone()).unwrap_or_default();
+                    let session = session_of(&s, &agent);
+                    s.reject(T, &agent, session, &offer, t0()).unwrap_or_default()
+                }
+                Step::Timeout(i) => match pick(&offered, i) {
+                    Some((offer, _)) => s.offer_timed_out(T, &offer, t0()),
+                    None => Vec::new(),
+                },
+                Step::End(i) => match pick(&live, i) {
+                    Some(id) => {
+                        started.remove(&id);
+                        s.end(T, &id, "", t0()).map(|r| r.1).unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                },
+                Step::Transfer { contact, tier, warm, channel } => match pick(&live, contact) {
+                    Some(id) => {
+                        let target = channel.map_or(Target::Tier(tier), Target::Channel);
+                        s.transfer(T, &id, plan(target, warm, ""), t0(), |_| Vec::new()).map(|r| r.2).unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                },
+                Step::Presence { agent, available } => {
+                    let Some(id) = pick(&agent_ids, agent) else { continue };
+                    let presence = if available { Presence::Available } else { Presence::Away };
+                    s.set_agent(T, AgentUpdate { agent_id: id, presence: Some(presence), ..AgentUpdate::default() }, t0()).1
+                }
+                Step::Session { agent, open } => {
+                    let i = agent % agent_ids.len();
+                    let id = agent_ids[i].clone();
+                    if open {
+                        next_session += 1;
+                        sessions[i] = Some(next_session);
+                        s.open_session(T, &id, next_session, t0()).map(|r| r.1).unwrap_or_default()
+                    } else {
+                        match sessions[i].take() {
+                            Some(session) => s.close_session(T, &id, session, t0()),
+                            None => Vec::new(),
+                        }
+                    }
+                }
+            };
+            check_invariants(&s, &started, &effects);
+        }
+    }
+}

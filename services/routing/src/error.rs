@@ -1,0 +1,113 @@
+//! Everything that can go wrong in routing, and the one mapping to gRPC status codes.
+
+use baton_store::StoreError;
+use baton_token::OpenError;
+
+/// A routing failure. Each variant maps to one deliberate status code in
+/// `From<Error> for tonic::Status`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The contact, agent or queue named does not exist in this tenant.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// What was looked up ("contact", "agent").
+        kind: &'static str,
+        /// The id the caller gave.
+        id: String,
+    },
+    /// The request is well formed but the state does not allow it (a transfer of an ended
+    /// contact, a transfer by an agent who does not hold the contact).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A dependency refused the caller's own input (identity rejecting identifiers).
+    #[error("{dependency} rejected the request: {message}")]
+    Rejected {
+        /// The service that refused.
+        dependency: &'static str,
+        /// Its explanation, which is about the caller's input.
+        message: String,
+    },
+    /// A dependency that cannot be degraded around is unreachable or failing.
+    #[error("{dependency} is unavailable")]
+    Unavailable {
+        /// The service, never its internal cause.
+        dependency: &'static str,
+    },
+    /// The durable store failed; details are logged, never returned.
+    #[error("routing store failed")]
+    Store(#[from] StoreError),
+    /// Routing is overloaded (its internal queues are full) or shutting down.
+    #[error("routing is {0}, retry later")]
+    Busy(&'static str),
+    /// A sealed token did not open.
+    #[error(transparent)]
+    Token(#[from] OpenError),
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        use tonic::Status;
+        match err {
+            Error::NotFound { .. } => Status::not_found(err.to_string()),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::Rejected { .. } => Status::invalid_argument(err.to_string()),
+            Error::Unavailable { .. } => Status::unavailable(err.to_string()),
+            Error::Store(ref source) => {
+                tracing::error!(error = %source, "routing store failed");
+                Status::unavailable("routing store is unavailable, retry later")
+            }
+            Error::Busy(_) => Status::unavailable(err.to_string()),
+            // The token crate owns the choice between UNAUTHENTICATED and PERMISSION_DENIED.
+            Error::Token(open) => open.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::{Code, Status};
+
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_deliberate_code_and_no_internal_cause() {
+        let cases = [
+            (
+                Error::NotFound {
+                    kind: "contact",
+                    id: "con_1".into(),
+                },
+                Code::NotFound,
+            ),
+            (
+                Error::FailedPrecondition("contact is ended".into()),
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::Rejected {
+                    dependency: "identity",
+                    message: "bad phone".into(),
+                },
+                Code::InvalidArgument,
+            ),
+            (
+                Error::Unavailable {
+                    dependency: "context",
+                },
+                Code::Unavailable,
+            ),
+            (
+                Error::Store(StoreError::Backend("disk /dev/sda1 full".into())),
+                Code::Unavailable,
+            ),
+            (Error::Busy("shutting down"), Code::Unavailable),
+            (Error::Token(OpenError::Tampered), Code::Unauthenticated),
+            (Error::Token(OpenError::WrongTenant), Code::PermissionDenied),
+        ];
+        for (err, code) in cases {
+            let status = Status::from(err);
+            assert_eq!(status.code(), code, "{status:?}");
+            assert!(!status.message().contains("sda1"), "{status:?}");
+        }
+    }
+}

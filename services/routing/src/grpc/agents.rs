@@ -1,0 +1,110 @@
+//! SetAgentState, UpsertQueue and OpenToken.
+
+use std::time::SystemTime;
+
+use baton_proto::v1::{
+    Channel, OpenTokenRequest, OpenTokenResponse, Presence, SetAgentStateRequest,
+    SetAgentStateResponse, UpsertQueueRequest, UpsertQueueResponse, open_token_request,
+};
+use baton_token::{Expectations, OpenError, Opener};
+
+use super::{RoutingGrpc, durable, idem};
+use crate::dispatcher::Command;
+use crate::domain::state::AgentUpdate;
+use crate::error::Error;
+use crate::store::RoutingStore;
+
+impl<S: RoutingStore> RoutingGrpc<S> {
+    pub(super) async fn set_agent(
+        &self,
+        r: SetAgentStateRequest,
+    ) -> Result<SetAgentStateResponse, Error> {
+        let idem = idem(&r.tenant_id, "agent", &r.idempotency_key);
+        if let Some(answer) = self.recall(&idem).await? {
+            return Ok(answer);
+        }
+        let update = AgentUpdate {
+            agent_id: r.agent_id.clone(),
+            presence: Presence::try_from(r.presence)
+                .ok()
+                .filter(|p| *p != Presence::Unspecified),
+            display_name: r.display_name,
+            tier: r.tier,
+            skills: r.skills.map(|s| s.skills),
+            capacities: r.capacities.map(|c| c.capacities),
+            queue_ids: r.queues.map(|q| q.queue_ids),
+        };
+        let acked = self
+            .dispatcher
+            .call(|reply| Command::SetAgent {
+                idem,
+                update,
+                reply,
+            })
+            .await??;
+        durable(acked.durable).await?;
+        Ok(acked.value)
+    }
+
+    pub(super) async fn queue(&self, r: UpsertQueueRequest) -> Result<UpsertQueueResponse, Error> {
+        let idem = idem(&r.tenant_id, "queue", &r.idempotency_key);
+        if let Some(answer) = self.recall(&idem).await? {
+            return Ok(answer);
+        }
+        let queue = r.queue.unwrap_or_default();
+        let acked = self
+            .dispatcher
+            .call(|reply| Command::UpsertQueue { idem, queue, reply })
+            .await??;
+        durable(acked.durable).await?;
+        Ok(UpsertQueueResponse {
+            queue: Some(acked.value),
+        })
+    }
+
+    pub(super) async fn open(&self, r: OpenTokenRequest) -> Result<OpenTokenResponse, Error> {
+        let opener = match r.opener {
+            Some(open_token_request::Opener::AgentId(agent_id)) => {
+                let agent = self
+                    .dispatcher
+                    .call(|reply| Command::Agent {
+                        tenant_id: r.tenant_id.clone(),
+                        agent_id: agent_id.clone(),
+                        reply,
+                    })
+                    .await?
+                    .ok_or(OpenError::WrongAudience {
+                        reason: "unknown agent",
+                    })?;
+                Opener::Agent {
+                    agent_id,
+                    tier: agent.profile.tier,
+                    queue_ids: agent.profile.queue_ids.clone(),
+                    channels: agent
+                        .channels()
+                        .into_iter()
+                        .filter_map(|c| Channel::try_from(c).ok())
+                        .collect(),
+                }
+            }
+            Some(open_token_request::Opener::Channel(channel)) => Opener::ChannelSystem {
+                channel: Channel::try_from(channel).unwrap_or(Channel::Unspecified),
+            },
+            None => {
+                return Err(Error::Token(OpenError::WrongAudience {
+                    reason: "no opener named",
+                }));
+            }
+        };
+        let expect = Expectations {
+            tenant_id: r.tenant_id.clone(),
+            opener,
+        };
+        let token = self
+            .keys
+            .open(&r.token, &expect, SystemTime::now())
+            .inspect_err(|e| tracing::info!(check = e.check(), "token refused"))?;
+        tracing::info!(token = %token.token_id, contact = %token.contact_id, "token opened");
+        Ok(OpenTokenResponse { token: Some(token) })
+    }
+}

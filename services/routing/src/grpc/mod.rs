@@ -1,0 +1,297 @@
+//! The gRPC adapter: validates each request, calls the other services, asks the dispatcher to
+//! change the routing state, waits until the change is durable, and maps errors to statuses.
+//!
+//! - `start`, `transfer`, `contacts` (end, note, get), `agents` (agents, queues, tokens):
+//!   one file per group of RPCs.
+//! - `session`: the agent desktop's bidirectional stream.
+//! - `deps`: calls to identity, context and recommendation, and how routing degrades.
+//! - `validate`: the field checks.
+
+mod agents;
+mod contacts;
+mod deps;
+mod session;
+mod start;
+mod transfer;
+pub mod validate;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use baton_proto::v1::routing_service_server::RoutingService;
+use baton_proto::v1::{
+    AddNoteRequest, AddNoteResponse, AgentSessionRequest, AgentSessionResponse, EndContactRequest,
+    EndContactResponse, GetContactRequest, GetContactResponse, OpenTokenRequest, OpenTokenResponse,
+    SetAgentStateRequest, SetAgentStateResponse, StartContactRequest, StartContactResponse,
+    TransferRequest, TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
+};
+use baton_runtime::shutdown::Shutdown;
+use baton_runtime::trace::CallSpan;
+use baton_token::KeyRing;
+use futures::Stream;
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::dispatcher::{Command, DispatcherHandle, Idem};
+use crate::domain::record::ContactRecord;
+use crate::error::Error;
+use crate::metrics::RoutingMetrics;
+use crate::persist::Durable;
+use crate::store::RoutingStore;
+use crate::{Dependencies, RoutingConfig};
+
+/// The stream of events sent to an agent desktop.
+pub type AgentSessionStream =
+    Pin<Box<dyn Stream<Item = Result<AgentSessionResponse, Status>> + Send + 'static>>;
+
+/// The `RoutingService` implementation over a [`RoutingStore`].
+#[derive(Debug)]
+pub struct RoutingGrpc<S> {
+    /// Durable state: read for ended contacts and remembered answers; written only through
+    /// the dispatcher's writer.
+    store: Arc<S>,
+    /// The services routing calls.
+    deps: Dependencies,
+    /// The task that owns the routing state.
+    dispatcher: DispatcherHandle,
+    /// Seals start tokens and opens tokens for OpenToken.
+    keys: KeyRing,
+    /// Timeouts and token lifetime.
+    config: RoutingConfig,
+    /// Ends agent sessions when it fires.
+    shutdown: Shutdown,
+    /// Transfers and tokens.
+    metrics: RoutingMetrics,
+}
+
+impl<S: RoutingStore> RoutingGrpc<S> {
+    pub(crate) fn new(
+        store: Arc<S>,
+        deps: Dependencies,
+        dispatcher: DispatcherHandle,
+        keys: KeyRing,
+        config: RoutingConfig,
+        shutdown: Shutdown,
+        metrics: RoutingMetrics,
+    ) -> Self {
+        Self {
+            store,
+            deps,
+            dispatcher,
+            keys,
+            config,
+            shutdown,
+            metrics,
+        }
+    }
+
+    /// The answer remembered in the store for this request, if any (no key: never).
+    async fn recall<T: Message + Default>(&self, idem: &Idem) -> Result<Option<T>, Error> {
+        if idem.key.is_empty() {
+            return Ok(None);
+        }
+        let Some(bytes) = self
+            .store
+            .answer(&idem.tenant_id, idem.operation, &idem.key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        T::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| Error::Store(baton_store::StoreError::from(e)))
+    }
+
+    /// A contact, live or ended.
+    async fn find_contact(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> Result<ContactRecord, Error> {
+        if let Some(live) = self.live_contact(tenant_id, contact_id).await? {
+            return Ok(live);
+        }
+        self.store
+            .contact(tenant_id, contact_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "contact",
+                id: contact_id.to_owned(),
+            })
+    }
+
+    /// A live contact, from the dispatcher.
+    async fn live_contact(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<ContactRecord>, Error> {
+        self.dispatcher
+            .call(|reply| Command::Contact {
+                tenant_id: tenant_id.to_owned(),
+                contact_id: contact_id.to_owned(),
+                reply,
+            })
+            .await
+    }
+}
+
+/// Waits until a change is durable.
+async fn durable(durable: Durable) -> Result<(), Error> {
+    durable
+        .await
+        .map_err(|_| Error::Busy("shutting down"))?
+        .map_err(Error::Store)
+}
+
+/// Puts validated ids (never a raw request's: a malformed request may carry anything in an id
+/// field) on the handler's span and on the call's `grpc.server` span, which the gateways
+/// calling routing cannot label themselves.
+fn record_ids(call: &CallSpan, tenant: &str, contact: &str) {
+    let span = Span::current();
+    if !tenant.is_empty() {
+        span.record("tenant", tenant);
+        call.record_tenant(tenant);
+    }
+    if !contact.is_empty() {
+        span.record("contact", contact);
+        call.record_contact(contact);
+    }
+}
+
+/// The idempotency identity of a request.
+fn idem(tenant_id: &str, operation: &'static str, key: &str) -> Idem {
+    Idem {
+        tenant_id: tenant_id.to_owned(),
+        operation,
+        key: key.to_owned(),
+    }
+}
+
+#[tonic::async_trait]
+impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn start_contact(
+        &self,
+        request: Request<StartContactRequest>,
+    ) -> Result<Response<StartContactResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::start(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(self.start(&call, request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn transfer(
+        &self,
+        request: Request<TransferRequest>,
+    ) -> Result<Response<TransferResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::transfer(&request)?;
+        record_ids(&call, &request.tenant_id, &request.contact_id);
+        Ok(Response::new(self.transfer_contact(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn end_contact(
+        &self,
+        request: Request<EndContactRequest>,
+    ) -> Result<Response<EndContactResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::end(&request)?;
+        record_ids(&call, &request.tenant_id, &request.contact_id);
+        Ok(Response::new(self.end(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn add_note(
+        &self,
+        request: Request<AddNoteRequest>,
+    ) -> Result<Response<AddNoteResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::add_note(&request)?;
+        record_ids(&call, &request.tenant_id, &request.contact_id);
+        Ok(Response::new(self.note(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn get_contact(
+        &self,
+        request: Request<GetContactRequest>,
+    ) -> Result<Response<GetContactResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let r = request.into_inner();
+        validate::get_contact(&r)?;
+        record_ids(&call, &r.tenant_id, &r.contact_id);
+        let record = self.find_contact(&r.tenant_id, &r.contact_id).await?;
+        Ok(Response::new(GetContactResponse {
+            contact: Some(record.contact),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, agent = Empty))]
+    async fn set_agent_state(
+        &self,
+        request: Request<SetAgentStateRequest>,
+    ) -> Result<Response<SetAgentStateResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::set_agent(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Span::current().record("agent", request.agent_id.as_str());
+        Ok(Response::new(self.set_agent(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
+    async fn upsert_queue(
+        &self,
+        request: Request<UpsertQueueRequest>,
+    ) -> Result<Response<UpsertQueueResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::upsert_queue(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(self.queue(request).await?))
+    }
+
+    type AgentSessionStream = AgentSessionStream;
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, agent = Empty))]
+    async fn agent_session(
+        &self,
+        request: Request<Streaming<AgentSessionRequest>>,
+    ) -> Result<Response<Self::AgentSessionStream>, Status> {
+        let call = CallSpan::of(&request);
+        Ok(Response::new(
+            self.session(&call, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn open_token(
+        &self,
+        request: Request<OpenTokenRequest>,
+    ) -> Result<Response<OpenTokenResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let request = request.into_inner();
+        validate::open_token(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        let opened = self.open(request).await;
+        if let Ok(OpenTokenResponse { token: Some(token) }) = &opened {
+            // Only an opened token says which contact it is for.
+            record_ids(&call, "", &token.contact_id);
+        }
+        match &opened {
+            Ok(_) => self.metrics.token_opened(),
+            Err(Error::Token(refused)) => self.metrics.token_refused(refused.check()),
+            Err(_) => {}
+        }
+        Ok(Response::new(opened?))
+    }
+}

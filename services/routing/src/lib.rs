@@ -1,0 +1,124 @@
+//! RoutingService: contacts, queues and agents, and the only minter of context tokens.
+//!
+//! A contact starts here: routing resolves the customer once (identity), records the start and
+//! reads the history (context), asks what the customer probably wants (recommendation), mints
+//! the first sealed token and offers the contact to the best qualified agent, or queues it.
+//! Transfers and channel switches mint a new token for the destination; every offer carries
+//! the newest one. Dependencies are called over gRPC only, and routing degrades rather than
+//! fails when context or recommendation (or identity) are down.
+//!
+//! # Layout
+//!
+//! - [`domain`]: the rules, with no gRPC in them: [`domain::matching`] (who may take a
+//!   contact, who gets it, which waiting contact goes first), [`domain::state`] (the state
+//!   machine of contacts, offers and agents), [`domain::mint`] (what a token holds),
+//!   [`domain::record`] (the stored contact).
+//! - `dispatcher`: the task that owns the state; handlers talk to it over a channel. It runs
+//!   offer timers and delivers offers to agent sessions.
+//! - `persist`: the single writer that commits the dispatcher's changes in order.
+//! - [`store`]: [`RoutingStore`] and the embedded implementation; [`conformance`] is the
+//!   suite every backend runs.
+//! - [`grpc`]: the adapter: validation, calls to the other services, sessions, errors.
+//! - [`error`]: the one error enum and its status codes.
+//! - [`metrics`]: queue depth and wait, offers, transfers, tokens, re-identifications avoided.
+
+pub mod conformance;
+mod dispatcher;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod metrics;
+mod persist;
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_proto::v1::context_service_client::ContextServiceClient;
+use baton_proto::v1::identity_service_client::IdentityServiceClient;
+use baton_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use baton_proto::v1::routing_service_server::RoutingServiceServer;
+use baton_runtime::client::ClientChannel;
+use baton_runtime::shutdown::Shutdown;
+use baton_store::StoreError;
+use baton_token::KeyRing;
+
+pub use error::Error;
+pub use grpc::RoutingGrpc;
+pub use store::{EmbeddedRoutingStore, RoutingStore};
+
+/// Routing's tunables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingConfig {
+    /// How long a minted token opens. Long enough for a contact's whole life on one hop.
+    pub token_ttl: Duration,
+    /// How long an agent has to answer an offer before it goes to the next agent.
+    pub offer_timeout: Duration,
+    /// Waiting this long raises a contact's priority by one, so nobody waits forever behind
+    /// higher-priority arrivals.
+    pub priority_aging: Duration,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            offer_timeout: Duration::from_secs(30),
+            priority_aging: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Clients for the services routing calls (build the channels with
+/// `baton_runtime::client::connect_lazy`).
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    /// Resolves customers.
+    pub identity: IdentityServiceClient<ClientChannel>,
+    /// Records and reads history.
+    pub context: ContextServiceClient<ClientChannel>,
+    /// Recommends for a contact.
+    pub recommendation: RecommendationServiceClient<ClientChannel>,
+}
+
+/// Opens (creating if needed) the embedded routing store in `data_dir` (`routing.redb`).
+pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedRoutingStore, StoreError> {
+    EmbeddedRoutingStore::open(data_dir)
+}
+
+/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`. Reloads
+/// agents, queues and live contacts first (so it is async and can fail on a damaged store).
+/// Agent sessions end when `shutdown` fires.
+pub async fn grpc_service<S: RoutingStore>(
+    store: S,
+    deps: Dependencies,
+    keys: KeyRing,
+    config: RoutingConfig,
+    shutdown: Shutdown,
+) -> Result<RoutingServiceServer<RoutingGrpc<S>>, Error> {
+    let store = Arc::new(store);
+    let loaded = store.load().await?;
+    tracing::info!(
+        agents = loaded.agents.len(),
+        queues = loaded.queues.len(),
+        contacts = loaded.contacts.len(),
+        "routing state reloaded"
+    );
+    let mut state = domain::state::RoutingState::new(config.priority_aging);
+    state.load(loaded.agents, loaded.queues, loaded.contacts);
+    let persister = persist::Persister::spawn(Arc::clone(&store));
+    // After the process installed its meter provider: instruments bind to it when created.
+    let metrics = metrics::RoutingMetrics::global();
+    let dispatcher = dispatcher::Dispatcher::spawn(
+        state,
+        persister,
+        keys.clone(),
+        config,
+        shutdown.clone(),
+        metrics.clone(),
+    );
+    Ok(RoutingServiceServer::new(RoutingGrpc::new(
+        store, deps, dispatcher, keys, config, shutdown, metrics,
+    )))
+}

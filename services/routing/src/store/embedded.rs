@@ -1,0 +1,153 @@
+//! Routing's state in the embedded redb store.
+
+use std::path::Path;
+
+use baton_proto::v1::{Agent, ContactState, Queue};
+use baton_store::redb::{ReadableTable, TableDefinition};
+use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
+
+use super::{Loaded, RoutingStore, Write};
+use crate::domain::record::ContactRecord;
+
+/// `tenant / contact id` to the encoded [`ContactRecord`], ended or not.
+const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_contacts");
+/// `tenant / contact id` of every contact that is not ended: what a restart reloads.
+const LIVE: TableDefinition<&str, ()> = TableDefinition::new("routing_live_contacts");
+/// `tenant / agent id` to the encoded agent profile.
+const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_agents");
+/// `tenant / queue id` to the encoded queue.
+const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_queues");
+
+/// Routing's store on redb: `<data_dir>/routing.redb`.
+#[derive(Debug, Clone)]
+pub struct EmbeddedRoutingStore {
+    /// The shared database handle.
+    db: EmbeddedDb,
+}
+
+impl EmbeddedRoutingStore {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: EmbeddedDb::open(data_dir, "routing")?,
+        })
+    }
+}
+
+impl RoutingStore for EmbeddedRoutingStore {
+    #[tracing::instrument(skip_all, fields(writes = writes.len()))]
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.db
+            .write(move |txn| {
+                let mut contacts = txn.open_table(CONTACTS)?;
+                let mut live = txn.open_table(LIVE)?;
+                let mut agents = txn.open_table(AGENTS)?;
+                let mut queues = txn.open_table(QUEUES)?;
+                for write in writes {
+                    match write {
+                        Write::Contact(record) => {
+                            let key = keys::scoped(record.tenant_id(), &[record.contact_id()]);
+                            contacts
+                                .insert(key.as_str(), codec::encode(record.as_ref()).as_slice())?;
+                            if record.state() == ContactState::Ended {
+                                live.remove(key.as_str())?;
+                            } else {
+                                live.insert(key.as_str(), ())?;
+                            }
+                        }
+                        Write::Agent { tenant_id, agent } => {
+                            let key = keys::scoped(&tenant_id, &[&agent.agent_id]);
+                            agents.insert(key.as_str(), codec::encode(&agent).as_slice())?;
+                        }
+                        Write::Queue { tenant_id, queue } => {
+                            let key = keys::scoped(&tenant_id, &[&queue.queue_id]);
+                            queues.insert(key.as_str(), codec::encode(&queue).as_slice())?;
+                        }
+                        Write::Answer {
+                            tenant_id,
+                            operation,
+                            key,
+                            answer,
+                        } => idempotency::remember(txn, &tenant_id, operation, &key, &answer)?,
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, operation = %operation))]
+    async fn answer(
+        &self,
+        tenant_id: &str,
+        operation: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        // Read without taking the single write lock: a retry's lookup must not queue behind
+        // commits.
+        let (tenant_id, operation, key) =
+            (tenant_id.to_owned(), operation.to_owned(), key.to_owned());
+        self.db
+            .read(move |txn| idempotency::lookup(txn, &tenant_id, &operation, &key))
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, contact = %contact_id))]
+    async fn contact(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let key = keys::scoped(tenant_id, &[contact_id]);
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, CONTACTS)? else {
+                    return Ok(None);
+                };
+                table
+                    .get(key.as_str())?
+                    .map(|v| codec::decode::<ContactRecord>(v.value()))
+                    .transpose()
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        self.db
+            .read(|txn| {
+                let mut loaded = Loaded::default();
+                if let Some(agents) = open_read(txn, AGENTS)? {
+                    for entry in agents.iter()? {
+                        let (key, value) = entry?;
+                        let agent: Agent = codec::decode(value.value())?;
+                        loaded.agents.push((tenant_of(key.value()), agent));
+                    }
+                }
+                if let Some(queues) = open_read(txn, QUEUES)? {
+                    for entry in queues.iter()? {
+                        let (key, value) = entry?;
+                        let queue: Queue = codec::decode(value.value())?;
+                        loaded.queues.push((tenant_of(key.value()), queue));
+                    }
+                }
+                if let (Some(live), Some(contacts)) =
+                    (open_read(txn, LIVE)?, open_read(txn, CONTACTS)?)
+                {
+                    for entry in live.iter()? {
+                        let (key, ()) = entry.map(|(k, v)| (k, v.value()))?;
+                        if let Some(value) = contacts.get(key.value())? {
+                            loaded.contacts.push(codec::decode(value.value())?);
+                        }
+                    }
+                }
+                Ok(loaded)
+            })
+            .await
+    }
+}
+
+/// The tenant part of a scoped key.
+fn tenant_of(key: &str) -> String {
+    key.split(keys::SEP).next().unwrap_or_default().to_owned()
+}

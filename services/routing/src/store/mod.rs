@@ -1,0 +1,82 @@
+//! Routing's durable state behind one trait: contacts (every state change), agent profiles,
+//! queues and remembered answers to mutating requests. Offers and sessions are not stored:
+//! they die with the process, and reloading turns an offered contact back into a waiting one.
+
+use std::future::Future;
+
+use baton_proto::v1::{Agent, Queue};
+use baton_store::StoreError;
+
+use crate::domain::record::ContactRecord;
+
+mod embedded;
+
+pub use embedded::EmbeddedRoutingStore;
+
+/// One change to durable state. A batch of writes commits atomically.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Stores a contact as it is now; an ended contact leaves the set reloaded at start.
+    Contact(Box<ContactRecord>),
+    /// Stores an agent's profile (its runtime fields are not stored).
+    Agent {
+        /// The tenant.
+        tenant_id: String,
+        /// The profile.
+        agent: Agent,
+    },
+    /// Stores a queue.
+    Queue {
+        /// The tenant.
+        tenant_id: String,
+        /// The queue.
+        queue: Queue,
+    },
+    /// Remembers the answer to a mutating request under its idempotency key.
+    Answer {
+        /// The tenant.
+        tenant_id: String,
+        /// The operation ("start", "transfer", ...).
+        operation: &'static str,
+        /// The caller's idempotency key.
+        key: String,
+        /// The encoded response.
+        answer: Vec<u8>,
+    },
+}
+
+/// Everything routing reloads at start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Loaded {
+    /// Agent profiles with their tenant.
+    pub agents: Vec<(String, Agent)>,
+    /// Queues with their tenant.
+    pub queues: Vec<(String, Queue)>,
+    /// Contacts that are not ended.
+    pub contacts: Vec<ContactRecord>,
+}
+
+/// Routing's storage. Implemented by the embedded store and, later, Redis; both run the
+/// [`conformance`](crate::conformance) suite.
+pub trait RoutingStore: Send + Sync + 'static {
+    /// Applies `writes` in one atomic, durable commit.
+    fn apply(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The remembered answer for a tenant's operation and idempotency key.
+    fn answer(
+        &self,
+        tenant_id: &str,
+        operation: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// One contact, ended or not.
+    fn contact(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
+
+    /// Every agent, queue and not-ended contact of every tenant.
+    fn load(&self) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
+}

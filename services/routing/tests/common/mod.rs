@@ -1,0 +1,265 @@
+//! An in-process mesh: identity, context, recommendation and routing on 127.0.0.1:0, each a
+//! real tonic server, routing calling the others through lazily connecting clients.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use baton_proto::v1::context_service_client::ContextServiceClient;
+use baton_proto::v1::identity_service_client::IdentityServiceClient;
+use baton_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use baton_proto::v1::routing_service_client::RoutingServiceClient;
+use baton_proto::v1::{
+    AgentHello, AgentSessionRequest, AgentSessionResponse, CapacitySet, Channel, ChannelCapacity,
+    Identifier, IdentifierAssurance, IdentifierKind, Presence, QueueSet, SetAgentStateRequest,
+    StartContactRequest, StartContactResponse, agent_session_request::Action,
+    agent_session_response::Event,
+};
+use baton_routing::{Dependencies, RoutingConfig};
+use baton_runtime::client::{ClientConfig, connect_lazy};
+use baton_runtime::shutdown::Shutdown;
+use baton_token::KeyRing;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::Streaming;
+use tonic::transport::Channel as Transport;
+
+pub const TENANT: &str = "acme";
+
+/// Binds 127.0.0.1:0 and serves `svc` on it until the test ends.
+macro_rules! serve {
+    ($svc:expr) => {{
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let svc = $svc;
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(TcpListenerStream::new(listener))
+                .await
+        });
+        addr
+    }};
+}
+
+/// The running services and a client for routing, the service under test.
+pub struct Mesh {
+    pub routing: RoutingServiceClient<Transport>,
+    pub shutdown: Shutdown,
+    _dir: tempfile::TempDir,
+}
+
+/// An address nothing listens on: calls to it fail at once with UNAVAILABLE.
+async fn dead_address() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+async fn client_channel(addr: SocketAddr) -> Transport {
+    Transport::from_shared(url(addr))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Starts every service with `config`. With `identity_up` false, routing's identity client
+/// points at a port nobody listens on.
+pub async fn mesh_with(config: RoutingConfig, identity_up: bool) -> Mesh {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shutdown = Shutdown::new();
+    let identity_store = baton_identity::open_embedded(dir.path()).expect("identity store");
+    let identity_addr = serve!(baton_identity::grpc_service(
+        identity_store,
+        shutdown.clone()
+    ));
+    let context_store = baton_context::open_embedded(dir.path()).expect("context store");
+    let context_addr = serve!(baton_context::grpc_service(context_store, shutdown.clone()));
+    let reco_store = baton_recommendation::open_embedded(dir.path()).expect("reco store");
+    let reco_addr = serve!(baton_recommendation::grpc_service(
+        reco_store,
+        shutdown.clone()
+    ));
+    let identity_for_routing = if identity_up {
+        identity_addr
+    } else {
+        dead_address().await
+    };
+    let clients = ClientConfig::default();
+    let deps = Dependencies {
+        identity: IdentityServiceClient::new(
+            connect_lazy(&url(identity_for_routing), &clients).expect("client"),
+        ),
+        context: ContextServiceClient::new(
+            connect_lazy(&url(context_addr), &clients).expect("client"),
+        ),
+        recommendation: RecommendationServiceClient::new(
+            connect_lazy(&url(reco_addr), &clients).expect("client"),
+        ),
+    };
+    let store = baton_routing::open_embedded(dir.path()).expect("routing store");
+    let keys = KeyRing::generate("k1").expect("keys");
+    let routing_svc = baton_routing::grpc_service(store, deps, keys, config, shutdown.clone())
+        .await
+        .expect("routing service");
+    let routing_addr = serve!(routing_svc);
+    Mesh {
+        routing: RoutingServiceClient::new(client_channel(routing_addr).await),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// The whole mesh with default settings.
+pub async fn mesh() -> Mesh {
+    mesh_with(RoutingConfig::default(), true).await
+}
+
+/// Settings with a short offer timeout, for tests that let offers lapse.
+pub fn quick_offers() -> RoutingConfig {
+    RoutingConfig {
+        offer_timeout: Duration::from_millis(300),
+        ..RoutingConfig::default()
+    }
+}
+
+/// Creates an available agent of `tier` taking `capacity` contacts on each of `channels`,
+/// serving the `billing` queue.
+pub async fn agent(mesh: &Mesh, id: &str, tier: u32, channels: &[(Channel, u32)]) {
+    mesh.routing
+        .clone()
+        .set_agent_state(SetAgentStateRequest {
+            tenant_id: TENANT.into(),
+            agent_id: id.into(),
+            presence: Presence::Available as i32,
+            tier: Some(tier),
+            capacities: Some(CapacitySet {
+                capacities: channels
+                    .iter()
+                    .map(|(c, n)| ChannelCapacity {
+                        channel: *c as i32,
+                        max_contacts: *n,
+                    })
+                    .collect(),
+            }),
+            queues: Some(QueueSet {
+                queue_ids: vec!["billing".into()],
+            }),
+            idempotency_key: format!("agent-{id}"),
+            ..SetAgentStateRequest::default()
+        })
+        .await
+        .expect("set agent");
+}
+
+/// An agent desktop: the sender for answers and the stream of events.
+pub struct Desk {
+    pub tx: mpsc::Sender<AgentSessionRequest>,
+    pub events: Streaming<AgentSessionResponse>,
+}
+
+impl Desk {
+    /// The next event.
+    pub async fn next(&mut self) -> Event {
+        self.events
+            .message()
+            .await
+            .expect("stream ok")
+            .and_then(|m| m.event)
+            .expect("an event")
+    }
+
+    /// The next event, which must be an offer.
+    pub async fn offer(&mut self) -> baton_proto::v1::ContactOffer {
+        match self.next().await {
+            Event::Offer(offer) => offer,
+            other => panic!("expected an offer, got {other:?}"),
+        }
+    }
+
+    pub async fn accept(&mut self, offer_id: &str) -> baton_proto::v1::ContactConnected {
+        self.send(Action::Accept(baton_proto::v1::AcceptOffer {
+            offer_id: offer_id.into(),
+        }))
+        .await;
+        match self.next().await {
+            Event::Connected(connected) => connected,
+            other => panic!("expected connected, got {other:?}"),
+        }
+    }
+
+    pub async fn reject(&mut self, offer_id: &str) {
+        self.send(Action::Reject(baton_proto::v1::RejectOffer {
+            offer_id: offer_id.into(),
+            reason: "busy".into(),
+        }))
+        .await;
+    }
+
+    pub async fn send(&self, action: Action) {
+        self.tx
+            .send(AgentSessionRequest {
+                action: Some(action),
+            })
+            .await
+            .expect("session open");
+    }
+}
+
+/// Opens a session for an agent and reads the welcome.
+pub async fn desk(mesh: &Mesh, agent_id: &str) -> Desk {
+    let (tx, rx) = mpsc::channel(8);
+    tx.send(AgentSessionRequest {
+        action: Some(Action::Hello(AgentHello {
+            tenant_id: TENANT.into(),
+            agent_id: agent_id.into(),
+        })),
+    })
+    .await
+    .expect("hello");
+    let events = mesh
+        .routing
+        .clone()
+        .agent_session(ReceiverStream::new(rx))
+        .await
+        .expect("session")
+        .into_inner();
+    let mut desk = Desk { tx, events };
+    match desk.next().await {
+        Event::Welcome(agent) => assert_eq!(agent.agent_id, agent_id),
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    desk
+}
+
+/// A start request on `channel` for a caller identified by phone (observed: IDENTIFIED).
+pub fn start_request(channel: Channel, key: &str) -> StartContactRequest {
+    StartContactRequest {
+        tenant_id: TENANT.into(),
+        channel: channel as i32,
+        identifiers: vec![Identifier {
+            kind: IdentifierKind::Phone as i32,
+            value: "+44 20 7946 0958".into(),
+            assurance: IdentifierAssurance::Observed as i32,
+            ..Identifier::default()
+        }],
+        utterance: "my card was declined twice".into(),
+        intent: "card_declined".into(),
+        idempotency_key: key.into(),
+        ..StartContactRequest::default()
+    }
+}
+
+/// Starts a contact.
+pub async fn start(mesh: &Mesh, request: StartContactRequest) -> StartContactResponse {
+    mesh.routing
+        .clone()
+        .start_contact(request)
+        .await
+        .expect("start")
+        .into_inner()
+}
