@@ -1,0 +1,188 @@
+//! The mesh's configuration: flags, each with an environment variable and a default.
+//!
+//! Read once at start; an invalid value stops the process with a message before anything
+//! listens. The README's configuration table is this file in prose.
+
+use std::{net::IpAddr, path::PathBuf};
+
+use baton_runtime::{
+    client::ClientConfig, metrics::MetricsConfig, server::ServerConfig, telemetry::TelemetryConfig,
+};
+use clap::{Args, ValueEnum};
+
+/// One of the four services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum)]
+pub enum ServiceName {
+    /// All four, in one process.
+    All,
+    /// IdentityService.
+    Identity,
+    /// ContextService.
+    Context,
+    /// RoutingService.
+    Routing,
+    /// RecommendationService.
+    Recommendation,
+}
+
+impl ServiceName {
+    /// The four real services, in start order (routing last: it calls the others).
+    pub const EACH: [ServiceName; 4] = [
+        ServiceName::Identity,
+        ServiceName::Context,
+        ServiceName::Recommendation,
+        ServiceName::Routing,
+    ];
+
+    /// How a process serving `services` names itself in telemetry: `baton-<service>` when it
+    /// serves one, else `baton`.
+    pub fn process_name(services: &[ServiceName]) -> String {
+        match services {
+            [one] if *one != ServiceName::All => format!("baton-{}", one.as_str()),
+            _ => "baton".to_owned(),
+        }
+    }
+
+    /// The lower-case name used in logs, file names and trace resource attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::All => "all",
+            ServiceName::Identity => "identity",
+            ServiceName::Context => "context",
+            ServiceName::Routing => "routing",
+            ServiceName::Recommendation => "recommendation",
+        }
+    }
+}
+
+/// Everything `baton serve` needs.
+#[derive(Args, Clone, Debug)]
+pub struct MeshConfig {
+    /// Address to listen on (0.0.0.0 in containers).
+    #[arg(long, env = "BATON_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// IdentityService port (0 picks a free one).
+    #[arg(long, env = "BATON_IDENTITY_PORT", default_value_t = 50051)]
+    pub identity_port: u16,
+    /// ContextService port.
+    #[arg(long, env = "BATON_CONTEXT_PORT", default_value_t = 50052)]
+    pub context_port: u16,
+    /// RoutingService port.
+    #[arg(long, env = "BATON_ROUTING_PORT", default_value_t = 50053)]
+    pub routing_port: u16,
+    /// RecommendationService port.
+    #[arg(long, env = "BATON_RECOMMENDATION_PORT", default_value_t = 50054)]
+    pub recommendation_port: u16,
+    /// Where routing reaches identity; defaults to this process's identity port when it serves
+    /// identity, else http://127.0.0.1:<identity-port>.
+    #[arg(long, env = "BATON_IDENTITY_URL")]
+    pub identity_url: Option<String>,
+    /// Where routing reaches context (default as for identity).
+    #[arg(long, env = "BATON_CONTEXT_URL")]
+    pub context_url: Option<String>,
+    /// Where routing reaches recommendation (default as for identity).
+    #[arg(long, env = "BATON_RECOMMENDATION_URL")]
+    pub recommendation_url: Option<String>,
+    /// Directory of the embedded store: one redb file per service, and the token key ring
+    /// when none is configured.
+    #[arg(long, env = "BATON_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Where state lives. Only the embedded store is available in this version.
+    #[arg(long, env = "BATON_STORE", value_enum, default_value_t = StoreKind::Embedded)]
+    pub store: StoreKind,
+    /// Context-token key ring, `kid=<base64 32 bytes>,...`, newest (active) last. Unset: a key
+    /// ring is created once in `<data-dir>/token-keys` and reused.
+    #[arg(long, env = "BATON_TOKEN_KEYS", hide_env_values = true)]
+    pub token_keys: Option<String>,
+    /// How long a context token opens after it is minted.
+    #[arg(long, env = "BATON_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// How long an agent has to accept an offer before it goes to the next agent.
+    #[arg(long, env = "BATON_OFFER_TIMEOUT_SECS", default_value_t = 30)]
+    pub offer_timeout_secs: u64,
+    /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
+    #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
+    pub priority_aging_secs: u64,
+    /// Server settings.
+    #[command(flatten)]
+    pub server: ServerConfig,
+    /// Settings for routing's calls to the other services.
+    #[command(flatten)]
+    pub client: ClientConfig,
+    /// Logs and traces.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+    /// The Prometheus scrape endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsConfig,
+}
+
+/// Storage backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// redb files in the data directory: durable, single machine, nothing to install.
+    Embedded,
+}
+
+impl MeshConfig {
+    /// A configuration for tests and tools: every port 0 (free ports), data in `data_dir`,
+    /// short timeouts.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            identity_port: 0,
+            context_port: 0,
+            routing_port: 0,
+            recommendation_port: 0,
+            identity_url: None,
+            context_url: None,
+            recommendation_url: None,
+            data_dir,
+            store: StoreKind::Embedded,
+            token_keys: None,
+            token_ttl_secs: 3600,
+            offer_timeout_secs: 30,
+            priority_aging_secs: 60,
+            server: ServerConfig {
+                drain_timeout_secs: 2,
+                ..ServerConfig::default()
+            },
+            client: ClientConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            metrics: MetricsConfig { port: 0 },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser};
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        mesh: MeshConfig,
+    }
+
+    #[test]
+    fn every_flag_is_distinct_and_defaults_parse() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["baton"]).expect("defaults parse");
+        assert_eq!(cli.mesh.routing_port, 50053);
+        assert_eq!(cli.mesh.metrics.port, 9464);
+        assert_eq!(cli.mesh.server.request_timeout_ms, 10_000);
+        assert_eq!(cli.mesh.client.request_timeout_ms, 2_000);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_before_anything_starts() {
+        let err =
+            Cli::try_parse_from(["baton", "--routing-port", "70000"]).expect_err("port range");
+        assert!(err.to_string().contains("routing-port"), "{err}");
+        let err =
+            Cli::try_parse_from(["baton", "--store", "cassandra"]).expect_err("unknown store");
+        assert!(err.to_string().contains("embedded"), "{err}");
+    }
+}

@@ -1,0 +1,91 @@
+//! `baton`: serve any subset of the mesh, or walk through the demo journeys.
+
+use std::process::ExitCode;
+
+use baton::{
+    config::{MeshConfig, ServiceName},
+    demo::{self, DemoConfig},
+    mesh::Mesh,
+};
+use baton_runtime::{shutdown::Shutdown, telemetry};
+use clap::{Parser, Subcommand};
+
+/// Contact-centre continuity: the customer identifies once and explains once.
+#[derive(Parser, Debug)]
+#[command(name = "baton", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve services: `all`, or any of identity, context, routing, recommendation.
+    Serve {
+        /// Which services.
+        #[arg(value_enum, required = true, num_args = 1..)]
+        services: Vec<ServiceName>,
+        #[command(flatten)]
+        config: Box<MeshConfig>,
+    },
+    /// Run the customer journeys against a running mesh and print them.
+    Demo(DemoConfig),
+    /// Print a new context-token key ring for BATON_TOKEN_KEYS.
+    Keygen {
+        /// The key id.
+        #[arg(long, default_value = "k1")]
+        kid: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve { services, config } => serve(services, *config).await,
+        Command::Demo(config) => match demo::run(&config, &mut std::io::stdout()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("demo failed: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Keygen { kid } => match baton_token::KeyRing::generate(&kid) {
+            Ok(ring) => {
+                println!("{}", ring.to_spec());
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("keygen: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn serve(services: Vec<ServiceName>, config: MeshConfig) -> ExitCode {
+    let label = ServiceName::process_name(&services);
+    let _telemetry = match telemetry::init(&label, &config.telemetry) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("baton: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let mesh = match Mesh::start(&services, &config, shutdown).await {
+        Ok(mesh) => mesh,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("baton: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match mesh.wait().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("baton: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Starting any subset of the four services in one process.
+//!
+//! Every listener is bound before any service starts, so routing learns where its in-process
+//! neighbours are (including free ports picked by the OS) and every service calls the others
+//! over gRPC, exactly as across a cluster. The process's metrics are installed next, before
+//! any service creates its instruments, and served on one port whatever the services.
+
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+
+use baton_proto::service_names;
+use baton_runtime::{
+    client::{ClientError, connect_lazy},
+    metrics::{self, MetricsError, MetricsGuard},
+    server::{self, ServeError, ServiceRoutes},
+    shutdown::Shutdown,
+};
+use baton_store::StoreError;
+use baton_token::{KeyRing, KeyRingError};
+use tokio::{
+    net::TcpListener,
+    task::{JoinHandle, JoinSet},
+};
+
+use crate::config::{MeshConfig, ServiceName};
+
+/// Why the mesh could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// A port could not be bound.
+    #[error("cannot listen for {service} on {addr}: {source}")]
+    Bind {
+        /// The service.
+        service: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A store could not be opened.
+    #[error("cannot open the {service} store: {source}")]
+    Store {
+        /// The service.
+        service: &'static str,
+        /// Why.
+        source: StoreError,
+    },
+    /// The token key ring is invalid or unreadable.
+    #[error("token keys: {0}")]
+    Keys(#[from] KeyRingError),
+    /// A dependency url is invalid.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Routing could not restore its state.
+    #[error("routing: {0}")]
+    Routing(String),
+    /// Metrics could not be installed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// `all` was passed where one service was meant.
+    #[error("'all' names every service, not one")]
+    NotAService,
+    /// A server failed.
+    #[error("{service}: {source}")]
+    Serve {
+        /// The service.
+        service: &'static str,
+        /// Why.
+        source: ServeError,
+    },
+}
+
+/// A running set of services.
+#[derive(Debug)]
+pub struct Mesh {
+    /// Where each started service listens.
+    addrs: BTreeMap<ServiceName, SocketAddr>,
+    /// Stops every service.
+    shutdown: Shutdown,
+    /// One task per server.
+    servers: JoinSet<(ServiceName, Result<(), ServeError>)>,
+    /// Where the Prometheus scrape endpoint listens.
+    metrics_addr: SocketAddr,
+    /// The scrape endpoint's task; it ends on the stop signal.
+    metrics_endpoint: JoinHandle<()>,
+    /// Keeps the process's meter provider; dropping the last guard flushes it.
+    metrics: MetricsGuard,
+}
+
+impl Mesh {
+    /// Binds and starts `services` (`All` means the four).
+    pub async fn start(
+        services: &[ServiceName],
+        config: &MeshConfig,
+        shutdown: Shutdown,
+    ) -> Result<Mesh, MeshError> {
+        let wanted: Vec<ServiceName> = ServiceName::EACH
+            .into_iter()
+            .filter(|s| services.contains(&ServiceName::All) || services.contains(s))
+            .collect();
+
+        let mut listeners = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for &service in &wanted {
+            let addr = SocketAddr::new(config.host, port_of(config, service));
+            let bind_error = |source| MeshError::Bind {
+                service: service.as_str(),
+                addr,
+                source,
+            };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            addrs.insert(service, listener.local_addr().map_err(bind_error)?);
+            listeners.push((service, listener));
+        }
+        let metrics_addr = SocketAddr::new(config.host, config.metrics.port);
+        let bind_error = |source| MeshError::Bind {
+            service: "metrics",
+            addr: metrics_addr,
+            source,
+        };
+        let metrics_listener = TcpListener::bind(metrics_addr).await.map_err(bind_error)?;
+        let metrics_addr = metrics_listener.local_addr().map_err(bind_error)?;
+
+        // Before any service is built: instruments bind to the provider installed when they
+        // are created.
+        let metrics = metrics::init(
+            &ServiceName::process_name(services),
+            config.telemetry.instance_id.as_deref(),
+            config.telemetry.otlp_endpoint.as_deref(),
+        )?;
+
+        let mut servers = JoinSet::new();
+        for (service, listener) in listeners {
+            let routes = build(service, config, &addrs, shutdown.clone()).await?;
+            let server_config = config.server.clone();
+            let stop = shutdown.clone();
+            servers.spawn(async move {
+                (
+                    service,
+                    server::serve(listener, routes, &server_config, stop).await,
+                )
+            });
+        }
+        let metrics_endpoint = tokio::spawn(metrics::serve_metrics(
+            metrics_listener,
+            metrics.registry().clone(),
+            shutdown.clone(),
+        ));
+        Ok(Mesh {
+            addrs,
+            shutdown,
+            servers,
+            metrics_addr,
+            metrics_endpoint,
+            metrics,
+        })
+    }
+
+    /// Where `service` listens, if this mesh runs it.
+    pub fn addr(&self, service: ServiceName) -> Option<SocketAddr> {
+        self.addrs.get(&service).copied()
+    }
+
+    /// `http://addr` of `service`, if this mesh runs it.
+    pub fn url(&self, service: ServiceName) -> Option<String> {
+        self.addr(service).map(|a| format!("http://{a}"))
+    }
+
+    /// Where the Prometheus scrape endpoint listens (`GET /metrics`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    /// The process's metrics, to read without going through the endpoint.
+    pub fn metrics(&self) -> &MetricsGuard {
+        &self.metrics
+    }
+
+    /// The stop signal this mesh watches.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
+    /// Waits until every server has stopped (after the stop signal, or on a failure, which
+    /// stops the others too).
+    pub async fn wait(mut self) -> Result<(), MeshError> {
+        let mut first_error = None;
+        while let Some(joined) = self.servers.join_next().await {
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((service, Err(source))) => {
+                    tracing::error!(service = service.as_str(), error = %source, "server failed");
+                    self.shutdown.trigger();
+                    first_error.get_or_insert(MeshError::Serve {
+                        service: service.as_str(),
+                        source,
+                    });
+                }
+                Err(join) => {
+                    tracing::error!(error = %join, "server task failed");
+                    self.shutdown.trigger();
+                }
+            }
+        }
+        // It ends on the stop signal, which has fired by now.
+        if let Err(join) = self.metrics_endpoint.await {
+            tracing::error!(error = %join, "metrics endpoint task failed");
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Triggers the stop signal and waits for every server to drain.
+    pub async fn stop(self) -> Result<(), MeshError> {
+        self.shutdown.trigger();
+        self.wait().await
+    }
+}
+
+fn port_of(config: &MeshConfig, service: ServiceName) -> u16 {
+    match service {
+        ServiceName::Identity => config.identity_port,
+        ServiceName::Context => config.context_port,
+        ServiceName::Routing => config.routing_port,
+        ServiceName::Recommendation => config.recommendation_port,
+        ServiceName::All => 0,
+    }
+}
+
+/// The url routing uses for `service`: configured, else the in-process listener, else the
+/// default port on loopback.
+fn dependency_url(
+    configured: &Option<String>,
+    service: ServiceName,
+    config: &MeshConfig,
+    local: &BTreeMap<ServiceName, SocketAddr>,
+) -> String {
+    if let Some(url) = configured {
+        return url.clone();
+    }
+    match local.get(&service) {
+        Some(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        Some(addr) => format!("http://{addr}"),
+        None => format!("http://127.0.0.1:{}", port_of(config, service)),
+    }
+}
+
+async fn build(
+    service: ServiceName,
+    config: &MeshConfig,
+    local: &BTreeMap<ServiceName, SocketAddr>,
+    shutdown: Shutdown,
+) -> Result<ServiceRoutes, MeshError> {
+    let store_error = |source| MeshError::Store {
+        service: service.as_str(),
+        source,
+    };
+    let dir = &config.data_dir;
+    Ok(match service {
+        ServiceName::Identity => {
+            let store = baton_identity::open_embedded(dir).map_err(store_error)?;
+            ServiceRoutes::new(
+                service_names::IDENTITY,
+                baton_identity::grpc_service(store, shutdown),
+            )
+        }
+        ServiceName::Context => {
+            let store = baton_context::open_embedded(dir).map_err(store_error)?;
+            ServiceRoutes::new(
+                service_names::CONTEXT,
+                baton_context::grpc_service(store, shutdown),
+            )
+        }
+        ServiceName::Recommendation => {
+            let store = baton_recommendation::open_embedded(dir).map_err(store_error)?;
+            ServiceRoutes::new(
+                service_names::RECOMMENDATION,
+                baton_recommendation::grpc_service(store, shutdown),
+            )
+        }
+        ServiceName::Routing => {
+            let store = baton_routing::open_embedded(dir).map_err(store_error)?;
+            let keys = match &config.token_keys {
+                Some(spec) => KeyRing::parse(spec)?,
+                None => KeyRing::load_or_create(&dir.join("token-keys"))?,
+            };
+            let url = |configured, s| dependency_url(configured, s, config, local);
+            let deps = baton_routing::Dependencies {
+                identity: baton_proto::v1::identity_service_client::IdentityServiceClient::new(
+                    connect_lazy(
+                        &url(&config.identity_url, ServiceName::Identity),
+                        &config.client,
+                    )?,
+                ),
+                context: baton_proto::v1::context_service_client::ContextServiceClient::new(
+                    connect_lazy(
+                        &url(&config.context_url, ServiceName::Context),
+                        &config.client,
+                    )?,
+                ),
+                recommendation:
+                    baton_proto::v1::recommendation_service_client::RecommendationServiceClient::new(
+                        connect_lazy(
+                            &url(&config.recommendation_url, ServiceName::Recommendation),
+                            &config.client,
+                        )?,
+                    ),
+            };
+            let routing_config = baton_routing::RoutingConfig {
+                token_ttl: Duration::from_secs(config.token_ttl_secs),
+                offer_timeout: Duration::from_secs(config.offer_timeout_secs),
+                priority_aging: Duration::from_secs(config.priority_aging_secs),
+            };
+            let svc = baton_routing::grpc_service(store, deps, keys, routing_config, shutdown)
+                .await
+                .map_err(|e| MeshError::Routing(e.to_string()))?;
+            ServiceRoutes::new(service_names::ROUTING, svc)
+        }
+        ServiceName::All => return Err(MeshError::NotAService),
+    })
+}
