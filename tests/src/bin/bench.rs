@@ -1,0 +1,301 @@
+//! `make bench`: what StartContact costs, as ratios to a baseline measured in the same run.
+//!
+//! The baseline is a bare tonic unary call (the health check) through the same server stack on
+//! the same mesh. StartContact is measured twice, each in a fresh child process (tracing is
+//! process-wide): with tracing off, and with every span exported over OTLP at 100% sampling to
+//! a receiver in the parent process that counts bytes without decoding. Closed loop: `--concurrency` callers, each sending its next call
+//! when the last answered, for `--secs` after a warm-up. Latencies go into HDR histograms.
+
+use std::{
+    process::{Command, ExitCode},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use baton::config::{MeshConfig, ServiceName};
+use baton_proto::v1::{self as pb, IdentifierAssurance, IdentifierKind};
+use baton_runtime::telemetry::{self, TelemetryConfig};
+use baton_tests::{TestMesh, ident};
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+#[derive(Clone, Copy)]
+struct Settings {
+    secs: u64,
+    warmup_secs: u64,
+    concurrency: usize,
+}
+
+struct Measured {
+    calls: u64,
+    errors: u64,
+    elapsed: Duration,
+    histogram: Histogram<u64>,
+}
+
+impl Measured {
+    fn per_sec(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+    fn p(&self, q: f64) -> f64 {
+        self.histogram.value_at_quantile(q) as f64 / 1000.0
+    }
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name} calls={} errors={} per_sec={:.1} p50_ms={:.3} p99_ms={:.3} max_ms={:.3}",
+            self.calls,
+            self.errors,
+            self.per_sec(),
+            self.p(0.50),
+            self.p(0.99),
+            self.histogram.max() as f64 / 1000.0
+        )
+    }
+}
+
+/// Runs `call(worker, n)` from `concurrency` workers; counts only calls after the warm-up.
+async fn closed_loop<F, Fut>(settings: Settings, call: F) -> Measured
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let call = Arc::new(call);
+    let start = Instant::now();
+    let warm_until = start + Duration::from_secs(settings.warmup_secs);
+    let stop_at = warm_until + Duration::from_secs(settings.secs);
+    let merged = Arc::new(Mutex::new((
+        Histogram::<u64>::new(3).expect("histogram"),
+        0u64,
+        0u64,
+    )));
+    let mut workers = Vec::new();
+    for w in 0..settings.concurrency {
+        let call = Arc::clone(&call);
+        let merged = Arc::clone(&merged);
+        workers.push(tokio::spawn(async move {
+            let mut h = Histogram::<u64>::new(3).expect("histogram");
+            let (mut calls, mut errors, mut n) = (0u64, 0u64, 0u64);
+            loop {
+                let began = Instant::now();
+                if began >= stop_at {
+                    break;
+                }
+                let ok = call(w, n).await;
+                n += 1;
+                if began >= warm_until {
+                    calls += 1;
+                    if !ok {
+                        errors += 1;
+                    }
+                    let _ = h.record(began.elapsed().as_micros() as u64);
+                }
+            }
+            let mut m = merged.lock().await;
+            let _ = m.0.add(&h);
+            m.1 += calls;
+            m.2 += errors;
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let m = merged.lock().await;
+    Measured {
+        calls: m.1,
+        errors: m.2,
+        elapsed: Duration::from_secs(settings.secs),
+        histogram: m.0.clone(),
+    }
+}
+
+/// One child process: start the mesh (exporting every span to `otlp` when given), measure,
+/// print lines.
+async fn child(settings: Settings, otlp: Option<String>) -> ExitCode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let telemetry = otlp.map(|endpoint| {
+        let config = TelemetryConfig {
+            otlp_endpoint: Some(endpoint),
+            sample_ratio: 1.0,
+            ..TelemetryConfig::default()
+        };
+        telemetry::init("baton-bench", &config).expect("telemetry")
+    });
+    let mesh = TestMesh::start_with(MeshConfig::for_tests(dir.path().to_path_buf())).await;
+    let routing_url = mesh.url(ServiceName::Routing);
+    let channel = tonic::transport::Channel::from_shared(routing_url)
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+
+    let health = HealthClient::new(channel.clone());
+    let echo = closed_loop(settings, move |_, _| {
+        let mut client = health.clone();
+        async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", echo.line("echo"));
+
+    let routing = pb::routing_service_client::RoutingServiceClient::new(channel);
+    let tenant = "bench".to_owned();
+    let start_contact = closed_loop(settings, move |w, n| {
+        let mut client = routing.clone();
+        let tenant = tenant.clone();
+        async move {
+            // 500 returning customers per worker: most calls resolve, a few create.
+            let who = format!("w{w}-c{}@bench.example", n % 500);
+            client
+                .start_contact(pb::StartContactRequest {
+                    tenant_id: tenant,
+                    channel: pb::Channel::Chat as i32,
+                    identifiers: vec![ident(
+                        IdentifierKind::Email,
+                        &who,
+                        IdentifierAssurance::Verified,
+                    )],
+                    utterance: "where is my order".into(),
+                    self_service: true,
+                    idempotency_key: format!("w{w}-n{n}"),
+                    ..Default::default()
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", start_contact.line("start_contact"));
+    mesh.stop().await;
+    // Flushes the last spans before the parent reads what its receiver got.
+    drop(telemetry);
+    ExitCode::SUCCESS
+}
+
+fn field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn run_child(settings: Settings, otlp: Option<&str>) -> Vec<String> {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(exe)
+        .args([
+            "--child",
+            otlp.unwrap_or("plain"),
+            "--secs",
+            &settings.secs.to_string(),
+            "--warmup-secs",
+            &settings.warmup_secs.to_string(),
+            "--concurrency",
+            &settings.concurrency.to_string(),
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("child runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    if !output.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    }
+    stdout.lines().map(str::to_owned).collect()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let settings = Settings {
+        secs: arg("--secs", 10),
+        warmup_secs: arg("--warmup-secs", 2),
+        concurrency: arg("--concurrency", 8) as usize,
+    };
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        let otlp = args.get(i + 1).filter(|m| m.starts_with("http")).cloned();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        return runtime.block_on(child(settings, otlp));
+    }
+
+    println!(
+        "baton bench: closed loop, {} callers, {} s measured after {} s warm-up, in child processes\n",
+        settings.concurrency, settings.secs, settings.warmup_secs
+    );
+    // The collector stand-in lives in this process, not in the measured one.
+    let receiver = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (otlp_addr, exported_bytes) = receiver.block_on(baton_tests::otlp::start_discarding());
+    let plain = run_child(settings, None);
+    let traced = run_child(settings, Some(&format!("http://{otlp_addr}")));
+    let find = |lines: &[String], name: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let echo = find(&plain, "echo ");
+    let off = find(&plain, "start_contact ");
+    let on = find(&traced, "start_contact ");
+    let echo_on = find(&traced, "echo ");
+    for (name, line) in [
+        ("echo (tracing off)", &echo),
+        ("StartContact (tracing off)", &off),
+        ("echo (traced)", &echo_on),
+        ("StartContact (traced, 100%)", &on),
+    ] {
+        println!(
+            "{name:<30} {:>9.1} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   errors {}",
+            field(line, "per_sec"),
+            field(line, "p50_ms"),
+            field(line, "p99_ms"),
+            field(line, "errors")
+        );
+    }
+    let exported = exported_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "traced run exported {:.1} MiB of OTLP spans",
+        exported as f64 / (1024.0 * 1024.0)
+    );
+    println!();
+    let p99_ratio = field(&on, "p99_ms") / field(&off, "p99_ms");
+    let tput_ratio = field(&on, "per_sec") / field(&off, "per_sec");
+    println!(
+        "StartContact p99 / echo p99 (off):     {:.2}x",
+        field(&off, "p99_ms") / field(&echo, "p99_ms")
+    );
+    println!(
+        "StartContact throughput / echo (off):  {:.3}x",
+        field(&off, "per_sec") / field(&echo, "per_sec")
+    );
+    println!("tracing on / off, p99:                 {p99_ratio:.3}x (target <= 1.10)");
+    println!("tracing on / off, throughput:          {tput_ratio:.3}x (target >= 0.90)");
+    let errors = field(&off, "errors") + field(&on, "errors");
+    if errors.is_nan() || errors > 0.0 {
+        eprintln!("bench calls failed: {errors}");
+        return ExitCode::FAILURE;
+    }
+    // A traced run that exported nothing measured nothing: refuse to report it as a result.
+    if exported == 0 {
+        eprintln!("the traced run exported no spans: the tracing comparison is void");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,169 @@
+//! The mesh as an operator sees it: health, reflection, and data that survives a restart.
+
+use baton::config::ServiceName;
+use baton_proto::v1::{self as pb, IdentifierAssurance as Assurance, IdentifierKind as Kind};
+use baton_tests::{Desk, TestMesh, available_agent, ident, key, open_as_agent, tenant};
+use tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+const SERVICES: [(ServiceName, &str); 4] = [
+    (ServiceName::Identity, "baton.v1.IdentityService"),
+    (ServiceName::Context, "baton.v1.ContextService"),
+    (ServiceName::Routing, "baton.v1.RoutingService"),
+    (
+        ServiceName::Recommendation,
+        "baton.v1.RecommendationService",
+    ),
+];
+
+#[tokio::test]
+async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = TestMesh::start(dir.path()).await;
+    for (service, name) in SERVICES {
+        let channel = Channel::from_shared(m.url(service))
+            .expect("url")
+            .connect_lazy();
+        let mut health = HealthClient::new(channel.clone());
+        for probe in [name, ""] {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: probe.to_owned(),
+                })
+                .await
+                .expect("health answers")
+                .into_inner()
+                .status;
+            assert_eq!(
+                status,
+                ServingStatus::Serving as i32,
+                "{name} probe {probe:?}"
+            );
+        }
+
+        let mut reflection = ServerReflectionClient::new(channel);
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("reflection answers")
+            .into_inner();
+        let answer = answers.next().await.expect("one answer").expect("no error");
+        let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+            panic!("expected a service list");
+        };
+        let listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(listed.iter().any(|s| s == name), "{name} in {listed:?}");
+        assert!(
+            listed.iter().any(|s| s == "grpc.health.v1.Health"),
+            "{listed:?}"
+        );
+    }
+    m.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_of_the_mesh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut m = TestMesh::start(dir.path()).await;
+    let t = tenant();
+    available_agent(&mut m.routing, &t, "ana", 1, pb::Channel::Chat, 2).await;
+    let mut desk = Desk::open(&mut m.routing, &t, "ana").await;
+    let started = m
+        .routing
+        .start_contact(pb::StartContactRequest {
+            tenant_id: t.clone(),
+            channel: pb::Channel::Chat as i32,
+            identifiers: vec![ident(
+                Kind::Email,
+                "rosa.lind@example.net",
+                Assurance::Verified,
+            )],
+            utterance: "my card was declined".into(),
+            idempotency_key: key(),
+            ..Default::default()
+        })
+        .await
+        .expect("contact starts")
+        .into_inner();
+    let contact = started.contact.expect("contact");
+    let offer = desk.offer().await;
+    desk.accept(&offer).await;
+    drop(desk);
+
+    let config = m.stop().await;
+    let mut m = TestMesh::start_with(config).await;
+
+    let again = m
+        .routing
+        .get_contact(pb::GetContactRequest {
+            tenant_id: t.clone(),
+            contact_id: contact.contact_id.clone(),
+        })
+        .await
+        .expect("the contact is still known")
+        .into_inner()
+        .contact
+        .expect("contact");
+    assert_eq!(again.customer_id, contact.customer_id);
+    assert_eq!(
+        again.state,
+        pb::ContactState::Connected as i32,
+        "still with its agent"
+    );
+
+    let resolved = m
+        .identity
+        .resolve(pb::ResolveRequest {
+            tenant_id: t.clone(),
+            identifiers: vec![ident(
+                Kind::Email,
+                "Rosa.Lind@example.net",
+                Assurance::Claimed,
+            )],
+            lookup_only: true,
+            ..Default::default()
+        })
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(
+        resolved.customer_id, contact.customer_id,
+        "identity remembers the customer"
+    );
+
+    let snapshot = m
+        .context
+        .get_context(pb::GetContextRequest {
+            tenant_id: t.clone(),
+            customer_id: contact.customer_id.clone(),
+            max_interactions: 0,
+        })
+        .await
+        .expect("context")
+        .into_inner()
+        .snapshot
+        .expect("snapshot");
+    assert!(
+        snapshot
+            .recent_interactions
+            .iter()
+            .any(|i| i.contact_id == contact.contact_id)
+    );
+
+    let token = open_as_agent(&mut m.routing, &t, "ana", &started.token)
+        .await
+        .expect("a token minted before the restart still opens (the key ring persisted)");
+    assert_eq!(token.contact_id, contact.contact_id);
+    m.stop().await;
+}
