@@ -1,0 +1,58 @@
+# baton: one command to run the mesh, one to pass the suite.
+#
+#   make run      build and serve all four services on the embedded store (./data)
+#   make demo     walk through the customer journeys against the running mesh
+#   make test     the whole test suite
+#   make ci       what CI runs: lint, tests, manifest validation
+
+CARGO        ?= cargo
+DATA_DIR     ?= ./data
+BATON        := target/release/baton
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the baton binary (release)
+	$(CARGO) build --release -p baton
+
+.PHONY: run
+run: build ## serve all four services on the embedded store in $(DATA_DIR)
+	BATON_DATA_DIR=$(DATA_DIR) $(BATON) serve all
+
+.PHONY: demo
+demo: build ## print the customer journeys, driven against the mesh started by 'make run'
+	$(BATON) demo
+
+.PHONY: test
+test: ## run every test in the workspace
+	$(CARGO) test --workspace --all-targets --locked
+	$(CARGO) test --workspace --doc --locked
+
+.PHONY: fmt
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+.PHONY: lint
+lint: ## formatting check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: k8s-validate
+k8s-validate: ## render every kustomize overlay and validate it offline (schemas and policy)
+	bash k8s/validate.sh
+
+.PHONY: ci
+ci: lint test k8s-validate ## everything CI checks
+
+.PHONY: clean
+clean: ## remove build output and the local data directory
+	$(CARGO) clean
+	rm -rf $(DATA_DIR)
+
+.PHONY: bench
+bench: ## measure StartContact against a bare tonic call, tracing off and on (ratios)
+	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
