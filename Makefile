@@ -2,7 +2,7 @@
 #
 #   make run      build and serve all four services on the embedded store (./data)
 #   make demo     walk through the customer journeys against the running mesh
-#   make test     the whole test suite
+#   make test     the whole test suite (installs redis-server if missing)
 #   make ci       what CI runs: lint, tests, manifest validation
 
 CARGO        ?= cargo
@@ -27,8 +27,16 @@ run: build ## serve all four services on the embedded store in $(DATA_DIR)
 demo: build ## print the customer journeys, driven against the mesh started by 'make run'
 	$(BATON) demo
 
+.PHONY: redis-server
+redis-server: ## install redis-server where it is missing (the Redis tests start their own)
+	@command -v redis-server >/dev/null 2>&1 || command -v "$$BATON_REDIS_SERVER" >/dev/null 2>&1 || { \
+	  echo "redis-server is missing: installing Debian's package"; \
+	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends redis-server; \
+	}
+
 .PHONY: test
-test: ## run every test in the workspace
+test: redis-server ## run every test in the workspace (starts throwaway redis-servers)
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
 
@@ -54,5 +62,5 @@ clean: ## remove build output and the local data directory
 	rm -rf $(DATA_DIR)
 
 .PHONY: bench
-bench: ## measure StartContact against a bare tonic call, tracing off and on (ratios)
+bench: redis-server ## StartContact against a bare tonic call and a bare Redis PING: tracing off/on, embedded/Redis (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)

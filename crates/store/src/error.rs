@@ -5,7 +5,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The database could not be opened, read or committed.
-    #[error("embedded store: {0}")]
+    #[error("store backend: {0}")]
     Backend(String),
     /// A stored value no longer decodes: the file is damaged or was written by an
     /// incompatible version.

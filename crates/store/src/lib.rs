@@ -12,6 +12,9 @@
 //! - [`idempotency`]: answers remembered per tenant, operation and idempotency key, written in
 //!   the same transaction as the change they acknowledge.
 //!
+//! - [`redis_db`]: the same services on Redis (or Redis Cluster): hash-tagged keys and
+//!   guarded optimistic commits, plus a throwaway test server behind `test-support`.
+//!
 //! Each service defines the trait for its own state and implements it on top of this crate;
 //! the Redis backend implements the same traits. What this crate must never do: know about a
 //! service's domain.
@@ -21,10 +24,13 @@ mod db;
 mod error;
 pub mod idempotency;
 pub mod keys;
+pub mod redis_db;
 mod tables;
 
 pub use db::EmbeddedDb;
 pub use error::StoreError;
 /// Re-exported so services name redb types through one path.
 pub use redb;
+/// Re-exported so services name redis types through one path.
+pub use redis;
 pub use tables::open_read;

@@ -1,0 +1,403 @@
+//! The Redis backend's plumbing, shared by every service's Redis store.
+//!
+//! # Keys
+//!
+//! Every key is `baton:<service>:{<group>}:<parts joined by 0x1F>`. The braces are a Redis
+//! Cluster hash tag: all keys of one group live in one slot, so one script can read and write
+//! all of them atomically on a single server and on a cluster alike. A service chooses its
+//! group as the unit its transactions span (identity: a tenant; context: one customer's
+//! history).
+//!
+//! # Transactions
+//!
+//! Optimistic, guarded by a version counter: a key of the same group, chosen by the service as
+//! the unit that must not change under a decision (identity: the tenant; context: one
+//! customer's history, while the group is the tenant so that tenant-wide indexes can be
+//! written in the same step):
+//!
+//! 1. read the guard ([`RedisDb::version`]), then whatever the decision needs;
+//! 2. build the writes ([`Writes`]) and [`RedisDb::commit`] them with the version read in 1.
+//!    One Lua script checks that the guard has not moved, applies every write and bumps the
+//!    guard, all or nothing; it returns [`Commit::Conflict`] when another writer committed in
+//!    between, and the caller starts again from 1 (the decision may differ now).
+//!
+//! Reads that must be consistent with each other (a read-only "transaction") check the guard
+//! again at the end with [`RedisDb::version`] and retry when it moved.
+//!
+//! Durability is the server's: with `appendonly yes` and `appendfsync always` an
+//! acknowledged commit survives a crash of the Redis process; with replicas, `wait_replicas`
+//! makes each commit wait until that many replicas have it.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::{StoreError, keys::SEP};
+
+/// One connection to Redis, shared by every task of a service (multiplexed, reconnecting).
+#[derive(Clone)]
+pub struct RedisDb {
+    conn: ConnectionManager,
+    service: &'static str,
+    wait_replicas: u32,
+}
+
+impl std::fmt::Debug for RedisDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisDb")
+            .field("service", &self.service)
+            .field("wait_replicas", &self.wait_replicas)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a commit waits for replicas before it fails.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Applies guarded writes. KEYS[1] is the guard, ARGV[1] the version the caller read; then, per
+/// write, ARGV holds the command name, the index of its key in KEYS, how many further arguments
+/// follow, and those arguments. Returns the new version, or -1 when the guard moved.
+const COMMIT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then
+  return -1
+end
+local i = 2
+while i <= #ARGV do
+  local command = ARGV[i]
+  local key = KEYS[tonumber(ARGV[i + 1])]
+  local n = tonumber(ARGV[i + 2])
+  redis.call(command, key, unpack(ARGV, i + 3, i + 2 + n))
+  i = i + 3 + n
+end
+return redis.call('INCR', KEYS[1])
+";
+
+/// What a guarded commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// The writes are applied; the group's version is now this.
+    Done(u64),
+    /// Another writer committed since the version was read; nothing was applied.
+    Conflict,
+}
+
+impl RedisDb {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS is not built in) for
+    /// `service`, whose keys all start `baton:<service>:`. Fails when the server cannot be
+    /// reached now, so a misconfigured deployment fails at start, not on the first call.
+    pub async fn connect(url: &str, service: &'static str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Backend(format!("redis url {url:?}: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| StoreError::Backend(format!("redis at {url}: {e}")))?;
+        let db = Self {
+            conn,
+            service,
+            wait_replicas: 0,
+        };
+        let _: String = redis::cmd("PING").query_async(&mut db.conn()).await?;
+        Ok(db)
+    }
+
+    /// Makes every commit wait until `replicas` replicas acknowledged it.
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
+    }
+
+    /// A handle for issuing commands (cheap: the connection is shared).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The key of `parts` within `group`.
+    pub fn key(&self, group: &str, parts: &[&str]) -> String {
+        let mut key = String::with_capacity(
+            16 + self.service.len()
+                + group.len()
+                + parts.iter().map(|p| p.len() + 1).sum::<usize>(),
+        );
+        key.push_str("baton:");
+        key.push_str(self.service);
+        key.push_str(":{");
+        key.push_str(group);
+        key.push('}');
+        for (i, part) in parts.iter().enumerate() {
+            key.push(if i == 0 { ':' } else { SEP });
+            key.push_str(part);
+        }
+        key
+    }
+
+    /// The current version held in the guard key `guard` (0 before its first commit).
+    pub async fn version(&self, guard: &str) -> Result<u64, StoreError> {
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(guard)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Applies `writes` if the guard key `guard` still holds `expected`, and bumps it; see the
+    /// module docs. `guard` and every written key must share one group.
+    pub async fn commit(
+        &self,
+        guard: &str,
+        expected: u64,
+        writes: &Writes,
+    ) -> Result<Commit, StoreError> {
+        let script = commit_script();
+        let mut invocation = script.key(guard);
+        for key in &writes.keys {
+            invocation.key(key);
+        }
+        invocation.arg(expected);
+        for arg in &writes.args {
+            invocation.arg(arg.as_slice());
+        }
+        let version: i64 = invocation.invoke_async(&mut self.conn()).await?;
+        if version < 0 {
+            return Ok(Commit::Conflict);
+        }
+        self.wait().await?;
+        Ok(Commit::Done(version as u64))
+    }
+
+    /// Waits for the configured replicas (no-op without replicas).
+    pub async fn wait(&self) -> Result<(), StoreError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let acked: u32 = redis::cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(WAIT_TIMEOUT.as_millis() as u64)
+            .query_async(&mut self.conn())
+            .await?;
+        if acked < self.wait_replicas {
+            return Err(StoreError::Backend(format!(
+                "only {acked} of {} replicas acknowledged the write within {WAIT_TIMEOUT:?}",
+                self.wait_replicas
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn commit_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| redis::Script::new(COMMIT))
+}
+
+/// Writes to apply in one guarded commit, in order. Every key must belong to the guard's
+/// group (built with [`RedisDb::key`] for that group). A commit with no writes only checks
+/// and bumps the guard.
+#[derive(Debug, Default, Clone)]
+pub struct Writes {
+    keys: Vec<String>,
+    args: Vec<Vec<u8>>,
+}
+
+impl Writes {
+    /// No writes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Adds `command key args...`: any Redis command whose first argument is its only key
+    /// (`SET`, `DEL`, `HSET`, `HDEL`, `RPUSH`, `LTRIM`, `ZADD`, `ZREM`, `SADD`, `SREM`, ...).
+    pub fn command(&mut self, command: &str, key: &str, args: &[&[u8]]) -> &mut Self {
+        let index = match self.keys.iter().position(|k| k == key) {
+            Some(i) => i,
+            None => {
+                self.keys.push(key.to_owned());
+                self.keys.len() - 1
+            }
+        };
+        // KEYS[1] is the guard, so the first write key is KEYS[2].
+        self.args.push(command.as_bytes().to_vec());
+        self.args.push((index + 2).to_string().into_bytes());
+        self.args.push(args.len().to_string().into_bytes());
+        self.args.extend(args.iter().map(|a| a.to_vec()));
+        self
+    }
+
+    /// `SET key value`.
+    pub fn set(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.command("SET", key, &[value])
+    }
+
+    /// `DEL key`.
+    pub fn del(&mut self, key: &str) -> &mut Self {
+        self.command("DEL", key, &[])
+    }
+
+    /// `HSET key field value`.
+    pub fn hset(&mut self, key: &str, field: &[u8], value: &[u8]) -> &mut Self {
+        self.command("HSET", key, &[field, value])
+    }
+
+    /// `HDEL key field`.
+    pub fn hdel(&mut self, key: &str, field: &[u8]) -> &mut Self {
+        self.command("HDEL", key, &[field])
+    }
+
+    /// `ZADD key score member`.
+    pub fn zadd(&mut self, key: &str, score: f64, member: &[u8]) -> &mut Self {
+        let score = score.to_string();
+        self.command("ZADD", key, &[score.as_bytes(), member])
+    }
+
+    /// `ZREM key member`.
+    pub fn zrem(&mut self, key: &str, member: &[u8]) -> &mut Self {
+        self.command("ZREM", key, &[member])
+    }
+
+    /// `SADD key member`.
+    pub fn sadd(&mut self, key: &str, member: &[u8]) -> &mut Self {
+        self.command("SADD", key, &[member])
+    }
+
+    /// `SREM key member`.
+    pub fn srem(&mut self, key: &str, member: &[u8]) -> &mut Self {
+        self.command("SREM", key, &[member])
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(err: redis::RedisError) -> Self {
+        StoreError::Backend(format!("redis: {err}"))
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+mod server;
+#[cfg(any(test, feature = "test-support"))]
+pub use server::RedisServer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db(server: &RedisServer) -> RedisDb {
+        RedisDb::connect(&server.url(), "test")
+            .await
+            .expect("connect")
+    }
+
+    #[test]
+    fn keys_of_one_group_share_a_hash_tag() {
+        let (a, b) = (
+            "baton:identity:{t1}:profile\u{1f}c1",
+            "baton:identity:{t1}:version",
+        );
+        let tag = |k: &str| k[k.find('{').expect("{")..=k.find('}').expect("}")].to_owned();
+        assert_eq!(tag(a), tag(b));
+    }
+
+    #[tokio::test]
+    async fn a_commit_applies_every_write_and_bumps_the_version() {
+        let server = RedisServer::start();
+        let db = db(&server).await;
+        assert_eq!(
+            db.key("t1", &["profile", "c1"]),
+            "baton:test:{t1}:profile\u{1f}c1"
+        );
+        let mut w = Writes::new();
+        w.set(&db.key("t1", &["a"]), b"1")
+            .hset(&db.key("t1", &["h"]), b"f", b"v")
+            .zadd(&db.key("t1", &["z"]), 2.5, b"m");
+        let guard = db.key("t1", &["version"]);
+        assert_eq!(
+            db.commit(&guard, 0, &w).await.expect("commit"),
+            Commit::Done(1)
+        );
+        let mut c = db.conn();
+        let a: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(db.key("t1", &["a"]))
+            .query_async(&mut c)
+            .await
+            .expect("get");
+        assert_eq!(a.as_deref(), Some(&b"1"[..]));
+        let score: f64 = redis::cmd("ZSCORE")
+            .arg(db.key("t1", &["z"]))
+            .arg("m")
+            .query_async(&mut c)
+            .await
+            .expect("zscore");
+        assert_eq!(score, 2.5);
+        assert_eq!(db.version(&guard).await.expect("version"), 1);
+        let other = db.key("t2", &["version"]);
+        assert_eq!(db.version(&other).await.expect("version"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_commit_on_a_stale_version_applies_nothing() {
+        let server = RedisServer::start();
+        let db = db(&server).await;
+        let key = db.key("t1", &["a"]);
+        let guard = db.key("t1", &["version"]);
+        let mut first = Writes::new();
+        first.set(&key, b"first");
+        assert_eq!(
+            db.commit(&guard, 0, &first).await.expect("commit"),
+            Commit::Done(1)
+        );
+        let mut stale = Writes::new();
+        stale.set(&key, b"stale").del(&db.key("t1", &["other"]));
+        assert_eq!(
+            db.commit(&guard, 0, &stale).await.expect("commit"),
+            Commit::Conflict
+        );
+        let a: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut db.conn())
+            .await
+            .expect("get");
+        assert_eq!(a.as_deref(), Some("first"));
+        assert_eq!(db.version(&guard).await.expect("version"), 1);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_commit_survives_a_redis_crash() {
+        let mut server = RedisServer::start();
+        let db = db(&server).await;
+        let guard = db.key("t1", &["version"]);
+        let mut w = Writes::new();
+        w.set(&db.key("t1", &["a"]), b"kept");
+        assert_eq!(
+            db.commit(&guard, 0, &w).await.expect("commit"),
+            Commit::Done(1)
+        );
+
+        server.crash_and_restart();
+        let db = RedisDb::connect(&server.url(), "test")
+            .await
+            .expect("reconnect");
+        let a: Option<String> = redis::cmd("GET")
+            .arg(db.key("t1", &["a"]))
+            .query_async(&mut db.conn())
+            .await
+            .expect("get");
+        assert_eq!(a.as_deref(), Some("kept"));
+        assert_eq!(db.version(&guard).await.expect("version"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_url_fails_at_connect() {
+        let err = RedisDb::connect("redis://127.0.0.1:1/", "test")
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    }
+}
