@@ -1,6 +1,6 @@
 //! The behaviour every [`IdentityStore`] backend must show, as async test functions generic
-//! over the backend. The embedded store runs them in `tests/conformance_embedded.rs`; the
-//! Redis backend will run the same functions.
+//! over the backend. `tests/conformance.rs` runs every one of them on the embedded store and
+//! on Redis.
 //!
 //! Each function takes a fresh, empty store (or a way to open one at a fixed location) and
 //! panics with a message when the backend misbehaves.
@@ -141,6 +141,84 @@ pub async fn primitives_round_trip<S: IdentityStore>(store: &S) {
         })
         .await
         .expect("read after removals");
+}
+
+/// Inside one transaction, every read sees the transaction's own earlier writes, removals
+/// included, before anything is committed.
+pub async fn writes_are_visible_inside_their_transaction<S: IdentityStore>(store: &S) {
+    store
+        .write("t1", None, |txn| {
+            txn.put_profile(&profile("c1"))?;
+            txn.set_owner(&key("+1"), "c1")?;
+            txn.put_merge_record(&MergeRecord {
+                merge_id: "m1".into(),
+                survivor_id: "c1".into(),
+                merged_id: "old".into(),
+                ..Default::default()
+            })?;
+            txn.append_audit(&AuditRecord {
+                audit_id: "a1".into(),
+                action: "merge".into(),
+                ..Default::default()
+            })?;
+            Ok(Profile::default())
+        })
+        .await
+        .expect("first write");
+    store
+        .write("t1", None, |txn| {
+            txn.put_merge_record(&MergeRecord {
+                merge_id: "m2".into(),
+                survivor_id: "c1".into(),
+                merged_id: "other".into(),
+                ..Default::default()
+            })?;
+            assert_eq!(
+                txn.merges_involving("c1")?,
+                ["m1", "m2"],
+                "own ledger entry"
+            );
+            assert!(txn.remove_merge_record("m1")?);
+            assert_eq!(txn.merges_involving("c1")?, ["m2"], "own ledger removal");
+            assert!(txn.merges_involving("old")?.is_empty());
+            assert_eq!(txn.merge_record("m1")?, None);
+            txn.append_audit(&AuditRecord {
+                audit_id: "a2".into(),
+                action: "unmerge".into(),
+                ..Default::default()
+            })?;
+            let actions: Vec<String> = txn.audit_trail(10)?.into_iter().map(|a| a.action).collect();
+            assert_eq!(actions, ["unmerge", "merge"], "own audit record");
+            assert_eq!(txn.audit_trail(1)?.len(), 1);
+            assert!(txn.audit_trail(0)?.is_empty());
+            assert!(txn.remove_profile("c1")?);
+            assert_eq!(txn.profile("c1")?, None, "own removal");
+            assert!(!txn.remove_profile("c1")?);
+            assert!(txn.remove_owner(&key("+1"))?);
+            assert_eq!(txn.owner(&key("+1"))?, None);
+            txn.set_owner(&key("+1"), "c2")?;
+            assert_eq!(txn.owner(&key("+1"))?.as_deref(), Some("c2"), "own relink");
+            txn.retire("c1", "c2")?;
+            assert_eq!(txn.survivor_of("c1")?.as_deref(), Some("c2"));
+            assert!(txn.unretire("c1")?);
+            assert_eq!(txn.survivor_of("c1")?, None);
+            Ok(Profile::default())
+        })
+        .await
+        .expect("second write");
+    store
+        .read("t1", |view| {
+            assert_eq!(view.merges_involving("c1")?, ["m2"]);
+            assert_eq!(view.merges_involving("other")?, ["m2"]);
+            assert!(view.merges_involving("old")?.is_empty());
+            assert_eq!(view.profile("c1")?, None);
+            assert_eq!(view.owner(&key("+1"))?.as_deref(), Some("c2"));
+            assert_eq!(view.survivor_of("c1")?, None);
+            assert_eq!(view.audit_trail(10)?.len(), 2);
+            Ok(())
+        })
+        .await
+        .expect("read");
 }
 
 /// A transaction whose closure fails leaves nothing behind.

@@ -13,8 +13,8 @@
 //! - [`domain`]: the operations (resolve, upsert, link, merge, unmerge, forget) as store
 //!   transactions, with profile and person-trait rules in [`domain::profile`] and
 //!   [`domain::person`]. No gRPC types.
-//! - [`store`]: the [`IdentityStore`] trait and [`EmbeddedIdentityStore`] on redb; the
-//!   [`conformance`] suite every backend must pass.
+//! - [`store`]: the [`IdentityStore`] trait, [`EmbeddedIdentityStore`] on redb and
+//!   [`RedisIdentityStore`] on Redis; the [`conformance`] suite every backend must pass.
 //! - [`grpc`]: the adapter implementing `baton.v1.IdentityService`: request validation
 //!   (field violations) in [`grpc::validate`], then the domain, then [`Error`] to status.
 //! - [`known_facts`]: what is on record, as facts for routing's handover and forms.
@@ -40,18 +40,26 @@ use std::path::Path;
 
 use baton_proto::v1::identity_service_server::IdentityServiceServer;
 use baton_runtime::shutdown::Shutdown;
-use baton_store::StoreError;
+use baton_store::{StoreError, redis_db::RedisDb};
 
 pub use domain::Identity;
 pub use error::Error;
 pub use facts::known_facts;
 pub use grpc::IdentityGrpc;
-pub use store::{EmbeddedIdentityStore, IdentityStore};
+pub use store::{EmbeddedIdentityStore, IdentityStore, RedisIdentityStore};
 
 /// Opens (creating if needed) the embedded identity store in `data_dir`
 /// (`<data_dir>/identity.redb`).
 pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedIdentityStore, StoreError> {
     EmbeddedIdentityStore::open(data_dir)
+}
+
+/// Connects to the Redis identity store at `url` (`redis://host:port/db`); fails when Redis
+/// does not answer now, so a misconfigured deployment fails at start.
+pub async fn open_redis(url: &str) -> Result<RedisIdentityStore, StoreError> {
+    Ok(RedisIdentityStore::new(
+        RedisDb::connect(url, "identity").await?,
+    ))
 }
 
 /// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`.

@@ -26,7 +26,10 @@ use baton_store::{
     },
 };
 
-use super::{AuditRecord, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MergeRecord};
+use super::{
+    AuditRecord, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MergeRecord,
+    answer_mentions,
+};
 use crate::{Error, normalize::IdentityKey};
 
 type Bytes = &'static [u8];
@@ -312,7 +315,7 @@ impl IdentityWrite for WriteTables<'_> {
         for entry in self.answers.range(lo.as_str()..hi.as_str())? {
             let (key, value) = entry?;
             let bytes = value.value();
-            if customer_ids.iter().any(|id| contains(bytes, id.as_bytes())) {
+            if answer_mentions(bytes, customer_ids) {
                 doomed.push(key.value().to_owned());
             }
         }
@@ -321,12 +324,6 @@ impl IdentityWrite for WriteTables<'_> {
         }
         Ok(doomed.len() as u64)
     }
-}
-
-/// Whether `needle` occurs in `haystack`. Customer ids are stored verbatim in encoded
-/// protobuf strings, so a byte search finds every answer that names one.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Answers reads of a tenant whose tables were never created: there is nothing.
@@ -354,10 +351,10 @@ impl IdentityRead for Empty {
 }
 
 impl IdentityStore for EmbeddedIdentityStore {
-    fn read<T, F>(&self, tenant: &str, f: F) -> impl Future<Output = Result<T, Error>> + Send
+    fn read<T, F>(&self, tenant: &str, mut f: F) -> impl Future<Output = Result<T, Error>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&dyn IdentityRead) -> Result<T, Error> + Send + 'static,
+        F: FnMut(&dyn IdentityRead) -> Result<T, Error> + Send + 'static,
     {
         let span = tracing::info_span!("identity_store.read", tenant = %tenant);
         let tenant = tenant.to_owned();

@@ -7,9 +7,13 @@
 //! Resolves for the same new phone number cannot create two customers. A backend provides
 //! the primitive reads and writes ([`IdentityRead`], [`IdentityWrite`]) over one tenant and
 //! the atomicity of [`IdentityStore::write`].
+//!
+//! Backends: [`EmbeddedIdentityStore`] (redb, one process) and [`RedisIdentityStore`] (Redis or
+//! Redis Cluster, shared by replicas of the service).
 
 mod embedded;
 mod records;
+mod redis;
 
 use std::future::Future;
 
@@ -20,6 +24,7 @@ use crate::{Error, normalize::IdentityKey};
 
 pub use embedded::EmbeddedIdentityStore;
 pub use records::{AuditRecord, MergeRecord};
+pub use redis::RedisIdentityStore;
 
 /// The remembered-answer slot of a mutating request.
 #[derive(Debug, Clone)]
@@ -84,10 +89,14 @@ pub trait IdentityWrite: IdentityRead {
 /// A backend for identity state.
 pub trait IdentityStore: Send + Sync + 'static {
     /// Runs `f` against one consistent snapshot of `tenant`.
+    ///
+    /// `f` may run more than once on backends without snapshots, which run it again when a
+    /// write landed while it read; only the last run's answer is returned, so `f` must not
+    /// act outside the read.
     fn read<T, F>(&self, tenant: &str, f: F) -> impl Future<Output = Result<T, Error>> + Send
     where
         T: Send + 'static,
-        F: FnOnce(&dyn IdentityRead) -> Result<T, Error> + Send + 'static;
+        F: FnMut(&dyn IdentityRead) -> Result<T, Error> + Send + 'static;
 
     /// Runs `f` in one atomic write transaction on `tenant`: everything it writes commits
     /// together when it returns `Ok`, nothing does when it returns `Err`, and the call
@@ -106,4 +115,13 @@ pub trait IdentityStore: Send + Sync + 'static {
     where
         T: prost::Message + Default + Send + 'static,
         F: FnMut(&mut dyn IdentityWrite) -> Result<T, Error> + Send + 'static;
+}
+
+/// Whether a remembered answer names one of `customer_ids`. Customer ids are stored verbatim
+/// in encoded protobuf strings, so a byte search finds every answer that names one.
+fn answer_mentions(answer: &[u8], customer_ids: &[String]) -> bool {
+    customer_ids.iter().any(|id| {
+        let needle = id.as_bytes();
+        !needle.is_empty() && answer.windows(needle.len()).any(|w| w == needle)
+    })
 }

@@ -1,0 +1,220 @@
+//! [`IdentityStore`] on Redis (or Redis Cluster), on the shared plumbing in
+//! `baton_store::redis_db`.
+//!
+//! # Keys
+//!
+//! Every key of a tenant is `baton:identity:{<tenant>}:<name>`: the tenant is the hash tag, so
+//! all of a tenant's keys live in one slot and one script can write any of them together, on a
+//! cluster too. ␟ is the key-part separator (0x1F).
+//!
+//! | name | type | holds |
+//! |---|---|---|
+//! | `version` | counter | the tenant's guard, bumped by every commit |
+//! | `profiles` | hash | customer id → `Profile` |
+//! | `index` | hash | kind ␟ namespace ␟ normalized value → customer id |
+//! | `retired` | hash | retired id → survivor id |
+//! | `ledger` | hash | merge id → `MergeRecord` |
+//! | `merges` ␟ customer id | set | the ids of the ledger entries naming the customer |
+//! | `audit` | hash | audit id → `AuditRecord` |
+//! | `audit_order` | sorted set | audit ids, all scored 0 so they sort by id (UUIDv7: by time) |
+//! | `answers` | hash | operation ␟ idempotency key → the encoded answer |
+//!
+//! # Why a write is atomic
+//!
+//! A write transaction reads the tenant's `version` first, then runs the domain's closure on
+//! the blocking pool against a transaction object (`txn::Txn`) that reads through to Redis and
+//! buffers every change, so the closure sees its own writes. When the closure returns `Ok`,
+//! the buffered changes and the remembered answer go to Redis in one Lua script that applies
+//! them only if `version` still holds what was read first, and bumps it. Every commit to the
+//! tenant bumps `version`, so an unchanged `version` means nothing the decision read has
+//! changed: the decision and its writes are one serializable step, and they land all together
+//! or not at all. When another commit came first, the closure runs again from scratch on the
+//! new state (bounded, with a short backoff). This is what makes two concurrent Resolves of one
+//! new phone number create one customer: the second one's commit conflicts, and its rerun
+//! finds the first one's customer in the index. The price: concurrent writes of one tenant
+//! conflict even when they touch different customers, so a very busy tenant retries more.
+//!
+//! A closure that fails is answered with its error only if `version` did not move either,
+//! since the failure might come from reads on both sides of another commit. Reads work the
+//! same way: `version` before and after; if it moved, the closure runs again.
+//!
+//! # Idempotency and erasure
+//!
+//! The remembered answer of a slot is looked up in the same round trip as the first `version`
+//! read; when there is one it is returned and the closure does not run. Otherwise the encoded
+//! answer is written by the same commit as the change it acknowledges, so a crash can never
+//! keep one without the other. Erasure scans the tenant's `answers` (`HSCAN`) for answers
+//! naming a customer and deletes them in the erasing commit, as the embedded store does.
+//!
+//! # Durability
+//!
+//! A commit returns once Redis has applied the script; it is on disk when the server runs with
+//! `appendonly yes` and `appendfsync always` (and on replicas with `wait_for_replicas`). That
+//! is the deployment's configuration, not something this store can enforce.
+
+mod txn;
+
+use std::{fmt, time::Duration};
+
+use tracing::Instrument as _;
+
+use baton_store::{
+    StoreError, codec, keys,
+    redis_db::{Commit, RedisDb},
+};
+
+use super::{Idempotency, IdentityRead, IdentityStore, IdentityWrite};
+use crate::Error;
+use txn::{Keys, Link, Txn};
+
+/// How many times a transaction runs before the store gives up on a contended tenant.
+const MAX_ATTEMPTS: u32 = 64;
+
+/// Identity state in Redis; clones share the connection.
+#[derive(Clone)]
+pub struct RedisIdentityStore {
+    /// The shared connection, building keys under `baton:identity:`.
+    db: RedisDb,
+}
+
+impl fmt::Debug for RedisIdentityStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisIdentityStore")
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl RedisIdentityStore {
+    /// The store over `db`, which must be connected for the `identity` service
+    /// (`RedisDb::connect(url, "identity")`).
+    pub fn new(db: RedisDb) -> Self {
+        Self { db }
+    }
+}
+
+/// Runs a transaction loop on the blocking pool: the domain's closures are synchronous and
+/// wait on Redis for each read.
+async fn blocking<T, F>(f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::from(StoreError::Task(e.to_string())))?
+}
+
+/// Waits a little before running a transaction again. No jitter is needed for progress: a
+/// conflict means another transaction committed.
+fn backoff(attempt: u32) {
+    std::thread::sleep(Duration::from_micros(250 * u64::from(attempt.min(20))));
+}
+
+fn gave_up(what: &str) -> Error {
+    Error::Store(StoreError::Backend(format!(
+        "identity {what} kept conflicting with other writers; gave up after {MAX_ATTEMPTS} attempts"
+    )))
+}
+
+impl IdentityStore for RedisIdentityStore {
+    fn read<T, F>(&self, tenant: &str, mut f: F) -> impl Future<Output = Result<T, Error>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&dyn IdentityRead) -> Result<T, Error> + Send + 'static,
+    {
+        let span = tracing::info_span!("identity_store.read", tenant = %tenant);
+        let keys = Keys::new(&self.db, tenant);
+        let db = self.db.clone();
+        let inner = span.clone();
+        async move {
+            blocking(move || {
+                let _entered = inner.enter();
+                let redis = Link::current(&db);
+                for attempt in 1..=MAX_ATTEMPTS {
+                    let version = redis.version(&keys)?;
+                    let result = f(&Txn::new(&redis, &keys));
+                    match redis.version(&keys) {
+                        Ok(now) if now != version => {
+                            tracing::debug!(attempt, "read overtaken by a write; reading again");
+                            backoff(attempt);
+                        }
+                        // A failed check keeps the closure's own error, which says more.
+                        Ok(_) => return result,
+                        Err(err) => return result.and(Err(err.into())),
+                    }
+                }
+                Err(gave_up("read"))
+            })
+            .await
+        }
+        .instrument(span)
+    }
+
+    fn write<T, F>(
+        &self,
+        tenant: &str,
+        idempotency: Option<Idempotency>,
+        mut f: F,
+    ) -> impl Future<Output = Result<T, Error>> + Send
+    where
+        T: prost::Message + Default + Send + 'static,
+        F: FnMut(&mut dyn IdentityWrite) -> Result<T, Error> + Send + 'static,
+    {
+        let span = tracing::info_span!(
+            "identity_store.write",
+            tenant = %tenant,
+            operation = idempotency.as_ref().map_or("", |slot| slot.operation),
+        );
+        let keys = Keys::new(&self.db, tenant);
+        let slot = idempotency
+            .as_ref()
+            .map(|slot| keys::scoped(slot.operation, &[&slot.key]));
+        let db = self.db.clone();
+        let inner = span.clone();
+        async move {
+            blocking(move || {
+                let _entered = inner.enter();
+                let redis = Link::current(&db);
+                for attempt in 1..=MAX_ATTEMPTS {
+                    let (version, remembered) = redis.begin(&keys, slot.as_deref())?;
+                    if let Some(bytes) = remembered {
+                        tracing::debug!("answering a retry from memory");
+                        return Ok(codec::decode::<T>(&bytes)?);
+                    }
+                    let mut txn = Txn::new(&redis, &keys);
+                    let answer = match f(&mut txn) {
+                        Ok(answer) => answer,
+                        Err(err) => match redis.version(&keys) {
+                            Ok(now) if now != version => {
+                                tracing::debug!(attempt, "failed on a moving tenant; again");
+                                backoff(attempt);
+                                continue;
+                            }
+                            _ => return Err(err),
+                        },
+                    };
+                    if let Some(field) = &slot {
+                        txn.remember(field, codec::encode(&answer));
+                    }
+                    let writes = txn.into_writes();
+                    let committed = if writes.is_empty() {
+                        // Nothing to write: the answer stands if nothing it read has changed.
+                        redis.version(&keys)? == version
+                    } else {
+                        let commit = redis.block_on(db.commit(&keys.guard, version, &writes))?;
+                        matches!(commit, Commit::Done(_))
+                    };
+                    if committed {
+                        return Ok(answer);
+                    }
+                    tracing::debug!(attempt, "write conflicted with another; running it again");
+                    backoff(attempt);
+                }
+                Err(gave_up("write"))
+            })
+            .await
+        }
+        .instrument(span)
+    }
+}
