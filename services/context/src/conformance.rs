@@ -4,7 +4,7 @@
 //!
 //! These are test helpers: they panic with a message on the first broken promise.
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use baton_proto::v1::{CaseOpened, Channel, ContactStarted, Event, NoteAdded, event::Payload};
 use baton_runtime::time;
@@ -16,9 +16,10 @@ use crate::{
 
 /// Runs every check. `open` opens the same backend each time it is called (the same data
 /// directory or the same Redis database), so durability across reopening can be checked; the
-/// previous handle is dropped first.
-pub async fn run_all<S: ContextStore>(open: impl Fn() -> S) {
-    let store = open();
+/// previous handle is dropped first. It is async because opening a networked backend
+/// connects; a synchronous opener returns [`std::future::ready`].
+pub async fn run_all<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> F) {
+    let store = open().await;
     sequences_are_ordered_and_gap_free(&store).await;
     retries_replay_the_first_answer(&store).await;
     an_idempotency_key_is_not_reused_across_customers(&store).await;
@@ -284,10 +285,10 @@ pub async fn concurrent_appends_stay_gap_free<S: ContextStore>(store: &Arc<S>) {
 
 /// Acknowledged appends are still there after the store is closed and opened again, and
 /// sequences continue from where they were.
-pub async fn data_survives_reopening<S: ContextStore>(open: impl Fn() -> S) {
+pub async fn data_survives_reopening<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> F) {
     let t = "conf-reopen";
     {
-        let store = open();
+        let store = open().await;
         append(
             &store,
             new_event(t, "alice", "k1", 0, started("before restart")),
@@ -295,7 +296,7 @@ pub async fn data_survives_reopening<S: ContextStore>(open: impl Fn() -> S) {
         .await;
         append(&store, new_event(t, "alice", "k2", 0, started("x"))).await;
     }
-    let store = open();
+    let store = open().await;
     let stored = events(&store, t, "alice").await;
     assert_eq!(sequences(&stored), [1, 2]);
     let replay = append(&store, new_event(t, "alice", "k1", 0, started("x"))).await;

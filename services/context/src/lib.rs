@@ -13,7 +13,7 @@
 //!   pages, watches and erasure over any store. No gRPC types.
 //! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap).
 //! - `hub`: the in-process fan-out of committed events to watchers.
-//! - [`store`]: the [`ContextStore`] trait and the embedded redb implementation.
+//! - [`store`]: the [`ContextStore`] trait, the embedded redb implementation and the Redis one.
 //! - [`conformance`]: the test suite every store backend must pass.
 //! - `validate`: request checks as field violations.
 //! - [`grpc`]: the `baton.v1.ContextService` adapter.
@@ -27,7 +27,7 @@ use std::path::Path;
 
 use baton_proto::v1::context_service_server::ContextServiceServer;
 use baton_runtime::shutdown::Shutdown;
-use baton_store::StoreError;
+use baton_store::{StoreError, redis_db::RedisDb};
 
 #[doc(hidden)]
 pub mod conformance;
@@ -43,7 +43,7 @@ mod watch;
 pub use error::Error;
 pub use grpc::ContextGrpc;
 pub use history::History;
-pub use store::{ContextStore, EmbeddedContextStore};
+pub use store::{ContextStore, EmbeddedContextStore, RedisContextStore};
 
 /// The gRPC service over `store`, ready to add to a server. Watches end when `shutdown` fires.
 pub fn grpc_service<S: ContextStore>(
@@ -56,4 +56,12 @@ pub fn grpc_service<S: ContextStore>(
 /// Opens (creating if needed) the embedded store in `data_dir` (`context.redb`).
 pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedContextStore, StoreError> {
     EmbeddedContextStore::open(data_dir)
+}
+
+/// Connects to the Redis store at `url` (`redis://host:port/db`); fails when the server cannot
+/// be reached now, so a misconfigured deployment fails at start.
+pub async fn open_redis(url: &str) -> Result<RedisContextStore, StoreError> {
+    Ok(RedisContextStore::new(
+        RedisDb::connect(url, "context").await?,
+    ))
 }

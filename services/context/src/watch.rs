@@ -6,6 +6,10 @@
 //! sequence; anything else (a lag of the broadcast, two appends published out of order) is
 //! filled from the store, which is the truth. The channel to the client is bounded, so a slow
 //! client slows its own watch instead of growing memory.
+//!
+//! On a store shared by several processes (Redis), an append made through another replica
+//! never reaches this process's feed; the watch then also reads the store every
+//! [`ContextStore::shared_poll_interval`], so such an event arrives within that interval.
 
 use std::sync::Arc;
 
@@ -74,8 +78,20 @@ impl<S: ContextStore> Watch<S> {
         if self.catch_up().await.is_err() {
             return;
         }
+        let mut poll = self.store.shared_poll_interval().map(|every| {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
         loop {
-            let step = match subscription.recv().await {
+            let received = match poll.as_mut() {
+                None => subscription.recv().await,
+                Some(interval) => tokio::select! {
+                    received = subscription.recv() => received,
+                    _ = interval.tick() => Received::Lagged,
+                },
+            };
+            let step = match received {
                 Received::Event(event) if event.sequence <= self.last => Ok(()),
                 Received::Event(event) if event.sequence == self.last + 1 => {
                     self.send(Arc::unwrap_or_clone(event)).await

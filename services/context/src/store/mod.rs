@@ -1,4 +1,4 @@
-//! Where histories live: the storage trait and its embedded implementation.
+//! Where histories live: the storage trait and its embedded (redb) and Redis implementations.
 //!
 //! The trait is the whole contract a backend must keep; [`crate::conformance`] checks it, and
 //! every backend runs that suite. Sequences and views are the backend's job because they must
@@ -13,8 +13,10 @@ use crate::{Error, view::View};
 mod embedded;
 #[cfg(test)]
 pub(crate) mod memory;
+mod redis;
 
 pub use embedded::EmbeddedContextStore;
+pub use redis::RedisContextStore;
 
 /// An event to append, with everything the service assigns before the store sees it.
 #[derive(Clone, Debug)]
@@ -59,6 +61,13 @@ pub trait ContextStore: Send + Sync + 'static {
         tenant_id: &str,
         customer_id: &str,
     ) -> impl Future<Output = Result<Option<View>, Error>> + Send;
+
+    /// How often a watch reads the store for events that other processes appended: `None`
+    /// when every append to this store goes through this process (the embedded store), so the
+    /// in-process feed misses nothing.
+    fn shared_poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Up to `limit` events with a sequence greater than `after`, oldest first.
     fn events_after(

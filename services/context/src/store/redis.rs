@@ -1,0 +1,716 @@
+//! The context store on Redis (or Redis Cluster), over [`baton_store::redis_db`].
+//!
+//! # Keys
+//!
+//! The group (hash tag) is the tenant, so one commit can change a customer's history and the
+//! tenant-wide idempotency records together. Within it (`␟` is the key part separator):
+//!
+//! - `events␟<customer>`: a sorted set of the encoded [`Event`]s scored by sequence, so a page
+//!   is one `ZRANGE .. BYSCORE LIMIT`. Scores are doubles, exact for sequences below 2^53.
+//! - `view␟<customer>`: the encoded view ([`ContextSnapshot`]); its version is the history's.
+//! - `append␟<idempotency key>`: what the tenant knows about one idempotency key, a hash with
+//!   `customer` (who claimed the key) and, once that customer's append committed, `answer`
+//!   (the encoded [`AppendEventResponse`]).
+//! - `append-keys␟<customer>`: the idempotency keys the customer claimed, so erasure finds
+//!   their records without scanning the tenant.
+//! - `guard␟<shard>`: the commit guard ([`RedisDb::commit`]) of every customer whose id hashes
+//!   to that shard, one of [`GUARD_SHARDS`]. A guard must never go back to a value it held
+//!   (a writer that read the old value could then commit over an erased history), so it
+//!   outlives erasure; shared by a shard of customers, it names none of them, and nothing
+//!   about an erased customer remains. The price is an occasional needless retry when two
+//!   customers of one shard append at the same moment.
+//!
+//! # Why it is atomic
+//!
+//! Every change to a customer's events, view and `append-keys`, and to an `append` record
+//! naming the customer, is one guarded commit on the customer's guard, decided on a `MULTI`
+//! snapshot that read the guard with the state: all of it applies, and only when nothing about
+//! the customer changed since the snapshot; otherwise the operation reads again and decides
+//! again (at most [`MAX_ATTEMPTS`] times). That keeps sequences gap-free and the view the fold
+//! of the events under any concurrency.
+//!
+//! The idempotency key is tenant-wide, though, and appends for two customers use two guards.
+//! So a new key is first claimed: `HSETNX append␟<key> customer <customer>` creates the record
+//! only if no one holds it. A record naming another customer refuses the append
+//! ([`Error::IdempotencyKeyReused`]); a record naming this customer lets it go on, and from
+//! then on only this customer's guarded commits change or remove the record, so the commit
+//! that appends the event writes the answer into it with no window for anyone else. An append
+//! refused for its `expected_version` releases its claim in a guarded commit, so a refused key
+//! is not remembered. A claim whose append never committed (the process died in between) is
+//! completed by the caller's retry or removed by erasure; until then the key is refused for
+//! other customers.
+//!
+//! Erasure is one guarded commit too: the events, the view, the `append-keys` set and every
+//! `append` record naming the customer.
+
+use std::time::Duration;
+
+use baton_proto::v1::{AppendEventResponse, ContextSnapshot, Event};
+use baton_store::{
+    StoreError, codec,
+    redis::{self, RedisError},
+    redis_db::{Commit, RedisDb, Writes},
+};
+
+use super::{Appended, ContextStore, NewEvent};
+use crate::{
+    Error,
+    view::{self, View},
+};
+
+/// How many guards each tenant's customers are spread over.
+const GUARD_SHARDS: u64 = 1024;
+
+/// How often an operation reads and decides again after losing a commit race before it gives
+/// up; each loss means another writer made progress, so this bounds waiting, not correctness.
+const MAX_ATTEMPTS: u32 = 64;
+
+/// The field of an `append` record naming the customer that claimed the key.
+const CUSTOMER: &str = "customer";
+/// The field of an `append` record holding the remembered answer.
+const ANSWER: &str = "answer";
+
+/// How often a watch reads Redis for events appended through another replica.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A [`ContextStore`] in Redis. Cheap to clone; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct RedisContextStore {
+    /// The service's connection and key builder (`baton:context:{tenant}:..`).
+    db: RedisDb,
+}
+
+impl RedisContextStore {
+    /// The store on `db`, connected for the `context` service.
+    pub fn new(db: RedisDb) -> Self {
+        Self { db }
+    }
+
+    /// The keys of one customer's history.
+    fn customer(&self, tenant_id: &str, customer_id: &str) -> CustomerKeys {
+        let shard = format!("{:03x}", guard_shard(customer_id));
+        CustomerKeys {
+            guard: self.db.key(tenant_id, &["guard", &shard]),
+            events: self.db.key(tenant_id, &["events", customer_id]),
+            view: self.db.key(tenant_id, &["view", customer_id]),
+            append_keys: self.db.key(tenant_id, &["append-keys", customer_id]),
+        }
+    }
+
+    /// The tenant-wide record of one idempotency key.
+    fn append_record(&self, tenant_id: &str, idempotency_key: &str) -> String {
+        self.db.key(tenant_id, &["append", idempotency_key])
+    }
+
+    /// Claims `idempotency_key` for `customer_id` if no one holds it; true when this call
+    /// claimed it. The key joins the customer's `append-keys` either way, so erasure finds a
+    /// claim even when its append never commits (erasure checks whose record it is).
+    async fn claim(
+        &self,
+        keys: &CustomerKeys,
+        record: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> Result<bool, Error> {
+        let (claimed,): (bool,) = redis::pipe()
+            .atomic()
+            .cmd("HSETNX")
+            .arg(record)
+            .arg(CUSTOMER)
+            .arg(customer_id)
+            .cmd("SADD")
+            .arg(&keys.append_keys)
+            .arg(idempotency_key)
+            .ignore()
+            .query_async(&mut self.db.conn())
+            .await
+            .map_err(backend)?;
+        Ok(claimed)
+    }
+}
+
+/// The keys one customer's operations read and write; all in the tenant's group.
+#[derive(Debug)]
+struct CustomerKeys {
+    guard: String,
+    events: String,
+    view: String,
+    append_keys: String,
+}
+
+/// The guard shard of a customer: FNV-1a, fixed forever, because every process serving a
+/// tenant must guard a customer with the same key (a hash that changed between builds would
+/// let two versions of the service interleave commits on one history during a rollout).
+fn guard_shard(customer_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in customer_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash % GUARD_SHARDS
+}
+
+/// Any Redis failure as the service's error.
+fn backend(err: RedisError) -> Error {
+    Error::Store(err.into())
+}
+
+/// The error after [`MAX_ATTEMPTS`] lost commit races.
+fn contended(what: &str) -> Error {
+    Error::Store(StoreError::Backend(format!(
+        "{what} lost {MAX_ATTEMPTS} commit races in a row"
+    )))
+}
+
+/// Waits a little after a lost commit race: a random part of a ceiling that doubles with each
+/// attempt (up to about 3 ms), so writers that conflicted do not retry in lockstep.
+async fn back_off(attempt: u32) {
+    let ceiling = 50u64 << attempt.min(6);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(ceiling)) as u64;
+    tokio::time::sleep(Duration::from_micros(jitter)).await;
+}
+
+/// A stored view, or the empty one of a customer with no history.
+fn decode_view(stored: Option<Vec<u8>>, customer_id: &str) -> Result<View, Error> {
+    Ok(stored
+        .map(|bytes| codec::decode::<ContextSnapshot>(&bytes))
+        .transpose()?
+        .map_or_else(|| View::empty(customer_id), View::from_stored))
+}
+
+/// What an append reads, in one `MULTI` snapshot: the guard, then the key's record (claiming
+/// customer and answer), then the stored view.
+type AppendSnapshot = (
+    Option<u64>,
+    (Option<Vec<u8>>, Option<Vec<u8>>),
+    Option<Vec<u8>>,
+);
+
+/// What erasure reads, in one `MULTI` snapshot: the guard, the number of events, whether a
+/// view is stored, and the claimed idempotency keys.
+type ForgetSnapshot = (Option<u64>, u64, bool, Vec<String>);
+
+impl ContextStore for RedisContextStore {
+    /// Other replicas append to the same Redis; their events reach this process's watches by
+    /// reading the store this often.
+    fn shared_poll_interval(&self) -> Option<std::time::Duration> {
+        Some(WATCH_POLL)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %new.tenant_id, customer = %new.customer_id))]
+    async fn append(&self, new: NewEvent) -> Result<Appended, Error> {
+        let NewEvent {
+            tenant_id,
+            customer_id,
+            idempotency_key,
+            expected_version,
+            event,
+        } = new;
+        let keys = self.customer(&tenant_id, &customer_id);
+        let record = self.append_record(&tenant_id, &idempotency_key);
+
+        for attempt in 0..MAX_ATTEMPTS {
+            let (guard, (owner, answer), stored): AppendSnapshot = redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg(&keys.guard)
+                .cmd("HMGET")
+                .arg(&record)
+                .arg(CUSTOMER)
+                .arg(ANSWER)
+                .cmd("GET")
+                .arg(&keys.view)
+                .query_async(&mut self.db.conn())
+                .await
+                .map_err(backend)?;
+            let guard = guard.unwrap_or(0);
+
+            let claimed = match owner {
+                Some(owner) if owner != customer_id.as_bytes() => {
+                    return Err(Error::IdempotencyKeyReused);
+                }
+                Some(_) => {
+                    if let Some(answer) = answer {
+                        let answer: AppendEventResponse = codec::decode(&answer)?;
+                        return Ok(Appended {
+                            event: answer.event.unwrap_or_default(),
+                            version: answer.version,
+                            duplicate: true,
+                        });
+                    }
+                    // Claimed by an earlier attempt of this customer's that never committed.
+                    true
+                }
+                None => false,
+            };
+
+            let mut current = decode_view(stored, &customer_id)?;
+            let version = current.version();
+            if expected_version != 0 && expected_version != version {
+                let refused = Error::VersionConflict {
+                    current: version,
+                    expected: expected_version,
+                };
+                if !claimed {
+                    return Err(refused);
+                }
+                // A refused key is not remembered: the earlier claim goes.
+                let mut release = Writes::new();
+                release
+                    .del(&record)
+                    .srem(&keys.append_keys, idempotency_key.as_bytes());
+                match self.db.commit(&keys.guard, guard, &release).await? {
+                    Commit::Done(_) => return Err(refused),
+                    Commit::Conflict => {
+                        back_off(attempt).await;
+                        continue;
+                    }
+                }
+            }
+
+            if !claimed
+                && !self
+                    .claim(&keys, &record, &customer_id, &idempotency_key)
+                    .await?
+            {
+                // Someone claimed the key since the snapshot; see whose it is.
+                continue;
+            }
+
+            let mut event = event.clone();
+            event.sequence = version + 1;
+            event.customer_id.clone_from(&customer_id);
+            view::apply(&mut current, &event);
+            let encoded_event = codec::encode(&event);
+            let answer = AppendEventResponse {
+                event: Some(event),
+                version: version + 1,
+                duplicate: false,
+            };
+            let encoded_answer = codec::encode(&answer);
+            let mut writes = Writes::new();
+            writes
+                .zadd(&keys.events, (version + 1) as f64, &encoded_event)
+                .set(&keys.view, &codec::encode(current.as_stored()))
+                .command(
+                    "HSET",
+                    &record,
+                    &[
+                        CUSTOMER.as_bytes(),
+                        customer_id.as_bytes(),
+                        ANSWER.as_bytes(),
+                        &encoded_answer,
+                    ],
+                )
+                .sadd(&keys.append_keys, idempotency_key.as_bytes());
+            match self.db.commit(&keys.guard, guard, &writes).await? {
+                Commit::Done(_) => {
+                    return Ok(Appended {
+                        event: answer.event.unwrap_or_default(),
+                        version: answer.version,
+                        duplicate: false,
+                    });
+                }
+                Commit::Conflict => back_off(attempt).await,
+            }
+        }
+        Err(contended("append"))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id))]
+    async fn view(&self, tenant_id: &str, customer_id: &str) -> Result<Option<View>, Error> {
+        let keys = self.customer(tenant_id, customer_id);
+        let stored: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&keys.view)
+            .query_async(&mut self.db.conn())
+            .await
+            .map_err(backend)?;
+        Ok(stored
+            .map(|bytes| codec::decode::<ContextSnapshot>(&bytes))
+            .transpose()?
+            .map(View::from_stored))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id, after))]
+    async fn events_after(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, Error> {
+        if after == u64::MAX || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = self.customer(tenant_id, customer_id);
+        let stored: Vec<Vec<u8>> = redis::cmd("ZRANGE")
+            .arg(&keys.events)
+            .arg(format!("({after}"))
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+            .query_async(&mut self.db.conn())
+            .await
+            .map_err(backend)?;
+        Ok(stored
+            .iter()
+            .map(|bytes| codec::decode::<Event>(bytes))
+            .collect::<Result<_, _>>()?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id))]
+    async fn forget(&self, tenant_id: &str, customer_id: &str) -> Result<u64, Error> {
+        let keys = self.customer(tenant_id, customer_id);
+        for attempt in 0..MAX_ATTEMPTS {
+            let (guard, events, has_view, claimed): ForgetSnapshot = redis::pipe()
+                .atomic()
+                .cmd("GET")
+                .arg(&keys.guard)
+                .cmd("ZCARD")
+                .arg(&keys.events)
+                .cmd("EXISTS")
+                .arg(&keys.view)
+                .cmd("SMEMBERS")
+                .arg(&keys.append_keys)
+                .query_async(&mut self.db.conn())
+                .await
+                .map_err(backend)?;
+            let guard = guard.unwrap_or(0);
+            if events == 0 && !has_view && claimed.is_empty() {
+                return Ok(0);
+            }
+
+            // Only records naming this customer go: a key it tried to claim may be another's.
+            // Those naming it change only under its guard, so the commit below checks them.
+            let records: Vec<String> = claimed
+                .iter()
+                .map(|key| self.append_record(tenant_id, key))
+                .collect();
+            let owners: Vec<Option<Vec<u8>>> = if records.is_empty() {
+                Vec::new()
+            } else {
+                let mut read = redis::pipe();
+                for record in &records {
+                    read.cmd("HGET").arg(record).arg(CUSTOMER);
+                }
+                read.query_async(&mut self.db.conn())
+                    .await
+                    .map_err(backend)?
+            };
+
+            let mut writes = Writes::new();
+            writes.del(&keys.events).del(&keys.view);
+            for ((record, owner), key) in records.iter().zip(&owners).zip(&claimed) {
+                if owner.as_deref() == Some(customer_id.as_bytes()) {
+                    writes.del(record);
+                }
+                writes.srem(&keys.append_keys, key.as_bytes());
+            }
+            match self.db.commit(&keys.guard, guard, &writes).await? {
+                Commit::Done(_) => return Ok(events + u64::from(has_view)),
+                Commit::Conflict => back_off(attempt).await,
+            }
+        }
+        Err(contended("erasure"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use baton_proto::v1::{NoteAdded, event::Payload};
+    use baton_store::redis_db::RedisServer;
+
+    use super::*;
+    use crate::conformance::{self, new_event, started};
+
+    async fn open(server: &RedisServer) -> RedisContextStore {
+        crate::open_redis(&server.url()).await.expect("connect")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_store_passes_the_conformance_suite() {
+        let server = RedisServer::start();
+        conformance::run_all(|| open(&server)).await;
+    }
+
+    #[tokio::test]
+    async fn a_watch_sees_appends_made_through_another_replica() {
+        use crate::history::{Append, History};
+        let server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open(&server).await, shutdown.clone());
+        let writing = History::new(open(&server).await, shutdown.clone());
+        let mut watch = watching.watch("t-watch", "c1", 0);
+        for n in 1..=3u64 {
+            writing
+                .append(Append {
+                    tenant_id: "t-watch".into(),
+                    customer_id: "c1".into(),
+                    event: baton_proto::v1::Event {
+                        payload: Some(started("chat")),
+                        ..Default::default()
+                    },
+                    idempotency_key: format!("k{n}"),
+                    expected_version: 0,
+                })
+                .await
+                .expect("append through the other replica");
+            let event = tokio::time::timeout(std::time::Duration::from_secs(5), watch.recv())
+                .await
+                .expect("the watch hears of it within the poll interval")
+                .expect("open")
+                .expect("no error");
+            assert_eq!(event.sequence, n);
+        }
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_append_survives_a_redis_crash() {
+        let mut server = RedisServer::start();
+        let store = open(&server).await;
+        for key in ["k1", "k2"] {
+            store
+                .append(new_event(
+                    "t1",
+                    "alice",
+                    key,
+                    0,
+                    started("before the crash"),
+                ))
+                .await
+                .expect("append");
+        }
+        drop(store);
+
+        server.crash_and_restart();
+
+        let store = open(&server).await;
+        let stored = store
+            .events_after("t1", "alice", 0, 10)
+            .await
+            .expect("read");
+        assert_eq!(
+            stored.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        let view = store.view("t1", "alice").await.expect("view");
+        assert_eq!(view.map(|v| v.version()), Some(2));
+        let replay = store
+            .append(new_event("t1", "alice", "k1", 0, started("x")))
+            .await
+            .expect("replay");
+        assert!(replay.duplicate, "the remembered answer survived too");
+        let next = store
+            .append(new_event("t1", "alice", "k3", 2, started("x")))
+            .await
+            .expect("append after the crash");
+        assert_eq!(next.version, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_key_raced_by_two_customers_acknowledges_one_of_them() {
+        let server = RedisServer::start();
+        let store = Arc::new(open(&server).await);
+        for round in 0..20 {
+            let key = format!("race-{round}");
+            let tasks: Vec<_> = ["alice", "bob"]
+                .into_iter()
+                .map(|customer| {
+                    let store = Arc::clone(&store);
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        let result = store
+                            .append(new_event("t1", customer, &key, 0, started("x")))
+                            .await;
+                        (customer, result)
+                    })
+                })
+                .collect();
+            let mut winners = Vec::new();
+            for task in tasks {
+                match task.await.expect("task") {
+                    (customer, Ok(appended)) => {
+                        assert!(!appended.duplicate);
+                        assert_eq!(appended.event.customer_id, customer);
+                        winners.push(customer);
+                    }
+                    (_, Err(Error::IdempotencyKeyReused)) => {}
+                    (_, Err(err)) => panic!("unexpected failure: {err}"),
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+            let replay = store
+                .append(new_event("t1", winners[0], &key, 0, started("x")))
+                .await
+                .expect("replay");
+            assert!(
+                replay.duplicate,
+                "the winner's answer is the one remembered"
+            );
+        }
+        let alice = store
+            .events_after("t1", "alice", 0, 100)
+            .await
+            .expect("read");
+        let bob = store.events_after("t1", "bob", 0, 100).await.expect("read");
+        assert_eq!(alice.len() + bob.len(), 20, "one event per key");
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_append_never_committed_is_released_completed_or_erased() {
+        let server = RedisServer::start();
+        let store = open(&server).await;
+        let keys = store.customer("t1", "alice");
+        let record = store.append_record("t1", "k1");
+        // As if the process died between claiming the key and committing the append.
+        assert!(
+            store
+                .claim(&keys, &record, "alice", "k1")
+                .await
+                .expect("claim")
+        );
+
+        let other = store
+            .append(new_event("t1", "bob", "k1", 0, started("x")))
+            .await;
+        assert!(
+            matches!(other, Err(Error::IdempotencyKeyReused)),
+            "{other:?}"
+        );
+        let stale = store
+            .append(new_event("t1", "alice", "k1", 5, started("x")))
+            .await;
+        assert!(
+            matches!(
+                stale,
+                Err(Error::VersionConflict {
+                    current: 0,
+                    expected: 5
+                })
+            ),
+            "{stale:?}"
+        );
+        // The refusal released the claim, so the key is free again.
+        assert!(
+            store
+                .claim(&keys, &record, "alice", "k1")
+                .await
+                .expect("claim")
+        );
+        let retry = store
+            .append(new_event("t1", "alice", "k1", 0, started("x")))
+            .await
+            .expect("the retry completes the claim");
+        assert_eq!((retry.version, retry.duplicate), (1, false));
+
+        // A claim with no append behind it is erased with the customer.
+        assert!(
+            store
+                .claim(&keys, &store.append_record("t1", "k2"), "alice", "k2")
+                .await
+                .expect("claim")
+        );
+        assert_eq!(store.forget("t1", "alice").await.expect("forget"), 2);
+        let freed = store
+            .append(new_event("t1", "bob", "k2", 0, started("x")))
+            .await
+            .expect("the key is free after erasure");
+        assert!(!freed.duplicate);
+    }
+
+    /// Every key and every value in the database, as text, for scanning.
+    async fn everything_stored(server: &RedisServer) -> Vec<String> {
+        let client = redis::Client::open(server.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
+        let mut all = Vec::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("type");
+            let read = match kind.as_str() {
+                "string" => redis::cmd("GET").arg(&key).clone(),
+                "hash" => redis::cmd("HGETALL").arg(&key).clone(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
+                other => panic!("unexpected type {other}"),
+            };
+            let values: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![read.query_async(&mut conn).await.expect("get")],
+                _ => read.query_async(&mut conn).await.expect("read"),
+            };
+            all.push(String::from_utf8_lossy(&key).into_owned());
+            all.extend(
+                values
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+            );
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn nothing_about_an_erased_customer_remains() {
+        let server = RedisServer::start();
+        let store = open(&server).await;
+        for (n, customer) in ["erased-customer-42", "kept-customer"].iter().enumerate() {
+            let note = Payload::Note(NoteAdded {
+                case_id: String::new(),
+                text: format!("secret-note-of-{customer}"),
+            });
+            let key = format!("key-{n}");
+            store
+                .append(new_event("t1", customer, &key, 0, note))
+                .await
+                .expect("append");
+            store
+                .append(new_event(
+                    "t1",
+                    customer,
+                    &format!("{key}-b"),
+                    0,
+                    started("hello"),
+                ))
+                .await
+                .expect("append");
+        }
+        assert_eq!(store.forget("t1", "erased-customer-42").await.ok(), Some(3));
+        let all = everything_stored(&server).await;
+        assert!(
+            all.iter().any(|s| s.contains("kept-customer")),
+            "the scan sees stored data"
+        );
+        for item in &all {
+            assert!(
+                !item.contains("erased-customer-42") && !item.contains("secret-note-of-erased"),
+                "erased customer still present: {item:?}"
+            );
+        }
+        assert!(
+            !all.iter().any(|s| s.contains("key-0")),
+            "its idempotency keys are gone"
+        );
+    }
+
+    #[test]
+    fn guard_shards_never_change() {
+        // Processes of different builds must pick the same guard for a customer.
+        assert_eq!(guard_shard(""), 0xcbf2_9ce4_8422_2325 % GUARD_SHARDS);
+        assert_eq!(guard_shard("a"), 0xaf63_dc4c_8601_ec8c % GUARD_SHARDS);
+        assert!(guard_shard("alice") < GUARD_SHARDS);
+    }
+}
