@@ -16,8 +16,8 @@
 //! - `dispatcher`: the task that owns the state; handlers talk to it over a channel. It runs
 //!   offer timers and delivers offers to agent sessions.
 //! - `persist`: the single writer that commits the dispatcher's changes in order.
-//! - [`store`]: [`RoutingStore`] and the embedded implementation; [`conformance`] is the
-//!   suite every backend runs.
+//! - [`store`]: [`RoutingStore`] and its implementations, embedded (redb) and Redis;
+//!   [`conformance`] is the suite every backend runs.
 //! - [`grpc`]: the adapter: validation, calls to the other services, sessions, errors.
 //! - [`error`]: the one error enum and its status codes.
 //! - [`metrics`]: queue depth and wait, offers, transfers, tokens, re-identifications avoided.
@@ -42,11 +42,12 @@ use baton_proto::v1::routing_service_server::RoutingServiceServer;
 use baton_runtime::client::ClientChannel;
 use baton_runtime::shutdown::Shutdown;
 use baton_store::StoreError;
+use baton_store::redis_db::RedisDb;
 use baton_token::KeyRing;
 
 pub use error::Error;
 pub use grpc::RoutingGrpc;
-pub use store::{EmbeddedRoutingStore, RoutingStore};
+pub use store::{EmbeddedRoutingStore, RedisRoutingStore, RoutingStore};
 
 /// Routing's tunables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,13 @@ pub struct Dependencies {
 /// Opens (creating if needed) the embedded routing store in `data_dir` (`routing.redb`).
 pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedRoutingStore, StoreError> {
     EmbeddedRoutingStore::open(data_dir)
+}
+
+/// Connects to the Redis routing store at `url` (`redis://host:port/db`). Fails when the
+/// server cannot be reached now, so a misconfigured deployment fails at start.
+pub async fn open_redis(url: &str) -> Result<RedisRoutingStore, StoreError> {
+    let db = RedisDb::connect(url, "routing").await?;
+    Ok(RedisRoutingStore::new(db))
 }
 
 /// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`. Reloads

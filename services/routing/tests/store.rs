@@ -1,4 +1,5 @@
-//! The conformance suite on the embedded store, and what survives reopening it.
+//! The conformance suite on every store backend, and what survives restarting each (reopening
+//! the embedded file, a crash of the Redis server).
 
 use std::time::Duration;
 
@@ -6,7 +7,8 @@ use baton_proto::v1::{Agent, Channel, Contact, ContactState, audience::Target};
 use baton_routing::domain::record::{ContactRecord, audience};
 use baton_routing::domain::state::RoutingState;
 use baton_routing::store::{RoutingStore, Write};
-use baton_routing::{conformance, open_embedded};
+use baton_routing::{conformance, open_embedded, open_redis};
+use baton_store::redis_db::RedisServer;
 
 #[tokio::test]
 async fn embedded_store_passes_the_conformance_suite() {
@@ -30,29 +32,33 @@ fn record(id: &str, state: ContactState, agent: &str) -> ContactRecord {
     }
 }
 
-#[tokio::test]
-async fn contacts_survive_reopening_and_an_offered_one_comes_back_queued() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let store = open_embedded(dir.path()).expect("open");
-        store
-            .apply(vec![
-                Write::Agent {
-                    tenant_id: "acme".into(),
-                    agent: Agent {
-                        agent_id: "a".into(),
-                        tier: 1,
-                        ..Agent::default()
-                    },
-                },
-                Write::Contact(Box::new(record("offered", ContactState::Offered, "a"))),
-                Write::Contact(Box::new(record("connected", ContactState::Connected, "a"))),
-                Write::Contact(Box::new(record("ended", ContactState::Ended, "a"))),
-            ])
-            .await
-            .expect("apply");
-    }
-    let store = open_embedded(dir.path()).expect("reopen");
+/// What each restart test commits before the restart: an agent, a contact in each state that
+/// matters and a remembered answer.
+fn before_restart() -> Vec<Write> {
+    vec![
+        Write::Agent {
+            tenant_id: "acme".into(),
+            agent: Agent {
+                agent_id: "a".into(),
+                tier: 1,
+                ..Agent::default()
+            },
+        },
+        Write::Contact(Box::new(record("offered", ContactState::Offered, "a"))),
+        Write::Contact(Box::new(record("connected", ContactState::Connected, "a"))),
+        Write::Contact(Box::new(record("ended", ContactState::Ended, "a"))),
+        Write::Answer {
+            tenant_id: "acme".into(),
+            operation: "start",
+            key: "k1".into(),
+            answer: b"started".to_vec(),
+        },
+    ]
+}
+
+/// What each restart test expects after it: live contacts reload, the ended one stays
+/// readable, the answer is still remembered, and an offered contact comes back queued.
+async fn check_after_restart<S: RoutingStore>(store: &S) {
     let loaded = store.load().await.expect("load");
     let mut ids: Vec<&str> = loaded.contacts.iter().map(|c| c.contact_id()).collect();
     ids.sort_unstable();
@@ -63,6 +69,10 @@ async fn contacts_survive_reopening_and_an_offered_one_comes_back_queued() {
             .await
             .expect("read")
             .is_some_and(|c| c.state() == ContactState::Ended)
+    );
+    assert_eq!(
+        store.answer("acme", "start", "k1").await.expect("read"),
+        Some(b"started".to_vec())
     );
 
     let mut state = RoutingState::new(Duration::from_secs(60));
@@ -77,4 +87,36 @@ async fn contacts_survive_reopening_and_an_offered_one_comes_back_queued() {
             .agent("acme", "a")
             .is_some_and(|a| a.active.contains_key("connected") && a.session.is_none())
     );
+}
+
+#[tokio::test]
+async fn contacts_survive_reopening_and_an_offered_one_comes_back_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open_embedded(dir.path()).expect("open");
+        store.apply(before_restart()).await.expect("apply");
+    }
+    let store = open_embedded(dir.path()).expect("reopen");
+    check_after_restart(&store).await;
+}
+
+#[tokio::test]
+async fn redis_store_passes_the_conformance_suite() {
+    let server = RedisServer::start();
+    let store = open_redis(&server.url()).await.expect("connect");
+    conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn contacts_survive_a_redis_crash_and_an_offered_one_comes_back_queued() {
+    let mut server = RedisServer::start();
+    {
+        let store = open_redis(&server.url()).await.expect("connect");
+        store.apply(before_restart()).await.expect("apply");
+    }
+    // SIGKILL: only what the append-only file fsynced before the commit was acknowledged
+    // comes back.
+    server.crash_and_restart();
+    let store = open_redis(&server.url()).await.expect("reconnect");
+    check_after_restart(&store).await;
 }

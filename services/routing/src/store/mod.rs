@@ -10,8 +10,10 @@ use baton_store::StoreError;
 use crate::domain::record::ContactRecord;
 
 mod embedded;
+mod redis;
 
 pub use embedded::EmbeddedRoutingStore;
+pub use redis::RedisRoutingStore;
 
 /// One change to durable state. A batch of writes commits atomically.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +58,7 @@ pub struct Loaded {
     pub contacts: Vec<ContactRecord>,
 }
 
-/// Routing's storage. Implemented by the embedded store and, later, Redis; both run the
+/// Routing's storage. Implemented by the embedded store and by Redis; both run the
 /// [`conformance`](crate::conformance) suite.
 pub trait RoutingStore: Send + Sync + 'static {
     /// Applies `writes` in one atomic, durable commit.

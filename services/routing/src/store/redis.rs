@@ -1,0 +1,256 @@
+//! Routing's state in Redis.
+//!
+//! # Keys
+//!
+//! Every key is in one group, `mesh` (see [`RedisDb::key`]; `␟` is the 0x1F separator):
+//!
+//! | key                                               | type   | holds                                       |
+//! |---------------------------------------------------|--------|---------------------------------------------|
+//! | `baton:routing:{mesh}:version`                    | string | the guard every commit bumps                |
+//! | `baton:routing:{mesh}:contact␟<tenant>␟<id>`      | string | the encoded [`ContactRecord`], ended or not |
+//! | `baton:routing:{mesh}:live`                       | set    | `<tenant>␟<id>` of every contact not ended  |
+//! | `baton:routing:{mesh}:agents`                     | hash   | `<tenant>␟<agent id>` to the encoded agent  |
+//! | `baton:routing:{mesh}:queues`                     | hash   | `<tenant>␟<queue id>` to the encoded queue  |
+//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a remembered answer                         |
+//!
+//! Contacts are one string each rather than fields of one hash so that ended ones can later be
+//! given a retention TTL; agents and queues are configuration, small enough to read whole.
+//!
+//! # Atomicity
+//!
+//! The persister folds the changes of many requests, of any tenants, into one
+//! [`RoutingStore::apply`], which must commit all or nothing. So the group is not a tenant but
+//! one fixed `mesh`: every key lives in one hash slot and one [`RedisDb::commit`] script
+//! applies the whole batch. That puts all of routing's keys on one node of a cluster, which is
+//! fine while routing runs as a single replica; when router replicas share state, the group
+//! has to follow whatever they partition by.
+//!
+//! Routing's writes are blind (they store the state the dispatcher already decided), so the
+//! guard only serializes commits: read it, commit, and on a conflict (only another writer on
+//! the same keys, which a single replica never has) read it again, a bounded number of times.
+//! Every write stores an absolute value, so re-applying a batch whose outcome was unknown (a
+//! timeout after the server ran it) leaves the same state. Durability is the server's: with
+//! `appendfsync always` an acknowledged commit survives a crash of Redis.
+//!
+//! [`RoutingStore::load`] reads in two steps (the live set, then those contacts), each a
+//! `MULTI` with the guard; when the guard moved in between, it reads again.
+
+use std::collections::BTreeMap;
+
+use baton_proto::v1::{Agent, ContactState, Queue};
+use baton_store::redis_db::{Commit, RedisDb, Writes};
+use baton_store::{StoreError, codec, keys, redis};
+
+use super::{Loaded, RoutingStore, Write};
+use crate::domain::record::ContactRecord;
+
+/// The one group of every routing key: a batch may span tenants and must commit atomically.
+const GROUP: &str = "mesh";
+
+/// A hash of scoped ids (`<tenant>␟<id>`) to encoded messages, ordered like the embedded
+/// store's tables.
+type Encoded = BTreeMap<String, Vec<u8>>;
+
+/// How many times a commit or a load starts again after another writer moved the guard.
+const ATTEMPTS: u32 = 8;
+
+/// Routing's store on Redis, for a deployment that keeps its state off the pod.
+#[derive(Debug, Clone)]
+pub struct RedisRoutingStore {
+    /// The shared connection and key builder.
+    db: RedisDb,
+}
+
+impl RedisRoutingStore {
+    /// The store on `db` (connected for the `routing` service).
+    pub fn new(db: RedisDb) -> Self {
+        Self { db }
+    }
+
+    /// The guard every commit checks and bumps.
+    fn guard(&self) -> String {
+        self.db.key(GROUP, &["version"])
+    }
+
+    /// The key of one contact; `scoped` is `<tenant>␟<id>` (see [`keys::scoped`]).
+    fn contact_key(&self, scoped: &str) -> String {
+        self.db.key(GROUP, &["contact", scoped])
+    }
+
+    /// The set of every contact that is not ended.
+    fn live_key(&self) -> String {
+        self.db.key(GROUP, &["live"])
+    }
+
+    /// The hash of agent profiles.
+    fn agents_key(&self) -> String {
+        self.db.key(GROUP, &["agents"])
+    }
+
+    /// The hash of queues.
+    fn queues_key(&self) -> String {
+        self.db.key(GROUP, &["queues"])
+    }
+
+    /// The key of one remembered answer.
+    fn answer_key(&self, tenant_id: &str, operation: &str, key: &str) -> String {
+        self.db.key(GROUP, &["answer", tenant_id, operation, key])
+    }
+
+    /// The Redis writes for one batch, in order (a later write to a contact wins, as in the
+    /// batch).
+    fn writes(&self, writes: Vec<Write>) -> Writes {
+        let mut out = Writes::new();
+        let (live, agents, queues) = (self.live_key(), self.agents_key(), self.queues_key());
+        for write in writes {
+            match write {
+                Write::Contact(record) => {
+                    let scoped = keys::scoped(record.tenant_id(), &[record.contact_id()]);
+                    out.set(&self.contact_key(&scoped), &codec::encode(record.as_ref()));
+                    if record.state() == ContactState::Ended {
+                        out.srem(&live, scoped.as_bytes());
+                    } else {
+                        out.sadd(&live, scoped.as_bytes());
+                    }
+                }
+                Write::Agent { tenant_id, agent } => {
+                    let field = keys::scoped(&tenant_id, &[&agent.agent_id]);
+                    out.hset(&agents, field.as_bytes(), &codec::encode(&agent));
+                }
+                Write::Queue { tenant_id, queue } => {
+                    let field = keys::scoped(&tenant_id, &[&queue.queue_id]);
+                    out.hset(&queues, field.as_bytes(), &codec::encode(&queue));
+                }
+                Write::Answer {
+                    tenant_id,
+                    operation,
+                    key,
+                    answer,
+                } => {
+                    out.set(&self.answer_key(&tenant_id, operation, &key), &answer);
+                }
+            }
+        }
+        out
+    }
+
+    /// One consistent read of the agents, queues and live contacts, or `None` when a commit
+    /// landed while reading.
+    async fn try_load(&self) -> Result<Option<Loaded>, StoreError> {
+        let mut conn = self.db.conn();
+        let guard = self.guard();
+        let (before, agents, queues, live): (Option<u64>, Encoded, Encoded, Vec<String>) =
+            redis::pipe()
+                .atomic()
+                .get(&guard)
+                .hgetall(self.agents_key())
+                .hgetall(self.queues_key())
+                .smembers(self.live_key())
+                .query_async(&mut conn)
+                .await?;
+
+        let mut loaded = Loaded::default();
+        for (field, value) in agents {
+            let agent: Agent = codec::decode(&value)?;
+            loaded.agents.push((tenant_of(&field), agent));
+        }
+        for (field, value) in queues {
+            let queue: Queue = codec::decode(&value)?;
+            loaded.queues.push((tenant_of(&field), queue));
+        }
+        if live.is_empty() {
+            return Ok(Some(loaded));
+        }
+
+        let contact_keys: Vec<String> = live.iter().map(|s| self.contact_key(s)).collect();
+        let (contacts, after): (Vec<Option<Vec<u8>>>, Option<u64>) = redis::pipe()
+            .atomic()
+            .mget(&contact_keys)
+            .get(&guard)
+            .query_async(&mut conn)
+            .await?;
+        if after != before {
+            return Ok(None);
+        }
+        // A live id always has its contact (both are written by one commit); skip rather than
+        // fail on one that does not, as the embedded store does.
+        for value in contacts.into_iter().flatten() {
+            loaded.contacts.push(codec::decode(&value)?);
+        }
+        Ok(Some(loaded))
+    }
+}
+
+impl RoutingStore for RedisRoutingStore {
+    #[tracing::instrument(skip_all, fields(writes = writes.len()))]
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let writes = self.writes(writes);
+        let guard = self.guard();
+        for attempt in 1..=ATTEMPTS {
+            let version = self.db.version(&guard).await?;
+            match self.db.commit(&guard, version, &writes).await? {
+                Commit::Done(_) => return Ok(()),
+                Commit::Conflict => {
+                    tracing::warn!(attempt, "routing commit conflicted with another writer");
+                }
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "routing commit conflicted {ATTEMPTS} times: another writer commits to the same \
+             redis keys (is a second routing replica running?)"
+        )))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, operation = %operation))]
+    async fn answer(
+        &self,
+        tenant_id: &str,
+        operation: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let answer: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.answer_key(tenant_id, operation, key))
+            .query_async(&mut self.db.conn())
+            .await?;
+        Ok(answer)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, contact = %contact_id))]
+    async fn contact(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        let key = self.contact_key(&keys::scoped(tenant_id, &[contact_id]));
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.db.conn())
+            .await?;
+        value.map(|v| codec::decode(&v)).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn load(&self) -> Result<Loaded, StoreError> {
+        for attempt in 1..=ATTEMPTS {
+            if let Some(loaded) = self.try_load().await? {
+                return Ok(loaded);
+            }
+            tracing::warn!(
+                attempt,
+                "routing state changed while loading, reading again"
+            );
+        }
+        Err(StoreError::Backend(format!(
+            "routing state changed under {ATTEMPTS} loads in a row: another writer commits to \
+             the same redis keys (is a second routing replica running?)"
+        )))
+    }
+}
+
+/// The tenant part of a scoped hash field.
+fn tenant_of(field: &str) -> String {
+    field.split(keys::SEP).next().unwrap_or_default().to_owned()
+}
