@@ -26,6 +26,7 @@ pub const CHECKS: &[&str] = &[
     "the_latest_offer_answer_wins",
     "forgetting_removes_personal_records_and_keeps_aggregates",
     "tenants_never_see_each_other",
+    "concurrent_purchases_each_teach_once",
 ];
 
 pub fn item(id: &str, active: bool) -> CatalogItem {
@@ -117,6 +118,7 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
             forgetting_removes_personal_records_and_keeps_aggregates(store).await
         }
         "tenants_never_see_each_other" => tenants_never_see_each_other(store).await,
+        "concurrent_purchases_each_teach_once" => concurrent_purchases_each_teach_once(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -523,4 +525,45 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             .len(),
         2
     );
+}
+
+pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store: &S) {
+    // Interleaved on one task: every write reads before any commits, so a backend that
+    // decides on stale reads loses pairs or counts a buyer twice. The fourth is a retry of
+    // the first (same idempotency key) arriving while the first is in flight.
+    tokio::join!(
+        buy(store, T, "c1", &["a"]),
+        buy(store, T, "c1", &["b"]),
+        buy(store, T, "c1", &["c"]),
+        buy(store, T, "c1", &["a"]),
+        buy(store, T, "c2", &["a"]),
+        buy(store, T, "c3", &["a"]),
+    );
+    let pair = |anchor: &str, product: &str| CoPurchase {
+        anchor: anchor.into(),
+        product: product.into(),
+        count: 1,
+    };
+    assert_eq!(
+        store
+            .co_purchases(T, strings(&["a", "b"]), 10)
+            .await
+            .expect("co-purchases"),
+        [
+            pair("a", "b"),
+            pair("a", "c"),
+            pair("b", "a"),
+            pair("b", "c")
+        ]
+    );
+    assert_eq!(
+        store.popular(T, 10).await.expect("popular"),
+        [
+            ("a".to_owned(), 3),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 1)
+        ]
+    );
+    let owned = store.customer_record(T, "c1").await.expect("record").owned;
+    assert_eq!(owned.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
 }

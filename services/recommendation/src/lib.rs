@@ -14,8 +14,9 @@
 //!   search arrive later as additions there, behind the same shapes.
 //! - [`Recommender`] (`recommender.rs`): the use cases; reads the store, calls
 //!   [`recommend`], records outcomes. No gRPC types.
-//! - [`store`]: the [`RecommendationStore`] trait and the embedded redb backend
-//!   ([`EmbeddedRecommendationStore`]); [`conformance`] is the suite every backend must pass.
+//! - [`store`]: the [`RecommendationStore`] trait, the embedded redb backend
+//!   ([`EmbeddedRecommendationStore`]) and the Redis backend ([`RedisRecommendationStore`]);
+//!   [`conformance`] is the suite every backend must pass.
 //! - `grpc.rs`: the adapter implementing the generated service trait (validate, call, map
 //!   errors), with its request checks in `grpc/validate.rs`.
 //! - `error.rs`: the one [`Error`] type and the status each variant becomes.
@@ -35,11 +36,14 @@ use std::path::Path;
 
 use baton_proto::v1::recommendation_service_server::RecommendationServiceServer;
 use baton_runtime::shutdown::Shutdown;
+use baton_store::redis_db::RedisDb;
 
 pub use self::error::Error;
 pub use self::grpc::RecommendationGrpc;
 pub use self::recommender::{RecommendQuery, Recommender};
-pub use self::store::{EmbeddedRecommendationStore, RecommendationStore, StoreError};
+pub use self::store::{
+    EmbeddedRecommendationStore, RecommendationStore, RedisRecommendationStore, StoreError,
+};
 
 /// The largest request accepted: an UpsertArticles call may carry 200 articles of 64 KiB each,
 /// more than tonic's 4 MiB default.
@@ -58,4 +62,12 @@ pub fn grpc_service<S: RecommendationStore>(
 /// Opens (creating if needed) the embedded store in `data_dir` (`recommendation.redb`).
 pub fn open_embedded(data_dir: &Path) -> Result<EmbeddedRecommendationStore, StoreError> {
     EmbeddedRecommendationStore::open(data_dir)
+}
+
+/// Connects the Redis store to the server at `url` (`redis://host:port/db`); fails when the
+/// server cannot be reached now, so a misconfigured deployment fails at start.
+pub async fn open_redis(url: &str) -> Result<RedisRecommendationStore, StoreError> {
+    Ok(RedisRecommendationStore::new(
+        RedisDb::connect(url, "recommendation").await?,
+    ))
 }

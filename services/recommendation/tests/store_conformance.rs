@@ -1,20 +1,39 @@
-//! The store conformance suite on the embedded backend, and durability across reopening.
+//! The store conformance suite on both backends, and durability: across reopening the
+//! embedded store, and across a crash of the Redis server.
 
 use baton_proto::v1::{CatalogItem, OfferOutcome, OfferRecord, PurchaseStatus};
 use baton_recommendation::conformance::{self, CHECKS};
 use baton_recommendation::recommend::articles::index;
-use baton_recommendation::{RecommendationStore as _, open_embedded};
+use baton_recommendation::{RecommendationStore, open_embedded, open_redis};
+use baton_store::redis_db::RedisServer;
 
 macro_rules! checks {
     ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let store = open_embedded(dir.path()).expect("open");
-                conformance::run(stringify!($name), &store).await;
-            }
-        )*
+        /// Each check on a fresh data directory.
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = open_embedded(dir.path()).expect("open");
+                    conformance::run(stringify!($name), &store).await;
+                }
+            )*
+        }
+
+        /// Each check on a fresh `redis-server` of its own.
+        mod redis {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let server = RedisServer::start();
+                    let store = open_redis(&server.url()).await.expect("connect");
+                    conformance::run(stringify!($name), &store).await;
+                }
+            )*
+        }
 
         #[test]
         fn every_conformance_check_runs() {
@@ -33,62 +52,62 @@ checks!(
     the_latest_offer_answer_wins,
     forgetting_removes_personal_records_and_keeps_aggregates,
     tenants_never_see_each_other,
+    concurrent_purchases_each_teach_once,
 );
 
-#[tokio::test]
-async fn everything_survives_reopening_the_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    {
-        let store = open_embedded(dir.path()).expect("open");
+/// Writes one of everything the store keeps, each write acknowledged.
+async fn write_everything<S: RecommendationStore>(store: &S) {
+    store
+        .upsert_catalog(
+            "t",
+            "cat",
+            vec![CatalogItem {
+                product_id: "shoes".into(),
+                name: "Trail shoes".into(),
+                active: true,
+                ..Default::default()
+            }],
+        )
+        .await
+        .expect("catalog");
+    let article = baton_proto::v1::Article {
+        article_id: "kb".into(),
+        title: "Kettle care".into(),
+        ..Default::default()
+    };
+    store
+        .upsert_articles("t", "art", vec![index(article)])
+        .await
+        .expect("articles");
+    for (customer, product) in [("c1", "shoes"), ("c1", "socks")] {
         store
-            .upsert_catalog(
+            .record_purchase(
                 "t",
-                "cat",
-                vec![CatalogItem {
-                    product_id: "shoes".into(),
-                    name: "Trail shoes".into(),
-                    active: true,
-                    ..Default::default()
-                }],
+                customer,
+                &format!("{customer}-{product}"),
+                conformance::purchase("o", product, PurchaseStatus::Ordered),
             )
             .await
-            .expect("catalog");
-        let article = baton_proto::v1::Article {
-            article_id: "kb".into(),
-            title: "Kettle care".into(),
-            ..Default::default()
-        };
-        store
-            .upsert_articles("t", "art", vec![index(article)])
-            .await
-            .expect("articles");
-        for (customer, product) in [("c1", "shoes"), ("c1", "socks")] {
-            store
-                .record_purchase(
-                    "t",
-                    customer,
-                    &format!("{customer}-{product}"),
-                    conformance::purchase("o", product, PurchaseStatus::Ordered),
-                )
-                .await
-                .expect("purchase");
-        }
-        store
-            .record_offer_answer(
-                "t",
-                "c1",
-                "ans",
-                OfferRecord {
-                    offer_id: "of".into(),
-                    product_id: "gel".into(),
-                    outcome: OfferOutcome::Declined as i32,
-                    at: None,
-                },
-            )
-            .await
-            .expect("answer");
+            .expect("purchase");
     }
-    let store = open_embedded(dir.path()).expect("reopen");
+    store
+        .record_offer_answer(
+            "t",
+            "c1",
+            "ans",
+            OfferRecord {
+                offer_id: "of".into(),
+                product_id: "gel".into(),
+                outcome: OfferOutcome::Declined as i32,
+                at: None,
+            },
+        )
+        .await
+        .expect("answer");
+}
+
+/// Checks that everything [`write_everything`] wrote is there, answers included.
+async fn check_everything<S: RecommendationStore>(store: &S) {
     assert_eq!(
         store
             .catalog_items("t", vec!["shoes".into()])
@@ -124,4 +143,29 @@ async fn everything_survives_reopening_the_store() {
             .expect("retry"),
         1
     );
+}
+
+#[tokio::test]
+async fn everything_survives_reopening_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open_embedded(dir.path()).expect("open");
+        write_everything(&store).await;
+    }
+    let store = open_embedded(dir.path()).expect("reopen");
+    check_everything(&store).await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_a_redis_crash() {
+    let mut server = RedisServer::start();
+    {
+        let store = open_redis(&server.url()).await.expect("connect");
+        write_everything(&store).await;
+    }
+    // SIGKILL: nothing is flushed on the way down, so only what was fsynced before each
+    // acknowledgement is there after the restart.
+    server.crash_and_restart();
+    let store = open_redis(&server.url()).await.expect("reconnect");
+    check_everything(&store).await;
 }

@@ -19,19 +19,10 @@ use super::tables::{
 };
 use super::{
     CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED,
-    RecommendationStore,
+    RecommendationStore, op,
 };
 use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
-
-/// Operation names under which idempotency answers are remembered.
-mod op {
-    pub const UPSERT_CATALOG: &str = "upsert_catalog";
-    pub const UPSERT_ARTICLES: &str = "upsert_articles";
-    /// Purchases and offer answers share one: a key names one outcome, whatever its kind.
-    pub const RECORD_OUTCOME: &str = "record_outcome";
-    pub const FORGET_CUSTOMER: &str = "forget_customer";
-}
 
 /// The recommendation state in a redb file. Cheap to clone; clones share the database.
 #[derive(Clone, Debug)]

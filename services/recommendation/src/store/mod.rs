@@ -2,11 +2,12 @@
 //! recorded outcomes per customer and the aggregate co-purchase counts learned from them.
 //!
 //! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
-//! and the later Redis backend implement it, and [`crate::conformance`] holds the one suite both
-//! must pass. Every method is scoped to a tenant; every mutation takes the caller's idempotency
+//! and the Redis backend ([`RedisRecommendationStore`]) implement it, and [`crate::conformance`]
+//! holds the one suite both must pass. Every method is scoped to a tenant; every mutation takes the caller's idempotency
 //! key and applies at most once per key, committed with the change.
 
 mod embedded;
+mod redis;
 mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase};
 pub use baton_store::StoreError;
 
 pub use self::embedded::EmbeddedRecommendationStore;
+pub use self::redis::RedisRecommendationStore;
 use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
 
@@ -28,6 +30,15 @@ pub const MAX_CUSTOMER_RECORDS: usize = 1_000;
 /// Co-purchase rows scanned per anchor product. Rows are kept in product-id order, so this is
 /// a bound, not a ranking; item-to-item filtering at scale replaces the scan.
 pub const MAX_PAIRS_SCANNED: usize = 1_000;
+
+/// Operation names under which idempotency answers are remembered.
+mod op {
+    pub const UPSERT_CATALOG: &str = "upsert_catalog";
+    pub const UPSERT_ARTICLES: &str = "upsert_articles";
+    /// Purchases and offer answers share one: a key names one outcome, whatever its kind.
+    pub const RECORD_OUTCOME: &str = "record_outcome";
+    pub const FORGET_CUSTOMER: &str = "forget_customer";
+}
 
 /// What the service learned from one customer.
 #[derive(Clone, Debug, Default, PartialEq)]

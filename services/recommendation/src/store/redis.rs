@@ -1,0 +1,716 @@
+//! The Redis backend: the embedded backend's state in Redis (or Redis Cluster), through the
+//! shared plumbing in [`baton_store::redis_db`].
+//!
+//! # Keys
+//!
+//! Every key is `baton:recommendation:{<tenant>}:<kind>␟<parts>` (`␟` is 0x1F, see
+//! [`RedisDb::key`]). The tenant is the hash tag: one tenant's keys share a slot, so one commit
+//! may write any of them, and no key is ever shared between tenants.
+//!
+//! | key                                   | type       | holds                                          |
+//! |---------------------------------------|------------|------------------------------------------------|
+//! | `catalog`                             | hash       | product id → `CatalogItem`                     |
+//! | `catalog_active`                      | sorted set | active product ids, all scored 0 (id order)    |
+//! | `articles`                            | hash       | article id → `Article`                         |
+//! | `article_terms␟<article>`             | hash       | term → field bits, to drop them on replace     |
+//! | `postings␟<term>`                     | sorted set | `<article>␟<field bits>`, all scored 0         |
+//! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
+//! | `offers␟<customer>`                   | hash       | offer id → the latest `OfferRecord`            |
+//! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
+//! | `pairs␟<product>`                     | sorted set | other product, scored minus the co-buyers      |
+//! | `buyers`                              | sorted set | product, scored minus its distinct buyers      |
+//! | `answer␟<op>[␟<customer>]␟<key>`      | string     | the remembered answer to an idempotent call    |
+//! | `version␟catalog`, `version␟articles`, `version␟customer␟<customer>` | counter | commit guards |
+//!
+//! Sets scored 0 list their members in byte order, the order of the embedded backend's keys
+//! (ids hold no control characters, so the separator sorts before any id character). Counts
+//! are stored negated so that an ascending `ZRANGE` lists the largest first and breaks ties by
+//! product id, as the embedded backend's rank keys do. The time a product was first bought is
+//! not kept: nothing reads it.
+//!
+//! # Atomicity
+//!
+//! Every mutation is one guarded commit ([`RedisDb::commit`]): read the guard together with
+//! whatever the decision needs (the remembered answer first), build the writes, the answer
+//! among them, and commit them in one script that applies nothing if the guard moved; on a
+//! conflict, read and decide again, up to [`MAX_ATTEMPTS`] times. The guards are as narrow as
+//! the decisions:
+//!
+//! - catalog upserts: `version␟catalog` (they read only their remembered answer);
+//! - article upserts: `version␟articles` (replacing an article reads its old terms);
+//! - purchases, offer answers and erasure: `version␟customer␟<customer>`. They decide on that
+//!   customer's records alone; the tenant-wide counts a purchase bumps (`buyers`, `pairs`) are
+//!   increments in the same script, which commute, so different customers never conflict.
+//!
+//! So the answers to outcomes and erasures are remembered per customer (the embedded backend
+//! keeps them per tenant): the answer must sit under the guard that orders the change it
+//! acknowledges. A retry always names the same customer; only a key reused for another
+//! customer, a different request, behaves differently (it is applied).
+//!
+//! Reads need no guard: each is one round trip, a `MULTI` block where it reads more than one
+//! key that must agree.
+//!
+//! Two reads are exact where the embedded backend bounds a scan: `co_purchases` reads the
+//! strongest pairs of an anchor, not the strongest of its first [`MAX_PAIRS_SCANNED`] in id
+//! order, and `catalog_sample` reads an index of active items, so retired items never crowd
+//! it out.
+//!
+//! [`MAX_PAIRS_SCANNED`]: super::MAX_PAIRS_SCANNED
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use baton_proto::v1::{
+    Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
+    UpsertArticlesResponse, UpsertCatalogResponse,
+};
+use baton_store::StoreError;
+use baton_store::codec::{decode, encode};
+use baton_store::keys::SEP;
+use baton_store::redis::{self, Pipeline};
+use baton_store::redis_db::{Commit, RedisDb, Writes};
+
+use super::{
+    CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, RecommendationStore, op,
+};
+use crate::recommend::articles::{IndexedArticle, Posting};
+use crate::recommend::offers::CoPurchase;
+
+/// Commits tried before a mutation gives up. A conflict means another writer of the same guard
+/// committed first, so each round someone makes progress; running out means sustained
+/// contention on one customer or catalog, and the caller retries later with the same key.
+const MAX_ATTEMPTS: u32 = 64;
+
+/// The recommendation state in Redis. Cheap to clone; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct RedisRecommendationStore {
+    /// The shared connection, and the key builder for the `recommendation` service.
+    db: RedisDb,
+}
+
+impl RedisRecommendationStore {
+    /// A store over `db` (connected for the `recommendation` service).
+    pub fn new(db: RedisDb) -> Self {
+        Self { db }
+    }
+
+    fn keys<'a>(&'a self, tenant: &'a str) -> Keys<'a> {
+        Keys {
+            db: &self.db,
+            tenant,
+        }
+    }
+
+    /// Runs a pipeline (a `MULTI` block when built with `atomic()`) in one round trip.
+    async fn query<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, StoreError> {
+        Ok(pipe.query_async(&mut self.db.conn()).await?)
+    }
+
+    /// Commits `writes` if `guard` still holds `version` (absent reads as 0); false when
+    /// another writer got there first.
+    async fn commit(
+        &self,
+        guard: &str,
+        version: Option<u64>,
+        writes: &Writes,
+    ) -> Result<bool, StoreError> {
+        let done = self.db.commit(guard, version.unwrap_or(0), writes).await?;
+        Ok(matches!(done, Commit::Done(_)))
+    }
+
+    /// The stored messages under `ids` in the hash `key`, in the order asked; unknown ids are
+    /// skipped.
+    async fn get_many<M>(&self, key: String, ids: &[String]) -> Result<Vec<M>, StoreError>
+    where
+        M: prost::Message + Default,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found: (Vec<Option<Vec<u8>>>,) = self
+            .query(redis::pipe().cmd("HMGET").arg(key).arg(ids))
+            .await?;
+        found.0.into_iter().flatten().map(|v| decode(&v)).collect()
+    }
+}
+
+/// The keys of one tenant; the module docs say what each holds.
+struct Keys<'a> {
+    db: &'a RedisDb,
+    tenant: &'a str,
+}
+
+impl Keys<'_> {
+    fn key(&self, parts: &[&str]) -> String {
+        self.db.key(self.tenant, parts)
+    }
+
+    fn catalog(&self) -> String {
+        self.key(&["catalog"])
+    }
+
+    fn catalog_active(&self) -> String {
+        self.key(&["catalog_active"])
+    }
+
+    fn catalog_guard(&self) -> String {
+        self.key(&["version", "catalog"])
+    }
+
+    fn articles(&self) -> String {
+        self.key(&["articles"])
+    }
+
+    fn article_terms(&self, article: &str) -> String {
+        self.key(&["article_terms", article])
+    }
+
+    fn postings(&self, term: &str) -> String {
+        self.key(&["postings", term])
+    }
+
+    fn articles_guard(&self) -> String {
+        self.key(&["version", "articles"])
+    }
+
+    fn purchases(&self, customer: &str) -> String {
+        self.key(&["purchases", customer])
+    }
+
+    fn offers(&self, customer: &str) -> String {
+        self.key(&["offers", customer])
+    }
+
+    fn owned(&self, customer: &str) -> String {
+        self.key(&["owned", customer])
+    }
+
+    fn customer_guard(&self, customer: &str) -> String {
+        self.key(&["version", "customer", customer])
+    }
+
+    fn pairs(&self, product: &str) -> String {
+        self.key(&["pairs", product])
+    }
+
+    fn buyers(&self) -> String {
+        self.key(&["buyers"])
+    }
+
+    /// A tenant-wide remembered answer. The idempotency key goes last: it is the one part
+    /// not validated as an id, so it may hold the separator.
+    fn answer(&self, operation: &str, idempotency_key: &str) -> String {
+        self.key(&["answer", operation, idempotency_key])
+    }
+
+    /// A remembered answer to a call about one customer (see the module docs).
+    fn customer_answer(&self, operation: &str, customer: &str, idempotency_key: &str) -> String {
+        self.key(&["answer", operation, customer, idempotency_key])
+    }
+}
+
+/// Runs one read-decide-commit `attempt` until it commits (it returns `None` on a conflict),
+/// at most [`MAX_ATTEMPTS`] times, pausing a little longer after each conflict.
+async fn retry<T, F, Fut>(operation: &str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, StoreError>>,
+{
+    for n in 0..MAX_ATTEMPTS {
+        if let Some(done) = attempt().await? {
+            return Ok(done);
+        }
+        tracing::debug!(operation, attempt = n + 1, "commit conflicted, retrying");
+        tokio::time::sleep(Duration::from_micros(100 << n.min(5))).await;
+    }
+    Err(StoreError::Backend(format!(
+        "{operation}: {MAX_ATTEMPTS} commits in a row conflicted with other writers"
+    )))
+}
+
+/// The `stop` index of a `ZRANGE` reading `limit` members; `None` when nothing is to be read
+/// (a stop of -1 would read everything).
+fn last_index(limit: usize) -> Option<isize> {
+    limit
+        .checked_sub(1)
+        .map(|n| isize::try_from(n).unwrap_or(isize::MAX))
+}
+
+/// A count stored negated as a sorted-set score (see the module docs).
+fn count_of(score: f64) -> u64 {
+    // Scores are whole numbers far below 2^53, so the conversion is exact.
+    (-score).max(0.0) as u64
+}
+
+/// The member of `postings␟<term>` for one article.
+fn posting_member(article: &str, fields: u8) -> String {
+    format!("{article}{SEP}{fields}")
+}
+
+/// A posting back from its member.
+fn posting_of(term: &str, member: &str) -> Result<Posting, StoreError> {
+    let parsed = member
+        .rsplit_once(SEP)
+        .and_then(|(article, fields)| Some((article, fields.parse::<u8>().ok()?)));
+    let Some((article, fields)) = parsed else {
+        return Err(StoreError::Corrupt(format!(
+            "posting {member:?} of term {term:?} is not <article>␟<fields>"
+        )));
+    };
+    Ok(Posting {
+        term: term.to_owned(),
+        article_id: article.to_owned(),
+        fields,
+    })
+}
+
+impl RecommendationStore for RedisRecommendationStore {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, items = items.len()))]
+    async fn upsert_catalog(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        items: Vec<CatalogItem>,
+    ) -> Result<u32, StoreError> {
+        let keys = &self.keys(tenant);
+        let items = &items;
+        let guard = &keys.catalog_guard();
+        let answer_key = &keys.answer(op::UPSERT_CATALOG, idempotency_key);
+        retry(op::UPSERT_CATALOG, || async move {
+            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).get(answer_key))
+                .await?;
+            if let Some(answer) = answer {
+                return Ok(Some(decode::<UpsertCatalogResponse>(&answer)?.upserted));
+            }
+            let (catalog, active) = (keys.catalog(), keys.catalog_active());
+            let mut writes = Writes::new();
+            for item in items {
+                let id = item.product_id.as_bytes();
+                writes.hset(&catalog, id, &encode(item));
+                if item.active {
+                    writes.zadd(&active, 0.0, id);
+                } else {
+                    writes.zrem(&active, id);
+                }
+            }
+            let upserted = u32::try_from(items.len()).unwrap_or(u32::MAX);
+            writes.set(answer_key, &encode(&UpsertCatalogResponse { upserted }));
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(upserted))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
+    async fn catalog_items(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> Result<Vec<CatalogItem>, StoreError> {
+        self.get_many(self.keys(tenant).catalog(), &product_ids)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
+    async fn catalog_sample(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<CatalogItem>, StoreError> {
+        let Some(stop) = last_index(limit) else {
+            return Ok(Vec::new());
+        };
+        let keys = self.keys(tenant);
+        let (ids,): (Vec<String>,) = self
+            .query(redis::pipe().zrange(keys.catalog_active(), 0, stop))
+            .await?;
+        // An item retired between the two reads is still skipped.
+        let items: Vec<CatalogItem> = self.get_many(keys.catalog(), &ids).await?;
+        Ok(items.into_iter().filter(|i| i.active).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, articles = articles.len()))]
+    async fn upsert_articles(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        articles: Vec<IndexedArticle>,
+    ) -> Result<u32, StoreError> {
+        let keys = &self.keys(tenant);
+        let articles = &articles;
+        let guard = &keys.articles_guard();
+        let answer_key = &keys.answer(op::UPSERT_ARTICLES, idempotency_key);
+        let ids: Vec<&str> = articles
+            .iter()
+            .map(|a| a.article.article_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let ids = &ids;
+        retry(op::UPSERT_ARTICLES, || async move {
+            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).get(answer_key))
+                .await?;
+            if let Some(answer) = answer {
+                return Ok(Some(decode::<UpsertArticlesResponse>(&answer)?.upserted));
+            }
+            // The terms each article is indexed under now; read after the guard, so a commit
+            // in between makes this attempt conflict.
+            let mut read_terms = redis::pipe();
+            for id in ids {
+                read_terms.hgetall(keys.article_terms(id));
+            }
+            let stored: Vec<HashMap<String, u8>> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                self.query(&read_terms).await?
+            };
+            let mut indexed_under: HashMap<&str, HashMap<String, u8>> =
+                ids.iter().copied().zip(stored).collect();
+
+            let mut writes = Writes::new();
+            for indexed in articles {
+                let id = indexed.article.article_id.as_str();
+                let terms_key = keys.article_terms(id);
+                for (term, fields) in indexed_under.remove(id).unwrap_or_default() {
+                    writes.zrem(&keys.postings(&term), posting_member(id, fields).as_bytes());
+                }
+                writes.del(&terms_key);
+                for (term, fields) in &indexed.terms {
+                    let member = posting_member(id, *fields);
+                    writes.zadd(&keys.postings(term), 0.0, member.as_bytes());
+                    writes.hset(&terms_key, term.as_bytes(), fields.to_string().as_bytes());
+                }
+                // The same article twice in one call: the second replaces the first's terms.
+                indexed_under.insert(id, indexed.terms.iter().cloned().collect());
+                writes.hset(&keys.articles(), id.as_bytes(), &encode(&indexed.article));
+            }
+            let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
+            writes.set(answer_key, &encode(&UpsertArticlesResponse { upserted }));
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(upserted))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, terms = terms.len()))]
+    async fn postings(
+        &self,
+        tenant: &str,
+        terms: Vec<String>,
+        per_term: usize,
+    ) -> Result<Vec<Posting>, StoreError> {
+        let Some(stop) = last_index(per_term) else {
+            return Ok(Vec::new());
+        };
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(tenant);
+        let mut pipe = redis::pipe();
+        for term in &terms {
+            pipe.zrange(keys.postings(term), 0, stop);
+        }
+        let members: Vec<Vec<String>> = self.query(&pipe).await?;
+        let mut out = Vec::new();
+        for (term, members) in terms.iter().zip(members) {
+            for member in members {
+                out.push(posting_of(term, &member)?);
+            }
+        }
+        Ok(out)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = article_ids.len()))]
+    async fn articles(
+        &self,
+        tenant: &str,
+        article_ids: Vec<String>,
+    ) -> Result<Vec<Article>, StoreError> {
+        self.get_many(self.keys(tenant).articles(), &article_ids)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_purchase(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        purchase: Purchase,
+    ) -> Result<(), StoreError> {
+        let keys = &self.keys(tenant);
+        let purchase = &purchase;
+        let guard = &keys.customer_guard(customer_id);
+        let answer_key = &keys.customer_answer(op::RECORD_OUTCOME, customer_id, idempotency_key);
+        let owned_key = &keys.owned(customer_id);
+        let product = purchase.product_id.as_str();
+        let learn = purchase.status() != PurchaseStatus::Returned;
+        retry(op::RECORD_OUTCOME, || async move {
+            let (version, answered, already_owned, others): (
+                Option<u64>,
+                bool,
+                Option<f64>,
+                Vec<String>,
+            ) = self
+                .query(
+                    redis::pipe()
+                        .atomic()
+                        .get(guard)
+                        .exists(answer_key)
+                        .zscore(owned_key, product)
+                        .zrange(owned_key, 0, MAX_PAIRED_PRODUCTS as isize - 1),
+                )
+                .await?;
+            if answered {
+                return Ok(Some(()));
+            }
+            let mut writes = Writes::new();
+            let record = format!("{}{SEP}{product}", purchase.order_id);
+            writes.hset(
+                &keys.purchases(customer_id),
+                record.as_bytes(),
+                &encode(purchase),
+            );
+            // A returned purchase is kept but not learned from; a product already owned
+            // teaches nothing new (repeat buys would otherwise inflate pairs).
+            if learn && already_owned.is_none() {
+                let pairs = keys.pairs(product);
+                for other in &others {
+                    writes.command("ZINCRBY", &keys.pairs(other), &[b"-1", product.as_bytes()]);
+                    writes.command("ZINCRBY", &pairs, &[b"-1", other.as_bytes()]);
+                }
+                writes.zadd(owned_key, 0.0, product.as_bytes());
+                writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
+            }
+            writes.set(answer_key, b"");
+            Ok(self.commit(guard, version, &writes).await?.then_some(()))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_offer_answer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        answer: OfferRecord,
+    ) -> Result<(), StoreError> {
+        let keys = &self.keys(tenant);
+        let answer = &answer;
+        let guard = &keys.customer_guard(customer_id);
+        let answer_key = &keys.customer_answer(op::RECORD_OUTCOME, customer_id, idempotency_key);
+        retry(op::RECORD_OUTCOME, || async move {
+            let (version, answered): (Option<u64>, bool) = self
+                .query(redis::pipe().atomic().get(guard).exists(answer_key))
+                .await?;
+            if answered {
+                return Ok(Some(()));
+            }
+            let mut writes = Writes::new();
+            writes
+                .hset(
+                    &keys.offers(customer_id),
+                    answer.offer_id.as_bytes(),
+                    &encode(answer),
+                )
+                .set(answer_key, b"");
+            Ok(self.commit(guard, version, &writes).await?.then_some(()))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn customer_record(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+    ) -> Result<CustomerRecord, StoreError> {
+        let keys = self.keys(tenant);
+        let (owned, offers): (BTreeSet<String>, BTreeMap<String, Vec<u8>>) = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .zrange(
+                        keys.owned(customer_id),
+                        0,
+                        MAX_CUSTOMER_RECORDS as isize - 1,
+                    )
+                    .hgetall(keys.offers(customer_id)),
+            )
+            .await?;
+        // A customer answers each offer once at most (later answers replace earlier ones), so
+        // the hash is as small as the tenant's set of offers.
+        let offers = offers
+            .into_values()
+            .take(MAX_CUSTOMER_RECORDS)
+            .map(|v| decode::<OfferRecord>(&v))
+            .collect::<Result<_, _>>()?;
+        Ok(CustomerRecord { owned, offers })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
+    async fn co_purchases(
+        &self,
+        tenant: &str,
+        anchors: Vec<String>,
+        per_anchor: usize,
+    ) -> Result<Vec<CoPurchase>, StoreError> {
+        let Some(stop) = last_index(per_anchor) else {
+            return Ok(Vec::new());
+        };
+        if anchors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(tenant);
+        let mut pipe = redis::pipe();
+        for anchor in &anchors {
+            pipe.zrange_withscores(keys.pairs(anchor), 0, stop);
+        }
+        let rows: Vec<Vec<(String, f64)>> = self.query(&pipe).await?;
+        Ok(anchors
+            .iter()
+            .zip(rows)
+            .flat_map(|(anchor, rows)| {
+                rows.into_iter().map(|(product, score)| CoPurchase {
+                    anchor: anchor.clone(),
+                    product,
+                    count: count_of(score),
+                })
+            })
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
+    async fn popular(&self, tenant: &str, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let Some(stop) = last_index(limit) else {
+            return Ok(Vec::new());
+        };
+        let (rows,): (Vec<(String, f64)>,) = self
+            .query(redis::pipe().zrange_withscores(self.keys(tenant).buyers(), 0, stop))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(product, score)| (product, count_of(score)))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
+    async fn popularity(
+        &self,
+        tenant: &str,
+        product_ids: Vec<String>,
+    ) -> Result<BTreeMap<String, u64>, StoreError> {
+        if product_ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let (scores,): (Vec<Option<f64>>,) = self
+            .query(
+                redis::pipe()
+                    .cmd("ZMSCORE")
+                    .arg(self.keys(tenant).buyers())
+                    .arg(&product_ids),
+            )
+            .await?;
+        Ok(product_ids
+            .into_iter()
+            .zip(scores)
+            .filter_map(|(id, score)| Some((id, count_of(score?))))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn forget_customer(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Forgotten, StoreError> {
+        let keys = &self.keys(tenant);
+        let guard = &keys.customer_guard(customer_id);
+        let answer_key = &keys.customer_answer(op::FORGET_CUSTOMER, customer_id, idempotency_key);
+        let personal = &[
+            keys.purchases(customer_id),
+            keys.offers(customer_id),
+            keys.owned(customer_id),
+        ];
+        let [purchases, offers, owned] = personal;
+        retry(op::FORGET_CUSTOMER, || async move {
+            let (version, answer, purchased, answered, owned_count): (
+                Option<u64>,
+                Option<Vec<u8>>,
+                u64,
+                u64,
+                u64,
+            ) = self
+                .query(
+                    redis::pipe()
+                        .atomic()
+                        .get(guard)
+                        .get(answer_key)
+                        .hlen(purchases)
+                        .hlen(offers)
+                        .zcard(owned),
+                )
+                .await?;
+            if let Some(answer) = answer {
+                let answer = decode::<ForgetCustomerResponse>(&answer)?;
+                return Ok(Some(Forgotten {
+                    found: answer.found,
+                    records_removed: answer.records_removed,
+                }));
+            }
+            // Buyer and co-purchase counts are deliberately kept: they are aggregates over
+            // many customers and cannot be traced back to this one. The remembered answers
+            // to this customer's outcomes stay too: they are empty, and they stop a late
+            // retry from recording an erased outcome again.
+            let removed = purchased + answered + owned_count;
+            let mut writes = Writes::new();
+            for key in personal {
+                writes.del(key);
+            }
+            let answer = ForgetCustomerResponse {
+                found: removed > 0,
+                records_removed: removed,
+            };
+            writes.set(answer_key, &encode(&answer));
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(Forgotten {
+                found: answer.found,
+                records_removed: removed,
+            }))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_posting_member_reads_back_and_sorts_like_the_embedded_keys() {
+        let posting = posting_of("kettle", &posting_member("a1", 5)).expect("parse");
+        assert_eq!((posting.article_id.as_str(), posting.fields), ("a1", 5));
+        // An id sorts before every longer id it begins, as in a prefix scan.
+        assert!(posting_member("a1", 9) < posting_member("a1-x", 1));
+        assert!(posting_of("kettle", "no separator").is_err());
+        assert!(posting_of("kettle", "a1\u{1f}999").is_err());
+    }
+
+    #[test]
+    fn a_zero_limit_reads_nothing() {
+        assert_eq!(last_index(0), None);
+        assert_eq!(last_index(1), Some(0));
+        assert_eq!(last_index(usize::MAX), Some(isize::MAX));
+    }
+
+    #[test]
+    fn counts_come_back_from_negated_scores() {
+        assert_eq!(count_of(-3.0), 3);
+        assert_eq!(count_of(0.0), 0);
+    }
+}
