@@ -7,7 +7,7 @@ pub mod otlp;
 use std::{path::Path, time::Duration};
 
 use baton::{
-    config::{MeshConfig, ServiceName},
+    config::{MeshConfig, ServiceName, StoreKind},
     mesh::Mesh,
 };
 use baton_proto::v1::{
@@ -17,10 +17,76 @@ use baton_proto::v1::{
     routing_service_client::RoutingServiceClient,
 };
 use baton_runtime::shutdown::Shutdown;
+use baton_store::redis_db::RedisServer;
 use tonic::transport::Channel;
 
 /// How long a scenario waits for something the mesh should do promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Where a test mesh keeps its state: a fresh data directory, and with Redis a throwaway
+/// `redis-server` of its own. Both go when this is dropped.
+#[derive(Debug)]
+pub struct Stores {
+    dir: tempfile::TempDir,
+    redis: Option<RedisServer>,
+}
+
+impl Stores {
+    /// The embedded store in a fresh directory.
+    pub fn embedded() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            redis: None,
+        }
+    }
+
+    /// A fresh `redis-server` (the data directory still holds the token key ring).
+    pub fn redis() -> Self {
+        Self {
+            redis: Some(RedisServer::start()),
+            ..Self::embedded()
+        }
+    }
+
+    /// The Redis server's URL, when on Redis.
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(RedisServer::url)
+    }
+
+    /// A test configuration on these stores.
+    pub fn config(&self) -> MeshConfig {
+        let mut config = MeshConfig::for_tests(self.dir.path().to_path_buf());
+        if let Some(redis) = &self.redis {
+            config.store = StoreKind::Redis;
+            config.redis_url = redis.url();
+        }
+        config
+    }
+}
+
+/// Turns `async fn name(stores: Stores)` scenarios into one test per backend:
+/// `embedded::name` and `redis::name`.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Stores::embedded()).await
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::Stores::redis()).await
+                }
+            )+
+        }
+    };
+}
 
 /// A running mesh with a client for each service.
 #[derive(Debug)]

@@ -5,15 +5,16 @@
 //! Every key is `baton:<service>:{<group>}:<parts joined by 0x1F>`. The braces are a Redis
 //! Cluster hash tag: all keys of one group live in one slot, so one script can read and write
 //! all of them atomically on a single server and on a cluster alike. A service chooses its
-//! group as the unit its transactions span (identity: a tenant; context: one customer's
-//! history).
+//! group as the widest unit one transaction spans: the tenant, for every service today (a
+//! tenant-wide index, such as context's idempotency keys, must be written in the same step as
+//! the change it records). Routing, which writes batches across tenants, uses one fixed group.
 //!
 //! # Transactions
 //!
 //! Optimistic, guarded by a version counter: a key of the same group, chosen by the service as
-//! the unit that must not change under a decision (identity: the tenant; context: one
-//! customer's history, while the group is the tenant so that tenant-wide indexes can be
-//! written in the same step):
+//! the narrowest unit that must not change under a decision, so that unrelated writes do not
+//! conflict (identity: the tenant; context and recommendation: a customer, or a shard of
+//! customers):
 //!
 //! 1. read the guard ([`RedisDb::version`]), then whatever the decision needs;
 //! 2. build the writes ([`Writes`]) and [`RedisDb::commit`] them with the version read in 1.

@@ -87,9 +87,21 @@ pub struct MeshConfig {
     /// when none is configured.
     #[arg(long, env = "BATON_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Where state lives. Only the embedded store is available in this version.
+    /// Where state lives: `embedded` (redb files in the data directory) or `redis`.
     #[arg(long, env = "BATON_STORE", value_enum, default_value_t = StoreKind::Embedded)]
     pub store: StoreKind,
+    /// The Redis server of `--store redis`, `redis://[user:password@]host:port/db`.
+    #[arg(
+        long,
+        env = "BATON_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// With `--store redis`: how many Redis replicas must hold each write before it is
+    /// acknowledged (Redis `WAIT`); 0 relies on the primary's own append-only file.
+    #[arg(long, env = "BATON_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
     /// Context-token key ring, `kid=<base64 32 bytes>,...`, newest (active) last. Unset: a key
     /// ring is created once in `<data-dir>/token-keys` and reused.
     #[arg(long, env = "BATON_TOKEN_KEYS", hide_env_values = true)]
@@ -122,6 +134,9 @@ pub struct MeshConfig {
 pub enum StoreKind {
     /// redb files in the data directory: durable, single machine, nothing to install.
     Embedded,
+    /// A Redis server shared by every replica of every service (keys are hash-tagged per
+    /// tenant or customer, ready for Redis Cluster).
+    Redis,
 }
 
 impl MeshConfig {
@@ -139,6 +154,8 @@ impl MeshConfig {
             recommendation_url: None,
             data_dir,
             store: StoreKind::Embedded,
+            redis_url: "redis://127.0.0.1:6379/".to_owned(),
+            redis_wait_replicas: 0,
             token_keys: None,
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
@@ -184,5 +201,20 @@ mod tests {
         let err =
             Cli::try_parse_from(["baton", "--store", "cassandra"]).expect_err("unknown store");
         assert!(err.to_string().contains("embedded"), "{err}");
+    }
+
+    #[test]
+    fn the_redis_store_takes_its_url() {
+        let cli = Cli::try_parse_from([
+            "baton",
+            "--store",
+            "redis",
+            "--redis-url",
+            "redis://redis:6379/2",
+        ])
+        .expect("parses");
+        assert_eq!(cli.mesh.store, StoreKind::Redis);
+        assert_eq!(cli.mesh.redis_url, "redis://redis:6379/2");
+        assert_eq!(cli.mesh.redis_wait_replicas, 0);
     }
 }

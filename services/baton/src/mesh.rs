@@ -14,14 +14,14 @@ use baton_runtime::{
     server::{self, ServeError, ServiceRoutes},
     shutdown::Shutdown,
 };
-use baton_store::StoreError;
+use baton_store::{StoreError, redis_db::RedisDb};
 use baton_token::{KeyRing, KeyRingError};
 use tokio::{
     net::TcpListener,
     task::{JoinHandle, JoinSet},
 };
 
-use crate::config::{MeshConfig, ServiceName};
+use crate::config::{MeshConfig, ServiceName, StoreKind};
 
 /// Why the mesh could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -254,66 +254,111 @@ async fn build(
         source,
     };
     let dir = &config.data_dir;
-    Ok(match service {
-        ServiceName::Identity => {
-            let store = baton_identity::open_embedded(dir).map_err(store_error)?;
-            ServiceRoutes::new(
-                service_names::IDENTITY,
-                baton_identity::grpc_service(store, shutdown),
-            )
-        }
-        ServiceName::Context => {
-            let store = baton_context::open_embedded(dir).map_err(store_error)?;
-            ServiceRoutes::new(
-                service_names::CONTEXT,
-                baton_context::grpc_service(store, shutdown),
-            )
-        }
-        ServiceName::Recommendation => {
-            let store = baton_recommendation::open_embedded(dir).map_err(store_error)?;
-            ServiceRoutes::new(
-                service_names::RECOMMENDATION,
-                baton_recommendation::grpc_service(store, shutdown),
-            )
-        }
-        ServiceName::Routing => {
+    let redis = || async {
+        RedisDb::connect(&config.redis_url, service.as_str())
+            .await
+            .map(|db| db.wait_for_replicas(config.redis_wait_replicas))
+            .map_err(store_error)
+    };
+    Ok(match (service, config.store) {
+        (ServiceName::Identity, StoreKind::Embedded) => identity(
+            baton_identity::open_embedded(dir).map_err(store_error)?,
+            shutdown,
+        ),
+        (ServiceName::Identity, StoreKind::Redis) => identity(
+            baton_identity::RedisIdentityStore::new(redis().await?),
+            shutdown,
+        ),
+        (ServiceName::Context, StoreKind::Embedded) => context(
+            baton_context::open_embedded(dir).map_err(store_error)?,
+            shutdown,
+        ),
+        (ServiceName::Context, StoreKind::Redis) => context(
+            baton_context::RedisContextStore::new(redis().await?),
+            shutdown,
+        ),
+        (ServiceName::Recommendation, StoreKind::Embedded) => recommendation(
+            baton_recommendation::open_embedded(dir).map_err(store_error)?,
+            shutdown,
+        ),
+        (ServiceName::Recommendation, StoreKind::Redis) => recommendation(
+            baton_recommendation::RedisRecommendationStore::new(redis().await?),
+            shutdown,
+        ),
+        (ServiceName::Routing, StoreKind::Embedded) => {
             let store = baton_routing::open_embedded(dir).map_err(store_error)?;
-            let keys = match &config.token_keys {
-                Some(spec) => KeyRing::parse(spec)?,
-                None => KeyRing::load_or_create(&dir.join("token-keys"))?,
-            };
-            let url = |configured, s| dependency_url(configured, s, config, local);
-            let deps = baton_routing::Dependencies {
-                identity: baton_proto::v1::identity_service_client::IdentityServiceClient::new(
-                    connect_lazy(
-                        &url(&config.identity_url, ServiceName::Identity),
-                        &config.client,
-                    )?,
-                ),
-                context: baton_proto::v1::context_service_client::ContextServiceClient::new(
-                    connect_lazy(
-                        &url(&config.context_url, ServiceName::Context),
-                        &config.client,
-                    )?,
-                ),
-                recommendation:
-                    baton_proto::v1::recommendation_service_client::RecommendationServiceClient::new(
-                        connect_lazy(
-                            &url(&config.recommendation_url, ServiceName::Recommendation),
-                            &config.client,
-                        )?,
-                    ),
-            };
-            let routing_config = baton_routing::RoutingConfig {
-                token_ttl: Duration::from_secs(config.token_ttl_secs),
-                offer_timeout: Duration::from_secs(config.offer_timeout_secs),
-                priority_aging: Duration::from_secs(config.priority_aging_secs),
-            };
-            let svc = baton_routing::grpc_service(store, deps, keys, routing_config, shutdown)
-                .await
-                .map_err(|e| MeshError::Routing(e.to_string()))?;
-            ServiceRoutes::new(service_names::ROUTING, svc)
+            routing(store, config, local, shutdown).await?
         }
-        ServiceName::All => return Err(MeshError::NotAService),
+        (ServiceName::Routing, StoreKind::Redis) => {
+            let store = baton_routing::RedisRoutingStore::new(redis().await?);
+            routing(store, config, local, shutdown).await?
+        }
+        (ServiceName::All, _) => return Err(MeshError::NotAService),
     })
+}
+
+fn identity<S: baton_identity::IdentityStore>(store: S, shutdown: Shutdown) -> ServiceRoutes {
+    ServiceRoutes::new(
+        service_names::IDENTITY,
+        baton_identity::grpc_service(store, shutdown),
+    )
+}
+
+fn context<S: baton_context::ContextStore>(store: S, shutdown: Shutdown) -> ServiceRoutes {
+    ServiceRoutes::new(
+        service_names::CONTEXT,
+        baton_context::grpc_service(store, shutdown),
+    )
+}
+
+fn recommendation<S: baton_recommendation::RecommendationStore>(
+    store: S,
+    shutdown: Shutdown,
+) -> ServiceRoutes {
+    ServiceRoutes::new(
+        service_names::RECOMMENDATION,
+        baton_recommendation::grpc_service(store, shutdown),
+    )
+}
+
+/// Routing over `store`, with clients for its three dependencies and the token key ring.
+async fn routing<S: baton_routing::RoutingStore>(
+    store: S,
+    config: &MeshConfig,
+    local: &BTreeMap<ServiceName, SocketAddr>,
+    shutdown: Shutdown,
+) -> Result<ServiceRoutes, MeshError> {
+    let keys = match &config.token_keys {
+        Some(spec) => KeyRing::parse(spec)?,
+        None => KeyRing::load_or_create(&config.data_dir.join("token-keys"))?,
+    };
+    let url = |configured, s| dependency_url(configured, s, config, local);
+    let deps = baton_routing::Dependencies {
+        identity: baton_proto::v1::identity_service_client::IdentityServiceClient::new(
+            connect_lazy(
+                &url(&config.identity_url, ServiceName::Identity),
+                &config.client,
+            )?,
+        ),
+        context: baton_proto::v1::context_service_client::ContextServiceClient::new(connect_lazy(
+            &url(&config.context_url, ServiceName::Context),
+            &config.client,
+        )?),
+        recommendation:
+            baton_proto::v1::recommendation_service_client::RecommendationServiceClient::new(
+                connect_lazy(
+                    &url(&config.recommendation_url, ServiceName::Recommendation),
+                    &config.client,
+                )?,
+            ),
+    };
+    let routing_config = baton_routing::RoutingConfig {
+        token_ttl: Duration::from_secs(config.token_ttl_secs),
+        offer_timeout: Duration::from_secs(config.offer_timeout_secs),
+        priority_aging: Duration::from_secs(config.priority_aging_secs),
+    };
+    let svc = baton_routing::grpc_service(store, deps, keys, routing_config, shutdown)
+        .await
+        .map_err(|e| MeshError::Routing(e.to_string()))?;
+    Ok(ServiceRoutes::new(service_names::ROUTING, svc))
 }

@@ -1,8 +1,12 @@
 //! The mesh as an operator sees it: health, reflection, and data that survives a restart.
 
-use baton::config::ServiceName;
+use baton::{
+    config::{ServiceName, StoreKind},
+    mesh::Mesh,
+};
 use baton_proto::v1::{self as pb, IdentifierAssurance as Assurance, IdentifierKind as Kind};
-use baton_tests::{Desk, TestMesh, available_agent, ident, key, open_as_agent, tenant};
+use baton_runtime::shutdown::Shutdown;
+use baton_tests::{Desk, Stores, TestMesh, available_agent, ident, key, open_as_agent, tenant};
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 use tonic_health::pb::{
@@ -12,6 +16,8 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
+
+baton_tests::on_every_store!(data_survives_a_restart_of_the_mesh);
 
 const SERVICES: [(ServiceName, &str); 4] = [
     (ServiceName::Identity, "baton.v1.IdentityService"),
@@ -72,10 +78,8 @@ async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
     m.stop().await;
 }
 
-#[tokio::test]
-async fn data_survives_a_restart_of_the_mesh() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn data_survives_a_restart_of_the_mesh(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     available_agent(&mut m.routing, &t, "ana", 1, pb::Channel::Chat, 2).await;
     let mut desk = Desk::open(&mut m.routing, &t, "ana").await;
@@ -166,4 +170,20 @@ async fn data_survives_a_restart_of_the_mesh() {
         .expect("a token minted before the restart still opens (the key ring persisted)");
     assert_eq!(token.contact_id, contact.contact_id);
     m.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_stops_the_mesh_at_start() {
+    let stores = Stores::embedded();
+    let mut config = stores.config();
+    config.store = StoreKind::Redis;
+    config.redis_url = "redis://127.0.0.1:1/".to_owned();
+    let err = Mesh::start(&[ServiceName::All], &config, Shutdown::new())
+        .await
+        .expect_err("nothing listens on port 1");
+    let message = err.to_string();
+    assert!(
+        message.contains("store") && message.contains("127.0.0.1:1"),
+        "{message}"
+    );
 }

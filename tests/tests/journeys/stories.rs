@@ -5,18 +5,24 @@ use std::time::{Duration, SystemTime};
 use baton_proto::v1::{self as pb, IdentifierAssurance as Assurance, IdentifierKind as Kind};
 use baton_runtime::time::to_timestamp;
 use baton_tests::{
-    Desk, TestMesh, agent, available_agent, handover, ident, import_profile, key, open_as_agent,
-    tenant, to_channel, to_tier,
+    Desk, Stores, TestMesh, agent, available_agent, handover, ident, import_profile, key,
+    open_as_agent, tenant, to_channel, to_tier,
 };
+
+baton_tests::on_every_store!(
+    channel_switch_from_chat_to_voice_carries_identity_and_handover,
+    warm_transfer_to_tier_two_carries_summary_notes_and_verification,
+    returning_customer_is_greeted_with_tenure_and_history_across_channels,
+    dedicated_agent_away_falls_back_at_once_with_progress_notes,
+    known_customer_in_a_new_flow_confirms_data_on_record
+);
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600 + 6 * 3600);
 
 /// A customer logged in on web chat is moved to voice: the voice agent's token opens to the
 /// same customer, the same verification and the chat's handover. Nothing is asked again.
-#[tokio::test]
-async fn channel_switch_from_chat_to_voice_carries_identity_and_handover() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn channel_switch_from_chat_to_voice_carries_identity_and_handover(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     available_agent(&mut m.routing, &t, "chat-ann", 1, pb::Channel::Chat, 3).await;
     available_agent(&mut m.routing, &t, "voice-vic", 1, pb::Channel::Voice, 1).await;
@@ -121,10 +127,8 @@ async fn channel_switch_from_chat_to_voice_carries_identity_and_handover() {
 
 /// A tier-1 agent warm-transfers to tier 2 with a summary: the tier-2 agent sees the summary,
 /// the notes and the verification; the first agent is released only when the second accepts.
-#[tokio::test]
-async fn warm_transfer_to_tier_two_carries_summary_notes_and_verification() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn warm_transfer_to_tier_two_carries_summary_notes_and_verification(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     agent(
         &mut m.routing,
@@ -262,10 +266,8 @@ async fn warm_transfer_to_tier_two_carries_summary_notes_and_verification() {
 
 /// After contacts on two channels over time, a new contact shows tenure, both previous
 /// interactions and a greeting.
-#[tokio::test]
-async fn returning_customer_is_greeted_with_tenure_and_history_across_channels() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn returning_customer_is_greeted_with_tenure_and_history_across_channels(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     let since = SystemTime::now() - 10 * YEAR;
     import_profile(
@@ -417,10 +419,8 @@ async fn returning_customer_is_greeted_with_tenure_and_history_across_channels()
 
 /// The customer's dedicated agent is away: the contact goes at once to another qualified agent,
 /// who reads the progress notes on the open case.
-#[tokio::test]
-async fn dedicated_agent_away_falls_back_at_once_with_progress_notes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn dedicated_agent_away_falls_back_at_once_with_progress_notes(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     agent(
         &mut m.routing,
@@ -575,10 +575,8 @@ async fn dedicated_agent_away_falls_back_at_once_with_progress_notes() {
 
 /// An authenticated app session starting a loan request gets the data on record to confirm,
 /// not a blank form.
-#[tokio::test]
-async fn known_customer_in_a_new_flow_confirms_data_on_record() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut m = TestMesh::start(dir.path()).await;
+async fn known_customer_in_a_new_flow_confirms_data_on_record(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
     let t = tenant();
     import_profile(
         &mut m.identity,
