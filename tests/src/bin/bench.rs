@@ -1,9 +1,11 @@
 //! `make bench`: what StartContact costs, as ratios to a baseline measured in the same run.
 //!
 //! The baseline is a bare tonic unary call (the health check) through the same server stack on
-//! the same mesh. StartContact is measured twice, each in a fresh child process (tracing is
-//! process-wide): with tracing off, and with every span exported over OTLP at 100% sampling to
-//! a receiver in the parent process that counts bytes without decoding. Closed loop: `--concurrency` callers, each sending its next call
+//! the same mesh. StartContact is measured three times, each in a fresh child process (tracing
+//! is process-wide): on the embedded store with tracing off, the same with every span exported
+//! over OTLP at 100% sampling to a receiver in the parent process that counts bytes without
+//! decoding, and on a throwaway `redis-server` (append-only, fsync always) with tracing off,
+//! next to a bare Redis round trip (PING) on the same server. Closed loop: `--concurrency` callers, each sending its next call
 //! when the last answered, for `--secs` after a warm-up. Latencies go into HDR histograms.
 
 use std::{
@@ -12,10 +14,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use baton::config::{MeshConfig, ServiceName};
+use baton::config::ServiceName;
 use baton_proto::v1::{self as pb, IdentifierAssurance, IdentifierKind};
 use baton_runtime::telemetry::{self, TelemetryConfig};
-use baton_tests::{TestMesh, ident};
+use baton_store::redis;
+use baton_tests::{Stores, TestMesh, ident};
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -111,8 +114,30 @@ where
 
 /// One child process: start the mesh (exporting every span to `otlp` when given), measure,
 /// print lines.
-async fn child(settings: Settings, otlp: Option<String>) -> ExitCode {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn child(settings: Settings, otlp: Option<String>, on_redis: bool) -> ExitCode {
+    let stores = if on_redis {
+        Stores::redis()
+    } else {
+        Stores::embedded()
+    };
+    if let Some(url) = stores.redis_url() {
+        let client = redis::Client::open(url).expect("redis url");
+        let conn = client
+            .get_connection_manager()
+            .await
+            .expect("redis connects");
+        let ping = closed_loop(settings, move |_, _| {
+            let mut conn = conn.clone();
+            async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        println!("{}", ping.line("redis_ping"));
+    }
     let telemetry = otlp.map(|endpoint| {
         let config = TelemetryConfig {
             otlp_endpoint: Some(endpoint),
@@ -121,7 +146,7 @@ async fn child(settings: Settings, otlp: Option<String>) -> ExitCode {
         };
         telemetry::init("baton-bench", &config).expect("telemetry")
     });
-    let mesh = TestMesh::start_with(MeshConfig::for_tests(dir.path().to_path_buf())).await;
+    let mesh = TestMesh::start_with(stores.config()).await;
     let routing_url = mesh.url(ServiceName::Routing);
     let channel = tonic::transport::Channel::from_shared(routing_url)
         .expect("url")
@@ -185,12 +210,13 @@ fn field(line: &str, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn run_child(settings: Settings, otlp: Option<&str>) -> Vec<String> {
+/// Runs one measuring child: `mode` is `plain`, `redis`, or the OTLP endpoint to export to.
+fn run_child(settings: Settings, mode: &str) -> Vec<String> {
     let exe = std::env::current_exe().expect("own path");
     let output = Command::new(exe)
         .args([
             "--child",
-            otlp.unwrap_or("plain"),
+            mode,
             "--secs",
             &settings.secs.to_string(),
             "--warmup-secs",
@@ -223,12 +249,14 @@ fn main() -> ExitCode {
         concurrency: arg("--concurrency", 8) as usize,
     };
     if let Some(i) = args.iter().position(|a| a == "--child") {
-        let otlp = args.get(i + 1).filter(|m| m.starts_with("http")).cloned();
+        let mode = args.get(i + 1).cloned().unwrap_or_default();
+        let on_redis = mode == "redis";
+        let otlp = Some(mode).filter(|m| m.starts_with("http"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        return runtime.block_on(child(settings, otlp));
+        return runtime.block_on(child(settings, otlp, on_redis));
     }
 
     println!(
@@ -242,8 +270,9 @@ fn main() -> ExitCode {
         .build()
         .expect("runtime");
     let (otlp_addr, exported_bytes) = receiver.block_on(baton_tests::otlp::start_discarding());
-    let plain = run_child(settings, None);
-    let traced = run_child(settings, Some(&format!("http://{otlp_addr}")));
+    let plain = run_child(settings, "plain");
+    let traced = run_child(settings, &format!("http://{otlp_addr}"));
+    let on_redis = run_child(settings, "redis");
     let find = |lines: &[String], name: &str| {
         lines
             .iter()
@@ -255,11 +284,15 @@ fn main() -> ExitCode {
     let off = find(&plain, "start_contact ");
     let on = find(&traced, "start_contact ");
     let echo_on = find(&traced, "echo ");
+    let ping = find(&on_redis, "redis_ping ");
+    let redis_off = find(&on_redis, "start_contact ");
     for (name, line) in [
         ("echo (tracing off)", &echo),
         ("StartContact (tracing off)", &off),
         ("echo (traced)", &echo_on),
         ("StartContact (traced, 100%)", &on),
+        ("Redis PING", &ping),
+        ("StartContact (Redis store)", &redis_off),
     ] {
         println!(
             "{name:<30} {:>9.1} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   errors {}",
@@ -287,7 +320,19 @@ fn main() -> ExitCode {
     );
     println!("tracing on / off, p99:                 {p99_ratio:.3}x (target <= 1.10)");
     println!("tracing on / off, throughput:          {tput_ratio:.3}x (target >= 0.90)");
-    let errors = field(&off, "errors") + field(&on, "errors");
+    println!(
+        "StartContact p50 on Redis / PING p50:   {:.1}x",
+        field(&redis_off, "p50_ms") / field(&ping, "p50_ms")
+    );
+    println!(
+        "Redis / embedded store, p99:            {:.3}x",
+        field(&redis_off, "p99_ms") / field(&off, "p99_ms")
+    );
+    println!(
+        "Redis / embedded store, throughput:     {:.3}x",
+        field(&redis_off, "per_sec") / field(&off, "per_sec")
+    );
+    let errors = field(&off, "errors") + field(&on, "errors") + field(&redis_off, "errors");
     if errors.is_nan() || errors > 0.0 {
         eprintln!("bench calls failed: {errors}");
         return ExitCode::FAILURE;
