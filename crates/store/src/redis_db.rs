@@ -25,6 +25,13 @@
 //! Reads that must be consistent with each other (a read-only "transaction") check the guard
 //! again at the end with [`RedisDb::version`] and retry when it moved.
 //!
+//! A guard shared by many unrelated writers makes them conflict with each other. Finer: each
+//! value a decision read becomes a check of its commit ([`Writes::expect_field`]), and
+//! [`RedisDb::commit_checked`] applies the writes only if every such value is unchanged,
+//! whatever the guard holds (it still bumps the guard for decisions that read a whole set and
+//! so must rely on it). Checks alone, without writes, validate a read: every value it read was
+//! there together at that moment.
+//!
 //! Durability is the server's: with `appendonly yes` and `appendfsync always` an
 //! acknowledged commit survives a crash of the Redis process; with replicas, `wait_replicas`
 //! makes each commit wait until that many replicas have it.
@@ -55,15 +62,33 @@ impl std::fmt::Debug for RedisDb {
 /// How long a commit waits for replicas before it fails.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Applies guarded writes. KEYS[1] is the guard, ARGV[1] the version the caller read; then, per
-/// write, ARGV holds the command name, the index of its key in KEYS, how many further arguments
-/// follow, and those arguments. Returns the new version, or -1 when the guard moved.
+/// Applies guarded writes. KEYS[1] is the guard; ARGV[1] the version the caller read, or empty
+/// to skip that check; ARGV[2] the number of value checks, each four arguments: the kind (`h`,
+/// a hash field), the index of its key in KEYS, the field, and the SHA-1 of the value expected
+/// there (empty: absent). Then, per write: the command name, the index of its key in KEYS, how
+/// many further arguments follow, and those arguments. Returns -1 when a check failed; else,
+/// with writes, the guard's new version, without, its current one.
 const COMMIT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current ~= tonumber(ARGV[1]) then
+if ARGV[1] ~= '' and current ~= tonumber(ARGV[1]) then
   return -1
 end
-local i = 2
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  local value = redis.call('HGET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
+  if value then
+    value = redis.sha1hex(value)
+  else
+    value = ''
+  end
+  if value ~= ARGV[i + 3] then
+    return -1
+  end
+  i = i + 4
+end
+if i > #ARGV then
+  return current
+end
 while i <= #ARGV do
   local command = ARGV[i]
   local key = KEYS[tonumber(ARGV[i + 1])]
@@ -145,12 +170,30 @@ impl RedisDb {
         Ok(v.unwrap_or(0))
     }
 
-    /// Applies `writes` if the guard key `guard` still holds `expected`, and bumps it; see the
-    /// module docs. `guard` and every written key must share one group.
+    /// Applies `writes` if the guard key `guard` still holds `expected` and every value check
+    /// of `writes` holds, and then bumps the guard; see the module docs. `guard` and every key
+    /// of `writes` must share one group.
     pub async fn commit(
         &self,
         guard: &str,
         expected: u64,
+        writes: &Writes,
+    ) -> Result<Commit, StoreError> {
+        self.run_commit(guard, Some(expected), writes).await
+    }
+
+    /// Applies `writes` if every value check of `writes` holds, whatever the guard holds, and
+    /// then bumps the guard (so that guarded decisions still see the change). Without writes,
+    /// only checks: a read whose checks cover everything it read is then a consistent
+    /// snapshot of this moment.
+    pub async fn commit_checked(&self, guard: &str, writes: &Writes) -> Result<Commit, StoreError> {
+        self.run_commit(guard, None, writes).await
+    }
+
+    async fn run_commit(
+        &self,
+        guard: &str,
+        expected: Option<u64>,
         writes: &Writes,
     ) -> Result<Commit, StoreError> {
         let script = commit_script();
@@ -158,15 +201,21 @@ impl RedisDb {
         for key in &writes.keys {
             invocation.key(key);
         }
-        invocation.arg(expected);
-        for arg in &writes.args {
+        match expected {
+            Some(version) => invocation.arg(version),
+            None => invocation.arg(""),
+        };
+        invocation.arg(writes.checks.len() / 4);
+        for arg in writes.checks.iter().chain(&writes.args) {
             invocation.arg(arg.as_slice());
         }
         let version: i64 = invocation.invoke_async(&mut self.conn()).await?;
         if version < 0 {
             return Ok(Commit::Conflict);
         }
-        self.wait().await?;
+        if !writes.is_empty() {
+            self.wait().await?;
+        }
         Ok(Commit::Done(version as u64))
     }
 
@@ -195,12 +244,14 @@ fn commit_script() -> &'static redis::Script {
     SCRIPT.get_or_init(|| redis::Script::new(COMMIT))
 }
 
-/// Writes to apply in one guarded commit, in order. Every key must belong to the guard's
-/// group (built with [`RedisDb::key`] for that group). A commit with no writes only checks
-/// and bumps the guard.
+/// Writes to apply in one guarded commit, in order, and the values they were decided on. Every
+/// key must belong to the guard's group (built with [`RedisDb::key`] for that group). A commit
+/// with no writes only checks.
 #[derive(Debug, Default, Clone)]
 pub struct Writes {
     keys: Vec<String>,
+    /// Four arguments per value check (see `COMMIT`).
+    checks: Vec<Vec<u8>>,
     args: Vec<Vec<u8>>,
 }
 
@@ -210,14 +261,13 @@ impl Writes {
         Self::default()
     }
 
-    /// True when nothing was added.
+    /// True when no write was added (checks do not count).
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.args.is_empty()
     }
 
-    /// Adds `command key args...`: any Redis command whose first argument is its only key
-    /// (`SET`, `DEL`, `HSET`, `HDEL`, `RPUSH`, `LTRIM`, `ZADD`, `ZREM`, `SADD`, `SREM`, ...).
-    pub fn command(&mut self, command: &str, key: &str, args: &[&[u8]]) -> &mut Self {
+    /// The number of `key` in the script's KEYS.
+    fn key_index(&mut self, key: &str) -> Vec<u8> {
         let index = match self.keys.iter().position(|k| k == key) {
             Some(i) => i,
             None => {
@@ -225,9 +275,29 @@ impl Writes {
                 self.keys.len() - 1
             }
         };
-        // KEYS[1] is the guard, so the first write key is KEYS[2].
+        // KEYS[1] is the guard, so the first other key is KEYS[2].
+        (index + 2).to_string().into_bytes()
+    }
+
+    /// Makes the commit apply only if `field` of the hash `key` still holds `value` (`None`:
+    /// absent), as when the decision read it. Compared by SHA-1, so large values cost their
+    /// digest on the wire, not themselves.
+    pub fn expect_field(&mut self, key: &str, field: &[u8], value: Option<&[u8]>) -> &mut Self {
+        let index = self.key_index(key);
+        let digest = value.map_or_else(String::new, |v| sha1_smol::Sha1::from(v).hexdigest());
+        self.checks.push(b"h".to_vec());
+        self.checks.push(index);
+        self.checks.push(field.to_vec());
+        self.checks.push(digest.into_bytes());
+        self
+    }
+
+    /// Adds `command key args...`: any Redis command whose first argument is its only key
+    /// (`SET`, `DEL`, `HSET`, `HDEL`, `RPUSH`, `LTRIM`, `ZADD`, `ZREM`, `SADD`, `SREM`, ...).
+    pub fn command(&mut self, command: &str, key: &str, args: &[&[u8]]) -> &mut Self {
+        let index = self.key_index(key);
         self.args.push(command.as_bytes().to_vec());
-        self.args.push((index + 2).to_string().into_bytes());
+        self.args.push(index);
         self.args.push(args.len().to_string().into_bytes());
         self.args.extend(args.iter().map(|a| a.to_vec()));
         self
@@ -367,6 +437,63 @@ mod tests {
             .expect("get");
         assert_eq!(a.as_deref(), Some("first"));
         assert_eq!(db.version(&guard).await.expect("version"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_checked_commit_applies_only_on_the_values_it_was_decided_on() {
+        let server = RedisServer::start();
+        let db = db(&server).await;
+        let (guard, index) = (db.key("t1", &["version"]), db.key("t1", &["index"]));
+        let claim = |value: Option<&[u8]>, owner: &[u8]| {
+            let mut w = Writes::new();
+            w.expect_field(&index, b"phone", value)
+                .hset(&index, b"phone", owner);
+            w
+        };
+        // Two decisions made on "absent": the first applies, the second conflicts.
+        let first = claim(None, b"c1");
+        let second = claim(None, b"c2");
+        assert_eq!(
+            db.commit_checked(&guard, &first).await.expect("commit"),
+            Commit::Done(1)
+        );
+        assert_eq!(
+            db.commit_checked(&guard, &second).await.expect("commit"),
+            Commit::Conflict
+        );
+        // Decided on what is there now: applies, whatever the guard was.
+        let third = claim(Some(b"c1"), b"c3");
+        assert_eq!(
+            db.commit_checked(&guard, &third).await.expect("commit"),
+            Commit::Done(2)
+        );
+        // Checks alone validate a read without writing or bumping anything.
+        let mut read = Writes::new();
+        read.expect_field(&index, b"phone", Some(b"c3"));
+        assert_eq!(
+            db.commit_checked(&guard, &read).await.expect("check"),
+            Commit::Done(2)
+        );
+        let mut stale = Writes::new();
+        stale.expect_field(&index, b"phone", Some(b"c1"));
+        assert_eq!(
+            db.commit_checked(&guard, &stale).await.expect("check"),
+            Commit::Conflict
+        );
+        // A guarded commit still sees checked commits through the guard.
+        let mut guarded = Writes::new();
+        guarded.hset(&index, b"mail", b"c9");
+        assert_eq!(
+            db.commit(&guard, 1, &guarded).await.expect("commit"),
+            Commit::Conflict
+        );
+        let owner: Option<String> = redis::cmd("HGET")
+            .arg(&index)
+            .arg("phone")
+            .query_async(&mut db.conn())
+            .await
+            .expect("hget");
+        assert_eq!(owner.as_deref(), Some("c3"));
     }
 
     #[tokio::test]

@@ -211,6 +211,42 @@ mod redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_to_other_customers_of_the_tenant_do_not_conflict() {
+        let (_server, store) = fresh().await;
+        put(&store, vec![profile("c1", 1), profile("c2", 1)]).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (rival, handle, counter) = (store.clone(), Handle::current(), Arc::clone(&runs));
+        let answer = store
+            .write("t1", None, move |txn| {
+                let seen = txn.profile("c1")?.map_or(0, |p| p.revision);
+                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // Another writer commits to another customer of the same tenant.
+                    handle.block_on(put(&rival, vec![profile("c2", 10)]));
+                }
+                txn.put_profile(&profile("c1", seen + 1))?;
+                Ok(profile("c1", seen + 1))
+            })
+            .await
+            .expect("write");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            1,
+            "an unrelated write forced a rerun"
+        );
+        assert_eq!(answer.revision, 2);
+        let stored = store
+            .read("t1", |view| {
+                Ok((
+                    view.profile("c1")?.map(|p| p.revision),
+                    view.profile("c2")?.map(|p| p.revision),
+                ))
+            })
+            .await
+            .expect("read");
+        assert_eq!(stored, (Some(2), Some(10)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_read_overtaken_by_a_write_runs_again() {
         let (_server, store) = fresh().await;
         put(&store, vec![profile("c1", 1), profile("c2", 1)]).await;

@@ -21,22 +21,27 @@
 //!
 //! # Why a write is atomic
 //!
-//! A write transaction reads the tenant's `version` first, then runs the domain's closure on
-//! the blocking pool against a transaction object (`txn::Txn`) that reads through to Redis and
-//! buffers every change, so the closure sees its own writes. When the closure returns `Ok`,
-//! the buffered changes and the remembered answer go to Redis in one Lua script that applies
-//! them only if `version` still holds what was read first, and bumps it. Every commit to the
-//! tenant bumps `version`, so an unchanged `version` means nothing the decision read has
-//! changed: the decision and its writes are one serializable step, and they land all together
-//! or not at all. When another commit came first, the closure runs again from scratch on the
-//! new state (bounded, with a short backoff). This is what makes two concurrent Resolves of one
-//! new phone number create one customer: the second one's commit conflicts, and its rerun
-//! finds the first one's customer in the index. The price: concurrent writes of one tenant
-//! conflict even when they touch different customers, so a very busy tenant retries more.
+//! A write transaction runs the domain's closure on the blocking pool against a transaction
+//! object (`txn::Txn`) that reads through to Redis and buffers every change, so the closure
+//! sees its own writes. Every field it read from Redis is remembered with the value it held.
+//! When the closure returns `Ok`, the buffered changes and the remembered answer go to Redis in
+//! one Lua script that first checks every field read still holds that value (compared by
+//! digest) and applies nothing otherwise: the decision and its writes are one serializable
+//! step, landing all together or not at all. When a check fails, the closure runs again from
+//! scratch on the new state (bounded, with a short backoff). This is what makes two concurrent
+//! Resolves of one new phone number create one customer: both read the phone's index field as
+//! absent, the second commit's check fails, and its rerun finds the first one's customer.
+//! Writes that touch different customers read different fields and never conflict, however
+//! busy the tenant.
 //!
-//! A closure that fails is answered with its error only if `version` did not move either,
-//! since the failure might come from reads on both sides of another commit. Reads work the
-//! same way: `version` before and after; if it moved, the closure runs again.
+//! Field checks cannot cover a read of a whole set (a customer's merges, the audit trail,
+//! every answer during erasure), since a member added later was never read. A transaction that
+//! reads one also checks the tenant's `version`, read when it began, which every commit bumps;
+//! those are merges, unmerges and erasures, which are rare.
+//!
+//! A closure that fails is answered with its error only if what it read still holds, since
+//! the failure might come from reads on both sides of another commit. Reads end the same way:
+//! their checks run alone (nothing is written), and if one fails the closure runs again.
 //!
 //! # Idempotency and erasure
 //!
@@ -133,14 +138,15 @@ impl IdentityStore for RedisIdentityStore {
                 let redis = Link::current(&db);
                 for attempt in 1..=MAX_ATTEMPTS {
                     let version = redis.version(&keys)?;
-                    let result = f(&Txn::new(&redis, &keys));
-                    match redis.version(&keys) {
-                        Ok(now) if now != version => {
+                    let txn = Txn::new(&redis, &keys);
+                    let result = f(&txn);
+                    match redis.still_holds(&txn, version) {
+                        Ok(false) => {
                             tracing::debug!(attempt, "read overtaken by a write; reading again");
                             backoff(attempt);
                         }
                         // A failed check keeps the closure's own error, which says more.
-                        Ok(_) => return result,
+                        Ok(true) => return result,
                         Err(err) => return result.and(Err(err.into())),
                     }
                 }
@@ -183,11 +189,14 @@ impl IdentityStore for RedisIdentityStore {
                         return Ok(codec::decode::<T>(&bytes)?);
                     }
                     let mut txn = Txn::new(&redis, &keys);
+                    if let Some(field) = &slot {
+                        txn.slot_was_empty(field);
+                    }
                     let answer = match f(&mut txn) {
                         Ok(answer) => answer,
-                        Err(err) => match redis.version(&keys) {
-                            Ok(now) if now != version => {
-                                tracing::debug!(attempt, "failed on a moving tenant; again");
+                        Err(err) => match redis.still_holds(&txn, version) {
+                            Ok(false) => {
+                                tracing::debug!(attempt, "failed on state that moved; again");
                                 backoff(attempt);
                                 continue;
                             }
@@ -197,14 +206,14 @@ impl IdentityStore for RedisIdentityStore {
                     if let Some(field) = &slot {
                         txn.remember(field, codec::encode(&answer));
                     }
+                    let guarded = txn.needs_guard();
                     let writes = txn.into_writes();
-                    let committed = if writes.is_empty() {
-                        // Nothing to write: the answer stands if nothing it read has changed.
-                        redis.version(&keys)? == version
+                    let commit = if guarded {
+                        redis.block_on(db.commit(&keys.guard, version, &writes))?
                     } else {
-                        let commit = redis.block_on(db.commit(&keys.guard, version, &writes))?;
-                        matches!(commit, Commit::Done(_))
+                        redis.block_on(db.commit_checked(&keys.guard, &writes))?
                     };
+                    let committed = matches!(commit, Commit::Done(_));
                     if committed {
                         return Ok(answer);
                     }

@@ -1,9 +1,11 @@
 //! One transaction of the Redis identity store, as the domain's closures see it: reads go to
 //! Redis once per field and are then remembered (so two reads of one field agree), writes are
-//! buffered until the commit and visible to every later read of the same transaction.
+//! buffered until the commit and visible to every later read of the same transaction. Every
+//! field read from Redis becomes a value check of the commit (or of the validation that ends a
+//! read), so the transaction applies only if nothing it read has changed since.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::{BTreeMap, BTreeSet},
 };
 
@@ -14,7 +16,7 @@ use baton_store::{
     StoreError, codec,
     keys::scoped,
     redis::{self, FromRedisValue},
-    redis_db::{RedisDb, Writes},
+    redis_db::{Commit, RedisDb, Writes},
 };
 
 use crate::{
@@ -32,7 +34,7 @@ pub(in crate::store) struct Keys {
     db: RedisDb,
     /// The hash tag of every key.
     tenant: String,
-    /// The version every commit checks and bumps.
+    /// The version every commit bumps, and that transactions which read whole sets check.
     pub(in crate::store) guard: String,
     profiles: String,
     index: String,
@@ -98,6 +100,22 @@ impl<'a> Link<'a> {
         self.block_on(self.db.version(&keys.guard))
     }
 
+    /// Whether everything `txn` read still holds (and, when it read a whole set, the tenant's
+    /// version is still `version`): the checks of a commit, run without writes.
+    pub(in crate::store) fn still_holds(
+        &self,
+        txn: &Txn<'_>,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let checks = txn.checks();
+        let outcome = if txn.needs_guard() {
+            self.block_on(self.db.commit(&txn.keys.guard, version, &checks))?
+        } else {
+            self.block_on(self.db.commit_checked(&txn.keys.guard, &checks))?
+        };
+        Ok(matches!(outcome, Commit::Done(_)))
+    }
+
     /// The tenant's version and the answer remembered in `slot`, in one round trip. The
     /// version is read first, so an answer committed after it is either seen here or makes
     /// the commit conflict.
@@ -130,6 +148,19 @@ struct Field {
     value: Option<Vec<u8>>,
     /// Whether this transaction wrote it, so the commit must too.
     changed: bool,
+    /// What Redis held when the transaction first read it (`None`: never read from Redis, only
+    /// written): the commit applies only if Redis still holds that.
+    read: Option<Option<Vec<u8>>>,
+}
+
+impl Field {
+    fn read(value: Option<Vec<u8>>) -> Self {
+        Self {
+            read: Some(value.clone()),
+            value,
+            changed: false,
+        }
+    }
 }
 
 /// One Redis hash seen through the transaction.
@@ -158,13 +189,9 @@ impl Hash {
             return Ok(value);
         }
         let value: Option<Vec<u8>> = redis.query(redis::cmd("HGET").arg(&self.key).arg(field))?;
-        self.fields.borrow_mut().insert(
-            field.to_owned(),
-            Field {
-                value: value.clone(),
-                changed: false,
-            },
-        );
+        self.fields
+            .borrow_mut()
+            .insert(field.to_owned(), Field::read(value.clone()));
         Ok(value)
     }
 
@@ -187,13 +214,7 @@ impl Hash {
             let values: Vec<Option<Vec<u8>>> = redis.query(&cmd)?;
             let mut known = self.fields.borrow_mut();
             for (field, value) in missing.into_iter().zip(values) {
-                known.insert(
-                    field.clone(),
-                    Field {
-                        value,
-                        changed: false,
-                    },
-                );
+                known.insert(field.clone(), Field::read(value));
             }
         }
         let known = self.fields.borrow();
@@ -204,13 +225,24 @@ impl Hash {
     }
 
     fn set(&mut self, field: &str, value: Option<Vec<u8>>) {
-        self.fields.get_mut().insert(
+        let fields = self.fields.get_mut();
+        let read = fields.remove(field).and_then(|f| f.read);
+        fields.insert(
             field.to_owned(),
             Field {
                 value,
                 changed: true,
+                read,
             },
         );
+    }
+
+    /// Records that Redis held `value` in `field` when the transaction began (read by the
+    /// caller in its first round trip).
+    fn seen(&self, field: &str, value: Option<Vec<u8>>) {
+        self.fields
+            .borrow_mut()
+            .insert(field.to_owned(), Field::read(value));
     }
 
     /// Removes `field`; whether it was there.
@@ -228,6 +260,15 @@ impl Hash {
             .filter(|(_, f)| f.changed)
             .map(|(name, f)| (name.clone(), f.value.clone()))
             .collect()
+    }
+
+    /// Adds a value check for every field read from Redis.
+    fn check_into(&self, writes: &mut Writes) {
+        for (field, f) in self.fields.borrow().iter() {
+            if let Some(read) = &f.read {
+                writes.expect_field(&self.key, field.as_bytes(), read.as_deref());
+            }
+        }
     }
 
     /// Adds the commands that apply [`Hash::changes`].
@@ -255,6 +296,9 @@ pub(in crate::store) struct Txn<'a> {
     /// Ledger lookups this transaction added (`true`) or removed (`false`), by customer id
     /// and merge id.
     merges: BTreeMap<(String, String), bool>,
+    /// Whether it read a whole set (merges of a customer, the audit trail, every answer),
+    /// which field checks cannot cover: then the tenant's guard must not have moved either.
+    read_a_set: Cell<bool>,
 }
 
 impl<'a> Txn<'a> {
@@ -269,7 +313,40 @@ impl<'a> Txn<'a> {
             audit: Hash::new(&keys.audit),
             answers: Hash::new(&keys.answers),
             merges: BTreeMap::new(),
+            read_a_set: Cell::new(false),
         }
+    }
+
+    /// Records that the idempotency slot `field` was empty when the transaction began, so that
+    /// a concurrent first answer in the same slot makes this commit conflict.
+    pub(in crate::store) fn slot_was_empty(&self, field: &str) {
+        self.answers.seen(field, None);
+    }
+
+    /// Whether the commit must also check the tenant's guard (see `read_a_set`).
+    pub(in crate::store) fn needs_guard(&self) -> bool {
+        self.read_a_set.get()
+    }
+
+    /// The value checks of everything read: applied alone, they validate a read or a failed
+    /// decision.
+    pub(in crate::store) fn checks(&self) -> Writes {
+        let mut checks = Writes::new();
+        for hash in self.hashes() {
+            hash.check_into(&mut checks);
+        }
+        checks
+    }
+
+    fn hashes(&self) -> [&Hash; 6] {
+        [
+            &self.profiles,
+            &self.index,
+            &self.retired,
+            &self.ledger,
+            &self.audit,
+            &self.answers,
+        ]
     }
 
     /// Remembers `answer` in the idempotency slot `field`, in this transaction's commit.
@@ -277,17 +354,10 @@ impl<'a> Txn<'a> {
         self.answers.set(field, Some(answer));
     }
 
-    /// Everything this transaction changed, as one commit's writes.
+    /// Everything this transaction changed, as one commit's writes, with its checks.
     pub(in crate::store) fn into_writes(self) -> Writes {
-        let mut writes = Writes::new();
-        for hash in [
-            &self.profiles,
-            &self.index,
-            &self.retired,
-            &self.ledger,
-            &self.audit,
-            &self.answers,
-        ] {
+        let mut writes = self.checks();
+        for hash in self.hashes() {
             hash.write_into(&mut writes);
         }
         // Audit records are only ever added.
@@ -341,6 +411,7 @@ impl IdentityRead for Txn<'_> {
     }
 
     fn merges_involving(&self, customer_id: &str) -> Result<Vec<String>, StoreError> {
+        self.read_a_set.set(true);
         let stored: Vec<String> = self
             .redis
             .query(redis::cmd("SMEMBERS").arg(self.keys.merges(customer_id)))?;
@@ -364,6 +435,7 @@ impl IdentityRead for Txn<'_> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        self.read_a_set.set(true);
         let stop = i64::try_from(limit - 1).unwrap_or(i64::MAX);
         let stored: Vec<String> = self.redis.query(
             redis::cmd("ZREVRANGE")
@@ -450,6 +522,7 @@ impl IdentityWrite for Txn<'_> {
         if customer_ids.is_empty() {
             return Ok(0);
         }
+        self.read_a_set.set(true);
         // HSCAN may return a field twice; the map keeps one.
         let mut stored = BTreeMap::new();
         let mut cursor = 0u64;
