@@ -48,6 +48,15 @@ impl Stores {
         }
     }
 
+    /// Kills the Redis server (SIGKILL) and starts it again on the same port and data, as
+    /// after a crash. Panics when not on Redis.
+    pub fn crash_redis(&mut self) {
+        self.redis
+            .as_mut()
+            .expect("these stores are on Redis")
+            .crash_and_restart();
+    }
+
     /// The Redis server's URL, when on Redis.
     pub fn redis_url(&self) -> Option<String> {
         self.redis.as_ref().map(RedisServer::url)

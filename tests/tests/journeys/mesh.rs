@@ -187,3 +187,106 @@ async fn an_unreachable_redis_stops_the_mesh_at_start() {
         "{message}"
     );
 }
+
+/// Calls until the answer is not UNAVAILABLE (a service's first store call after Redis went
+/// away fails while its connection re-establishes), at most 5 s.
+macro_rules! once_available {
+    ($call:expr) => {{
+        let mut answer = None;
+        for _ in 0..50 {
+            match $call.await {
+                Ok(ok) => {
+                    answer = Some(ok.into_inner());
+                    break;
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+        answer.expect("answers once Redis is back")
+    }};
+}
+
+/// Redis crashes and comes back under a running mesh: what was acknowledged before is still
+/// there, and every service reconnects by itself.
+#[tokio::test]
+async fn the_mesh_rides_out_a_redis_crash() {
+    let mut stores = Stores::redis();
+    let mut m = TestMesh::start_with(stores.config()).await;
+    let t = tenant();
+    let start = |email: &str| pb::StartContactRequest {
+        tenant_id: t.clone(),
+        channel: pb::Channel::Chat as i32,
+        identifiers: vec![ident(Kind::Email, email, Assurance::Verified)],
+        utterance: "my card was declined".into(),
+        idempotency_key: key(),
+        ..Default::default()
+    };
+    let before = m
+        .routing
+        .start_contact(start("ida.berg@example.net"))
+        .await
+        .expect("contact starts")
+        .into_inner()
+        .contact
+        .expect("contact");
+
+    stores.crash_redis();
+
+    let resolve = pb::ResolveRequest {
+        tenant_id: t.clone(),
+        identifiers: vec![ident(
+            Kind::Email,
+            "ida.berg@example.net",
+            Assurance::Claimed,
+        )],
+        lookup_only: true,
+        ..Default::default()
+    };
+    let resolved = once_available!(m.identity.resolve(resolve.clone()));
+    assert_eq!(
+        resolved.customer_id, before.customer_id,
+        "the customer acknowledged before the crash is still known"
+    );
+    let get_context = pb::GetContextRequest {
+        tenant_id: t.clone(),
+        customer_id: before.customer_id.clone(),
+        ..Default::default()
+    };
+    let context = once_available!(m.context.get_context(get_context.clone()))
+        .snapshot
+        .expect("snapshot");
+    assert!(
+        context.version > 0,
+        "the history written before the crash is there"
+    );
+    let get_contact = pb::GetContactRequest {
+        tenant_id: t.clone(),
+        contact_id: before.contact_id.clone(),
+    };
+    let contact = once_available!(m.routing.get_contact(get_contact.clone()))
+        .contact
+        .expect("contact");
+    assert_eq!(contact.customer_id, before.customer_id);
+
+    // Every service is back: a new contact resolves, is recorded and gets recommendations.
+    let after = once_available!(m.routing.start_contact(start("ove.lund@example.net")))
+        .contact
+        .expect("contact");
+    assert_ne!(after.customer_id, before.customer_id);
+    let history = m
+        .context
+        .get_context(pb::GetContextRequest {
+            tenant_id: t.clone(),
+            customer_id: after.customer_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("context answers at once now")
+        .into_inner()
+        .snapshot
+        .expect("snapshot");
+    assert!(history.version > 0, "the new contact was recorded");
+}
