@@ -1,4 +1,5 @@
-//! The embedded durable store every baton service can run on with nothing else installed.
+//! Storage plumbing shared by every baton service: the embedded durable store it runs on with
+//! nothing else installed, and Redis for several replicas.
 //!
 //! # Layout
 //!
@@ -12,7 +13,7 @@
 //! - [`idempotency`]: answers remembered per tenant, operation and idempotency key, written in
 //!   the same transaction as the change they acknowledge.
 //!
-//! - [`redis_db`]: the same services on Redis (or Redis Cluster): hash-tagged keys and
+//! - [`redis_db`]: the same services on one Redis primary: cluster-ready hash-tagged keys and
 //!   guarded optimistic commits, plus a throwaway test server behind `test-support`.
 //!
 //! Each service defines the trait for its own state and implements it on top of this crate;

@@ -135,7 +135,7 @@ pub enum StoreKind {
     /// redb files in the data directory: durable, single machine, nothing to install.
     Embedded,
     /// A Redis server shared by every replica of every service (keys are hash-tagged per
-    /// tenant or customer, ready for Redis Cluster).
+    /// tenant, so that each transaction stays within one Redis Cluster slot).
     Redis,
 }
 

@@ -1,4 +1,4 @@
-//! The context store on Redis (or Redis Cluster), over [`baton_store::redis_db`].
+//! The context store on Redis (keys laid out for Redis Cluster), over [`baton_store::redis_db`].
 //!
 //! # Keys
 //!

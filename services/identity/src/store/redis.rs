@@ -1,4 +1,4 @@
-//! [`IdentityStore`] on Redis (or Redis Cluster), on the shared plumbing in
+//! [`IdentityStore`] on Redis (keys laid out for Redis Cluster), on the shared plumbing in
 //! `baton_store::redis_db`.
 //!
 //! # Keys

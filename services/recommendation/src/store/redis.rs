@@ -1,4 +1,4 @@
-//! The Redis backend: the embedded backend's state in Redis (or Redis Cluster), through the
+//! The Redis backend: the embedded backend's state in Redis (keys laid out for Redis Cluster), through the
 //! shared plumbing in [`baton_store::redis_db`].
 //!
 //! # Keys
