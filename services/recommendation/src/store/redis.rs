@@ -1,5 +1,5 @@
-//! The Redis backend: the embedded backend's state in Redis (keys laid out for Redis Cluster), through the
-//! shared plumbing in [`baton_store::redis_db`].
+//! The Redis backend: the embedded backend's state in Redis (keys laid out for Redis Cluster),
+//! through the shared plumbing in [`baton_store::redis_db`].
 //!
 //! # Keys
 //!
