@@ -2,10 +2,13 @@
 //!
 //! The baseline is a bare tonic unary call (the health check) through the same server stack on
 //! the same mesh. StartContact is measured three times, each in a fresh child process (tracing
-//! is process-wide): on the embedded store with tracing off, the same with every span exported
+//! is process-wide), each with telemetry set up as `baton serve` does (logs at `RUST_LOG`):
+//! on the embedded store with tracing off (no OTLP endpoint), the same with every span exported
 //! over OTLP at 100% sampling to a receiver in the parent process that counts bytes without
 //! decoding, and on a throwaway `redis-server` (append-only, fsync always) with tracing off,
-//! next to a bare Redis round trip (PING) on the same server. Closed loop: `--concurrency` callers, each sending its next call
+//! next to a bare Redis round trip (PING) on the same server. The three modes run `--rounds`
+//! times in a rotating order; each ratio is taken within a round and the median reported,
+//! since a shared machine drifts between runs more than tracing costs. Closed loop: `--concurrency` callers, each sending its next call
 //! when the last answered, for `--secs` after a warm-up. Latencies go into HDR histograms.
 
 use std::{
@@ -138,14 +141,13 @@ async fn child(settings: Settings, otlp: Option<String>, on_redis: bool) -> Exit
         .await;
         println!("{}", ping.line("redis_ping"));
     }
-    let telemetry = otlp.map(|endpoint| {
-        let config = TelemetryConfig {
-            otlp_endpoint: Some(endpoint),
-            sample_ratio: 1.0,
-            ..TelemetryConfig::default()
-        };
-        telemetry::init("baton-bench", &config).expect("telemetry")
-    });
+    // Telemetry as `baton serve` sets it up: logs always, spans exported only with an endpoint.
+    let config = TelemetryConfig {
+        otlp_endpoint: otlp,
+        sample_ratio: 1.0,
+        ..TelemetryConfig::default()
+    };
+    let telemetry = telemetry::init("baton-bench", &config).expect("telemetry");
     let mesh = TestMesh::start_with(stores.config()).await;
     let routing_url = mesh.url(ServiceName::Routing);
     let channel = tonic::transport::Channel::from_shared(routing_url)
@@ -201,6 +203,16 @@ async fn child(settings: Settings, otlp: Option<String>, on_redis: bool) -> Exit
     // Flushes the last spans before the parent reads what its receiver got.
     drop(telemetry);
     ExitCode::SUCCESS
+}
+
+/// The middle value (the mean of the two middle ones for an even count); NaN for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn field(line: &str, key: &str) -> f64 {
@@ -259,8 +271,10 @@ fn main() -> ExitCode {
         return runtime.block_on(child(settings, otlp, on_redis));
     }
 
+    let rounds = arg("--rounds", 3).max(1) as usize;
     println!(
-        "baton bench: closed loop, {} callers, {} s measured after {} s warm-up, in child processes\n",
+        "baton bench: closed loop, {} callers, {} s measured after {} s warm-up, in child \
+         processes; {rounds} rounds of the three modes, in a rotating order\n",
         settings.concurrency, settings.secs, settings.warmup_secs
     );
     // The collector stand-in lives in this process, not in the measured one.
@@ -270,9 +284,18 @@ fn main() -> ExitCode {
         .build()
         .expect("runtime");
     let (otlp_addr, exported_bytes) = receiver.block_on(baton_tests::otlp::start_discarding());
-    let plain = run_child(settings, "plain");
-    let traced = run_child(settings, &format!("http://{otlp_addr}"));
-    let on_redis = run_child(settings, "redis");
+    let traced_mode = format!("http://{otlp_addr}");
+    let modes = ["plain", traced_mode.as_str(), "redis"];
+    // runs[mode][round]: the lines one child printed.
+    let mut runs: [Vec<Vec<String>>; 3] = Default::default();
+    for round in 0..rounds {
+        // Rotating the order keeps a drift of the machine from always favouring one mode.
+        for k in 0..modes.len() {
+            let mode = (round + k) % modes.len();
+            runs[mode].push(run_child(settings, modes[mode]));
+        }
+    }
+    let [plain, traced, on_redis] = &runs;
     let find = |lines: &[String], name: &str| {
         lines
             .iter()
@@ -280,66 +303,99 @@ fn main() -> ExitCode {
             .cloned()
             .unwrap_or_default()
     };
-    let echo = find(&plain, "echo ");
-    let off = find(&plain, "start_contact ");
-    let on = find(&traced, "start_contact ");
-    let echo_on = find(&traced, "echo ");
-    let ping = find(&on_redis, "redis_ping ");
-    let redis_off = find(&on_redis, "start_contact ");
-    for (name, line) in [
-        ("echo (tracing off)", &echo),
-        ("StartContact (tracing off)", &off),
-        ("echo (traced)", &echo_on),
-        ("StartContact (traced, 100%)", &on),
-        ("Redis PING", &ping),
-        ("StartContact (Redis store)", &redis_off),
-    ] {
+    // One metric of one kind of line, per round.
+    let per_round = |runs: &[Vec<String>], name: &str, key: &str| -> Vec<f64> {
+        runs.iter()
+            .map(|lines| field(&find(lines, name), key))
+            .collect()
+    };
+    let rows = [
+        ("echo (tracing off)", plain, "echo "),
+        ("StartContact (tracing off)", plain, "start_contact "),
+        ("echo (traced)", traced, "echo "),
+        ("StartContact (traced, 100%)", traced, "start_contact "),
+        ("Redis PING", on_redis, "redis_ping "),
+        ("StartContact (Redis store)", on_redis, "start_contact "),
+    ];
+    println!("medians over the rounds:");
+    for (name, runs, line) in rows {
         println!(
             "{name:<30} {:>9.1} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   errors {}",
-            field(line, "per_sec"),
-            field(line, "p50_ms"),
-            field(line, "p99_ms"),
-            field(line, "errors")
+            median(per_round(runs, line, "per_sec")),
+            median(per_round(runs, line, "p50_ms")),
+            median(per_round(runs, line, "p99_ms")),
+            per_round(runs, line, "errors").iter().sum::<f64>()
         );
     }
     let exported = exported_bytes.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "traced run exported {:.1} MiB of OTLP spans",
+        "traced runs exported {:.1} MiB of OTLP spans",
         exported as f64 / (1024.0 * 1024.0)
     );
     println!();
-    let p99_ratio = field(&on, "p99_ms") / field(&off, "p99_ms");
-    let tput_ratio = field(&on, "per_sec") / field(&off, "per_sec");
-    println!(
-        "StartContact p99 / echo p99 (off):     {:.2}x",
-        field(&off, "p99_ms") / field(&echo, "p99_ms")
+    // Ratios are taken within a round (measured minutes apart at most), then the median.
+    let ratio = |a: &[Vec<String>], a_line: &str, b: &[Vec<String>], b_line: &str, key: &str| {
+        per_round(a, a_line, key)
+            .into_iter()
+            .zip(per_round(b, b_line, key))
+            .map(|(a, b)| a / b)
+            .collect::<Vec<f64>>()
+    };
+    let sc = "start_contact ";
+    let report = |label: &str, ratios: Vec<f64>, target: &str| {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "{label:<40} {:.3}x {target}  (rounds: {})",
+            median(ratios),
+            each.join(", ")
+        );
+    };
+    report(
+        "StartContact p99 / echo p99 (off):",
+        ratio(plain, sc, plain, "echo ", "p99_ms"),
+        "",
     );
-    println!(
-        "StartContact throughput / echo (off):  {:.3}x",
-        field(&off, "per_sec") / field(&echo, "per_sec")
+    report(
+        "StartContact throughput / echo (off):",
+        ratio(plain, sc, plain, "echo ", "per_sec"),
+        "",
     );
-    println!("tracing on / off, p99:                 {p99_ratio:.3}x (target <= 1.10)");
-    println!("tracing on / off, throughput:          {tput_ratio:.3}x (target >= 0.90)");
-    println!(
-        "StartContact p50 on Redis / PING p50:   {:.1}x",
-        field(&redis_off, "p50_ms") / field(&ping, "p50_ms")
+    report(
+        "tracing on / off, p99:",
+        ratio(traced, sc, plain, sc, "p99_ms"),
+        "(target <= 1.10)",
     );
-    println!(
-        "Redis / embedded store, p99:            {:.3}x",
-        field(&redis_off, "p99_ms") / field(&off, "p99_ms")
+    report(
+        "tracing on / off, throughput:",
+        ratio(traced, sc, plain, sc, "per_sec"),
+        "(target >= 0.90)",
     );
-    println!(
-        "Redis / embedded store, throughput:     {:.3}x",
-        field(&redis_off, "per_sec") / field(&off, "per_sec")
+    report(
+        "StartContact p50 on Redis / PING p50:",
+        ratio(on_redis, sc, on_redis, "redis_ping ", "p50_ms"),
+        "",
     );
-    let errors = field(&off, "errors") + field(&on, "errors") + field(&redis_off, "errors");
+    report(
+        "Redis / embedded store, p99:",
+        ratio(on_redis, sc, plain, sc, "p99_ms"),
+        "",
+    );
+    report(
+        "Redis / embedded store, throughput:",
+        ratio(on_redis, sc, plain, sc, "per_sec"),
+        "",
+    );
+    let errors: f64 = runs
+        .iter()
+        .flat_map(|mode| per_round(mode, sc, "errors"))
+        .sum();
     if errors.is_nan() || errors > 0.0 {
         eprintln!("bench calls failed: {errors}");
         return ExitCode::FAILURE;
     }
     // A traced run that exported nothing measured nothing: refuse to report it as a result.
     if exported == 0 {
-        eprintln!("the traced run exported no spans: the tracing comparison is void");
+        eprintln!("the traced runs exported no spans: the tracing comparison is void");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
