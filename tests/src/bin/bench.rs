@@ -8,8 +8,9 @@
 //! decoding, and on a throwaway `redis-server` (append-only, fsync always) with tracing off,
 //! next to a bare Redis round trip (PING) on the same server. The three modes run `--rounds`
 //! times in a rotating order; each ratio is taken within a round and the median reported,
-//! since a shared machine drifts between runs more than tracing costs. Closed loop: `--concurrency` callers, each sending its next call
-//! when the last answered, for `--secs` after a warm-up. Latencies go into HDR histograms.
+//! since a shared machine drifts between runs more than tracing costs. Closed loop:
+//! `--concurrency` callers, each sending its next call when the last answered, for `--secs`
+//! after a warm-up. Latencies go into HDR histograms.
 
 use std::{
     process::{Command, ExitCode},
@@ -25,6 +26,10 @@ use baton_tests::{Stores, TestMesh, ident};
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// The allocator the `baton` binary runs on, since the measured mesh runs in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Clone, Copy)]
 struct Settings {
