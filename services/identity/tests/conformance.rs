@@ -7,53 +7,17 @@
 /// `baton_identity::conformance`.
 macro_rules! conformance_suite {
     ($fresh:path) => {
-        #[tokio::test]
-        async fn primitives_round_trip() {
-            let (_keep, store) = $fresh().await;
-            conformance::primitives_round_trip(&store).await;
-        }
-
-        #[tokio::test]
-        async fn writes_are_visible_inside_their_transaction() {
-            let (_keep, store) = $fresh().await;
-            conformance::writes_are_visible_inside_their_transaction(&store).await;
-        }
-
-        #[tokio::test]
-        async fn failed_write_leaves_nothing() {
-            let (_keep, store) = $fresh().await;
-            conformance::failed_write_leaves_nothing(&store).await;
-        }
-
-        #[tokio::test]
-        async fn idempotent_answers_are_remembered() {
-            let (_keep, store) = $fresh().await;
-            conformance::idempotent_answers_are_remembered(&store).await;
-        }
-
-        #[tokio::test]
-        async fn tenants_are_isolated() {
-            let (_keep, store) = $fresh().await;
-            conformance::tenants_are_isolated(&store).await;
-        }
-
-        #[tokio::test]
-        async fn answers_naming_a_customer_are_forgotten() {
-            let (_keep, store) = $fresh().await;
-            conformance::answers_naming_a_customer_are_forgotten(&store).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn concurrent_resolves_create_one_customer() {
-            let (_keep, store) = $fresh().await;
-            conformance::concurrent_resolves_create_one_customer(&store).await;
-        }
-
-        #[tokio::test]
-        async fn merge_unmerge_and_forget() {
-            let (_keep, store) = $fresh().await;
-            conformance::merge_unmerge_and_forget(&store).await;
-        }
+        conformance_suite!(
+            $fresh;
+            primitives_round_trip,
+            writes_are_visible_inside_their_transaction,
+            failed_write_leaves_nothing,
+            idempotent_answers_are_remembered,
+            tenants_are_isolated,
+            answers_naming_a_customer_are_forgotten,
+            concurrent_resolves_create_one_customer,
+            merge_unmerge_and_forget,
+        );
 
         #[tokio::test]
         async fn reads_before_any_write_see_nothing() {
@@ -65,6 +29,16 @@ macro_rules! conformance_suite {
                 .expect_err("empty store");
             assert!(matches!(err, baton_identity::Error::CustomerNotFound(_)));
         }
+    };
+    ($fresh:path; $($check:ident),+ $(,)?) => {
+        $(
+            // Several workers, so that the concurrency checks really run in parallel.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (_keep, store) = $fresh().await;
+                conformance::$check(&store).await;
+            }
+        )+
     };
 }
 
