@@ -9,7 +9,8 @@
 //!
 //! On a store shared by several processes (Redis), an append made through another replica
 //! never reaches this process's feed; the watch then also reads the store every
-//! [`ContextStore::shared_poll_interval`], so such an event arrives within that interval.
+//! [`ContextStore::shared_poll_interval`], so such an event arrives within that interval, and
+//! a watch whose customer was erased through another replica ends within it.
 
 use std::sync::Arc;
 
@@ -88,7 +89,13 @@ impl<S: ContextStore> Watch<S> {
                 None => subscription.recv().await,
                 Some(interval) => tokio::select! {
                     received = subscription.recv() => received,
-                    _ = interval.tick() => Received::Lagged,
+                    _ = interval.tick() => {
+                        if self.erased_elsewhere().await {
+                            tracing::debug!("watch ended by erasure through another process");
+                            return;
+                        }
+                        Received::Lagged
+                    }
                 },
             };
             let step = match received {
@@ -106,6 +113,17 @@ impl<S: ContextStore> Watch<S> {
                 return;
             }
         }
+    }
+
+    /// Whether the history this watch has sent events of holds none any more: erased through
+    /// another process, whose erasure never reaches this process's feed.
+    async fn erased_elsewhere(&self) -> bool {
+        self.last > 0
+            && self
+                .store
+                .events_after(&self.tenant_id, &self.customer_id, 0, 1)
+                .await
+                .is_ok_and(|events| events.is_empty())
     }
 
     /// Sends every stored event after the last one sent.

@@ -438,7 +438,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_watch_sees_appends_made_through_another_replica() {
+    async fn a_watch_sees_appends_and_erasure_made_through_another_replica() {
         use crate::history::{Append, History};
         let server = RedisServer::start();
         let shutdown = baton_runtime::shutdown::Shutdown::new();
@@ -466,6 +466,17 @@ mod tests {
                 .expect("no error");
             assert_eq!(event.sequence, n);
         }
+        writing
+            .forget("t-watch", "c1")
+            .await
+            .expect("erase through the other replica");
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), watch.recv())
+            .await
+            .expect("the watch ends within the poll interval");
+        assert!(
+            ended.is_none(),
+            "the watch ends, it does not send: {ended:?}"
+        );
         shutdown.trigger();
     }
 
