@@ -45,9 +45,10 @@ fmt: ## format the code
 	$(CARGO) fmt --all
 
 .PHONY: lint
-lint: ## formatting check and clippy with warnings as errors
+lint: ## formatting check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 .PHONY: k8s-validate
 k8s-validate: ## render every kustomize overlay and validate it offline (schemas and policy)

@@ -74,7 +74,7 @@ pub struct MeshConfig {
     #[arg(long, env = "BATON_RECOMMENDATION_PORT", default_value_t = 50054)]
     pub recommendation_port: u16,
     /// Where routing reaches identity; defaults to this process's identity port when it serves
-    /// identity, else http://127.0.0.1:<identity-port>.
+    /// identity, else `http://127.0.0.1:<identity-port>`.
     #[arg(long, env = "BATON_IDENTITY_URL")]
     pub identity_url: Option<String>,
     /// Where routing reaches context (default as for identity).

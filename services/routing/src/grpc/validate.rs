@@ -20,7 +20,7 @@ pub const MAX_QUEUES: usize = 64;
 /// Longest sealed token accepted by OpenToken.
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Longest routing idempotency key: routing derives the keys it sends to identity and context
-/// from it ("start/<key>/started"), and those must fit their 128-byte limit.
+/// from it (`start/<key>/started`), and those must fit their 128-byte limit.
 pub const MAX_KEY_LEN: usize = 96;
 /// Longest name, subject or short label.
 const MAX_NAME_LEN: usize = 128;
