@@ -10,12 +10,8 @@
 pub mod v1 {
     #![allow(missing_docs)]
     // The comments are the .proto files' own, written for every language's generator: `<id>`
-    // there is a placeholder, not HTML, and URLs are plain text.
-    #![allow(
-        rustdoc::invalid_html_tags,
-        rustdoc::bare_urls,
-        rustdoc::broken_intra_doc_links
-    )]
+    // there is a placeholder, not HTML.
+    #![allow(rustdoc::invalid_html_tags)]
     tonic::include_proto!("baton.v1");
 }
 
