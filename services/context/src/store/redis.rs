@@ -8,10 +8,9 @@
 //! - `events␟<customer>`: a sorted set of the encoded [`Event`]s scored by sequence, so a page
 //!   is one `ZRANGE .. BYSCORE LIMIT`. Scores are doubles, exact for sequences below 2^53.
 //! - `view␟<customer>`: the encoded view ([`ContextSnapshot`]); its version is the history's.
-//! - `append␟<idempotency key>`: what the tenant knows about one idempotency key, a hash with
-//!   `customer` (who claimed the key) and, once that customer's append committed, `answer`
-//!   (the encoded [`AppendEventResponse`]).
-//! - `append-keys␟<customer>`: the idempotency keys the customer claimed, so erasure finds
+//! - `append␟<idempotency key>`: what the tenant remembers of one idempotency key, a hash with
+//!   `customer` (whose append used it) and `answer` (the encoded [`AppendEventResponse`]).
+//! - `append-keys␟<customer>`: the idempotency keys of the customer's appends, so erasure finds
 //!   their records without scanning the tenant.
 //! - `guard␟<shard>`: the commit guard ([`RedisDb::commit`]) of every customer whose id hashes
 //!   to that shard, one of [`GUARD_SHARDS`]. A guard must never go back to a value it held
@@ -30,15 +29,13 @@
 //! of the events under any concurrency.
 //!
 //! The idempotency key is tenant-wide, though, and appends for two customers use two guards.
-//! So a new key is first claimed: `HSETNX append␟<key> customer <customer>` creates the record
-//! only if no one holds it. A record naming another customer refuses the append
-//! ([`Error::IdempotencyKeyReused`]); a record naming this customer lets it go on, and from
-//! then on only this customer's guarded commits change or remove the record, so the commit
-//! that appends the event writes the answer into it with no window for anyone else. An append
-//! refused for its `expected_version` releases its claim in a guarded commit, so a refused key
-//! is not remembered. A claim whose append never committed (the process died in between) is
-//! completed by the caller's retry or removed by erasure; until then the key is refused for
-//! other customers.
+//! So the commit also checks the key's record ([`Writes::expect_field`]): it applies only if
+//! the record's `customer` is still what the snapshot saw (none, for a new key). Of two
+//! customers appending with one new key at once, the first commit writes the record and the
+//! second fails that check, reads again, and finds the key used by another customer
+//! ([`Error::IdempotencyKeyReused`]). A record naming this customer returns its answer. An
+//! append refused for its `expected_version` writes nothing, so a refused key is not
+//! remembered.
 //!
 //! Erasure is one guarded commit too: the events, the view, the `append-keys` set and every
 //! `append` record naming the customer.
@@ -65,7 +62,7 @@ const GUARD_SHARDS: u64 = 1024;
 /// up; each loss means another writer made progress, so this bounds waiting, not correctness.
 const MAX_ATTEMPTS: u32 = 64;
 
-/// The field of an `append` record naming the customer that claimed the key.
+/// The field of an `append` record naming the customer whose append used the key.
 const CUSTOMER: &str = "customer";
 /// The field of an `append` record holding the remembered answer.
 const ANSWER: &str = "answer";
@@ -100,32 +97,6 @@ impl RedisContextStore {
     /// The tenant-wide record of one idempotency key.
     fn append_record(&self, tenant_id: &str, idempotency_key: &str) -> String {
         self.db.key(tenant_id, &["append", idempotency_key])
-    }
-
-    /// Claims `idempotency_key` for `customer_id` if no one holds it; true when this call
-    /// claimed it. The key joins the customer's `append-keys` either way, so erasure finds a
-    /// claim even when its append never commits (erasure checks whose record it is).
-    async fn claim(
-        &self,
-        keys: &CustomerKeys,
-        record: &str,
-        customer_id: &str,
-        idempotency_key: &str,
-    ) -> Result<bool, Error> {
-        let (claimed,): (bool,) = redis::pipe()
-            .atomic()
-            .cmd("HSETNX")
-            .arg(record)
-            .arg(CUSTOMER)
-            .arg(customer_id)
-            .cmd("SADD")
-            .arg(&keys.append_keys)
-            .arg(idempotency_key)
-            .ignore()
-            .query_async(&mut self.db.conn())
-            .await
-            .map_err(backend)?;
-        Ok(claimed)
     }
 }
 
@@ -178,8 +149,8 @@ fn decode_view(stored: Option<Vec<u8>>, customer_id: &str) -> Result<View, Error
         .map_or_else(|| View::empty(customer_id), View::from_stored))
 }
 
-/// What an append reads, in one `MULTI` snapshot: the guard, then the key's record (claiming
-/// customer and answer), then the stored view.
+/// What an append reads, in one `MULTI` snapshot: the guard, then the key's record (the
+/// customer whose append used it, and its answer), then the stored view.
 type AppendSnapshot = (
     Option<u64>,
     (Option<Vec<u8>>, Option<Vec<u8>>),
@@ -187,7 +158,7 @@ type AppendSnapshot = (
 );
 
 /// What erasure reads, in one `MULTI` snapshot: the guard, the number of events, whether a
-/// view is stored, and the claimed idempotency keys.
+/// view is stored, and the idempotency keys of its appends.
 type ForgetSnapshot = (Option<u64>, u64, bool, Vec<String>);
 
 impl ContextStore for RedisContextStore {
@@ -225,56 +196,28 @@ impl ContextStore for RedisContextStore {
                 .map_err(backend)?;
             let guard = guard.unwrap_or(0);
 
-            let claimed = match owner {
-                Some(owner) if owner != customer_id.as_bytes() => {
+            match (&owner, answer) {
+                (Some(owner), _) if owner != customer_id.as_bytes() => {
                     return Err(Error::IdempotencyKeyReused);
                 }
-                Some(_) => {
-                    if let Some(answer) = answer {
-                        let answer: AppendEventResponse = codec::decode(&answer)?;
-                        return Ok(Appended {
-                            event: answer.event.unwrap_or_default(),
-                            version: answer.version,
-                            duplicate: true,
-                        });
-                    }
-                    // Claimed by an earlier attempt of this customer's that never committed.
-                    true
+                (Some(_), Some(answer)) => {
+                    let answer: AppendEventResponse = codec::decode(&answer)?;
+                    return Ok(Appended {
+                        event: answer.event.unwrap_or_default(),
+                        version: answer.version,
+                        duplicate: true,
+                    });
                 }
-                None => false,
-            };
+                _ => {}
+            }
 
             let mut current = decode_view(stored, &customer_id)?;
             let version = current.version();
             if expected_version != 0 && expected_version != version {
-                let refused = Error::VersionConflict {
+                return Err(Error::VersionConflict {
                     current: version,
                     expected: expected_version,
-                };
-                if !claimed {
-                    return Err(refused);
-                }
-                // A refused key is not remembered: the earlier claim goes.
-                let mut release = Writes::new();
-                release
-                    .del(&record)
-                    .srem(&keys.append_keys, idempotency_key.as_bytes());
-                match self.db.commit(&keys.guard, guard, &release).await? {
-                    Commit::Done(_) => return Err(refused),
-                    Commit::Conflict => {
-                        back_off(attempt).await;
-                        continue;
-                    }
-                }
-            }
-
-            if !claimed
-                && !self
-                    .claim(&keys, &record, &customer_id, &idempotency_key)
-                    .await?
-            {
-                // Someone claimed the key since the snapshot; see whose it is.
-                continue;
+                });
             }
 
             let mut event = event.clone();
@@ -290,6 +233,7 @@ impl ContextStore for RedisContextStore {
             let encoded_answer = codec::encode(&answer);
             let mut writes = Writes::new();
             writes
+                .expect_field(&record, CUSTOMER.as_bytes(), owner.as_deref())
                 .zadd(&keys.events, (version + 1) as f64, &encoded_event)
                 .set(&keys.view, &codec::encode(current.as_stored()))
                 .command(
@@ -364,7 +308,7 @@ impl ContextStore for RedisContextStore {
     async fn forget(&self, tenant_id: &str, customer_id: &str) -> Result<u64, Error> {
         let keys = self.customer(tenant_id, customer_id);
         for attempt in 0..MAX_ATTEMPTS {
-            let (guard, events, has_view, claimed): ForgetSnapshot = redis::pipe()
+            let (guard, events, has_view, used): ForgetSnapshot = redis::pipe()
                 .atomic()
                 .cmd("GET")
                 .arg(&keys.guard)
@@ -378,13 +322,13 @@ impl ContextStore for RedisContextStore {
                 .await
                 .map_err(backend)?;
             let guard = guard.unwrap_or(0);
-            if events == 0 && !has_view && claimed.is_empty() {
+            if events == 0 && !has_view && used.is_empty() {
                 return Ok(0);
             }
 
-            // Only records naming this customer go: a key it tried to claim may be another's.
+            // Only records naming this customer go.
             // Those naming it change only under its guard, so the commit below checks them.
-            let records: Vec<String> = claimed
+            let records: Vec<String> = used
                 .iter()
                 .map(|key| self.append_record(tenant_id, key))
                 .collect();
@@ -402,7 +346,7 @@ impl ContextStore for RedisContextStore {
 
             let mut writes = Writes::new();
             writes.del(&keys.events).del(&keys.view);
-            for ((record, owner), key) in records.iter().zip(&owners).zip(&claimed) {
+            for ((record, owner), key) in records.iter().zip(&owners).zip(&used) {
                 if owner.as_deref() == Some(customer_id.as_bytes()) {
                     writes.del(record);
                 }
@@ -573,26 +517,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_claim_whose_append_never_committed_is_released_completed_or_erased() {
+    async fn a_refused_append_leaves_its_key_unused() {
         let server = RedisServer::start();
         let store = open(&server).await;
-        let keys = store.customer("t1", "alice");
-        let record = store.append_record("t1", "k1");
-        // As if the process died between claiming the key and committing the append.
-        assert!(
-            store
-                .claim(&keys, &record, "alice", "k1")
-                .await
-                .expect("claim")
-        );
-
-        let other = store
-            .append(new_event("t1", "bob", "k1", 0, started("x")))
-            .await;
-        assert!(
-            matches!(other, Err(Error::IdempotencyKeyReused)),
-            "{other:?}"
-        );
         let stale = store
             .append(new_event("t1", "alice", "k1", 5, started("x")))
             .await;
@@ -606,32 +533,18 @@ mod tests {
             ),
             "{stale:?}"
         );
-        // The refusal released the claim, so the key is free again.
-        assert!(
-            store
-                .claim(&keys, &record, "alice", "k1")
-                .await
-                .expect("claim")
-        );
-        let retry = store
+        let bob = store
+            .append(new_event("t1", "bob", "k1", 0, started("x")))
+            .await
+            .expect("a refused key is not remembered");
+        assert_eq!((bob.version, bob.duplicate), (1, false));
+        let alice = store
             .append(new_event("t1", "alice", "k1", 0, started("x")))
-            .await
-            .expect("the retry completes the claim");
-        assert_eq!((retry.version, retry.duplicate), (1, false));
-
-        // A claim with no append behind it is erased with the customer.
+            .await;
         assert!(
-            store
-                .claim(&keys, &store.append_record("t1", "k2"), "alice", "k2")
-                .await
-                .expect("claim")
+            matches!(alice, Err(Error::IdempotencyKeyReused)),
+            "{alice:?}"
         );
-        assert_eq!(store.forget("t1", "alice").await.expect("forget"), 2);
-        let freed = store
-            .append(new_event("t1", "bob", "k2", 0, started("x")))
-            .await
-            .expect("the key is free after erasure");
-        assert!(!freed.duplicate);
     }
 
     /// Every key and every value in the database, as text, for scanning.
