@@ -23,6 +23,7 @@ pub const CHECKS: &[&str] = &[
     "purchases_teach_pairs_buyers_and_owned_sets",
     "repeat_and_returned_purchases_teach_nothing",
     "outcomes_apply_once_per_idempotency_key",
+    "an_outcome_key_is_the_tenants",
     "the_latest_offer_answer_wins",
     "forgetting_removes_personal_records_and_keeps_aggregates",
     "tenants_never_see_each_other",
@@ -113,6 +114,7 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         "outcomes_apply_once_per_idempotency_key" => {
             outcomes_apply_once_per_idempotency_key(store).await
         }
+        "an_outcome_key_is_the_tenants" => an_outcome_key_is_the_tenants(store).await,
         "the_latest_offer_answer_wins" => the_latest_offer_answer_wins(store).await,
         "forgetting_removes_personal_records_and_keeps_aggregates" => {
             forgetting_removes_personal_records_and_keeps_aggregates(store).await
@@ -350,6 +352,67 @@ pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(sto
     assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
     assert!(record.offers.is_empty());
     assert_eq!(store.popular(T, 10).await.expect("popular").len(), 1);
+}
+
+/// An idempotency key belongs to the tenant: used again for another customer, it is answered
+/// as a retry and changes nothing, also when both calls race.
+pub async fn an_outcome_key_is_the_tenants<S: RecommendationStore>(store: &S) {
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "k",
+            purchase("o-1", "shoes", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("first");
+    store
+        .record_purchase(
+            T,
+            "c2",
+            "k",
+            purchase("o-2", "socks", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("answered");
+    let c2 = store.customer_record(T, "c2").await.expect("record");
+    assert!(c2.owned.is_empty(), "a reused key was applied: {c2:?}");
+
+    let (a, b) = tokio::join!(
+        store.record_purchase(
+            T,
+            "c3",
+            "race",
+            purchase("o-3", "cap", PurchaseStatus::Ordered)
+        ),
+        store.record_purchase(
+            T,
+            "c4",
+            "race",
+            purchase("o-4", "gel", PurchaseStatus::Ordered)
+        ),
+    );
+    a.expect("c3");
+    b.expect("c4");
+    let owners = [
+        store
+            .customer_record(T, "c3")
+            .await
+            .expect("c3")
+            .owned
+            .len(),
+        store
+            .customer_record(T, "c4")
+            .await
+            .expect("c4")
+            .owned
+            .len(),
+    ];
+    assert_eq!(
+        owners.iter().sum::<usize>(),
+        1,
+        "one of the racing calls applies: {owners:?}"
+    );
 }
 
 pub async fn the_latest_offer_answer_wins<S: RecommendationStore>(store: &S) {

@@ -49,6 +49,7 @@ checks!(
     purchases_teach_pairs_buyers_and_owned_sets,
     repeat_and_returned_purchases_teach_nothing,
     outcomes_apply_once_per_idempotency_key,
+    an_outcome_key_is_the_tenants,
     the_latest_offer_answer_wins,
     forgetting_removes_personal_records_and_keeps_aggregates,
     tenants_never_see_each_other,

@@ -42,10 +42,12 @@
 //!   customer's records alone; the tenant-wide counts a purchase bumps (`buyers`, `pairs`) are
 //!   increments in the same script, which commute, so different customers never conflict.
 //!
-//! So the answers to outcomes and erasures are remembered per customer (the embedded backend
-//! keeps them per tenant): the answer must sit under the guard that orders the change it
-//! acknowledges. A retry always names the same customer; only a key reused for another
-//! customer, a different request, behaves differently (it is applied).
+//! Their answers are remembered per tenant, as in the embedded backend, in one hash
+//! (`answers`, field `<operation>␟<idempotency key>`) that no customer's guard orders. So the
+//! commit also checks that the field is still absent ([`Writes::expect_field`]): of two
+//! customers using one key at once, one commits and the other reads again and finds the
+//! answer, exactly as a retry does. The field names no customer, so nothing about an erased
+//! customer stays in a key name.
 //!
 //! Reads need no guard: each is one round trip, a `MULTI` block where it reads more than one
 //! key that must agree.
@@ -204,9 +206,9 @@ impl Keys<'_> {
         self.key(&["answer", operation, idempotency_key])
     }
 
-    /// A remembered answer to a call about one customer (see the module docs).
-    fn customer_answer(&self, operation: &str, customer: &str, idempotency_key: &str) -> String {
-        self.key(&["answer", operation, customer, idempotency_key])
+    /// The hash of the remembered answers to calls about one customer (see the module docs).
+    fn answers(&self) -> String {
+        self.key(&["answers"])
     }
 }
 
@@ -444,7 +446,10 @@ impl RecommendationStore for RedisRecommendationStore {
         let keys = &self.keys(tenant);
         let purchase = &purchase;
         let guard = &keys.customer_guard(customer_id);
-        let answer_key = &keys.customer_answer(op::RECORD_OUTCOME, customer_id, idempotency_key);
+        let (answers, field) = (
+            &keys.answers(),
+            &answer_field(op::RECORD_OUTCOME, idempotency_key),
+        );
         let owned_key = &keys.owned(customer_id);
         let product = purchase.product_id.as_str();
         let learn = purchase.status() != PurchaseStatus::Returned;
@@ -459,7 +464,7 @@ impl RecommendationStore for RedisRecommendationStore {
                     redis::pipe()
                         .atomic()
                         .get(guard)
-                        .exists(answer_key)
+                        .hexists(answers, field)
                         .zscore(owned_key, product)
                         .zrange(owned_key, 0, MAX_PAIRED_PRODUCTS as isize - 1),
                 )
@@ -485,7 +490,7 @@ impl RecommendationStore for RedisRecommendationStore {
                 writes.zadd(owned_key, 0.0, product.as_bytes());
                 writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
             }
-            writes.set(answer_key, b"");
+            remember(&mut writes, answers, field, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
         })
         .await
@@ -502,22 +507,24 @@ impl RecommendationStore for RedisRecommendationStore {
         let keys = &self.keys(tenant);
         let answer = &answer;
         let guard = &keys.customer_guard(customer_id);
-        let answer_key = &keys.customer_answer(op::RECORD_OUTCOME, customer_id, idempotency_key);
+        let (answers, field) = (
+            &keys.answers(),
+            &answer_field(op::RECORD_OUTCOME, idempotency_key),
+        );
         retry(op::RECORD_OUTCOME, || async move {
             let (version, answered): (Option<u64>, bool) = self
-                .query(redis::pipe().atomic().get(guard).exists(answer_key))
+                .query(redis::pipe().atomic().get(guard).hexists(answers, field))
                 .await?;
             if answered {
                 return Ok(Some(()));
             }
             let mut writes = Writes::new();
-            writes
-                .hset(
-                    &keys.offers(customer_id),
-                    answer.offer_id.as_bytes(),
-                    &encode(answer),
-                )
-                .set(answer_key, b"");
+            writes.hset(
+                &keys.offers(customer_id),
+                answer.offer_id.as_bytes(),
+                &encode(answer),
+            );
+            remember(&mut writes, answers, field, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
         })
         .await
@@ -631,7 +638,10 @@ impl RecommendationStore for RedisRecommendationStore {
     ) -> Result<Forgotten, StoreError> {
         let keys = &self.keys(tenant);
         let guard = &keys.customer_guard(customer_id);
-        let answer_key = &keys.customer_answer(op::FORGET_CUSTOMER, customer_id, idempotency_key);
+        let (answers, field) = (
+            &keys.answers(),
+            &answer_field(op::FORGET_CUSTOMER, idempotency_key),
+        );
         let personal = &[
             keys.purchases(customer_id),
             keys.offers(customer_id),
@@ -650,7 +660,7 @@ impl RecommendationStore for RedisRecommendationStore {
                     redis::pipe()
                         .atomic()
                         .get(guard)
-                        .get(answer_key)
+                        .hget(answers, field)
                         .hlen(purchases)
                         .hlen(offers)
                         .zcard(owned),
@@ -676,7 +686,7 @@ impl RecommendationStore for RedisRecommendationStore {
                 found: removed > 0,
                 records_removed: removed,
             };
-            writes.set(answer_key, &encode(&answer));
+            remember(&mut writes, answers, field, &encode(&answer));
             let done = self.commit(guard, version, &writes).await?;
             Ok(done.then_some(Forgotten {
                 found: answer.found,
@@ -685,6 +695,19 @@ impl RecommendationStore for RedisRecommendationStore {
         })
         .await
     }
+}
+
+/// The field of `answers` remembering `idempotency_key` on `operation`.
+fn answer_field(operation: &str, idempotency_key: &str) -> String {
+    format!("{operation}{SEP}{idempotency_key}")
+}
+
+/// Remembers `answer` in `field` of the tenant's `answers`, if no one did since the decision
+/// read it as absent (another customer's commit with the same key, under another guard).
+fn remember(writes: &mut Writes, answers: &str, field: &str, answer: &[u8]) {
+    writes
+        .expect_field(answers, field.as_bytes(), None)
+        .hset(answers, field.as_bytes(), answer);
 }
 
 #[cfg(test)]
