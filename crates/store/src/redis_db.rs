@@ -220,7 +220,7 @@ impl RedisDb {
     }
 
     /// Waits for the configured replicas (no-op without replicas).
-    pub async fn wait(&self) -> Result<(), StoreError> {
+    async fn wait(&self) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
             return Ok(());
         }

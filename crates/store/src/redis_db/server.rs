@@ -106,16 +106,6 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Where it keeps its append-only file.
-    pub fn dir(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-
     /// Kills the server at once (SIGKILL: no shutdown save) and starts a new one on the same
     /// port and data directory, as after a crash. Panics when it does not come back.
     pub fn crash_and_restart(&mut self) {

@@ -25,11 +25,11 @@
 //! fine while routing runs as a single replica; when router replicas share state, the group
 //! has to follow whatever they partition by.
 //!
-//! Routing's writes are blind (they store the state the dispatcher already decided), so the
-//! guard only serializes commits: read it, commit, and on a conflict (only another writer on
-//! the same keys, which a single replica never has) read it again, a bounded number of times.
-//! Every write stores an absolute value, so re-applying a batch whose outcome was unknown (a
-//! timeout after the server ran it) leaves the same state. Durability is the server's: with
+//! Routing's writes are blind (they store the state the dispatcher already decided), so a
+//! commit checks nothing ([`RedisDb::commit_checked`] with no checks: one round trip); it
+//! still bumps the guard, which is what `load` relies on. Every write stores an absolute
+//! value, so re-applying a batch whose outcome was unknown (a timeout after the server ran it)
+//! leaves the same state. Durability is the server's: with
 //! `appendfsync always` an acknowledged commit survives a crash of Redis.
 //!
 //! [`RoutingStore::load`] reads in two steps (the live set, then those contacts), each a
@@ -51,7 +51,7 @@ const GROUP: &str = "mesh";
 /// store's tables.
 type Encoded = BTreeMap<String, Vec<u8>>;
 
-/// How many times a commit or a load starts again after another writer moved the guard.
+/// How many times a load starts again after a commit moved the guard.
 const ATTEMPTS: u32 = 8;
 
 /// Routing's store on Redis, for a deployment that keeps its state off the pod.
@@ -188,20 +188,13 @@ impl RoutingStore for RedisRoutingStore {
             return Ok(());
         }
         let writes = self.writes(writes);
-        let guard = self.guard();
-        for attempt in 1..=ATTEMPTS {
-            let version = self.db.version(&guard).await?;
-            match self.db.commit(&guard, version, &writes).await? {
-                Commit::Done(_) => return Ok(()),
-                Commit::Conflict => {
-                    tracing::warn!(attempt, "routing commit conflicted with another writer");
-                }
-            }
+        match self.db.commit_checked(&self.guard(), &writes).await? {
+            Commit::Done(_) => Ok(()),
+            // Only a failed check conflicts, and a blind batch has none.
+            Commit::Conflict => Err(StoreError::Backend(
+                "a routing commit without checks reported a conflict".into(),
+            )),
         }
-        Err(StoreError::Backend(format!(
-            "routing commit conflicted {ATTEMPTS} times: another writer commits to the same \
-             redis keys (is a second routing replica running?)"
-        )))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, operation = %operation))]
