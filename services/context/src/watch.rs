@@ -76,7 +76,7 @@ struct Watch<S> {
 
 impl<S: ContextStore> Watch<S> {
     async fn run(&mut self, mut subscription: Subscription) {
-        if self.catch_up().await.is_err() {
+        if self.catch_up(false).await.is_err() {
             return;
         }
         let mut poll = self.store.shared_poll_interval().map(|every| {
@@ -85,29 +85,12 @@ impl<S: ContextStore> Watch<S> {
             interval
         });
         loop {
-            let received = match poll.as_mut() {
-                None => subscription.recv().await,
+            let step = match poll.as_mut() {
+                None => self.receive(subscription.recv().await).await,
                 Some(interval) => tokio::select! {
-                    received = subscription.recv() => received,
-                    _ = interval.tick() => {
-                        if self.erased_elsewhere().await {
-                            tracing::debug!("watch ended by erasure through another process");
-                            return;
-                        }
-                        Received::Lagged
-                    }
+                    received = subscription.recv() => self.receive(received).await,
+                    _ = interval.tick() => self.catch_up(true).await,
                 },
-            };
-            let step = match received {
-                Received::Event(event) if event.sequence <= self.last => Ok(()),
-                Received::Event(event) if event.sequence == self.last + 1 => {
-                    self.send(Arc::unwrap_or_clone(event)).await
-                }
-                Received::Event(_) | Received::Lagged => self.catch_up().await,
-                Received::Closed => {
-                    tracing::debug!("watch ended by erasure");
-                    return;
-                }
             };
             if step.is_err() {
                 return;
@@ -115,23 +98,32 @@ impl<S: ContextStore> Watch<S> {
         }
     }
 
-    /// Whether the history this watch has sent events of holds none any more: erased through
-    /// another process, whose erasure never reaches this process's feed.
-    async fn erased_elsewhere(&self) -> bool {
-        self.last > 0
-            && self
-                .store
-                .events_after(&self.tenant_id, &self.customer_id, 0, 1)
-                .await
-                .is_ok_and(|events| events.is_empty())
+    /// Forwards what the in-process feed delivered, filling any gap from the store.
+    async fn receive(&mut self, received: Received) -> Result<(), Stop> {
+        match received {
+            Received::Event(event) if event.sequence <= self.last => Ok(()),
+            Received::Event(event) if event.sequence == self.last + 1 => {
+                self.send(Arc::unwrap_or_clone(event)).await
+            }
+            Received::Event(_) | Received::Lagged => self.catch_up(false).await,
+            Received::Closed => {
+                tracing::debug!("watch ended by erasure");
+                Err(Stop)
+            }
+        }
     }
 
-    /// Sends every stored event after the last one sent.
-    async fn catch_up(&mut self) -> Result<(), Stop> {
+    /// Sends every stored event after the last one sent. With `check_last` (a poll of a shared
+    /// store) the first read starts at the last event sent, which must still be there: when it
+    /// is gone, the history was erased through another process, whose erasure never reaches
+    /// this process's feed, and the watch ends. One read either way.
+    async fn catch_up(&mut self, check_last: bool) -> Result<(), Stop> {
+        let mut check = check_last && self.last > 0;
         loop {
+            let from = if check { self.last - 1 } else { self.last };
             let batch = self
                 .store
-                .events_after(&self.tenant_id, &self.customer_id, self.last, READ_BATCH)
+                .events_after(&self.tenant_id, &self.customer_id, from, READ_BATCH)
                 .await;
             let events = match batch {
                 Ok(events) => events,
@@ -141,6 +133,15 @@ impl<S: ContextStore> Watch<S> {
                 }
             };
             let complete = events.len() < READ_BATCH;
+            let mut events = events.into_iter();
+            if std::mem::take(&mut check)
+                && events
+                    .next()
+                    .is_none_or(|first| first.sequence != self.last)
+            {
+                tracing::debug!("watch ended by erasure through another process");
+                return Err(Stop);
+            }
             for event in events {
                 self.send(event).await?;
             }
