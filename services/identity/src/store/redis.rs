@@ -36,8 +36,10 @@
 //!
 //! Field checks cannot cover a read of a whole set (a customer's merges, the audit trail,
 //! every answer during erasure), since a member added later was never read. A transaction that
-//! reads one also checks the tenant's `version`, read when it began, which every commit bumps;
-//! those are merges, unmerges and erasures, which are rare.
+//! reads one also checks the tenant's `version`, which every commit bumps, as read before the
+//! set: when a write began (with its remembered answer, in one round trip), or just before a
+//! read's first set read (so that reads of fields alone pay no round trip for it). Those are
+//! merges, unmerges, erasures and the audit trail, which are rare.
 //!
 //! A closure that fails is answered with its error only if what it read still holds, since
 //! the failure might come from reads on both sides of another commit. Reads end the same way:
@@ -63,10 +65,7 @@ use std::{fmt, time::Duration};
 
 use tracing::Instrument as _;
 
-use baton_store::{
-    StoreError, codec, keys,
-    redis_db::{Commit, RedisDb},
-};
+use baton_store::{StoreError, codec, keys, redis_db::RedisDb};
 
 use super::{Idempotency, IdentityRead, IdentityStore, IdentityWrite};
 use crate::Error;
@@ -137,10 +136,9 @@ impl IdentityStore for RedisIdentityStore {
                 let _entered = inner.enter();
                 let redis = Link::current(&db);
                 for attempt in 1..=MAX_ATTEMPTS {
-                    let version = redis.version(&keys)?;
-                    let txn = Txn::new(&redis, &keys);
+                    let txn = Txn::new(&redis, &keys, None);
                     let result = f(&txn);
-                    match redis.still_holds(&txn, version) {
+                    match redis.still_holds(&txn) {
                         Ok(false) => {
                             tracing::debug!(attempt, "read overtaken by a write; reading again");
                             backoff(attempt);
@@ -188,13 +186,13 @@ impl IdentityStore for RedisIdentityStore {
                         tracing::debug!("answering a retry from memory");
                         return Ok(codec::decode::<T>(&bytes)?);
                     }
-                    let mut txn = Txn::new(&redis, &keys);
+                    let mut txn = Txn::new(&redis, &keys, Some(version));
                     if let Some(field) = &slot {
                         txn.slot_was_empty(field);
                     }
                     let answer = match f(&mut txn) {
                         Ok(answer) => answer,
-                        Err(err) => match redis.still_holds(&txn, version) {
+                        Err(err) => match redis.still_holds(&txn) {
                             Ok(false) => {
                                 tracing::debug!(attempt, "failed on state that moved; again");
                                 backoff(attempt);
@@ -206,14 +204,7 @@ impl IdentityStore for RedisIdentityStore {
                     if let Some(field) = &slot {
                         txn.remember(field, codec::encode(&answer));
                     }
-                    let guarded = txn.needs_guard();
-                    let writes = txn.into_writes();
-                    let commit = if guarded {
-                        redis.block_on(db.commit(&keys.guard, version, &writes))?
-                    } else {
-                        redis.block_on(db.commit_checked(&keys.guard, &writes))?
-                    };
-                    let committed = matches!(commit, Commit::Done(_));
+                    let committed = redis.commit(txn)?;
                     if committed {
                         return Ok(answer);
                     }

@@ -96,22 +96,27 @@ impl<'a> Link<'a> {
     }
 
     /// The tenant's version.
-    pub(in crate::store) fn version(&self, keys: &Keys) -> Result<u64, StoreError> {
+    fn version(&self, keys: &Keys) -> Result<u64, StoreError> {
         self.block_on(self.db.version(&keys.guard))
     }
 
     /// Whether everything `txn` read still holds (and, when it read a whole set, the tenant's
-    /// version is still `version`): the checks of a commit, run without writes.
-    pub(in crate::store) fn still_holds(
-        &self,
-        txn: &Txn<'_>,
-        version: u64,
-    ) -> Result<bool, StoreError> {
-        let checks = txn.checks();
-        let outcome = if txn.needs_guard() {
-            self.block_on(self.db.commit(&txn.keys.guard, version, &checks))?
-        } else {
-            self.block_on(self.db.commit_checked(&txn.keys.guard, &checks))?
+    /// version has not moved): its checks, run without writes.
+    pub(in crate::store) fn still_holds(&self, txn: &Txn<'_>) -> Result<bool, StoreError> {
+        self.submit(txn.keys, txn.guard(), &txn.checks())
+    }
+
+    /// Commits everything `txn` changed, if everything it read still holds; whether it did.
+    pub(in crate::store) fn commit(&self, txn: Txn<'_>) -> Result<bool, StoreError> {
+        let (keys, guard) = (txn.keys, txn.guard());
+        self.submit(keys, guard, &txn.into_writes())
+    }
+
+    /// Runs `writes` (with their checks) guarded by the tenant's `guard` version, if any.
+    fn submit(&self, keys: &Keys, guard: Option<u64>, writes: &Writes) -> Result<bool, StoreError> {
+        let outcome = match guard {
+            Some(version) => self.block_on(self.db.commit(&keys.guard, version, writes))?,
+            None => self.block_on(self.db.commit_checked(&keys.guard, writes))?,
         };
         Ok(matches!(outcome, Commit::Done(_)))
     }
@@ -299,10 +304,15 @@ pub(in crate::store) struct Txn<'a> {
     /// Whether it read a whole set (merges of a customer, the audit trail, every answer),
     /// which field checks cannot cover: then the tenant's guard must not have moved either.
     read_a_set: Cell<bool>,
+    /// The tenant's version as read before anything the guard must cover: when the
+    /// transaction began (a write), or just before its first whole-set read (a read, which
+    /// then costs no round trip for it unless it reads a set).
+    version: Cell<Option<u64>>,
 }
 
 impl<'a> Txn<'a> {
-    pub(in crate::store) fn new(redis: &'a Link<'a>, keys: &'a Keys) -> Self {
+    /// A transaction; `version` is the tenant's version when the caller already read it.
+    pub(in crate::store) fn new(redis: &'a Link<'a>, keys: &'a Keys, version: Option<u64>) -> Self {
         Self {
             redis,
             keys,
@@ -314,18 +324,29 @@ impl<'a> Txn<'a> {
             answers: Hash::new(&keys.answers),
             merges: BTreeMap::new(),
             read_a_set: Cell::new(false),
+            version: Cell::new(version),
         }
+    }
+
+    /// Notes a whole-set read about to happen, reading the tenant's version first if nothing
+    /// did yet.
+    fn reading_a_set(&self) -> Result<(), StoreError> {
+        if self.version.get().is_none() {
+            self.version.set(Some(self.redis.version(self.keys)?));
+        }
+        self.read_a_set.set(true);
+        Ok(())
+    }
+
+    /// The version the tenant's guard must still hold at the commit, when it must be checked.
+    fn guard(&self) -> Option<u64> {
+        self.version.get().filter(|_| self.read_a_set.get())
     }
 
     /// Records that the idempotency slot `field` was empty when the transaction began, so that
     /// a concurrent first answer in the same slot makes this commit conflict.
     pub(in crate::store) fn slot_was_empty(&self, field: &str) {
         self.answers.seen(field, None);
-    }
-
-    /// Whether the commit must also check the tenant's guard (see `read_a_set`).
-    pub(in crate::store) fn needs_guard(&self) -> bool {
-        self.read_a_set.get()
     }
 
     /// The value checks of everything read: applied alone, they validate a read or a failed
@@ -411,7 +432,7 @@ impl IdentityRead for Txn<'_> {
     }
 
     fn merges_involving(&self, customer_id: &str) -> Result<Vec<String>, StoreError> {
-        self.read_a_set.set(true);
+        self.reading_a_set()?;
         let stored: Vec<String> = self
             .redis
             .query(redis::cmd("SMEMBERS").arg(self.keys.merges(customer_id)))?;
@@ -435,7 +456,7 @@ impl IdentityRead for Txn<'_> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.read_a_set.set(true);
+        self.reading_a_set()?;
         let stop = i64::try_from(limit - 1).unwrap_or(i64::MAX);
         let stored: Vec<String> = self.redis.query(
             redis::cmd("ZREVRANGE")
@@ -522,7 +543,7 @@ impl IdentityWrite for Txn<'_> {
         if customer_ids.is_empty() {
             return Ok(0);
         }
-        self.read_a_set.set(true);
+        self.reading_a_set()?;
         // HSCAN may return a field twice; the map keeps one.
         let mut stored = BTreeMap::new();
         let mut cursor = 0u64;
