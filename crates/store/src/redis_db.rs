@@ -59,6 +59,31 @@ impl std::fmt::Debug for RedisDb {
     }
 }
 
+/// How many times an optimistic operation reads and decides again after losing a commit race
+/// before it gives up; each loss means another writer made progress, so this bounds waiting,
+/// not correctness.
+pub const MAX_ATTEMPTS: u32 = 64;
+
+/// The pause after losing commit race number `attempt` (from 0): a random part of a ceiling
+/// that doubles with each loss (up to about 3 ms), so writers that conflicted do not retry in
+/// lockstep.
+pub fn back_off(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let ceiling = 50u64 << attempt.min(6);
+    // Every `RandomState` is seeded afresh: a cheap random number without another crate.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    Duration::from_micros(random % ceiling)
+}
+
+/// The error of an operation that lost [`MAX_ATTEMPTS`] commit races in a row.
+pub fn contended(operation: &str) -> StoreError {
+    StoreError::Backend(format!(
+        "{operation} lost {MAX_ATTEMPTS} commit races in a row to other writers"
+    ))
+}
+
 /// How long a commit waits for replicas before it fails.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -519,6 +544,14 @@ mod tests {
             .expect("get");
         assert_eq!(a.as_deref(), Some("kept"));
         assert_eq!(db.version(&guard).await.expect("version"), 1);
+    }
+
+    #[test]
+    fn back_off_stays_under_a_ceiling_that_doubles() {
+        for attempt in 0..10 {
+            let ceiling = Duration::from_micros(50 << attempt.min(6));
+            assert!((0..100).all(|_| back_off(attempt) < ceiling));
+        }
     }
 
     #[tokio::test]

@@ -44,9 +44,9 @@ use std::time::Duration;
 
 use baton_proto::v1::{AppendEventResponse, ContextSnapshot, Event};
 use baton_store::{
-    StoreError, codec,
+    codec,
     redis::{self, RedisError},
-    redis_db::{Commit, RedisDb, Writes},
+    redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended},
 };
 
 use super::{Appended, ContextStore, NewEvent};
@@ -58,17 +58,13 @@ use crate::{
 /// How many guards each tenant's customers are spread over.
 const GUARD_SHARDS: u64 = 1024;
 
-/// How often an operation reads and decides again after losing a commit race before it gives
-/// up; each loss means another writer made progress, so this bounds waiting, not correctness.
-const MAX_ATTEMPTS: u32 = 64;
-
 /// The field of an `append` record naming the customer whose append used the key.
 const CUSTOMER: &str = "customer";
 /// The field of an `append` record holding the remembered answer.
 const ANSWER: &str = "answer";
 
 /// How often a watch reads Redis for events appended through another replica.
-const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+const WATCH_POLL: Duration = Duration::from_millis(250);
 
 /// A [`ContextStore`] in Redis. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
@@ -126,21 +122,6 @@ fn backend(err: RedisError) -> Error {
     Error::Store(err.into())
 }
 
-/// The error after [`MAX_ATTEMPTS`] lost commit races.
-fn contended(what: &str) -> Error {
-    Error::Store(StoreError::Backend(format!(
-        "{what} lost {MAX_ATTEMPTS} commit races in a row"
-    )))
-}
-
-/// Waits a little after a lost commit race: a random part of a ceiling that doubles with each
-/// attempt (up to about 3 ms), so writers that conflicted do not retry in lockstep.
-async fn back_off(attempt: u32) {
-    let ceiling = 50u64 << attempt.min(6);
-    let jitter = (uuid::Uuid::new_v4().as_u128() % u128::from(ceiling)) as u64;
-    tokio::time::sleep(Duration::from_micros(jitter)).await;
-}
-
 /// A stored view, or the empty one of a customer with no history.
 fn decode_view(stored: Option<Vec<u8>>, customer_id: &str) -> Result<View, Error> {
     Ok(stored
@@ -164,7 +145,7 @@ type ForgetSnapshot = (Option<u64>, u64, bool, Vec<String>);
 impl ContextStore for RedisContextStore {
     /// Other replicas append to the same Redis; their events reach this process's watches by
     /// reading the store this often.
-    fn shared_poll_interval(&self) -> Option<std::time::Duration> {
+    fn shared_poll_interval(&self) -> Option<Duration> {
         Some(WATCH_POLL)
     }
 
@@ -255,10 +236,10 @@ impl ContextStore for RedisContextStore {
                         duplicate: false,
                     });
                 }
-                Commit::Conflict => back_off(attempt).await,
+                Commit::Conflict => tokio::time::sleep(back_off(attempt)).await,
             }
         }
-        Err(contended("append"))
+        Err(contended("append").into())
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id))]
@@ -354,10 +335,10 @@ impl ContextStore for RedisContextStore {
             }
             match self.db.commit(&keys.guard, guard, &writes).await? {
                 Commit::Done(_) => return Ok(events + u64::from(has_view)),
-                Commit::Conflict => back_off(attempt).await,
+                Commit::Conflict => tokio::time::sleep(back_off(attempt)).await,
             }
         }
-        Err(contended("erasure"))
+        Err(contended("erasure").into())
     }
 }
 

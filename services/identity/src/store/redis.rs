@@ -61,18 +61,18 @@
 
 mod txn;
 
-use std::{fmt, time::Duration};
+use std::fmt;
 
 use tracing::Instrument as _;
 
-use baton_store::{StoreError, codec, keys, redis_db::RedisDb};
+use baton_store::{
+    StoreError, codec, keys,
+    redis_db::{MAX_ATTEMPTS, RedisDb, back_off, contended},
+};
 
 use super::{Idempotency, IdentityRead, IdentityStore, IdentityWrite};
 use crate::Error;
 use txn::{Keys, Link, Txn};
-
-/// How many times a transaction runs before the store gives up on a contended tenant.
-const MAX_ATTEMPTS: u32 = 64;
 
 /// Identity state in Redis; clones share the connection.
 #[derive(Clone)]
@@ -109,18 +109,6 @@ where
         .map_err(|e| Error::from(StoreError::Task(e.to_string())))?
 }
 
-/// Waits a little before running a transaction again. No jitter is needed for progress: a
-/// conflict means another transaction committed.
-fn backoff(attempt: u32) {
-    std::thread::sleep(Duration::from_micros(250 * u64::from(attempt.min(20))));
-}
-
-fn gave_up(what: &str) -> Error {
-    Error::Store(StoreError::Backend(format!(
-        "identity {what} kept conflicting with other writers; gave up after {MAX_ATTEMPTS} attempts"
-    )))
-}
-
 impl IdentityStore for RedisIdentityStore {
     fn read<T, F>(&self, tenant: &str, mut f: F) -> impl Future<Output = Result<T, Error>> + Send
     where
@@ -141,14 +129,14 @@ impl IdentityStore for RedisIdentityStore {
                     match redis.still_holds(&txn) {
                         Ok(false) => {
                             tracing::debug!(attempt, "read overtaken by a write; reading again");
-                            backoff(attempt);
+                            std::thread::sleep(back_off(attempt));
                         }
                         // A failed check keeps the closure's own error, which says more.
                         Ok(true) => return result,
                         Err(err) => return result.and(Err(err.into())),
                     }
                 }
-                Err(gave_up("read"))
+                Err(contended("identity read").into())
             })
             .await
         }
@@ -195,7 +183,7 @@ impl IdentityStore for RedisIdentityStore {
                         Err(err) => match redis.still_holds(&txn) {
                             Ok(false) => {
                                 tracing::debug!(attempt, "failed on state that moved; again");
-                                backoff(attempt);
+                                std::thread::sleep(back_off(attempt));
                                 continue;
                             }
                             _ => return Err(err),
@@ -209,9 +197,9 @@ impl IdentityStore for RedisIdentityStore {
                         return Ok(answer);
                     }
                     tracing::debug!(attempt, "write conflicted with another; running it again");
-                    backoff(attempt);
+                    std::thread::sleep(back_off(attempt));
                 }
-                Err(gave_up("write"))
+                Err(contended("identity write").into())
             })
             .await
         }

@@ -61,7 +61,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::time::Duration;
 
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
@@ -71,18 +70,13 @@ use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
 use baton_store::keys::SEP;
 use baton_store::redis::{self, Pipeline};
-use baton_store::redis_db::{Commit, RedisDb, Writes};
+use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended};
 
 use super::{
     CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, RecommendationStore, op,
 };
 use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
-
-/// Commits tried before a mutation gives up. A conflict means another writer of the same guard
-/// committed first, so each round someone makes progress; running out means sustained
-/// contention on one customer or catalog, and the caller retries later with the same key.
-const MAX_ATTEMPTS: u32 = 64;
 
 /// The recommendation state in Redis. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
@@ -224,11 +218,9 @@ where
             return Ok(done);
         }
         tracing::debug!(operation, attempt = n + 1, "commit conflicted, retrying");
-        tokio::time::sleep(Duration::from_micros(100 << n.min(5))).await;
+        tokio::time::sleep(back_off(n)).await;
     }
-    Err(StoreError::Backend(format!(
-        "{operation}: {MAX_ATTEMPTS} commits in a row conflicted with other writers"
-    )))
+    Err(contended(operation))
 }
 
 /// The `stop` index of a `ZRANGE` reading `limit` members; `None` when nothing is to be read
