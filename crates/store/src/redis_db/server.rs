@@ -73,18 +73,28 @@ impl RedisServer {
             )
         })?;
         let mut server = Self { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        server.await_answer(Duration::from_secs(10))?;
+        Ok(server)
+    }
+
+    /// Waits until the server answers PING, at most `within`; fails when it exits first.
+    fn await_answer(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("redis-server on port {port} exited: {status}"));
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "redis-server on port {} exited: {status}",
+                    self.port
+                ));
             }
-            if server.answers() {
-                return Ok(server);
+            if self.answers() {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(format!(
-            "redis-server on port {port} did not answer within 10 s"
+            "redis-server on port {} did not answer within {within:?}",
+            self.port
         ))
     }
 
@@ -111,25 +121,16 @@ impl RedisServer {
     pub fn crash_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The port may linger for a moment after the kill; a restart that cannot bind it
+        // exits, and is tried again.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let child = spawn(self.port, self.dir.path()).expect("restart redis-server");
-            self.child = child;
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(2) {
-                if self.answers() {
-                    return;
-                }
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            self.child = spawn(self.port, self.dir.path()).expect("restart redis-server");
+            let outcome = self.await_answer(Duration::from_secs(2));
+            match outcome {
+                Ok(()) => return,
+                Err(err) => assert!(Instant::now() < deadline, "no restart: {err}"),
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come back on port {}",
-                self.port
-            );
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
