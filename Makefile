@@ -54,8 +54,16 @@ lint: ## formatting check, clippy and rustdoc with warnings as errors
 k8s-validate: ## render every kustomize overlay and validate it offline (schemas and policy)
 	bash k8s/validate.sh
 
+.PHONY: deny
+deny: ## licence, ban and source checks of the dependency graph (installs cargo-deny if missing)
+	@$(CARGO) deny --version >/dev/null 2>&1 || { \
+	  echo "cargo-deny is missing: installing it from crates.io"; \
+	  $(CARGO) install --locked cargo-deny --version 0.20.2; \
+	}
+	$(CARGO) deny --locked check licenses bans sources
+
 .PHONY: ci
-ci: lint test k8s-validate ## everything CI checks
+ci: lint test k8s-validate deny ## everything CI checks
 
 .PHONY: clean
 clean: ## remove build output and the local data directory
