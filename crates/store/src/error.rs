@@ -14,6 +14,15 @@ pub enum StoreError {
     /// The blocking task running the transaction was cancelled or panicked.
     #[error("store task failed: {0}")]
     Task(String),
+    /// An idempotency key came back with a request other than the one it was first used
+    /// with: a caller's bug or a replay, refused rather than answered with the first
+    /// request's result. The caller's error, unlike every other variant: services map it to
+    /// `INVALID_ARGUMENT` on the key.
+    #[error("idempotency key was already used with a different {operation} request")]
+    KeyReused {
+        /// The operation the key was used for (the name the service remembers answers under).
+        operation: String,
+    },
 }
 
 macro_rules! backend_from {
