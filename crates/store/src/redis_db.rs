@@ -379,7 +379,7 @@ impl From<redis::RedisError> for StoreError {
 #[cfg(any(test, feature = "test-support"))]
 mod server;
 #[cfg(any(test, feature = "test-support"))]
-pub use server::RedisServer;
+pub use server::{RedisServer, RedisServerBuilder, ServerTls};
 
 #[cfg(test)]
 mod tests {
