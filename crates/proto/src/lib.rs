@@ -1,10 +1,13 @@
 //! The `baton.v1` contract as Rust types: messages, gRPC clients and servers generated from
 //! `proto/baton/v1`, plus the encoded file descriptor set that server reflection serves.
 //!
-//! Nothing here is written by hand except this file; the `.proto` files are the source of
-//! truth and other languages generate their clients from the same files.
+//! Nothing here is written by hand except this file and [`codec`] (the generated code's
+//! codec); the `.proto` files are the source of truth and other languages generate their
+//! clients from the same files.
 
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
+
+pub mod codec;
 
 /// The `baton.v1` package.
 pub mod v1 {
