@@ -35,12 +35,21 @@
 //! Durability is the server's: with `appendonly yes` and `appendfsync always` an
 //! acknowledged commit survives a crash of the Redis process; with replicas, `wait_replicas`
 //! makes each commit wait until that many replicas have it.
+//!
+//! # Connecting
+//!
+//! [`RedisOptions`] adds what a url should not hold: a password read from a file, and for
+//! `rediss://` (TLS through rustls) a CA of its own and a client certificate.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::{StoreError, keys::SEP};
+
+mod connect;
+
+pub use connect::RedisOptions;
 
 /// One connection to Redis, shared by every task of a service (multiplexed, reconnecting).
 #[derive(Clone)]
@@ -134,25 +143,38 @@ pub enum Commit {
 }
 
 impl RedisDb {
-    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS is not built in) for
-    /// `service`, whose keys all start `baton:<service>:`. Fails when the server cannot be
-    /// reached now, so a misconfigured deployment fails at start, not on the first call.
+    /// Connects to `url` for `service` with the default [`RedisOptions`]; see
+    /// [`connect_with`](Self::connect_with).
     pub async fn connect(url: &str, service: &'static str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Backend(format!("redis url {url:?}: {e}")))?;
+        Self::connect_with(url, service, &RedisOptions::default()).await
+    }
+
+    /// Connects to `url` (`redis://[user[:password]@]host:port/db`, or `rediss://` for TLS)
+    /// for `service`, whose keys all start `baton:<service>:`, with `options` (password file,
+    /// CA, client certificate). Fails when the server cannot be reached or refuses the
+    /// credentials now, so a misconfigured deployment fails at start, not on the first call. Messages name the server by `host:port`, never with the url's password.
+    pub async fn connect_with(
+        url: &str,
+        service: &'static str,
+        options: &RedisOptions,
+    ) -> Result<Self, StoreError> {
+        let (client, addr) = connect::client(url, options).await?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| StoreError::Backend(format!("redis at {url}: {e}")))?;
+            .map_err(|e| connect::refused(&addr, options, e))?;
         let db = Self {
             conn,
             service,
             wait_replicas: 0,
         };
-        let _: String = redis::cmd("PING").query_async(&mut db.conn()).await?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut db.conn())
+            .await
+            .map_err(|e| connect::refused(&addr, options, e))?;
         Ok(db)
     }
 
