@@ -6,8 +6,12 @@
 
 use std::{future::Future, sync::Arc};
 
-use baton_proto::v1::{CaseOpened, Channel, ContactStarted, Event, NoteAdded, event::Payload};
+use baton_auth::{Principal, digest};
+use baton_proto::v1::{
+    AppendEventRequest, CaseOpened, Channel, ContactStarted, Event, NoteAdded, event::Payload,
+};
 use baton_runtime::time;
+use baton_store::StoreError;
 
 use crate::{
     Error,
@@ -22,6 +26,8 @@ pub async fn run_all<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> 
     let store = open().await;
     sequences_are_ordered_and_gap_free(&store).await;
     retries_replay_the_first_answer(&store).await;
+    a_key_reused_for_another_request_is_refused(&store).await;
+    keys_of_different_callers_are_independent(&store).await;
     an_idempotency_key_is_not_reused_across_customers(&store).await;
     expected_version_conflicts(&store).await;
     tenants_are_isolated(&store).await;
@@ -33,7 +39,8 @@ pub async fn run_all<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> 
     data_survives_reopening(open).await;
 }
 
-/// A new event for `customer` in `tenant` with the service-assigned fields filled.
+/// A new event for `customer` in `tenant` with the service-assigned fields filled, bound to
+/// the digest of the request that asked for it: the same arguments make the same request.
 pub fn new_event(
     tenant: &str,
     customer: &str,
@@ -41,20 +48,31 @@ pub fn new_event(
     expected: u64,
     payload: Payload,
 ) -> NewEvent {
+    let sent = Event {
+        contact_id: "contact-1".into(),
+        channel: Channel::Chat as i32,
+        payload: Some(payload),
+        ..Event::default()
+    };
+    let request_digest = digest::of(&AppendEventRequest {
+        tenant_id: tenant.into(),
+        customer_id: customer.into(),
+        event: Some(sent.clone()),
+        idempotency_key: key.into(),
+        expected_version: expected,
+    });
     let now = time::now();
     NewEvent {
         tenant_id: tenant.into(),
         customer_id: customer.into(),
         idempotency_key: key.into(),
+        request_digest,
         expected_version: expected,
         event: Event {
             event_id: format!("evt_{key}"),
             occurred_at: Some(now),
             recorded_at: Some(now),
-            contact_id: "contact-1".into(),
-            channel: Channel::Chat as i32,
-            payload: Some(payload),
-            ..Event::default()
+            ..sent
         },
     }
 }
@@ -110,12 +128,14 @@ pub async fn sequences_are_ordered_and_gap_free<S: ContextStore>(store: &S) {
     assert_eq!(view.map(|v| v.version()), Some(12));
 }
 
-/// A retry with the same key returns the stored event, flagged duplicate, and appends nothing.
+/// A retry (same key, same request) returns the stored event, flagged duplicate, and appends
+/// nothing, whatever the service assigned the retry.
 pub async fn retries_replay_the_first_answer<S: ContextStore>(store: &S) {
     let t = "conf-idem";
     let first = append(store, new_event(t, "alice", "k1", 0, started("first"))).await;
-    let mut retry = new_event(t, "alice", "k1", 0, started("changed on retry"));
+    let mut retry = new_event(t, "alice", "k1", 0, started("first"));
     retry.event.event_id = "evt_other".into();
+    retry.event.recorded_at = None;
     let again = append(store, retry).await;
     assert!(again.duplicate);
     assert_eq!(again.event, first.event);
@@ -125,6 +145,59 @@ pub async fn retries_replay_the_first_answer<S: ContextStore>(store: &S) {
     let second = append(store, new_event(t, "alice", "k2", 1, started("x"))).await;
     let replay = append(store, new_event(t, "alice", "k2", 1, started("x"))).await;
     assert_eq!((replay.duplicate, replay.version), (true, second.version));
+}
+
+/// The same key with a different request is refused and changes nothing: the first request
+/// still gets its first answer.
+pub async fn a_key_reused_for_another_request_is_refused<S: ContextStore>(store: &S) {
+    let t = "conf-idem-reused";
+    let first = append(store, new_event(t, "alice", "k1", 0, started("first"))).await;
+    for other in [
+        new_event(t, "alice", "k1", 0, started("something else")),
+        new_event(t, "alice", "k1", 1, started("first")),
+    ] {
+        let refused = store.append(other).await;
+        assert!(
+            matches!(&refused, Err(Error::Store(StoreError::KeyReused { .. }))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        sequences(&events(store, t, "alice").await),
+        [1],
+        "a refused request appended"
+    );
+    let again = append(store, new_event(t, "alice", "k1", 0, started("first"))).await;
+    assert!(again.duplicate);
+    assert_eq!(again.event, first.event, "the first answer changed");
+}
+
+/// Keys are scoped to their caller: two callers sending the same key with the same request
+/// make two appends, and each retry gets its own caller's answer.
+pub async fn keys_of_different_callers_are_independent<S: ContextStore>(store: &S) {
+    let t = "conf-idem-callers";
+    let [ann, bob] = ["desk-ann", "desk-bob"].map(|subject| Principal {
+        subject: subject.into(),
+        ..Principal::for_tests()
+    });
+    let send = |caller: &Principal| {
+        new_event(
+            t,
+            "alice",
+            &caller.scoped_key("k1"),
+            0,
+            started("same request"),
+        )
+    };
+    let from_ann = append(store, send(&ann)).await;
+    let from_bob = append(store, send(&bob)).await;
+    assert!(!from_bob.duplicate, "another caller's key answered");
+    assert_eq!((from_ann.version, from_bob.version), (1, 2));
+    for (caller, first) in [(&ann, &from_ann), (&bob, &from_bob)] {
+        let retry = append(store, send(caller)).await;
+        assert!(retry.duplicate);
+        assert_eq!(&retry.event, &first.event, "{}", caller.subject);
+    }
 }
 
 /// A key that acknowledged an append for one customer is refused for another.
@@ -299,7 +372,11 @@ pub async fn data_survives_reopening<S: ContextStore, F: Future<Output = S>>(ope
     let store = open().await;
     let stored = events(&store, t, "alice").await;
     assert_eq!(sequences(&stored), [1, 2]);
-    let replay = append(&store, new_event(t, "alice", "k1", 0, started("x"))).await;
+    let replay = append(
+        &store,
+        new_event(t, "alice", "k1", 0, started("before restart")),
+    )
+    .await;
     assert!(replay.duplicate, "remembered answers survive too");
     let next = append(&store, new_event(t, "alice", "k3", 2, started("x"))).await;
     assert_eq!(next.version, 3);

@@ -23,7 +23,8 @@ pub enum Error {
     /// A `page_token` that no response of this service produced.
     #[error("page_token is malformed")]
     MalformedPageToken,
-    /// The store failed; details are for logs only.
+    /// The store failed, or refused an idempotency key already used for a different request
+    /// ([`StoreError::KeyReused`], the caller's error); details of a failure are for logs only.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -39,6 +40,10 @@ impl From<Error> for Status {
             Error::MalformedPageToken => field_violation(
                 "page_token",
                 "is malformed: pass the next_page_token of a previous response",
+            ),
+            Error::Store(StoreError::KeyReused { .. }) => field_violation(
+                "idempotency_key",
+                "was already used for a different request",
             ),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(error = %detail, "context store holds an undecodable record");
@@ -84,6 +89,18 @@ mod tests {
 
         let reused = Status::from(Error::IdempotencyKeyReused);
         assert_eq!(field_violations(&reused)[0].0, "idempotency_key");
+
+        let other_request = Status::from(Error::Store(StoreError::KeyReused {
+            operation: "context.append".into(),
+        }));
+        assert_eq!(other_request.code(), Code::InvalidArgument);
+        assert_eq!(
+            field_violations(&other_request),
+            [(
+                "idempotency_key".to_owned(),
+                "was already used for a different request".to_owned()
+            )]
+        );
 
         let corrupt = Status::from(Error::Store(StoreError::Corrupt("bad varint".into())));
         assert_eq!(corrupt.code(), Code::Internal);

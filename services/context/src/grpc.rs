@@ -1,7 +1,14 @@
-//! The gRPC adapter: validate the request, call the history, map errors to statuses.
+//! The gRPC adapter: take the tenant from the caller, validate the request, call the
+//! history, map errors to statuses.
+//!
+//! Every handler asks the caller's principal which tenant the request is for before anything
+//! else, and writes it back into the request, so validation and the history see only a tenant
+//! the caller may act for. An append's idempotency key is stored scoped to the caller and bound
+//! to the digest of the request as it arrived.
 
 use std::pin::Pin;
 
+use baton_auth::digest;
 use baton_proto::v1::{
     AppendEventRequest, AppendEventResponse, ForgetCustomerRequest, ForgetCustomerResponse,
     GetContextRequest, GetContextResponse, ListEventsRequest, ListEventsResponse,
@@ -49,7 +56,10 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         &self,
         request: Request<AppendEventRequest>,
     ) -> Result<Response<AppendEventResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let request_digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::append(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
         let appended = self
@@ -58,7 +68,8 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
                 tenant_id: req.tenant_id,
                 customer_id: req.customer_id,
                 event: req.event.unwrap_or_default(),
-                idempotency_key: req.idempotency_key,
+                idempotency_key: caller.scoped_key(&req.idempotency_key),
+                request_digest,
                 expected_version: req.expected_version,
             })
             .await?;
@@ -79,7 +90,9 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         &self,
         request: Request<GetContextRequest>,
     ) -> Result<Response<GetContextResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::get_context(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
         let snapshot = self
@@ -100,7 +113,9 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         &self,
         request: Request<ListEventsRequest>,
     ) -> Result<Response<ListEventsResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::list_events(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
         let page = self
@@ -125,7 +140,9 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         &self,
         request: Request<WatchContextRequest>,
     ) -> Result<Response<Self::WatchContextStream>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::watch(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
         let events = self
@@ -143,7 +160,9 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::forget(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
         let answer = self

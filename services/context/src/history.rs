@@ -51,8 +51,10 @@ pub struct Append {
     pub customer_id: String,
     /// The event; assigned fields are overwritten.
     pub event: Event,
-    /// Makes retries safe.
+    /// Makes retries safe: the key as stored, already scoped to the caller.
     pub idempotency_key: String,
+    /// The digest of the request as received, which the key is bound to.
+    pub request_digest: [u8; 32],
     /// Optimistic concurrency; 0 appends whatever the version.
     pub expected_version: u64,
 }
@@ -77,7 +79,8 @@ impl<S: ContextStore> History<S> {
     }
 
     /// Appends one event and tells the customer's watchers. A retry of an earlier append
-    /// returns that append's answer with `duplicate` set and changes nothing.
+    /// returns that append's answer with `duplicate` set and changes nothing; the same key with
+    /// a different request is refused.
     pub async fn append(&self, append: Append) -> Result<Appended, Error> {
         let recorded_at = time::now();
         let mut event = append.event;
@@ -88,6 +91,7 @@ impl<S: ContextStore> History<S> {
             tenant_id: append.tenant_id,
             customer_id: append.customer_id,
             idempotency_key: append.idempotency_key,
+            request_digest: append.request_digest,
             expected_version: append.expected_version,
             event,
         };

@@ -185,6 +185,7 @@ mod tests {
                     customer_id: new.customer_id,
                     event: new.event,
                     idempotency_key: new.idempotency_key,
+                    request_digest: new.request_digest,
                     expected_version: 0,
                 })
                 .await

@@ -1,8 +1,10 @@
 //! The context service over real gRPC: an in-process server on 127.0.0.1:0, the generated
-//! client, an embedded store in a temporary directory.
+//! client, an embedded store in a temporary directory. The server installs a test principal in
+//! front of the service (every role, every tenant) unless a test says otherwise.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use baton_auth::{AssumeLayer, Principal, Tenants};
 use baton_proto::v1::{
     AppendEventRequest, AppendEventResponse, CaseOpened, CaseResolved, CaseStatus, CaseUpdated,
     Channel, ContactStarted, ContextSnapshot, Event, ForgetCustomerRequest, GetContextRequest,
@@ -25,20 +27,34 @@ struct Harness {
 }
 
 async fn start() -> Harness {
+    start_as(Some(Principal::for_tests())).await
+}
+
+/// A server whose every call comes from `principal`; with `None`, a server without any auth
+/// layer, whose calls carry no principal at all.
+async fn start_as(principal: Option<Principal>) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = baton_context::open_embedded(dir.path()).expect("open store");
     let shutdown = Shutdown::new();
     let service = baton_context::grpc_service(store, shutdown.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
+    let incoming = TcpListenerStream::new(listener);
     let stop = shutdown.clone();
-    tokio::spawn(
-        transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                stop.triggered().await;
-            }),
-    );
+    let stopped = async move { stop.triggered().await };
+    match principal {
+        Some(principal) => tokio::spawn(
+            transport::Server::builder()
+                .layer(AssumeLayer(Arc::new(principal)))
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stopped),
+        ),
+        None => tokio::spawn(
+            transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, stopped),
+        ),
+    };
     let client = ContextServiceClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
@@ -516,13 +532,22 @@ async fn malformed_requests_name_their_fields() {
 
     let status = h
         .client
-        .append_event(AppendEventRequest::default())
+        .append_event(AppendEventRequest {
+            tenant_id: "t1".into(),
+            ..AppendEventRequest::default()
+        })
         .await
         .expect_err("empty");
-    assert_eq!(
-        fields(&status),
-        ["tenant_id", "customer_id", "idempotency_key", "event"]
-    );
+    assert_eq!(fields(&status), ["customer_id", "idempotency_key", "event"]);
+
+    // A caller of many tenants must say which one.
+    let status = h
+        .client
+        .append_event(AppendEventRequest::default())
+        .await
+        .expect_err("no tenant");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("tenant_id"), "{status:?}");
 
     let status = h
         .client
@@ -537,11 +562,165 @@ async fn malformed_requests_name_their_fields() {
 
     let status = h
         .client
-        .watch_context(WatchContextRequest::default())
+        .watch_context(WatchContextRequest {
+            tenant_id: "t1".into(),
+            ..WatchContextRequest::default()
+        })
         .await
-        .expect_err("no tenant");
-    assert_eq!(fields(&status), ["tenant_id", "customer_id"]);
+        .expect_err("no customer");
+    assert_eq!(fields(&status), ["customer_id"]);
 
     // Nothing malformed was stored.
     assert_eq!(h.context("t1", "cust-1").await.version, 0);
+}
+
+#[tokio::test]
+async fn a_caller_of_one_tenant_is_refused_every_other_tenant() {
+    let mut h = start_as(Some(Principal {
+        tenants: Tenants::one("acme"),
+        ..Principal::for_tests()
+    }))
+    .await;
+    let denied = h
+        .client
+        .append_event(request("globex", "cust-1", "k1", chat("c1")))
+        .await
+        .expect_err("another tenant's append");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("globex"), "{}", denied.message());
+    for (what, status) in [
+        (
+            "context",
+            h.client
+                .get_context(GetContextRequest {
+                    tenant_id: "globex".into(),
+                    customer_id: "cust-1".into(),
+                    max_interactions: 0,
+                })
+                .await
+                .map(drop),
+        ),
+        ("events", h.list("globex", "cust-1", 0, "").await.map(drop)),
+        (
+            "watch",
+            h.client
+                .watch_context(WatchContextRequest {
+                    tenant_id: "globex".into(),
+                    customer_id: "cust-1".into(),
+                    after_version: 0,
+                })
+                .await
+                .map(drop),
+        ),
+        (
+            "forget",
+            h.client
+                .forget_customer(ForgetCustomerRequest {
+                    tenant_id: "globex".into(),
+                    customer_id: "cust-1".into(),
+                    reason: String::new(),
+                    idempotency_key: "f1".into(),
+                })
+                .await
+                .map(drop),
+        ),
+    ] {
+        let code = status.expect_err(what).code();
+        assert_eq!(code, Code::PermissionDenied, "{what}");
+    }
+
+    // Naming no tenant means the caller's only one.
+    let appended = h.append("", "cust-1", "k1", chat("c1")).await;
+    assert_eq!(appended.version, 1);
+    assert_eq!(h.context("acme", "cust-1").await.version, 1);
+}
+
+#[tokio::test]
+async fn a_key_used_again_for_a_different_request_is_refused() {
+    let mut h = start().await;
+    let first = h
+        .append(
+            "t1",
+            "cust-1",
+            "same-key",
+            event("c1", Channel::Chat, started("a")),
+        )
+        .await;
+    let status = h
+        .client
+        .append_event(request(
+            "t1",
+            "cust-1",
+            "same-key",
+            event("c1", Channel::Chat, started("b")),
+        ))
+        .await
+        .expect_err("a different request");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&status),
+        [(
+            "idempotency_key".to_owned(),
+            "was already used for a different request".to_owned()
+        )]
+    );
+    let status = h
+        .client
+        .append_event(request(
+            "t1",
+            "cust-2",
+            "same-key",
+            event("c1", Channel::Chat, started("a")),
+        ))
+        .await
+        .expect_err("another customer");
+    assert_eq!(
+        field_violations(&status),
+        [(
+            "idempotency_key".to_owned(),
+            "was already used for another customer".to_owned()
+        )]
+    );
+    let retry = h
+        .append(
+            "t1",
+            "cust-1",
+            "same-key",
+            event("c1", Channel::Chat, started("a")),
+        )
+        .await;
+    assert!(retry.duplicate);
+    assert_eq!(retry.event, first.event, "the first answer is untouched");
+    assert_eq!(h.context("t1", "cust-1").await.version, 1);
+}
+
+#[tokio::test]
+async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated() {
+    let mut h = start_as(None).await;
+    let status = h
+        .client
+        .append_event(request("t1", "cust-1", "k1", chat("c1")))
+        .await
+        .expect_err("no principal");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = h
+        .client
+        .get_context(GetContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            max_interactions: 0,
+        })
+        .await
+        .expect_err("no principal");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = h
+        .client
+        .watch_context(WatchContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            after_version: 0,
+        })
+        .await
+        .expect_err("no principal");
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
 }

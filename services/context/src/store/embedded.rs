@@ -16,7 +16,7 @@ use baton_store::{
     redb::{ReadableTable, TableDefinition, Value},
 };
 
-use super::{Appended, ContextStore, NewEvent};
+use super::{APPEND_OPERATION, Appended, ContextStore, NewEvent};
 use crate::{
     Error,
     view::{self, View},
@@ -25,9 +25,6 @@ use crate::{
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("context_events");
 const VIEWS: TableDefinition<&str, &[u8]> = TableDefinition::new("context_views");
 const APPEND_KEYS: TableDefinition<&str, ()> = TableDefinition::new("context_append_keys");
-
-/// The idempotency operation name of appends.
-const APPEND_OPERATION: &str = "context.append";
 
 /// A [`ContextStore`] in `<data_dir>/context.redb`. Cheap to clone; clones share the file.
 #[derive(Clone, Debug)]
@@ -68,12 +65,27 @@ impl ContextStore for EmbeddedContextStore {
                     tenant_id,
                     customer_id,
                     idempotency_key,
+                    request_digest,
                     expected_version,
                     mut event,
                 } = new;
-                if let Some(bytes) =
-                    idempotency::recall(txn, &tenant_id, APPEND_OPERATION, &idempotency_key)?
-                {
+                let remembered = match idempotency::recall(
+                    txn,
+                    &tenant_id,
+                    APPEND_OPERATION,
+                    &idempotency_key,
+                    &request_digest,
+                ) {
+                    // Another customer's key is refused as such, as on Redis, which checks
+                    // the customer before the request.
+                    Err(StoreError::KeyReused { .. })
+                        if !used_by(txn, &tenant_id, &customer_id, &idempotency_key)? =>
+                    {
+                        return Err(Error::IdempotencyKeyReused);
+                    }
+                    remembered => remembered?,
+                };
+                if let Some(bytes) = remembered {
                     let answer: AppendEventResponse = codec::decode(&bytes)?;
                     let event = answer.event.unwrap_or_default();
                     if event.customer_id != customer_id {
@@ -131,6 +143,7 @@ impl ContextStore for EmbeddedContextStore {
                     &tenant_id,
                     APPEND_OPERATION,
                     &idempotency_key,
+                    &request_digest,
                     &codec::encode(&answer),
                 )?;
                 txn.open_table(APPEND_KEYS)
@@ -229,6 +242,19 @@ impl ContextStore for EmbeddedContextStore {
             })
             .await
     }
+}
+
+/// Whether `idempotency_key` acknowledged an append for `customer_id` (the index erasure
+/// reads).
+fn used_by(
+    txn: &baton_store::redb::WriteTransaction,
+    tenant_id: &str,
+    customer_id: &str,
+    idempotency_key: &str,
+) -> Result<bool, Error> {
+    let index = txn.open_table(APPEND_KEYS).map_err(store)?;
+    let key = keys::scoped(tenant_id, &[customer_id, idempotency_key]);
+    Ok(index.get(key.as_str()).map_err(store)?.is_some())
 }
 
 /// Every key in `lo..hi`, collected so the table can be changed afterwards.

@@ -26,8 +26,8 @@ pub(crate) struct MemoryStore {
 struct State {
     events: HashMap<Customer, Vec<Event>>,
     views: HashMap<Customer, View>,
-    /// `(tenant, idempotency key)` to the first answer.
-    answers: HashMap<(String, String), Appended>,
+    /// `(tenant, idempotency key)` to the digest of the first request and its answer.
+    answers: HashMap<(String, String), ([u8; 32], Appended)>,
 }
 
 impl MemoryStore {
@@ -42,9 +42,14 @@ impl ContextStore for MemoryStore {
     async fn append(&self, new: NewEvent) -> Result<Appended, Error> {
         let mut state = self.lock();
         let answer_key = (new.tenant_id.clone(), new.idempotency_key.clone());
-        if let Some(answer) = state.answers.get(&answer_key) {
+        if let Some((digest, answer)) = state.answers.get(&answer_key) {
             if answer.event.customer_id != new.customer_id {
                 return Err(Error::IdempotencyKeyReused);
+            }
+            if *digest != new.request_digest {
+                return Err(Error::Store(baton_store::StoreError::KeyReused {
+                    operation: super::APPEND_OPERATION.to_owned(),
+                }));
             }
             return Ok(Appended {
                 duplicate: true,
@@ -79,7 +84,9 @@ impl ContextStore for MemoryStore {
             event,
             duplicate: false,
         };
-        state.answers.insert(answer_key, appended.clone());
+        state
+            .answers
+            .insert(answer_key, (new.request_digest, appended.clone()));
         Ok(appended)
     }
 
@@ -115,7 +122,7 @@ impl ContextStore for MemoryStore {
         let mut state = self.lock();
         let events = state.events.remove(&key).map_or(0, |e| e.len() as u64);
         let view = u64::from(state.views.remove(&key).is_some());
-        state.answers.retain(|(tenant, _), answer| {
+        state.answers.retain(|(tenant, _), (_, answer)| {
             !(tenant == tenant_id && answer.event.customer_id == customer_id)
         });
         Ok(events + view)

@@ -18,6 +18,9 @@ mod redis;
 pub use embedded::EmbeddedContextStore;
 pub use redis::RedisContextStore;
 
+/// The operation appends remember their answers under (and name when a key is reused).
+pub(crate) const APPEND_OPERATION: &str = "context.append";
+
 /// An event to append, with everything the service assigns before the store sees it.
 #[derive(Clone, Debug)]
 pub struct NewEvent {
@@ -25,8 +28,12 @@ pub struct NewEvent {
     pub tenant_id: String,
     /// The customer whose history it is; the store writes it into the event.
     pub customer_id: String,
-    /// A retry with the same key (same tenant) gets the first answer back.
+    /// The idempotency key as stored, scoped to the caller: a retry with the same key (same
+    /// tenant) and the same request gets the first answer back.
     pub idempotency_key: String,
+    /// The digest of the request as the caller sent it, which the key is bound to: the same
+    /// key with another digest is refused.
+    pub request_digest: [u8; 32],
     /// When non-zero, append only if the history's version equals it.
     pub expected_version: u64,
     /// The event with `event_id`, `recorded_at` and `occurred_at` set; the store assigns
@@ -49,7 +56,9 @@ pub struct Appended {
 ///
 /// Every method is scoped by tenant; nothing one tenant writes is visible to another.
 pub trait ContextStore: Send + Sync + 'static {
-    /// Appends one event atomically: replays a remembered answer for a known idempotency key;
+    /// Appends one event atomically: replays a remembered answer for a known idempotency key
+    /// (refusing a key used for another customer with [`Error::IdempotencyKeyReused`], and one
+    /// used for a different request with [`StoreError::KeyReused`](baton_store::StoreError));
     /// else checks `expected_version` ([`Error::VersionConflict`]), numbers the event
     /// `version + 1`, stores it, folds it into the view with [`crate::view::apply`] and
     /// remembers the answer, all or nothing. Returns only once durable.

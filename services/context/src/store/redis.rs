@@ -8,8 +8,10 @@
 //! - `events␟<customer>`: a sorted set of the encoded [`Event`]s scored by sequence, so a page
 //!   is one `ZRANGE .. BYSCORE LIMIT`. Scores are doubles, exact for sequences below 2^53.
 //! - `view␟<customer>`: the encoded view ([`ContextSnapshot`]); its version is the history's.
-//! - `append␟<idempotency key>`: what the tenant remembers of one idempotency key, a hash with
-//!   `customer` (whose append used it) and `answer` (the encoded [`AppendEventResponse`]).
+//! - `append␟<idempotency key>`: what the tenant remembers of one idempotency key (scoped to
+//!   its caller), a hash with `customer` (whose append used it) and `answer` (the digest of the
+//!   request it acknowledged followed by the encoded [`AppendEventResponse`], as
+//!   [`idempotency::seal`] writes it).
 //! - `append-keys␟<customer>`: the idempotency keys of the customer's appends, so erasure finds
 //!   their records without scanning the tenant.
 //! - `guard␟<shard>`: the commit guard ([`RedisDb::commit`]) of every customer whose id hashes
@@ -33,8 +35,10 @@
 //! the record's `customer` is still what the snapshot saw (none, for a new key). Of two
 //! customers appending with one new key at once, the first commit writes the record and the
 //! second fails that check, reads again, and finds the key used by another customer
-//! ([`Error::IdempotencyKeyReused`]). A record naming this customer returns its answer. An
-//! append refused for its `expected_version` writes nothing, so a refused key is not
+//! ([`Error::IdempotencyKeyReused`]). A record naming this customer returns its answer when
+//! it was for the same request, and is refused when it was not
+//! ([`StoreError::KeyReused`](baton_store::StoreError)); the request's digest is written by the
+//! same commit as the customer, so the check covers it too. An append refused for its `expected_version` writes nothing, so a refused key is not
 //! remembered.
 //!
 //! Erasure is one guarded commit too: the events, the view, the `append-keys` set and every
@@ -44,12 +48,12 @@ use std::time::Duration;
 
 use baton_proto::v1::{AppendEventResponse, ContextSnapshot, Event};
 use baton_store::{
-    codec,
+    codec, idempotency,
     redis::{self, RedisError},
     redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended},
 };
 
-use super::{Appended, ContextStore, NewEvent};
+use super::{APPEND_OPERATION, Appended, ContextStore, NewEvent};
 use crate::{
     Error,
     view::{self, View},
@@ -60,7 +64,7 @@ const GUARD_SHARDS: u64 = 1024;
 
 /// The field of an `append` record naming the customer whose append used the key.
 const CUSTOMER: &str = "customer";
-/// The field of an `append` record holding the remembered answer.
+/// The field of an `append` record holding the remembered answer, after the request's digest.
 const ANSWER: &str = "answer";
 
 /// How often a watch reads Redis for events appended through another replica.
@@ -155,6 +159,7 @@ impl ContextStore for RedisContextStore {
             tenant_id,
             customer_id,
             idempotency_key,
+            request_digest,
             expected_version,
             event,
         } = new;
@@ -181,7 +186,8 @@ impl ContextStore for RedisContextStore {
                 (Some(owner), _) if owner != customer_id.as_bytes() => {
                     return Err(Error::IdempotencyKeyReused);
                 }
-                (Some(_), Some(answer)) => {
+                (Some(_), Some(record)) => {
+                    let answer = idempotency::open(&record, &request_digest, APPEND_OPERATION)?;
                     let answer: AppendEventResponse = codec::decode(&answer)?;
                     return Ok(Appended {
                         event: answer.event.unwrap_or_default(),
@@ -211,7 +217,7 @@ impl ContextStore for RedisContextStore {
                 version: version + 1,
                 duplicate: false,
             };
-            let encoded_answer = codec::encode(&answer);
+            let record_answer = idempotency::seal(&request_digest, &codec::encode(&answer));
             let mut writes = Writes::new();
             writes
                 .expect_field(&record, CUSTOMER.as_bytes(), owner.as_deref())
@@ -224,7 +230,7 @@ impl ContextStore for RedisContextStore {
                         CUSTOMER.as_bytes(),
                         customer_id.as_bytes(),
                         ANSWER.as_bytes(),
-                        &encoded_answer,
+                        &record_answer,
                     ],
                 )
                 .sadd(&keys.append_keys, idempotency_key.as_bytes());
@@ -380,6 +386,7 @@ mod tests {
                         ..Default::default()
                     },
                     idempotency_key: format!("k{n}"),
+                    request_digest: [n as u8; 32],
                     expected_version: 0,
                 })
                 .await
@@ -437,7 +444,13 @@ mod tests {
         let view = store.view("t1", "alice").await.expect("view");
         assert_eq!(view.map(|v| v.version()), Some(2));
         let replay = store
-            .append(new_event("t1", "alice", "k1", 0, started("x")))
+            .append(new_event(
+                "t1",
+                "alice",
+                "k1",
+                0,
+                started("before the crash"),
+            ))
             .await
             .expect("replay");
         assert!(replay.duplicate, "the remembered answer survived too");
