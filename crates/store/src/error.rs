@@ -7,8 +7,9 @@ pub enum StoreError {
     /// The database could not be opened, read or committed.
     #[error("store backend: {0}")]
     Backend(String),
-    /// The store is configured in a way that cannot work (an unreadable password or
-    /// certificate file, a refused password): found at start, fixed by whoever deploys.
+    /// The store is configured in a way that cannot work or cannot keep the durability promise
+    /// (an unreadable password or certificate file, a refused password, a Redis server that
+    /// does not fsync every write): found at start, fixed by whoever deploys.
     #[error("store configuration: {0}")]
     Config(String),
     /// A stored value no longer decodes: the file is damaged or was written by an

@@ -14,8 +14,9 @@
 //!   the same transaction as the change they acknowledge.
 //!
 //! - [`redis_db`]: the same services on one Redis primary: cluster-ready hash-tagged keys and
-//!   guarded optimistic commits, reached over TLS with a password from a file; plus a
-//!   throwaway test server behind `test-support`.
+//!   guarded optimistic commits, reached over TLS with a password from a file, refused at
+//!   connect when the server does not fsync every write; plus a throwaway test server behind
+//!   `test-support`.
 //!
 //! Each service defines the trait for its own state and implements it on top of this crate;
 //! the Redis backend implements the same traits. What this crate must never do: know about a

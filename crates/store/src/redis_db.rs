@@ -34,7 +34,9 @@
 //!
 //! Durability is the server's: with `appendonly yes` and `appendfsync always` an
 //! acknowledged commit survives a crash of the Redis process; with replicas, `wait_replicas`
-//! makes each commit wait until that many replicas have it.
+//! makes each commit wait until that many replicas have it. [`RedisDb::connect`] checks those
+//! settings and refuses a server without them unless told to allow it
+//! ([`RedisOptions::allow_weak_durability`]); see `durability` for a server that hides them.
 //!
 //! # Connecting
 //!
@@ -48,6 +50,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::{StoreError, keys::SEP};
 
 mod connect;
+mod durability;
 
 pub use connect::RedisOptions;
 
@@ -152,7 +155,9 @@ impl RedisDb {
     /// Connects to `url` (`redis://[user[:password]@]host:port/db`, or `rediss://` for TLS)
     /// for `service`, whose keys all start `baton:<service>:`, with `options` (password file,
     /// CA, client certificate). Fails when the server cannot be reached or refuses the
-    /// credentials now, so a misconfigured deployment fails at start, not on the first call. Messages name the server by `host:port`, never with the url's password.
+    /// credentials now, and when it does not fsync every write to an append-only file (unless
+    /// `options` allow that), so a misconfigured deployment fails at start, not on the first
+    /// call. Messages name the server by `host:port`, never with the url's password.
     pub async fn connect_with(
         url: &str,
         service: &'static str,
@@ -175,6 +180,8 @@ impl RedisDb {
             .query_async(&mut db.conn())
             .await
             .map_err(|e| connect::refused(&addr, options, e))?;
+        let durability = durability::inspect(&mut db.conn()).await?;
+        durability::enforce(&durability, &addr, options.allow_weak_durability)?;
         Ok(db)
     }
 

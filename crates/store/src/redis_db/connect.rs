@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
 use crate::StoreError;
 
-/// How to reach and trust a Redis server beyond what its url says. The default: the url alone,
-/// and the system's roots for `rediss://`.
+/// How to reach and trust a Redis server beyond what its url says, and what to accept of it.
+/// The default: the url alone, the system's roots for `rediss://`, and durability checked.
 #[derive(Debug, Clone, Default)]
 pub struct RedisOptions {
     /// A file holding the password (a mounted Kubernetes Secret, say), so that it is in neither
@@ -29,6 +29,9 @@ pub struct RedisOptions {
     pub client_cert_file: Option<PathBuf>,
     /// The PEM private key of [`client_cert_file`](Self::client_cert_file).
     pub client_key_file: Option<PathBuf>,
+    /// Start against a server that does not fsync every write to an append-only file, with a
+    /// warning, instead of refusing to (acknowledged writes could then be lost on a crash).
+    pub allow_weak_durability: bool,
 }
 
 /// A client for `url` with `options` applied, and the server's `host:port` for messages.
