@@ -51,6 +51,7 @@ pub fn grpc_service<S: ContextStore>(
     shutdown: Shutdown,
 ) -> ContextServiceServer<ContextGrpc<S>> {
     ContextServiceServer::new(ContextGrpc::new(History::new(store, shutdown)))
+        .max_decoding_message_size(validate::MAX_REQUEST_BYTES)
 }
 
 /// Opens (creating if needed) the embedded store in `data_dir` (`context.redb`).

@@ -1,5 +1,7 @@
 //! Request checks. Each collects every problem of one request as field violations (paths as
 //! in the contract, `event.contact_started.utterance`), so a caller fixes them all at once.
+//! Sizes come first: a list's length before its items, a string's length before its
+//! characters, so an oversized field is one violation and no work.
 
 use baton_proto::v1::{
     Actor, ActorKind, AppendEventRequest, CaseStatus, Channel, Disposition, Event,
@@ -18,10 +20,20 @@ const MAX_SUBJECT_LEN: usize = 256;
 const MAX_REASON_LEN: usize = 512;
 /// Longest currency code field accepted (ISO 4217 codes are 3 letters).
 const MAX_CURRENCY_LEN: usize = 8;
-/// Most verification methods or required skills on one event.
-const MAX_SMALL_LIST: usize = 16;
+/// Most verification methods on one event (there are seven).
+const MAX_METHODS: usize = 16;
+/// Most required skills on a transfer target: routing's bound for a contact's skills, since
+/// routing records the targets it was given.
+const MAX_SKILLS: usize = 64;
 /// Longest skill name.
 const MAX_SKILL_LEN: usize = 64;
+/// Longest page token (the service issues short ones).
+const MAX_PAGE_TOKEN_LEN: usize = 64;
+/// The largest request message the server decodes. The largest at the contract's limits is
+/// an AppendEvent of a transfer (64 skills, a 4 KiB handover summary, ids): about 10 KiB;
+/// every other request is a few hundred bytes. Anything larger is refused before it is
+/// decoded, so a hostile message of empty list items cannot cost much memory to decode.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Checks an append.
 pub fn append(req: &AppendEventRequest) -> Violations {
@@ -51,7 +63,7 @@ pub fn get_context(req: &GetContextRequest) -> Violations {
 /// Checks a page request (the token itself is checked when it is read).
 pub fn list_events(req: &ListEventsRequest) -> Violations {
     let mut v = customer(&req.tenant_id, &req.customer_id);
-    v.text("page_token", &req.page_token, 64);
+    v.text("page_token", &req.page_token, MAX_PAGE_TOKEN_LEN);
     v
 }
 
@@ -78,6 +90,9 @@ fn customer(tenant_id: &str, customer_id: &str) -> Violations {
 /// What the caller supplies of an event. `event_id`, `customer_id`, `sequence` and
 /// `recorded_at` are assigned by the service and ignored here.
 fn check_event(v: &mut Violations, event: &Event) {
+    // Ignored, but still bounded: nothing unbounded is held while the event is handled.
+    v.optional_id("event.event_id", &event.event_id);
+    v.optional_id("event.customer_id", &event.customer_id);
     v.optional_id("event.contact_id", &event.contact_id);
     v.enum_value::<Channel>("event.channel", event.channel, false);
     if let Some(actor) = &event.actor {
@@ -107,9 +122,14 @@ fn check_event(v: &mut Violations, event: &Event) {
             if let Some(ver) = &p.verification {
                 let f = "event.contact_started.verification";
                 v.enum_value::<VerificationLevel>(&format!("{f}.level"), ver.level, false);
-                v.max_items(&format!("{f}.methods"), ver.methods.len(), MAX_SMALL_LIST);
-                for (i, method) in ver.methods.iter().enumerate() {
-                    v.enum_value::<VerificationMethod>(&format!("{f}.methods[{i}]"), *method, true);
+                if v.max_items(&format!("{f}.methods"), ver.methods.len(), MAX_METHODS) {
+                    for (i, method) in ver.methods.iter().enumerate() {
+                        v.enum_value::<VerificationMethod>(
+                            &format!("{f}.methods[{i}]"),
+                            *method,
+                            true,
+                        );
+                    }
                 }
                 v.enum_value::<Channel>(&format!("{f}.channel"), ver.channel, false);
             }
@@ -258,23 +278,20 @@ fn check_target(v: &mut Violations, field: &str, t: &TransferTarget) {
         }
         Some(transfer_target::Target::Tier(_)) | None => {}
     }
-    v.max_items(
-        &format!("{field}.required_skills"),
-        t.required_skills.len(),
-        MAX_SMALL_LIST,
-    );
-    for (i, skill) in t.required_skills.iter().enumerate() {
-        v.text(
-            &format!("{field}.required_skills[{i}].name"),
-            &skill.name,
-            MAX_SKILL_LEN,
-        );
+    let skills = format!("{field}.required_skills");
+    if v.max_items(&skills, t.required_skills.len(), MAX_SKILLS) {
+        for (i, skill) in t.required_skills.iter().enumerate() {
+            v.text(&format!("{skills}[{i}].name"), &skill.name, MAX_SKILL_LEN);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use baton_proto::v1::{CaseOpened, ContactStarted, NoteAdded, PurchaseMade};
+    use baton_proto::v1::{
+        CaseOpened, ContactStarted, ContactTransferred, NoteAdded, PurchaseMade, SkillRequirement,
+        Verification,
+    };
 
     use super::*;
 
@@ -341,6 +358,97 @@ mod tests {
         assert_eq!(fields(append(&purchase)), ["event.purchase.order_id"]);
         let note = request(Some(Payload::Note(NoteAdded::default())));
         assert_eq!(fields(append(&note)), ["event.note.text"]);
+    }
+
+    #[test]
+    fn oversized_lists_are_one_violation_each_and_their_items_are_not_looked_at() {
+        let req = request(Some(Payload::ContactStarted(ContactStarted {
+            verification: Some(Verification {
+                methods: vec![0; 100_000],
+                ..Verification::default()
+            }),
+            ..ContactStarted::default()
+        })));
+        let status = append(&req).check().expect_err("invalid");
+        assert!(status.message().len() < 1024, "{}", status.message());
+        assert_eq!(
+            baton_runtime::validate::field_violations(&status),
+            [(
+                "event.contact_started.verification.methods".to_owned(),
+                "must have at most 16 items (got 100000)".to_owned()
+            )]
+        );
+        let req = request(Some(Payload::ContactTransferred(ContactTransferred {
+            target: Some(TransferTarget {
+                required_skills: vec![
+                    SkillRequirement {
+                        name: "x".repeat(1000),
+                        min_proficiency: 1
+                    };
+                    100_000
+                ],
+                ..TransferTarget::default()
+            }),
+            ..ContactTransferred::default()
+        })));
+        assert_eq!(
+            fields(append(&req)),
+            ["event.contact_transferred.target.required_skills"]
+        );
+    }
+
+    #[test]
+    fn ignored_ids_are_still_bounded() {
+        let mut req = request(Some(Payload::Note(NoteAdded {
+            text: "called back".into(),
+            ..NoteAdded::default()
+        })));
+        if let Some(e) = req.event.as_mut() {
+            e.event_id = "e".repeat(1 << 20);
+            e.customer_id = "c".repeat(1 << 20);
+        }
+        assert_eq!(
+            fields(append(&req)),
+            ["event.event_id", "event.customer_id"]
+        );
+    }
+
+    #[test]
+    fn the_largest_valid_append_fits_the_message_limit() {
+        let id = |c: &str| c.repeat(MAX_ID_LEN);
+        let mut req = request(Some(Payload::ContactTransferred(ContactTransferred {
+            from_agent_id: id("a"),
+            target: Some(TransferTarget {
+                target: Some(transfer_target::Target::QueueId(id("q"))),
+                required_skills: vec![
+                    SkillRequirement {
+                        name: "s".repeat(MAX_SKILL_LEN),
+                        min_proficiency: 10
+                    };
+                    MAX_SKILLS
+                ],
+            }),
+            mode: TransferMode::Warm as i32,
+            handover: Some(Handover {
+                summary: "h".repeat(MAX_TEXT_LEN),
+                reason: "r".repeat(MAX_REASON_LEN),
+                intent: id("i"),
+                from: Some(Actor {
+                    kind: ActorKind::Agent as i32,
+                    id: id("a"),
+                }),
+                at: None,
+            }),
+        })));
+        req.tenant_id = "t".repeat(64);
+        req.customer_id = id("c");
+        req.idempotency_key = id("k");
+        if let Some(e) = req.event.as_mut() {
+            e.contact_id = id("c");
+        }
+        assert!(fields(append(&req)).is_empty());
+        let len = prost::Message::encoded_len(&req);
+        assert!(len * 16 <= MAX_REQUEST_BYTES, "{len}");
     }
 
     #[test]
