@@ -10,9 +10,14 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use baton_auth::{
+    Principal,
+    digest::{self, RequestDigest},
+};
 use baton_proto::v1::{
     Channel, Identifier, IdentifierAssurance, IdentifierKind, Profile, ResolveDecision,
 };
+use baton_store::StoreError;
 
 use crate::{
     Error, Identity,
@@ -20,6 +25,26 @@ use crate::{
     normalize::{self, IdentityKey},
     store::{AuditRecord, Idempotency, IdentityStore, MergeRecord},
 };
+
+/// The digest of a request, for tests: that of its debug form, so equal commands (or equal
+/// descriptions of a request) are the same request and different ones are not.
+pub fn digest_of(request: &impl std::fmt::Debug) -> RequestDigest {
+    digest::of(&format!("{request:?}"))
+}
+
+/// The slot of `key` on `operation` for the request described by `request`.
+fn slot(operation: &'static str, key: &str, request: &str) -> Option<Idempotency> {
+    Some(Idempotency::new(operation, key, digest_of(&request)))
+}
+
+/// Resolves through the domain, bound to the command itself.
+async fn resolve<S: IdentityStore>(
+    identity: &Identity<S>,
+    cmd: ResolveCommand,
+) -> Result<baton_proto::v1::ResolveResponse, Error> {
+    let digest = digest_of(&cmd);
+    identity.resolve(cmd, digest).await
+}
 
 fn key(value: &str) -> IdentityKey {
     IdentityKey {
@@ -224,7 +249,7 @@ pub async fn writes_are_visible_inside_their_transaction<S: IdentityStore>(store
 /// A transaction whose closure fails leaves nothing behind.
 pub async fn failed_write_leaves_nothing<S: IdentityStore>(store: &S) {
     let failed: Result<Profile, Error> = store
-        .write("t1", Some(Idempotency::new("op", "k1")), |txn| {
+        .write("t1", slot("op", "k1", "request"), |txn| {
             txn.put_profile(&profile("c1"))?;
             txn.set_owner(&key("+1"), "c1")?;
             Err(Error::LinkedElsewhere)
@@ -241,9 +266,7 @@ pub async fn failed_write_leaves_nothing<S: IdentityStore>(store: &S) {
     assert_eq!(owner, None, "index entry of a failed write is visible");
     // A failure is not remembered: the retry runs.
     let retried = store
-        .write("t1", Some(Idempotency::new("op", "k1")), |_| {
-            Ok(profile("c2"))
-        })
+        .write("t1", slot("op", "k1", "request"), |_| Ok(profile("c2")))
         .await
         .expect("retry");
     assert_eq!(retried.customer_id, "c2");
@@ -255,7 +278,7 @@ pub async fn idempotent_answers_are_remembered<S: IdentityStore>(store: &S) {
     let runs = Arc::new(AtomicUsize::new(0));
     let run = |tenant: &'static str, op: &'static str, id: &'static str| {
         let runs = Arc::clone(&runs);
-        store.write(tenant, Some(Idempotency::new(op, "key")), move |txn| {
+        store.write(tenant, slot(op, "key", "request"), move |txn| {
             runs.fetch_add(1, Ordering::SeqCst);
             txn.put_profile(&profile(id))?;
             Ok(profile(id))
@@ -296,10 +319,68 @@ pub async fn idempotent_answers_are_remembered<S: IdentityStore>(store: &S) {
     assert_eq!(second, None, "the retry wrote");
 }
 
+/// The same slot with a different request is refused: nothing runs, nothing is written, and
+/// the first request still gets its first answer.
+pub async fn a_key_reused_for_another_request_is_refused<S: IdentityStore>(store: &S) {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let run = |request: &'static str, id: &'static str| {
+        let runs = Arc::clone(&runs);
+        store.write("t1", slot("op", "key", request), move |txn| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            txn.put_profile(&profile(id))?;
+            Ok(profile(id))
+        })
+    };
+    let first = run("first request", "first").await.expect("first");
+    let refused = run("another request", "second").await;
+    assert!(
+        matches!(&refused, Err(Error::Store(StoreError::KeyReused { operation })) if operation == "op"),
+        "{refused:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a refused request ran");
+    let second = store
+        .read("t1", |view| view.profile("second").map_err(Error::from))
+        .await
+        .expect("read");
+    assert_eq!(second, None, "a refused request wrote");
+    let retry = run("first request", "third").await.expect("retry");
+    assert_eq!(retry, first, "the first answer changed");
+}
+
+/// Keys are scoped to their caller: the same key and request from two callers are two
+/// requests, and each caller's retry gets its own answer.
+pub async fn keys_of_different_callers_are_independent<S: IdentityStore>(store: &S) {
+    let [ann, bob] = ["desk-ann", "desk-bob"].map(|subject| Principal {
+        subject: subject.into(),
+        ..Principal::for_tests()
+    });
+    let run = |caller: &Principal, id: &'static str| {
+        let slot = Idempotency::new("op", caller.scoped_key("k"), digest_of(&"same request"));
+        store.write("t1", Some(slot), move |txn| {
+            txn.put_profile(&profile(id))?;
+            Ok(profile(id))
+        })
+    };
+    assert_eq!(run(&ann, "ann's").await.expect("ann").customer_id, "ann's");
+    assert_eq!(
+        run(&bob, "bob's").await.expect("bob").customer_id,
+        "bob's",
+        "another caller's answer was returned"
+    );
+    assert_eq!(
+        run(&ann, "x").await.expect("ann again").customer_id,
+        "ann's"
+    );
+    assert_eq!(
+        run(&bob, "x").await.expect("bob again").customer_id,
+        "bob's"
+    );
+}
+
 /// One tenant never sees or erases another's data.
 pub async fn tenants_are_isolated<S: IdentityStore>(store: &S) {
     store
-        .write("tenant-a", Some(Idempotency::new("op", "k")), |txn| {
+        .write("tenant-a", slot("op", "k", "request"), |txn| {
             txn.put_profile(&profile("c1"))?;
             txn.set_owner(&key("+1"), "c1")?;
             txn.retire("old", "c1")?;
@@ -334,7 +415,7 @@ pub async fn tenants_are_isolated<S: IdentityStore>(store: &S) {
         "tenant b erased tenant a's answers"
     );
     let still = store
-        .write("tenant-a", Some(Idempotency::new("op", "k")), |_| {
+        .write("tenant-a", slot("op", "k", "request"), |_| {
             Ok(profile("changed"))
         })
         .await
@@ -346,9 +427,7 @@ pub async fn tenants_are_isolated<S: IdentityStore>(store: &S) {
 pub async fn answers_naming_a_customer_are_forgotten<S: IdentityStore>(store: &S) {
     for (k, id) in [("k1", "cus_a"), ("k2", "cus_b"), ("k3", "cus_a")] {
         store
-            .write("t1", Some(Idempotency::new("op", k)), move |_| {
-                Ok(profile(id))
-            })
+            .write("t1", slot("op", k, "request"), move |_| Ok(profile(id)))
             .await
             .expect("remember");
     }
@@ -361,9 +440,7 @@ pub async fn answers_naming_a_customer_are_forgotten<S: IdentityStore>(store: &S
         .expect("forget");
     assert_eq!(removed.customer_id, "2");
     let k1 = store
-        .write("t1", Some(Idempotency::new("op", "k1")), |_| {
-            Ok(profile("fresh"))
-        })
+        .write("t1", slot("op", "k1", "request"), |_| Ok(profile("fresh")))
         .await
         .expect("k1 again");
     assert_eq!(
@@ -371,9 +448,7 @@ pub async fn answers_naming_a_customer_are_forgotten<S: IdentityStore>(store: &S
         "an answer naming the customer survived"
     );
     let k2 = store
-        .write("t1", Some(Idempotency::new("op", "k2")), |_| {
-            Ok(profile("fresh"))
-        })
+        .write("t1", slot("op", "k2", "request"), |_| Ok(profile("fresh")))
         .await
         .expect("k2 again");
     assert_eq!(k2.customer_id, "cus_b", "an unrelated answer was forgotten");
@@ -387,10 +462,12 @@ pub async fn concurrent_resolves_create_one_customer<S: IdentityStore + Clone>(s
     for i in 0..8 {
         let identity = identity.clone();
         tasks.push(tokio::spawn(async move {
-            identity
-                .resolve(resolve_phone("t1", "+1 201 555 0123", &format!("key-{i}")))
-                .await
-                .expect("resolve")
+            resolve(
+                &identity,
+                resolve_phone("t1", "+1 201 555 0123", &format!("key-{i}")),
+            )
+            .await
+            .expect("resolve")
         }));
     }
     let mut customers = Vec::new();
@@ -413,26 +490,27 @@ pub async fn concurrent_resolves_create_one_customer<S: IdentityStore + Clone>(s
 /// erasure removes the profile, its index entries and its ledger entries.
 pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
     let identity = Identity::new(store.clone());
-    let a = identity
-        .resolve(resolve_phone("t1", "+1 201 555 0101", "a"))
+    let a = resolve(&identity, resolve_phone("t1", "+1 201 555 0101", "a"))
         .await
         .expect("a");
-    let b = identity
-        .resolve(resolve_phone("t1", "+1 201 555 0102", "b"))
+    let b = resolve(&identity, resolve_phone("t1", "+1 201 555 0102", "b"))
         .await
         .expect("b");
     let (a_id, b_id) = (a.customer_id.clone(), b.customer_id.clone());
     let before_a = a.profile.expect("a profile");
     let before_b = b.profile.expect("b profile");
     let merged = identity
-        .merge(MergeCommand {
-            tenant: "t1".into(),
-            survivor_id: a_id.clone(),
-            merged_id: b_id.clone(),
-            reason: "duplicate".into(),
-            actor_id: "agent-1".into(),
-            idempotency_key: "m".into(),
-        })
+        .merge(
+            MergeCommand {
+                tenant: "t1".into(),
+                survivor_id: a_id.clone(),
+                merged_id: b_id.clone(),
+                reason: "duplicate".into(),
+                actor_id: "agent-1".into(),
+                idempotency_key: "m".into(),
+            },
+            digest_of(&"merge"),
+        )
         .await
         .expect("merge");
     assert_eq!(
@@ -445,13 +523,16 @@ pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
         "a retired id must resolve to its survivor"
     );
     let undone = identity
-        .unmerge(UnmergeCommand {
-            tenant: "t1".into(),
-            merge_id: merged.merge_id.clone(),
-            reason: "wrong".into(),
-            actor_id: "agent-1".into(),
-            idempotency_key: "u".into(),
-        })
+        .unmerge(
+            UnmergeCommand {
+                tenant: "t1".into(),
+                merge_id: merged.merge_id.clone(),
+                reason: "wrong".into(),
+                actor_id: "agent-1".into(),
+                idempotency_key: "u".into(),
+            },
+            digest_of(&"unmerge"),
+        )
         .await
         .expect("unmerge");
     let same = |x: &Profile, y: &Profile| {
@@ -468,19 +549,21 @@ pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
         &identity.profile("t1", &b_id).await.expect("b back"),
         &before_b,
     );
-    let again = identity
-        .resolve(resolve_phone("t1", "+12015550102", "b-again"))
+    let again = resolve(&identity, resolve_phone("t1", "+12015550102", "b-again"))
         .await
         .expect("resolve b");
     assert_eq!(again.customer_id, b_id, "index not restored");
 
     let forgot = identity
-        .forget(ForgetCommand {
-            tenant: "t1".into(),
-            customer_id: b_id.clone(),
-            reason: "erasure request".into(),
-            idempotency_key: "f".into(),
-        })
+        .forget(
+            ForgetCommand {
+                tenant: "t1".into(),
+                customer_id: b_id.clone(),
+                reason: "erasure request".into(),
+                idempotency_key: "f".into(),
+            },
+            digest_of(&"forget"),
+        )
         .await
         .expect("forget");
     assert!(forgot.found);
@@ -510,8 +593,7 @@ pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
 pub async fn data_survives_reopening<S: IdentityStore>(open: impl Fn() -> S) {
     let customer = {
         let identity = Identity::new(open());
-        identity
-            .resolve(resolve_phone("t1", "+1 201 555 0199", "k"))
+        resolve(&identity, resolve_phone("t1", "+1 201 555 0199", "k"))
             .await
             .expect("resolve")
             .customer_id
@@ -522,8 +604,7 @@ pub async fn data_survives_reopening<S: IdentityStore>(open: impl Fn() -> S) {
         .await
         .expect("after reopen");
     assert_eq!(profile.identifiers.len(), 1);
-    let again = identity
-        .resolve(resolve_phone("t1", "+1 201 555 0199", "k"))
+    let again = resolve(&identity, resolve_phone("t1", "+1 201 555 0199", "k"))
         .await
         .expect("retry after reopen");
     assert_eq!(

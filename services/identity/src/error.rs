@@ -2,6 +2,7 @@
 //!
 //! Messages name ids, never personal data: a caller may log them.
 
+use baton_runtime::validate::Violations;
 use baton_store::StoreError;
 use thiserror::Error;
 use tonic::{Code, Status};
@@ -54,7 +55,8 @@ pub enum Error {
     /// Stored state contradicts itself (a bug or a damaged file).
     #[error("inconsistent identity state: {0}")]
     Inconsistent(&'static str),
-    /// The store failed.
+    /// The store failed, or refused an idempotency key already used for a different request
+    /// ([`StoreError::KeyReused`], the caller's error).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,6 +78,10 @@ impl From<Error> for Status {
                 tracing::error!(problem = what, "identity state inconsistent");
                 Status::new(Code::Internal, "internal error in the identity service")
             }
+            Error::Store(StoreError::KeyReused { .. }) => field_violation(
+                "idempotency_key",
+                "was already used for a different request",
+            ),
             Error::Store(StoreError::Backend(detail)) => {
                 tracing::error!(error = %detail, "identity store unavailable");
                 Status::new(
@@ -88,6 +94,16 @@ impl From<Error> for Status {
                 Status::new(Code::Internal, "internal error in the identity store")
             }
         }
+    }
+}
+
+/// `INVALID_ARGUMENT` naming one field, shaped like every validation failure.
+fn field_violation(field: &str, description: &str) -> Status {
+    let mut v = Violations::new();
+    v.add(field, description);
+    match v.check() {
+        Err(status) => status,
+        Ok(()) => Status::invalid_argument(format!("{field} {description}")),
     }
 }
 
@@ -128,5 +144,20 @@ mod tests {
             assert!(!status.message().contains("/var/x"));
             assert!(!status.message().contains("varint"));
         }
+    }
+
+    #[test]
+    fn a_reused_key_names_the_field() {
+        let status = Status::from(Error::Store(StoreError::KeyReused {
+            operation: "merge".into(),
+        }));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(
+            baton_runtime::validate::field_violations(&status),
+            [(
+                "idempotency_key".to_owned(),
+                "was already used for a different request".to_owned()
+            )]
+        );
     }
 }

@@ -13,6 +13,8 @@ macro_rules! conformance_suite {
             writes_are_visible_inside_their_transaction,
             failed_write_leaves_nothing,
             idempotent_answers_are_remembered,
+            a_key_reused_for_another_request_is_refused,
+            keys_of_different_callers_are_independent,
             tenants_are_isolated,
             answers_naming_a_customer_are_forgotten,
             concurrent_resolves_create_one_customer,
@@ -134,9 +136,13 @@ mod redis {
                 idempotency_key: key.to_owned(),
             }
         };
+        let digest = |key: &str| conformance::digest_of(&resolve(key));
         let created = {
             let identity = Identity::new(open_redis(&server.url()).await.expect("connect"));
-            identity.resolve(resolve("k")).await.expect("resolve")
+            identity
+                .resolve(resolve("k"), digest("k"))
+                .await
+                .expect("resolve")
         };
         server.crash_and_restart();
         let identity = Identity::new(open_redis(&server.url()).await.expect("reconnect"));
@@ -145,9 +151,15 @@ mod redis {
             .await
             .expect("profile after the crash");
         assert_eq!(stored.identifiers.len(), 1);
-        let retried = identity.resolve(resolve("k")).await.expect("retry");
+        let retried = identity
+            .resolve(resolve("k"), digest("k"))
+            .await
+            .expect("retry");
         assert_eq!(retried, created, "remembered answer lost in the crash");
-        let other_key = identity.resolve(resolve("k2")).await.expect("lookup");
+        let other_key = identity
+            .resolve(resolve("k2"), digest("k2"))
+            .await
+            .expect("lookup");
         assert_eq!(
             other_key.customer_id, created.customer_id,
             "index entry lost in the crash"

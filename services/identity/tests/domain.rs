@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use baton_identity::{
     EmbeddedIdentityStore, Error, Identity,
+    conformance::digest_of,
     domain::{
         ForgetCommand, LinkCommand, MergeCommand, ResolveCommand, UnmergeCommand, UpsertCommand,
     },
@@ -11,14 +12,15 @@ use baton_identity::{
 };
 use baton_proto::v1::{
     CalendarDate, Channel, FieldComparison, ForgetCustomerResponse, Identifier,
-    IdentifierAssurance, IdentifierKind, PersonTraits, ProfileRecord, ResolveDecision,
-    ResolveResponse, VerificationLevel,
+    IdentifierAssurance, IdentifierKind, LinkIdentifierResponse, MergeProfilesResponse,
+    PersonTraits, Profile, ProfileRecord, ResolveDecision, ResolveResponse, UnmergeProfileResponse,
+    UpsertProfileResponse, VerificationLevel,
 };
 use tempfile::TempDir;
 
 struct Fixture {
     _dir: TempDir,
-    identity: Identity<EmbeddedIdentityStore>,
+    identity: Domain,
 }
 
 fn fixture() -> Fixture {
@@ -26,7 +28,47 @@ fn fixture() -> Fixture {
     let store = baton_identity::open_embedded(dir.path()).expect("open");
     Fixture {
         _dir: dir,
-        identity: Identity::new(store),
+        identity: Domain(Identity::new(store)),
+    }
+}
+
+/// The domain as these tests call it: each command is bound to the digest of the command
+/// itself, as if it were the request as received, so the same command is a retry.
+struct Domain(Identity<EmbeddedIdentityStore>);
+
+impl Domain {
+    async fn resolve(&self, cmd: ResolveCommand) -> Result<ResolveResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.resolve(cmd, digest).await
+    }
+
+    async fn upsert(&self, cmd: UpsertCommand) -> Result<UpsertProfileResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.upsert(cmd, digest).await
+    }
+
+    async fn link(&self, cmd: LinkCommand) -> Result<LinkIdentifierResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.link(cmd, digest).await
+    }
+
+    async fn merge(&self, cmd: MergeCommand) -> Result<MergeProfilesResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.merge(cmd, digest).await
+    }
+
+    async fn unmerge(&self, cmd: UnmergeCommand) -> Result<UnmergeProfileResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.unmerge(cmd, digest).await
+    }
+
+    async fn forget(&self, cmd: ForgetCommand) -> Result<ForgetCustomerResponse, Error> {
+        let digest = digest_of(&cmd);
+        self.0.forget(cmd, digest).await
+    }
+
+    async fn profile(&self, tenant: &str, customer_id: &str) -> Result<Profile, Error> {
+        self.0.profile(tenant, customer_id).await
     }
 }
 
@@ -344,27 +386,24 @@ async fn upsert_creates_updates_and_refuses_records_one_at_a_time() {
         records,
         idempotency_key: key.into(),
     };
-    let out = f
-        .identity
-        .upsert(upsert(
-            vec![
-                record("crm-1", vec![id(EMAIL, "new@example.com", CLAIMED)], "Ann"),
-                record("crm-2", vec![id(PHONE, "+1 201 555 0123", CLAIMED)], "Bob"),
-                record(
-                    "crm-3",
-                    vec![
-                        id(EMAIL, "c@example.com", CLAIMED),
-                        id(PHONE, "+12015550199", CLAIMED),
-                        id(PHONE, "+12015550123", CLAIMED),
-                    ],
-                    "Cy",
-                ),
-                record("crm-4", vec![id(PHONE, "not a phone", CLAIMED)], "Di"),
-            ],
-            "u1",
-        ))
-        .await
-        .expect("upsert");
+    let first = upsert(
+        vec![
+            record("crm-1", vec![id(EMAIL, "new@example.com", CLAIMED)], "Ann"),
+            record("crm-2", vec![id(PHONE, "+1 201 555 0123", CLAIMED)], "Bob"),
+            record(
+                "crm-3",
+                vec![
+                    id(EMAIL, "c@example.com", CLAIMED),
+                    id(PHONE, "+12015550199", CLAIMED),
+                    id(PHONE, "+12015550123", CLAIMED),
+                ],
+                "Cy",
+            ),
+            record("crm-4", vec![id(PHONE, "not a phone", CLAIMED)], "Di"),
+        ],
+        "u1",
+    );
+    let out = f.identity.upsert(first.clone()).await.expect("upsert");
     let r = &out.results;
     assert_eq!(r.len(), 4);
     assert!(r[0].created && r[0].error.is_empty());
@@ -427,13 +466,17 @@ async fn upsert_creates_updates_and_refuses_records_one_at_a_time() {
         clash.results[0].error,
         "identifiers are linked to a customer with another record in this source"
     );
-    // A retry answers from memory.
-    let retry = f
-        .identity
-        .upsert(upsert(vec![], "u1"))
-        .await
-        .expect("retry");
+    // A retry answers from memory; the same key with other records is refused.
+    let retry = f.identity.upsert(first).await.expect("retry");
     assert_eq!(retry, out);
+    let reused = f.identity.upsert(upsert(vec![], "u1")).await;
+    assert!(
+        matches!(
+            reused,
+            Err(Error::Store(baton_store::StoreError::KeyReused { .. }))
+        ),
+        "{reused:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,10 @@
 //! IdentityService over real gRPC: an in-process server on 127.0.0.1:0 and the generated
-//! client.
+//! client. The server installs a test principal in front of the service (every role, every
+//! tenant) unless a test says otherwise.
 
-use std::{collections::HashMap, net::SocketAddr, path::Path};
+use std::{collections::HashMap, net::SocketAddr, path::Path, sync::Arc};
 
+use baton_auth::{AssumeLayer, Principal, Tenants};
 use baton_proto::v1::{
     CalendarDate, Channel, FieldComparison, ForgetCustomerRequest, GetProfileRequest, Identifier,
     IdentifierAssurance, IdentifierKind, LinkIdentifierRequest, MergeProfilesRequest, PersonTraits,
@@ -27,19 +29,38 @@ struct Server {
 
 impl Server {
     async fn start(data_dir: &Path) -> Self {
+        Self::start_as(data_dir, Some(Principal::for_tests())).await
+    }
+
+    /// A server whose every call comes from `principal`; with `None`, a server without any
+    /// auth layer, whose calls carry no principal at all.
+    async fn start_as(data_dir: &Path, principal: Option<Principal>) -> Self {
         let store = baton_identity::open_embedded(data_dir).expect("open store");
         let svc = baton_identity::grpc_service(store, Shutdown::new());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
+        let incoming = TcpListenerStream::new(listener);
+        let stopped = async {
+            let _ = stopped.await;
+        };
         let task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(svc)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("serve");
+            let served = match principal {
+                Some(principal) => {
+                    tonic::transport::Server::builder()
+                        .layer(AssumeLayer(Arc::new(principal)))
+                        .add_service(svc)
+                        .serve_with_incoming_shutdown(incoming, stopped)
+                        .await
+                }
+                None => {
+                    tonic::transport::Server::builder()
+                        .add_service(svc)
+                        .serve_with_incoming_shutdown(incoming, stopped)
+                        .await
+                }
+            };
+            served.expect("serve");
         });
         Self { addr, stop, task }
     }
@@ -63,8 +84,12 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_as(Some(Principal::for_tests())).await
+}
+
+async fn fixture_as(principal: Option<Principal>) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(dir.path()).await;
+    let server = Server::start_as(dir.path(), principal).await;
     let client = server.client().await;
     Fixture {
         _dir: dir,
@@ -549,12 +574,24 @@ async fn malformed_requests_name_the_fields_at_fault() {
         .expect_err("too many");
     assert_eq!(fields(&too_many), ["identifiers"]);
 
+    let no_customer = f
+        .client
+        .get_profile(GetProfileRequest {
+            tenant_id: "acme".into(),
+            ..GetProfileRequest::default()
+        })
+        .await
+        .expect_err("empty");
+    assert_eq!(fields(&no_customer), ["customer_id"]);
+
+    // A caller of many tenants must say which one.
     let no_tenant = f
         .client
         .get_profile(GetProfileRequest::default())
         .await
-        .expect_err("empty");
-    assert_eq!(fields(&no_tenant), ["tenant_id", "customer_id"]);
+        .expect_err("no tenant");
+    assert_eq!(no_tenant.code(), Code::InvalidArgument);
+    assert!(no_tenant.message().contains("tenant_id"), "{no_tenant:?}");
 
     let no_source = f
         .client
@@ -716,4 +753,135 @@ async fn forgetting_a_customer_erases_the_profile_and_its_identifiers() {
     assert_eq!(lookup.decision, ResolveDecision::New as i32);
     assert!(lookup.customer_id.is_empty());
     let _ = &f.server;
+}
+
+#[tokio::test]
+async fn a_caller_of_one_tenant_is_refused_every_other_tenant() {
+    let mut f = fixture_as(Some(Principal {
+        tenants: Tenants::one("acme"),
+        ..Principal::for_tests()
+    }))
+    .await;
+    let denied = f
+        .client
+        .resolve(resolve_req(
+            "globex",
+            vec![id(EMAIL, "ann@example.com", CLAIMED)],
+            "k1",
+        ))
+        .await
+        .expect_err("another tenant's resolve");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("globex"), "{}", denied.message());
+    let codes = [
+        f.client
+            .get_profile(GetProfileRequest {
+                tenant_id: "globex".into(),
+                customer_id: "cus_1".into(),
+            })
+            .await
+            .map(drop),
+        f.client
+            .upsert_profile(UpsertProfileRequest {
+                tenant_id: "globex".into(),
+                records: Vec::new(),
+                idempotency_key: "u1".into(),
+            })
+            .await
+            .map(drop),
+        f.client
+            .forget_customer(ForgetCustomerRequest {
+                tenant_id: "globex".into(),
+                customer_id: "cus_1".into(),
+                reason: "erasure request".into(),
+                idempotency_key: "f1".into(),
+            })
+            .await
+            .map(drop),
+    ]
+    .map(|r| r.expect_err("another tenant").code());
+    assert_eq!(codes, [Code::PermissionDenied; 3]);
+
+    // Naming no tenant means the caller's only one.
+    let created = resolve(
+        &mut f.client,
+        resolve_req("", vec![id(EMAIL, "ann@example.com", CLAIMED)], "k1"),
+    )
+    .await;
+    assert_eq!(created.decision, ResolveDecision::New as i32);
+    let profile = f
+        .client
+        .get_profile(GetProfileRequest {
+            tenant_id: "acme".into(),
+            customer_id: created.customer_id.clone(),
+        })
+        .await
+        .expect("the customer is acme's")
+        .into_inner()
+        .profile
+        .expect("profile");
+    assert_eq!(profile.tenant_id, "acme");
+}
+
+#[tokio::test]
+async fn a_key_used_again_for_a_different_request_is_refused() {
+    let mut f = fixture().await;
+    let req = resolve_req("acme", vec![id(EMAIL, "ann@example.com", CLAIMED)], "k1");
+    let first = resolve(&mut f.client, req.clone()).await;
+    let other = f
+        .client
+        .resolve(resolve_req(
+            "acme",
+            vec![id(EMAIL, "bob@example.com", CLAIMED)],
+            "k1",
+        ))
+        .await
+        .expect_err("the same key, another request");
+    assert_eq!(other.code(), Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&other),
+        [(
+            "idempotency_key".to_owned(),
+            "was already used for a different request".to_owned()
+        )]
+    );
+    let bob = f
+        .client
+        .resolve(ResolveRequest {
+            lookup_only: true,
+            ..resolve_req("acme", vec![id(EMAIL, "bob@example.com", CLAIMED)], "")
+        })
+        .await
+        .expect("lookup")
+        .into_inner();
+    assert!(
+        bob.customer_id.is_empty(),
+        "the refused request created bob"
+    );
+    let retry = resolve(&mut f.client, req).await;
+    assert_eq!(retry, first, "the first answer is untouched");
+}
+
+#[tokio::test]
+async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated() {
+    let mut f = fixture_as(None).await;
+    let resolved = f
+        .client
+        .resolve(resolve_req(
+            "acme",
+            vec![id(EMAIL, "ann@example.com", CLAIMED)],
+            "k1",
+        ))
+        .await
+        .expect_err("no principal");
+    assert_eq!(resolved.code(), Code::Unauthenticated, "{resolved:?}");
+    let read = f
+        .client
+        .get_profile(GetProfileRequest {
+            tenant_id: "acme".into(),
+            customer_id: "cus_1".into(),
+        })
+        .await
+        .expect_err("no principal");
+    assert_eq!(read.code(), Code::Unauthenticated, "{read:?}");
 }

@@ -3,7 +3,9 @@
 //! No gRPC here. Requests arrive validated and normalized as commands; answers leave as the
 //! contract's messages (plain data), which is also the form remembered for idempotent
 //! retries. Each mutating operation runs as one store transaction: its reads and its writes
-//! commit together or not at all.
+//! commit together or not at all. A mutating operation also takes the digest of the request it
+//! came from: its idempotency key (already scoped to the caller) is bound to that request, and
+//! the same key with another request is refused.
 
 mod customer;
 mod merge;
@@ -21,6 +23,8 @@ pub use customer::{ForgetCommand, LinkCommand};
 pub use merge::{MergeCommand, UnmergeCommand};
 pub use resolve::ResolveCommand;
 pub use upsert::UpsertCommand;
+
+use baton_auth::digest::RequestDigest;
 
 use crate::{
     Error,
@@ -41,10 +45,14 @@ impl<S: IdentityStore> Identity<S> {
     }
 
     /// Resolves identifiers and traits to a customer (see the contract). With `lookup_only`
-    /// nothing is written; otherwise the answer is remembered under the idempotency key, so a
-    /// retry never creates a second customer.
+    /// nothing is written (and `digest` is unused); otherwise the answer is remembered under
+    /// the idempotency key, bound to `digest`, so a retry never creates a second customer.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, lookup_only = cmd.lookup_only))]
-    pub async fn resolve(&self, mut cmd: ResolveCommand) -> Result<ResolveResponse, Error> {
+    pub async fn resolve(
+        &self,
+        mut cmd: ResolveCommand,
+        digest: RequestDigest,
+    ) -> Result<ResolveResponse, Error> {
         cmd.identifiers = profile::dedupe(std::mem::take(&mut cmd.identifiers));
         let tenant = cmd.tenant.clone();
         if cmd.lookup_only {
@@ -53,7 +61,7 @@ impl<S: IdentityStore> Identity<S> {
                 .read(&tenant, move |view| resolve::look(view, &cmd))
                 .await;
         }
-        let slot = Idempotency::new("resolve", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("resolve", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| resolve::apply(txn, &cmd))
             .await
@@ -61,9 +69,13 @@ impl<S: IdentityStore> Identity<S> {
 
     /// Creates or updates profiles in bulk; refused records carry their reason.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, records = cmd.records.len()))]
-    pub async fn upsert(&self, cmd: UpsertCommand) -> Result<UpsertProfileResponse, Error> {
+    pub async fn upsert(
+        &self,
+        cmd: UpsertCommand,
+        digest: RequestDigest,
+    ) -> Result<UpsertProfileResponse, Error> {
         let tenant = cmd.tenant.clone();
-        let slot = Idempotency::new("upsert", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("upsert", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| upsert::apply(txn, &cmd))
             .await
@@ -80,9 +92,13 @@ impl<S: IdentityStore> Identity<S> {
 
     /// Links one identifier to a customer.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.customer_id))]
-    pub async fn link(&self, cmd: LinkCommand) -> Result<LinkIdentifierResponse, Error> {
+    pub async fn link(
+        &self,
+        cmd: LinkCommand,
+        digest: RequestDigest,
+    ) -> Result<LinkIdentifierResponse, Error> {
         let tenant = cmd.tenant.clone();
-        let slot = Idempotency::new("link", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("link", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| customer::link(txn, &cmd))
             .await
@@ -90,9 +106,13 @@ impl<S: IdentityStore> Identity<S> {
 
     /// Merges one profile into another and records how to undo it.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.survivor_id, merged = %cmd.merged_id))]
-    pub async fn merge(&self, cmd: MergeCommand) -> Result<MergeProfilesResponse, Error> {
+    pub async fn merge(
+        &self,
+        cmd: MergeCommand,
+        digest: RequestDigest,
+    ) -> Result<MergeProfilesResponse, Error> {
         let tenant = cmd.tenant.clone();
-        let slot = Idempotency::new("merge", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("merge", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| merge::merge(txn, &cmd))
             .await
@@ -100,9 +120,13 @@ impl<S: IdentityStore> Identity<S> {
 
     /// Reverses one merge exactly.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, merge = %cmd.merge_id))]
-    pub async fn unmerge(&self, cmd: UnmergeCommand) -> Result<UnmergeProfileResponse, Error> {
+    pub async fn unmerge(
+        &self,
+        cmd: UnmergeCommand,
+        digest: RequestDigest,
+    ) -> Result<UnmergeProfileResponse, Error> {
         let tenant = cmd.tenant.clone();
-        let slot = Idempotency::new("unmerge", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("unmerge", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| merge::unmerge(txn, &cmd))
             .await
@@ -110,9 +134,13 @@ impl<S: IdentityStore> Identity<S> {
 
     /// Erases a customer.
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %cmd.tenant, customer = %cmd.customer_id))]
-    pub async fn forget(&self, cmd: ForgetCommand) -> Result<ForgetCustomerResponse, Error> {
+    pub async fn forget(
+        &self,
+        cmd: ForgetCommand,
+        digest: RequestDigest,
+    ) -> Result<ForgetCustomerResponse, Error> {
         let tenant = cmd.tenant.clone();
-        let slot = Idempotency::new("forget", cmd.idempotency_key.clone());
+        let slot = Idempotency::new("forget", cmd.idempotency_key.clone(), digest);
         self.store
             .write(&tenant, Some(slot), move |txn| customer::forget(txn, &cmd))
             .await

@@ -1,7 +1,14 @@
-//! The gRPC adapter: validate, call the domain, map errors. Nothing else happens here.
+//! The gRPC adapter: take the tenant from the caller, validate, call the domain, map errors.
+//! Nothing else happens here.
+//!
+//! Every handler asks the caller's principal which tenant the request is for before anything
+//! else and writes it back into the request, so validation and the domain see only a tenant
+//! the caller may act for. A mutating request's idempotency key is scoped to the caller and
+//! bound to the digest of the request as it arrived (computed before the tenant is written).
 
 pub mod validate;
 
+use baton_auth::digest;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, GetProfileRequest, GetProfileResponse,
     LinkIdentifierRequest, LinkIdentifierResponse, MergeProfilesRequest, MergeProfilesResponse,
@@ -53,9 +60,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<ResolveRequest>,
     ) -> Result<Response<ResolveResponse>, Status> {
-        let cmd = validate::resolve(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::resolve(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, "");
-        let answer = self.identity.resolve(cmd).await?;
+        let answer = self.identity.resolve(cmd, digest).await?;
         tracing::info!(
             customer = %answer.customer_id,
             decision = answer.decision,
@@ -71,9 +83,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<UpsertProfileRequest>,
     ) -> Result<Response<UpsertProfileResponse>, Status> {
-        let cmd = validate::upsert(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::upsert(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, "");
-        Ok(Response::new(self.identity.upsert(cmd).await?))
+        Ok(Response::new(self.identity.upsert(cmd, digest).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
@@ -81,7 +98,9 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<GetProfileRequest>,
     ) -> Result<Response<GetProfileResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::get_profile(&req.tenant_id, &req.customer_id)?;
         record_ids(&req.tenant_id, &req.customer_id);
         let profile = self
@@ -98,9 +117,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<LinkIdentifierRequest>,
     ) -> Result<Response<LinkIdentifierResponse>, Status> {
-        let cmd = validate::link(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::link(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, &cmd.customer_id);
-        Ok(Response::new(self.identity.link(cmd).await?))
+        Ok(Response::new(self.identity.link(cmd, digest).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
@@ -108,9 +132,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<MergeProfilesRequest>,
     ) -> Result<Response<MergeProfilesResponse>, Status> {
-        let cmd = validate::merge(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::merge(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, &cmd.survivor_id);
-        Ok(Response::new(self.identity.merge(cmd).await?))
+        Ok(Response::new(self.identity.merge(cmd, digest).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
@@ -118,9 +147,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<UnmergeProfileRequest>,
     ) -> Result<Response<UnmergeProfileResponse>, Status> {
-        let cmd = validate::unmerge(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::unmerge(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, "");
-        Ok(Response::new(self.identity.unmerge(cmd).await?))
+        Ok(Response::new(self.identity.unmerge(cmd, digest).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
@@ -128,8 +162,13 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerResponse>, Status> {
-        let cmd = validate::forget(request.into_inner())?;
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let mut cmd = validate::forget(req)?;
+        cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, &cmd.customer_id);
-        Ok(Response::new(self.identity.forget(cmd).await?))
+        Ok(Response::new(self.identity.forget(cmd, digest).await?))
     }
 }

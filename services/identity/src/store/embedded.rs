@@ -395,7 +395,8 @@ impl IdentityStore for EmbeddedIdentityStore {
             db.write(move |txn| {
                 let _entered = inner.enter();
                 if let Some(slot) = &idempotency {
-                    let remembered = idempotency::recall(txn, &tenant, slot.operation, &slot.key)?;
+                    let remembered =
+                        idempotency::recall(txn, &tenant, slot.operation, &slot.key, &slot.digest)?;
                     if let Some(bytes) = remembered {
                         tracing::debug!(
                             operation = slot.operation,
@@ -412,7 +413,14 @@ impl IdentityStore for EmbeddedIdentityStore {
                 };
                 if let Some(slot) = &idempotency {
                     let encoded = codec::encode(&answer);
-                    idempotency::remember(txn, &tenant, slot.operation, &slot.key, &encoded)?;
+                    idempotency::remember(
+                        txn,
+                        &tenant,
+                        slot.operation,
+                        &slot.key,
+                        &slot.digest,
+                        &encoded,
+                    )?;
                 }
                 Ok(answer)
             })

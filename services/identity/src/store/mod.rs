@@ -17,8 +17,9 @@ mod redis;
 
 use std::future::Future;
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::Profile;
-use baton_store::StoreError;
+use baton_store::{StoreError, idempotency};
 
 use crate::{Error, normalize::IdentityKey};
 
@@ -31,16 +32,20 @@ pub use redis::RedisIdentityStore;
 pub struct Idempotency {
     /// The operation ("resolve", "merge", ...), so one key used on two RPCs means two things.
     pub operation: &'static str,
-    /// The caller's key.
+    /// The caller's key as stored: scoped to the caller, so callers never share a slot.
     pub key: String,
+    /// The digest of the request the key came with: an answer remembered for another digest
+    /// is refused ([`StoreError::KeyReused`]), never returned.
+    pub digest: RequestDigest,
 }
 
 impl Idempotency {
-    /// The slot for `key` on `operation`.
-    pub fn new(operation: &'static str, key: impl Into<String>) -> Self {
+    /// The slot for `key` on `operation`, bound to the request whose digest is `digest`.
+    pub fn new(operation: &'static str, key: impl Into<String>, digest: RequestDigest) -> Self {
         Self {
             operation,
             key: key.into(),
+            digest,
         }
     }
 }
@@ -103,7 +108,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// returns only after the commit is durable.
     ///
     /// With `idempotency`, an answer remembered under the same slot is returned instead and
-    /// `f` does not run; otherwise `f`'s answer is remembered in the same transaction.
+    /// `f` does not run (or, when it was remembered for a different request, the write is
+    /// refused with [`StoreError::KeyReused`]); otherwise `f`'s answer is remembered, with the
+    /// request's digest, in the same transaction.
     /// `f` may run more than once on backends that retry on contention, so it must not act
     /// outside the transaction.
     fn write<T, F>(
@@ -118,8 +125,11 @@ pub trait IdentityStore: Send + Sync + 'static {
 }
 
 /// Whether a remembered answer names one of `customer_ids`. Customer ids are stored verbatim
-/// in encoded protobuf strings, so a byte search finds every answer that names one.
-fn answer_mentions(answer: &[u8], customer_ids: &[String]) -> bool {
+/// in encoded protobuf strings, so a byte search finds every answer that names one. `record`
+/// is the stored record; only its answer is searched, not the request digest before it (a
+/// record too short to hold one is searched whole).
+fn answer_mentions(record: &[u8], customer_ids: &[String]) -> bool {
+    let answer = idempotency::answer(record).unwrap_or(record);
     customer_ids.iter().any(|id| {
         let needle = id.as_bytes();
         !needle.is_empty() && answer.windows(needle.len()).any(|w| w == needle)

@@ -17,7 +17,7 @@
 //! | `merges` ␟ customer id | set | the ids of the ledger entries naming the customer |
 //! | `audit` | hash | audit id → `AuditRecord` |
 //! | `audit_order` | sorted set | audit ids, all scored 0 so they sort by id (UUIDv7: by time) |
-//! | `answers` | hash | operation ␟ idempotency key → the encoded answer |
+//! | `answers` | hash | operation ␟ idempotency key → the request's digest, then the encoded answer |
 //!
 //! # Why a write is atomic
 //!
@@ -48,9 +48,12 @@
 //! # Idempotency and erasure
 //!
 //! The remembered answer of a slot is looked up in the same round trip as the first `version`
-//! read; when there is one it is returned and the closure does not run. Otherwise the encoded
-//! answer is written by the same commit as the change it acknowledges, so a crash can never
-//! keep one without the other. Erasure scans the tenant's `answers` (`HSCAN`) for answers
+//! read; when there is one it is returned and the closure does not run, or, when it was
+//! remembered for a different request (another digest), the write is refused. Otherwise the
+//! request's digest and the encoded answer ([`idempotency::seal`]) are written by the same
+//! commit as the change they acknowledge, so a crash can never keep one without the other;
+//! that commit checks the slot is still empty, so a first answer landing meanwhile makes it
+//! run again and meet that answer's digest. Erasure scans the tenant's `answers` (`HSCAN`) for answers
 //! naming a customer and deletes them in the erasing commit, as the embedded store does.
 //!
 //! # Durability
@@ -66,7 +69,7 @@ use std::fmt;
 use tracing::Instrument as _;
 
 use baton_store::{
-    StoreError, codec, keys,
+    StoreError, codec, idempotency, keys,
     redis_db::{MAX_ATTEMPTS, RedisDb, back_off, contended},
 };
 
@@ -162,6 +165,7 @@ impl IdentityStore for RedisIdentityStore {
         let slot = idempotency
             .as_ref()
             .map(|slot| keys::scoped(slot.operation, &[&slot.key]));
+        let bound = idempotency.map(|slot| (slot.operation, slot.digest));
         let db = self.db.clone();
         let inner = span.clone();
         async move {
@@ -170,9 +174,10 @@ impl IdentityStore for RedisIdentityStore {
                 let redis = Link::current(&db);
                 for attempt in 1..=MAX_ATTEMPTS {
                     let (version, remembered) = redis.begin(&keys, slot.as_deref())?;
-                    if let Some(bytes) = remembered {
+                    if let (Some(record), Some((operation, digest))) = (remembered, &bound) {
+                        let answer = idempotency::open(&record, digest, operation)?;
                         tracing::debug!("answering a retry from memory");
-                        return Ok(codec::decode::<T>(&bytes)?);
+                        return Ok(codec::decode::<T>(&answer)?);
                     }
                     let mut txn = Txn::new(&redis, &keys, Some(version));
                     if let Some(field) = &slot {
@@ -189,8 +194,8 @@ impl IdentityStore for RedisIdentityStore {
                             _ => return Err(err),
                         },
                     };
-                    if let Some(field) = &slot {
-                        txn.remember(field, codec::encode(&answer));
+                    if let (Some(field), Some((_, digest))) = (&slot, &bound) {
+                        txn.remember(field, idempotency::seal(digest, &codec::encode(&answer)));
                     }
                     let committed = redis.commit(txn)?;
                     if committed {
