@@ -68,4 +68,5 @@ pub fn grpc_service<S: IdentityStore>(
     shutdown: Shutdown,
 ) -> IdentityServiceServer<IdentityGrpc<S>> {
     IdentityServiceServer::new(IdentityGrpc::new(store, shutdown))
+        .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES)
 }

@@ -1,12 +1,14 @@
 //! Requests to commands: every check a request must pass before the domain sees it, each
-//! failure a field violation, all of them reported at once.
+//! failure a field violation, all of them reported at once. Sizes come first: a list's
+//! length before its items, a string's length before its characters, so an oversized field
+//! is one violation and no work.
 
 use baton_proto::v1::{
     Channel, ForgetCustomerRequest, Identifier, IdentifierAssurance, IdentifierKind,
-    LinkIdentifierRequest, MergeProfilesRequest, PersonTraits, ResolveRequest,
+    LinkIdentifierRequest, MergeProfilesRequest, PersonTraits, ProfileRecord, ResolveRequest,
     UnmergeProfileRequest, UpsertProfileRequest, VerificationMethod,
 };
-use baton_runtime::validate::Violations;
+use baton_runtime::validate::{MAX_ID_LEN, Violations};
 use tonic::Status;
 
 use crate::{
@@ -33,6 +35,19 @@ const MAX_LANGUAGE_LEN: usize = 35;
 /// Most address lines, and the longest of each address field.
 const MAX_ADDRESS_LINES: usize = 4;
 const MAX_ADDRESS_FIELD_LEN: usize = 128;
+/// Longest country code accepted before trimming (the code itself is two letters).
+const MAX_COUNTRY_CODE_LEN: usize = 8;
+
+/// What one UpsertProfile record encodes to at most, rounded up: 16 identifiers of about 340
+/// bytes (value, namespace, region), 32 attributes of about 330 (key and value), traits of
+/// about 1.2 KiB (names, four address lines and the other address fields, language), the
+/// external id and source: 17 KiB. `a_full_bulk_import_fits_the_message_limit` builds one.
+const MAX_RECORD_BYTES: usize = 18 * 1024;
+/// The largest request the server decodes: a full UpsertProfile (500 records at their limits,
+/// about 8.3 MiB) plus room for the tenant and key. Every other request is a few KiB (Resolve
+/// at its limits is under 8 KiB), but one server has one limit; anything larger is refused
+/// before it is decoded, so a hostile request cannot cost more memory than this allows.
+pub const MAX_REQUEST_BYTES: usize = MAX_RECORDS * MAX_RECORD_BYTES + 64 * 1024;
 
 /// Checks kind and assurance of an identifier; true when both are known.
 fn identifier_enums(v: &mut Violations, path: &str, raw: &Identifier) -> bool {
@@ -42,7 +57,7 @@ fn identifier_enums(v: &mut Violations, path: &str, raw: &Identifier) -> bool {
     kind.is_some() && assurance.is_some()
 }
 
-/// Validates and normalizes one identifier at `path`.
+/// Validates and normalizes one identifier at `path` (normalizing checks sizes first).
 fn identifier(v: &mut Violations, path: &str, raw: &Identifier) -> Option<Normalized> {
     if !identifier_enums(v, path, raw) {
         return None;
@@ -56,36 +71,42 @@ fn identifier(v: &mut Violations, path: &str, raw: &Identifier) -> Option<Normal
     }
 }
 
-fn no_control(v: &mut Violations, field: &str, value: &str) {
+/// Checks optional text: at most `max` bytes, then no control characters. True when it
+/// passed the size check (so it is worth looking at).
+fn bounded_text(v: &mut Violations, field: &str, value: &str, max: usize) -> bool {
+    if !v.text(field, value, max) {
+        return false;
+    }
     if value.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+    }
+    true
+}
+
+/// Checks required text: at most `max` bytes, not blank, no control characters.
+fn required_bounded_text(v: &mut Violations, field: &str, value: &str, max: usize) {
+    if !v.text(field, value, max) {
+        return;
+    }
+    if value.trim().is_empty() {
+        v.add(field, "is required");
+    } else if value.chars().any(char::is_control) {
         v.add(field, "must not contain control characters");
     }
 }
 
-fn bounded_text(v: &mut Violations, field: &str, value: &str, max: usize) {
-    v.text(field, value, max);
-    no_control(v, field, value);
-}
-
-fn traits(v: &mut Violations, path: &str, t: &PersonTraits) {
-    bounded_text(
-        v,
-        &format!("{path}.given_name"),
-        &t.given_name,
-        MAX_NAME_LEN,
-    );
-    bounded_text(
-        v,
-        &format!("{path}.family_name"),
-        &t.family_name,
-        MAX_NAME_LEN,
-    );
-    bounded_text(
-        v,
-        &format!("{path}.language"),
-        &t.language,
-        MAX_LANGUAGE_LEN,
-    );
+/// Checks person traits at `path` (`traits`), every size before any content. Returns whether
+/// every size is within bounds, so a caller may look at the contents (is anything given?).
+/// Routing checks a contact's traits with this too, since it passes them to Resolve.
+pub fn person_traits(v: &mut Violations, path: &str, t: &PersonTraits) -> bool {
+    let mut sized = true;
+    for (name, value, max) in [
+        ("given_name", &t.given_name, MAX_NAME_LEN),
+        ("family_name", &t.family_name, MAX_NAME_LEN),
+        ("language", &t.language, MAX_LANGUAGE_LEN),
+    ] {
+        sized &= bounded_text(v, &format!("{path}.{name}"), value, max);
+    }
     if let Some(d) = t.date_of_birth
         && d != Default::default()
         && !valid_date(d.year, d.month, d.day)
@@ -97,31 +118,39 @@ fn traits(v: &mut Violations, path: &str, t: &PersonTraits) {
     }
     if let Some(a) = &t.address {
         let lines = format!("{path}.address.lines");
-        v.max_items(&lines, a.lines.len(), MAX_ADDRESS_LINES);
-        for (i, line) in a.lines.iter().take(MAX_ADDRESS_LINES).enumerate() {
-            bounded_text(v, &format!("{lines}[{i}]"), line, MAX_ADDRESS_FIELD_LEN);
+        if v.max_items(&lines, a.lines.len(), MAX_ADDRESS_LINES) {
+            for (i, line) in a.lines.iter().enumerate() {
+                sized &= bounded_text(v, &format!("{lines}[{i}]"), line, MAX_ADDRESS_FIELD_LEN);
+            }
+        } else {
+            sized = false;
         }
         for (name, value) in [
             ("locality", &a.locality),
             ("region", &a.region),
             ("postal_code", &a.postal_code),
         ] {
-            bounded_text(
+            sized &= bounded_text(
                 v,
                 &format!("{path}.address.{name}"),
                 value,
                 MAX_ADDRESS_FIELD_LEN,
             );
         }
-        let cc = a.country_code.trim();
-        let alpha2 = cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_alphabetic());
-        if !cc.is_empty() && !alpha2 {
+        let cc = &a.country_code;
+        let sized_cc = cc.len() <= MAX_COUNTRY_CODE_LEN;
+        sized &= sized_cc;
+        let alpha2_or_empty = |code: &str| {
+            code.is_empty() || code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic())
+        };
+        if !(sized_cc && alpha2_or_empty(cc.trim())) {
             v.add(
                 format!("{path}.address.country_code"),
                 "must be an ISO 3166-1 alpha-2 code",
             );
         }
     }
+    sized
 }
 
 fn valid_date(year: i32, month: i32, day: i32) -> bool {
@@ -146,19 +175,19 @@ fn audit_fields(v: &mut Violations, reason: &str, actor_id: &str) {
 pub fn resolve(req: ResolveRequest) -> Result<ResolveCommand, Status> {
     let mut v = Violations::new();
     v.tenant(&req.tenant_id);
-    v.max_items("identifiers", req.identifiers.len(), MAX_IDENTIFIERS);
-    let mut identifiers = Vec::with_capacity(req.identifiers.len());
-    if req.identifiers.len() <= MAX_IDENTIFIERS {
+    let mut identifiers = Vec::new();
+    if v.max_items("identifiers", req.identifiers.len(), MAX_IDENTIFIERS) {
         for (i, raw) in req.identifiers.iter().enumerate() {
             if let Some(n) = identifier(&mut v, &format!("identifiers[{i}]"), raw) {
                 identifiers.push(n);
             }
         }
     }
-    let traits_given = req.traits.as_ref().is_some_and(|t| !person::is_empty(t));
-    if let Some(t) = &req.traits {
-        traits(&mut v, "traits", t);
-    }
+    // Oversized traits are given (and refused); only bounded ones are looked into.
+    let traits_given = req
+        .traits
+        .as_ref()
+        .is_some_and(|t| !person_traits(&mut v, "traits", t) || !person::is_empty(t));
     if req.identifiers.is_empty() && !traits_given {
         v.add(
             "identifiers",
@@ -168,11 +197,13 @@ pub fn resolve(req: ResolveRequest) -> Result<ResolveCommand, Status> {
     let channel = v
         .enum_value::<Channel>("channel", req.channel, false)
         .unwrap_or_default();
-    v.max_items("proofs", req.proofs.len(), MAX_PROOFS);
-    let mut proofs = Vec::with_capacity(req.proofs.len());
-    for (i, raw) in req.proofs.iter().take(MAX_PROOFS).enumerate() {
-        if let Some(m) = v.enum_value::<VerificationMethod>(&format!("proofs[{i}]"), *raw, true) {
-            proofs.push(m);
+    let mut proofs = Vec::new();
+    if v.max_items("proofs", req.proofs.len(), MAX_PROOFS) {
+        for (i, raw) in req.proofs.iter().enumerate() {
+            if let Some(m) = v.enum_value::<VerificationMethod>(&format!("proofs[{i}]"), *raw, true)
+            {
+                proofs.push(m);
+            }
         }
     }
     if !req.lookup_only || !req.idempotency_key.is_empty() {
@@ -196,62 +227,10 @@ pub fn resolve(req: ResolveRequest) -> Result<ResolveCommand, Status> {
 pub fn upsert(req: UpsertProfileRequest) -> Result<UpsertCommand, Status> {
     let mut v = Violations::new();
     v.tenant(&req.tenant_id);
-    v.max_items("records", req.records.len(), MAX_RECORDS);
     v.idempotency_key(&req.idempotency_key);
-    if req.records.len() <= MAX_RECORDS {
+    if v.max_items("records", req.records.len(), MAX_RECORDS) {
         for (i, record) in req.records.iter().enumerate() {
-            let path = format!("records[{i}]");
-            let external_id = format!("{path}.external_id");
-            if !record.external_id.is_empty() && record.external_id.trim().is_empty() {
-                v.add(external_id, "must not be blank");
-            } else {
-                v.id(&external_id, &record.external_id);
-            }
-            let source = format!("{path}.source");
-            v.required_text(&source, &record.source, MAX_NAMESPACE_LEN);
-            no_control(&mut v, &source, &record.source);
-            let ids = format!("{path}.identifiers");
-            v.max_items(&ids, record.identifiers.len(), MAX_IDENTIFIERS);
-            for (j, raw) in record.identifiers.iter().take(MAX_IDENTIFIERS).enumerate() {
-                let at = format!("{ids}[{j}]");
-                identifier_enums(&mut v, &at, raw);
-                v.text(&format!("{at}.value"), &raw.value, MAX_VALUE_LEN);
-                v.text(
-                    &format!("{at}.namespace"),
-                    &raw.namespace,
-                    MAX_NAMESPACE_LEN,
-                );
-                let region = format!("{at}.default_region");
-                v.text(&region, &raw.default_region, MAX_REGION_LEN);
-            }
-            if let Some(t) = &record.traits {
-                traits(&mut v, &format!("{path}.traits"), t);
-            }
-            let attrs = format!("{path}.attributes");
-            v.max_items(&attrs, record.attributes.len(), MAX_ATTRIBUTES);
-            if record.attributes.len() <= MAX_ATTRIBUTES {
-                let mut keys: Vec<&String> = record.attributes.keys().collect();
-                keys.sort();
-                for key in keys {
-                    let value = &record.attributes[key];
-                    if key.is_empty()
-                        || key.len() > MAX_ATTRIBUTE_KEY_LEN
-                        || key.chars().any(char::is_control)
-                    {
-                        v.add(
-                            attrs.clone(),
-                            format!("keys must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes without control characters"),
-                        );
-                    } else {
-                        bounded_text(
-                            &mut v,
-                            &format!("{attrs}[{key}]"),
-                            value,
-                            MAX_ATTRIBUTE_VALUE_LEN,
-                        );
-                    }
-                }
-            }
+            profile_record(&mut v, &format!("records[{i}]"), record);
         }
     }
     v.check()?;
@@ -260,6 +239,72 @@ pub fn upsert(req: UpsertProfileRequest) -> Result<UpsertCommand, Status> {
         records: req.records,
         idempotency_key: req.idempotency_key,
     })
+}
+
+/// Checks one upserted record at `path` (`records[3]`).
+fn profile_record(v: &mut Violations, path: &str, record: &ProfileRecord) {
+    let external_id = format!("{path}.external_id");
+    if !record.external_id.is_empty()
+        && record.external_id.len() <= MAX_ID_LEN
+        && record.external_id.trim().is_empty()
+    {
+        v.add(external_id, "must not be blank");
+    } else {
+        v.id(&external_id, &record.external_id);
+    }
+    required_bounded_text(
+        v,
+        &format!("{path}.source"),
+        &record.source,
+        MAX_NAMESPACE_LEN,
+    );
+    let ids = format!("{path}.identifiers");
+    if v.max_items(&ids, record.identifiers.len(), MAX_IDENTIFIERS) {
+        for (j, raw) in record.identifiers.iter().enumerate() {
+            let at = format!("{ids}[{j}]");
+            identifier_enums(v, &at, raw);
+            v.text(&format!("{at}.value"), &raw.value, MAX_VALUE_LEN);
+            v.text(
+                &format!("{at}.namespace"),
+                &raw.namespace,
+                MAX_NAMESPACE_LEN,
+            );
+            v.text(
+                &format!("{at}.default_region"),
+                &raw.default_region,
+                MAX_REGION_LEN,
+            );
+        }
+    }
+    if let Some(t) = &record.traits {
+        person_traits(v, &format!("{path}.traits"), t);
+    }
+    let attrs = format!("{path}.attributes");
+    if v.max_items(&attrs, record.attributes.len(), MAX_ATTRIBUTES) {
+        let mut keys: Vec<&String> = record.attributes.keys().collect();
+        keys.sort();
+        for key in keys {
+            let value = &record.attributes[key];
+            if key.is_empty()
+                || key.len() > MAX_ATTRIBUTE_KEY_LEN
+                || key.chars().any(char::is_control)
+            {
+                v.add(
+                    attrs.clone(),
+                    format!(
+                        "keys must be 1 to {MAX_ATTRIBUTE_KEY_LEN} bytes without control characters"
+                    ),
+                );
+            } else {
+                bounded_text(
+                    v,
+                    &format!("{attrs}[{key}]"),
+                    value,
+                    MAX_ATTRIBUTE_VALUE_LEN,
+                );
+            }
+        }
+    }
 }
 
 /// A GetProfile request: `(tenant, customer_id)`.
@@ -356,7 +401,9 @@ pub fn forget(req: ForgetCustomerRequest) -> Result<ForgetCommand, Status> {
 
 #[cfg(test)]
 mod tests {
+    use baton_proto::v1::{CalendarDate, PostalAddress};
     use baton_runtime::validate::field_violations;
+    use prost::Message as _;
 
     use super::*;
 
@@ -393,7 +440,7 @@ mod tests {
                 },
             ],
             traits: Some(PersonTraits {
-                date_of_birth: Some(baton_proto::v1::CalendarDate {
+                date_of_birth: Some(CalendarDate {
                     year: 1990,
                     month: 2,
                     day: 30,
@@ -433,6 +480,139 @@ mod tests {
         })
         .expect("valid");
         assert_eq!(cmd.identifiers[0].key.value, "a@b.co");
+    }
+
+    /// A valid record at every size limit, numbered `n`.
+    fn full_record(n: usize) -> ProfileRecord {
+        let text = |len: usize, tag: &str| format!("{tag}{}", "x".repeat(len - tag.len()));
+        ProfileRecord {
+            external_id: text(MAX_ID_LEN, &format!("ext-{n}-")),
+            source: text(MAX_NAMESPACE_LEN, "crm-"),
+            identifiers: (0..MAX_IDENTIFIERS)
+                .map(|i| Identifier {
+                    kind: IdentifierKind::CrmId as i32,
+                    value: text(MAX_VALUE_LEN, &format!("{n}-{i}-")),
+                    assurance: IdentifierAssurance::Verified as i32,
+                    namespace: text(MAX_NAMESPACE_LEN, "ns-"),
+                    default_region: text(MAX_REGION_LEN, "GB"),
+                })
+                .collect(),
+            traits: Some(PersonTraits {
+                given_name: text(MAX_NAME_LEN, "g"),
+                family_name: text(MAX_NAME_LEN, "f"),
+                date_of_birth: Some(CalendarDate {
+                    year: 1990,
+                    month: 12,
+                    day: 31,
+                }),
+                address: Some(PostalAddress {
+                    lines: vec![text(MAX_ADDRESS_FIELD_LEN, "l"); MAX_ADDRESS_LINES],
+                    locality: text(MAX_ADDRESS_FIELD_LEN, "c"),
+                    region: text(MAX_ADDRESS_FIELD_LEN, "r"),
+                    postal_code: text(MAX_ADDRESS_FIELD_LEN, "p"),
+                    country_code: "GB".into(),
+                }),
+                language: text(MAX_LANGUAGE_LEN, "en-"),
+            }),
+            customer_since: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 999_999_999,
+            }),
+            attributes: (0..MAX_ATTRIBUTES)
+                .map(|i| {
+                    (
+                        text(MAX_ATTRIBUTE_KEY_LEN, &format!("k{i}-")),
+                        text(MAX_ATTRIBUTE_VALUE_LEN, "v"),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_full_bulk_import_fits_the_message_limit() {
+        assert!(full_record(0).encoded_len() <= MAX_RECORD_BYTES);
+        let req = UpsertProfileRequest {
+            tenant_id: "t".repeat(64),
+            records: (0..MAX_RECORDS).map(full_record).collect(),
+            idempotency_key: "k".repeat(128),
+        };
+        let len = req.encoded_len();
+        assert!(len <= MAX_REQUEST_BYTES, "{len} > {MAX_REQUEST_BYTES}");
+        upsert(req).expect("valid at every limit");
+    }
+
+    #[test]
+    fn too_many_identifiers_are_refused_without_looking_at_them() {
+        let status = resolve(ResolveRequest {
+            tenant_id: "t1".into(),
+            identifiers: vec![Identifier::default(); 100_000],
+            idempotency_key: "k".into(),
+            ..Default::default()
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["identifiers"]);
+        assert!(status.message().len() < 1024, "{}", status.message());
+    }
+
+    #[test]
+    fn too_many_proofs_or_address_lines_are_refused_without_looking_at_them() {
+        let status = resolve(ResolveRequest {
+            tenant_id: "t1".into(),
+            traits: Some(PersonTraits {
+                address: Some(PostalAddress {
+                    lines: vec!["\u{7}".repeat(200); 100_000],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            proofs: vec![0; 100_000],
+            idempotency_key: "k".into(),
+            ..Default::default()
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["traits.address.lines", "proofs"]);
+    }
+
+    #[test]
+    fn too_many_records_or_identifiers_in_one_are_refused_without_looking_at_them() {
+        let status = upsert(UpsertProfileRequest {
+            tenant_id: "t1".into(),
+            records: vec![ProfileRecord::default(); MAX_RECORDS + 1],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["records"]);
+
+        let mut record = full_record(0);
+        record.identifiers = vec![Identifier::default(); 100_000];
+        let status = upsert(UpsertProfileRequest {
+            tenant_id: "t1".into(),
+            records: vec![record],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["records[0].identifiers"]);
+        assert!(status.message().len() < 1024, "{}", status.message());
+    }
+
+    #[test]
+    fn oversized_text_is_refused_for_its_size_alone() {
+        let status = upsert(UpsertProfileRequest {
+            tenant_id: "t1".into(),
+            records: vec![ProfileRecord {
+                external_id: " ".repeat(1 << 20),
+                source: "\u{7}".repeat(1 << 20),
+                ..full_record(0)
+            }],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        let found = field_violations(&status);
+        assert_eq!(found.len(), 2, "{found:?}");
+        for (_, description) in found {
+            assert!(description.starts_with("must be at most"), "{description}");
+        }
     }
 
     #[test]
