@@ -3,6 +3,8 @@
 #
 #   1. schema  kubernetes-validate --strict: every object against the Kubernetes OpenAPI schemas
 #              of the oldest and the newest version we support (unknown fields are errors);
+#              an object of a custom kind (cert-manager's Certificate, ...) against its schema in
+#              k8s/schemas/ instead, and an object of a kind with neither schema fails;
 #   2. policy  checkov's Kubernetes checks: security context, probes, resources, service accounts,
 #              network policy coverage, ...; and its Dockerfile checks on ./Dockerfile.
 #
@@ -21,6 +23,8 @@ root="$(dirname "$here")"
 venv="${BATON_K8S_VENV:-$root/.venv-k8s}"
 python="${PYTHON:-python3}"
 requirements="$here/requirements.txt"
+# Schemas of the custom kinds: <group>/<version>/<kind in lower case>.yaml (see its README.md).
+schemas="$here/schemas"
 
 # The oldest Kubernetes we support and the newest the schema package knows. The manifests need
 # 1.27 (native gRPC probes, matchLabelKeys, unhealthyPodEvictionPolicy); 1.30 is the floor we
@@ -93,6 +97,8 @@ skip_arg="$(IFS=,; echo "${skipped_checks[*]}")"
 rendered="$venv/rendered"
 declare -A summary
 failed=0
+# kubernetes-validate's warning for a kind it has no schema for; captures the kind and apiVersion.
+missing_schema="Couldn't find schema for kind ([A-Za-z0-9]+) with api version ([^ ]+) for"
 
 # summarise_checkov REPORT: prints the failed and skipped checks and one summary line; exits
 # non-zero when a check failed, or when checkov saw nothing to check or did not finish.
@@ -123,6 +129,39 @@ for report in reports:
 print(passed, "passed,", failed, "failed,", skipped, "skipped;", resources, "resources,",
       errors, "parse errors")
 sys.exit(1 if failed or errors or resources == 0 else 0)
+EOF
+}
+
+# check_custom_kinds MANIFEST OVERLAY: validates every object whose kind has a schema in
+# $schemas against it, strictly (the schemas forbid unknown fields), prints an ERROR line per
+# problem and then one summary line; exits non-zero when an object does not validate.
+check_custom_kinds() {
+  "$venv/bin/python" - "$1" "$2" "$schemas" <<'EOF'
+import pathlib, sys
+import yaml
+from jsonschema import Draft202012Validator
+manifest, overlay, schemas = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+with open(manifest) as f:
+    objects = [o for o in yaml.safe_load_all(f) if o]
+validators, checked, errors = {}, {}, 0
+for o in objects:
+    api, kind = o.get("apiVersion", ""), o.get("kind", "")
+    path = schemas / api / (kind.lower() + ".yaml")
+    if not path.is_file():
+        continue
+    if path not in validators:
+        with open(path) as f:
+            schema = yaml.safe_load(f)
+        Draft202012Validator.check_schema(schema)
+        validators[path] = Draft202012Validator(schema)
+    name = (o.get("metadata") or {}).get("name", "?")
+    for e in sorted(validators[path].iter_errors(o), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(p) for p in e.absolute_path) or "(object)"
+        print(f"ERROR {overlay} {kind}/{name} {where}: {e.message}")
+        errors += 1
+    checked[api] = checked.get(api, 0) + 1
+print("custom kinds:", ", ".join(f"{n} {api}" for api, n in sorted(checked.items())) or "none")
+sys.exit(1 if errors else 0)
 EOF
 }
 
@@ -189,12 +228,25 @@ for overlay in "${overlays[@]}"; do
   schema="ok"
   ((schema_crashed == 0)) || schema="FAILED"
   for version in "${k8s_versions[@]}"; do
-    if grep -F -- "$manifest" "$rendered/schema-$version.log" | grep '^ERROR' \
-        | sed "s|$manifest|$overlay|; s/^/    /"; then
+    log="$rendered/schema-$version.log"
+    if grep -F -- "$manifest" "$log" | grep '^ERROR' | sed "s|$manifest|$overlay|; s/^/    /"; then
       schema="FAILED"
     fi
+    # kubernetes-validate only warns about an object it has no schema for (and about anything
+    # else it cannot judge), and exits 0. Here a warning fails, but for a kind that has a schema
+    # in $schemas: check_custom_kinds validates those objects.
+    while IFS= read -r line; do
+      if [[ $line =~ $missing_schema ]] \
+          && [[ -f "$schemas/${BASH_REMATCH[2]}/${BASH_REMATCH[1],,}.yaml" ]]; then
+        continue
+      fi
+      say "    ${line//"$manifest"/$overlay}"
+      schema="FAILED"
+    done < <(grep -F -- "$manifest" "$log" | grep '^WARN' || true)
   done
-  say "    schema   $schema      Kubernetes ${k8s_versions[*]}, strict"
+  if custom="$(check_custom_kinds "$manifest" "$overlay")"; then :; else schema="FAILED"; fi
+  sed -n '$!s/^/    /p' <<< "$custom"
+  say "    schema   $schema      Kubernetes ${k8s_versions[*]}, strict; $(tail -n 1 <<< "$custom")"
 
   wait "${checkov_pid[$overlay]}"
   if verdict="$(summarise_checkov "$out/checkov.json")"; then policy="ok"; else policy="FAILED"; fi
@@ -221,7 +273,7 @@ say "    policy   $dockerfile      checkov: $(tail -n 1 <<< "$verdict")"
 say ""
 say "summary ($((SECONDS - started))s; global skips: ${skipped_checks[*]}, see k8s/validate.sh)"
 for overlay in "${overlays[@]}"; do
-  printf '  %-14s %s\n' "$overlay" "${summary[$overlay]}"
+  printf '  %-18s %s\n' "$overlay" "${summary[$overlay]}"
 done
-printf '  %-14s %s\n' "Dockerfile" "$dockerfile"
+printf '  %-18s %s\n' "Dockerfile" "$dockerfile"
 exit "$failed"
