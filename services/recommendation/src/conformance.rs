@@ -6,7 +6,10 @@
 
 use std::collections::BTreeSet;
 
+use baton_auth::Principal;
+use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::{Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus};
+use baton_store::StoreError;
 
 use crate::recommend::articles::{IN_BODY, IN_TAGS, IN_TITLE, index};
 use crate::recommend::offers::CoPurchase;
@@ -23,12 +26,25 @@ pub const CHECKS: &[&str] = &[
     "purchases_teach_pairs_buyers_and_owned_sets",
     "repeat_and_returned_purchases_teach_nothing",
     "outcomes_apply_once_per_idempotency_key",
+    "a_key_reused_for_another_request_is_refused",
+    "keys_of_different_callers_are_independent",
     "an_outcome_key_is_the_tenants",
     "the_latest_offer_answer_wins",
     "forgetting_removes_personal_records_and_keeps_aggregates",
     "tenants_never_see_each_other",
     "concurrent_purchases_each_teach_once",
 ];
+
+/// The digest of the request described by `request`: the same description is the same
+/// request (a retry), another is another request.
+pub fn sent(request: &str) -> RequestDigest {
+    digest::of(&request.to_owned())
+}
+
+/// Whether `result` is the refusal of a key reused with another request.
+fn is_reused<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::KeyReused { .. }))
+}
 
 pub fn item(id: &str, active: bool) -> CatalogItem {
     CatalogItem {
@@ -84,6 +100,7 @@ async fn buy<S: RecommendationStore>(store: &S, tenant: &str, customer: &str, pr
                 tenant,
                 customer,
                 &format!("buy-{customer}-{product}"),
+                &sent(&format!("buy-{customer}-{product}")),
                 purchase(
                     &format!("o-{customer}-{product}"),
                     product,
@@ -114,6 +131,12 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         "outcomes_apply_once_per_idempotency_key" => {
             outcomes_apply_once_per_idempotency_key(store).await
         }
+        "a_key_reused_for_another_request_is_refused" => {
+            a_key_reused_for_another_request_is_refused(store).await
+        }
+        "keys_of_different_callers_are_independent" => {
+            keys_of_different_callers_are_independent(store).await
+        }
         "an_outcome_key_is_the_tenants" => an_outcome_key_is_the_tenants(store).await,
         "the_latest_offer_answer_wins" => the_latest_offer_answer_wins(store).await,
         "forgetting_removes_personal_records_and_keeps_aggregates" => {
@@ -127,16 +150,21 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
 
 pub async fn catalog_upserts_are_idempotent_and_readable<S: RecommendationStore>(store: &S) {
     let n = store
-        .upsert_catalog(T, "k1", vec![item("a", true), item("b", true)])
+        .upsert_catalog(T, "k1", &sent("k1"), vec![item("a", true), item("b", true)])
         .await
         .expect("upsert");
     assert_eq!(n, 2);
-    // Same key, different payload: the first answer, and no change.
+    // The same request again: the first answer, and no change.
     let again = store
-        .upsert_catalog(T, "k1", vec![item("c", true)])
+        .upsert_catalog(T, "k1", &sent("k1"), vec![item("a", true), item("b", true)])
         .await
         .expect("retry");
     assert_eq!(again, 2);
+    // The same key with a different request: refused, and no change.
+    let other = store
+        .upsert_catalog(T, "k1", &sent("k1 with c"), vec![item("c", true)])
+        .await;
+    assert!(is_reused(&other), "{other:?}");
     let found = store
         .catalog_items(T, strings(&["a", "b", "c", "missing"]))
         .await
@@ -147,7 +175,7 @@ pub async fn catalog_upserts_are_idempotent_and_readable<S: RecommendationStore>
     let mut renamed = item("a", false);
     renamed.name = "new name".into();
     store
-        .upsert_catalog(T, "k2", vec![renamed])
+        .upsert_catalog(T, "k2", &sent("k2"), vec![renamed])
         .await
         .expect("replace");
     let found = store.catalog_items(T, strings(&["a"])).await.expect("read");
@@ -161,6 +189,7 @@ pub async fn catalog_sample_skips_inactive_items<S: RecommendationStore>(store: 
         .upsert_catalog(
             T,
             "k",
+            &sent("k"),
             vec![
                 item("a", false),
                 item("b", true),
@@ -189,7 +218,7 @@ pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(sto
     ));
     assert_eq!(
         store
-            .upsert_articles(T, "k1", vec![first])
+            .upsert_articles(T, "k1", &sent("k1"), vec![first])
             .await
             .expect("upsert"),
         1
@@ -213,7 +242,7 @@ pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(sto
 
     let second = index(article("a1", "Toaster crumbs", "Empty the tray"));
     store
-        .upsert_articles(T, "k2", vec![second])
+        .upsert_articles(T, "k2", &sent("k2"), vec![second])
         .await
         .expect("replace");
     assert!(
@@ -292,6 +321,7 @@ pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>
             T,
             "c1",
             "again",
+            &sent("again"),
             purchase("o-2", "shoes", PurchaseStatus::Ordered),
         )
         .await
@@ -301,6 +331,7 @@ pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>
             T,
             "c1",
             "ret",
+            &sent("ret"),
             purchase("o-3", "socks", PurchaseStatus::Returned),
         )
         .await
@@ -321,79 +352,259 @@ pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>
 }
 
 pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(store: &S) {
+    let shoes = || purchase("o-1", "shoes", PurchaseStatus::Ordered);
     store
-        .record_purchase(
-            T,
-            "c1",
-            "same",
-            purchase("o-1", "shoes", PurchaseStatus::Ordered),
-        )
+        .record_purchase(T, "c1", "same", &sent("c1 buys shoes"), shoes())
         .await
         .expect("first");
     store
+        .record_purchase(T, "c1", "same", &sent("c1 buys shoes"), shoes())
+        .await
+        .expect("retry");
+    let socks = store
         .record_purchase(
             T,
             "c1",
             "same",
+            &sent("c1 buys socks"),
             purchase("o-2", "socks", PurchaseStatus::Ordered),
         )
-        .await
-        .expect("retry");
-    store
+        .await;
+    assert!(is_reused(&socks), "{socks:?}");
+    let offer = store
         .record_offer_answer(
             T,
             "c1",
             "same",
+            &sent("c1 declines gel"),
             answer("of-1", "gel", OfferOutcome::Declined),
         )
-        .await
-        .expect("same key, other kind");
+        .await;
+    assert!(is_reused(&offer), "same key, other kind: {offer:?}");
     let record = store.customer_record(T, "c1").await.expect("record");
     assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
     assert!(record.offers.is_empty());
     assert_eq!(store.popular(T, 10).await.expect("popular").len(), 1);
 }
 
-/// An idempotency key belongs to the tenant: used again for another customer, it is answered
-/// as a retry and changes nothing, also when both calls race.
+/// Every mutation refuses a key that comes back with a different request, and changes
+/// nothing; the first request still gets its first answer.
+pub async fn a_key_reused_for_another_request_is_refused<S: RecommendationStore>(store: &S) {
+    let first = sent("the first request");
+    let other = sent("another request");
+
+    assert_eq!(
+        store
+            .upsert_catalog(T, "k", &first, vec![item("a", true)])
+            .await
+            .expect("catalog"),
+        1
+    );
+    let refused = store
+        .upsert_catalog(T, "k", &other, vec![item("b", true), item("c", true)])
+        .await;
+    assert!(is_reused(&refused), "catalog: {refused:?}");
+    let found = store
+        .catalog_items(T, strings(&["a", "b", "c"]))
+        .await
+        .expect("items");
+    assert_eq!(ids(&found), ["a"]);
+    assert_eq!(
+        store
+            .upsert_catalog(T, "k", &first, vec![item("a", true)])
+            .await
+            .expect("catalog retry"),
+        1
+    );
+
+    let articles = |id: &str| vec![index(article(id, "Kettle", "kettle"))];
+    assert_eq!(
+        store
+            .upsert_articles(T, "k", &first, articles("a1"))
+            .await
+            .expect("articles"),
+        1
+    );
+    let refused = store.upsert_articles(T, "k", &other, articles("a2")).await;
+    assert!(is_reused(&refused), "articles: {refused:?}");
+    let found = store
+        .articles(T, strings(&["a1", "a2"]))
+        .await
+        .expect("articles");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].article_id, "a1");
+
+    let shoes = || purchase("o-1", "shoes", PurchaseStatus::Ordered);
+    store
+        .record_purchase(T, "c1", "k", &first, shoes())
+        .await
+        .expect("purchase");
+    let refused = store
+        .record_purchase(
+            T,
+            "c1",
+            "k",
+            &other,
+            purchase("o-2", "socks", PurchaseStatus::Ordered),
+        )
+        .await;
+    assert!(is_reused(&refused), "purchase: {refused:?}");
+    store
+        .record_purchase(T, "c1", "k", &first, shoes())
+        .await
+        .expect("purchase retry");
+
+    let gel = || answer("of-1", "gel", OfferOutcome::Declined);
+    store
+        .record_offer_answer(T, "c1", "k-offer", &first, gel())
+        .await
+        .expect("offer");
+    let refused = store
+        .record_offer_answer(
+            T,
+            "c1",
+            "k-offer",
+            &other,
+            answer("of-2", "cap", OfferOutcome::Accepted),
+        )
+        .await;
+    assert!(is_reused(&refused), "offer: {refused:?}");
+
+    let nobody = store
+        .forget_customer(T, "c-nobody", "k-forget", &first)
+        .await
+        .expect("forget");
+    assert_eq!(nobody, Forgotten::default());
+    let refused = store.forget_customer(T, "c1", "k-forget", &other).await;
+    assert!(is_reused(&refused), "forget: {refused:?}");
+    assert_eq!(
+        store
+            .forget_customer(T, "c-nobody", "k-forget", &first)
+            .await
+            .expect("forget retry"),
+        nobody
+    );
+
+    let record = store.customer_record(T, "c1").await.expect("record");
+    assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
+    assert_eq!(record.offers, [gel()]);
+}
+
+/// Keys are scoped to their caller: the same key from two callers is two requests. A second
+/// caller's different request is applied, not refused, and its same request is applied again,
+/// not answered from the first caller's memory.
+pub async fn keys_of_different_callers_are_independent<S: RecommendationStore>(store: &S) {
+    let [ann, bob, cid] = ["desk-ann", "desk-bob", "desk-cid"].map(|subject| Principal {
+        subject: subject.into(),
+        ..Principal::for_tests()
+    });
+    let named = |name: &str| {
+        let mut a = item("a", true);
+        a.name = name.into();
+        vec![a]
+    };
+    store
+        .upsert_catalog(
+            T,
+            &ann.scoped_key("k"),
+            &sent("a named first"),
+            named("first"),
+        )
+        .await
+        .expect("ann");
+    let bobs = store
+        .upsert_catalog(T, &bob.scoped_key("k"), &sent("b"), vec![item("b", true)])
+        .await
+        .expect("bob's own request");
+    assert_eq!(bobs, 1);
+    store
+        .upsert_catalog(T, "rename", &sent("a named second"), named("second"))
+        .await
+        .expect("rename");
+    store
+        .upsert_catalog(
+            T,
+            &cid.scoped_key("k"),
+            &sent("a named first"),
+            named("first"),
+        )
+        .await
+        .expect("cid");
+    let found = store
+        .catalog_items(T, strings(&["a", "b"]))
+        .await
+        .expect("items");
+    assert_eq!(ids(&found), ["a", "b"]);
+    assert_eq!(found[0].name, "first", "cid was answered from ann's memory");
+
+    for (caller, customer, product) in [(&ann, "c1", "shoes"), (&bob, "c2", "socks")] {
+        store
+            .record_purchase(
+                T,
+                customer,
+                &caller.scoped_key("k"),
+                &sent(&format!("{customer} buys {product}")),
+                purchase("o-1", product, PurchaseStatus::Ordered),
+            )
+            .await
+            .expect("purchase");
+        let record = store.customer_record(T, customer).await.expect("record");
+        assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), [product]);
+    }
+}
+
+/// An idempotency key belongs to the tenant: used again for another customer (another
+/// request), it is refused and changes nothing, also when both calls race.
 pub async fn an_outcome_key_is_the_tenants<S: RecommendationStore>(store: &S) {
     store
         .record_purchase(
             T,
             "c1",
             "k",
+            &sent("c1 buys shoes"),
             purchase("o-1", "shoes", PurchaseStatus::Ordered),
         )
         .await
         .expect("first");
-    store
+    let c2 = store
         .record_purchase(
             T,
             "c2",
             "k",
+            &sent("c2 buys socks"),
             purchase("o-2", "socks", PurchaseStatus::Ordered),
         )
-        .await
-        .expect("answered");
+        .await;
+    assert!(is_reused(&c2), "{c2:?}");
     let c2 = store.customer_record(T, "c2").await.expect("record");
     assert!(c2.owned.is_empty(), "a reused key was applied: {c2:?}");
 
+    let (cap, gel) = (sent("c3 buys a cap"), sent("c4 buys gel"));
     let (a, b) = tokio::join!(
         store.record_purchase(
             T,
             "c3",
             "race",
+            &cap,
             purchase("o-3", "cap", PurchaseStatus::Ordered)
         ),
         store.record_purchase(
             T,
             "c4",
             "race",
+            &gel,
             purchase("o-4", "gel", PurchaseStatus::Ordered)
         ),
     );
-    a.expect("c3");
-    b.expect("c4");
+    let outcomes = [&a, &b].map(|r| match r {
+        Ok(()) => "applied",
+        r if is_reused(r) => "refused",
+        other => panic!("racing purchase failed: {other:?}"),
+    });
+    assert!(
+        outcomes == ["applied", "refused"] || outcomes == ["refused", "applied"],
+        "{outcomes:?}"
+    );
     let owners = [
         store
             .customer_record(T, "c3")
@@ -417,15 +628,33 @@ pub async fn an_outcome_key_is_the_tenants<S: RecommendationStore>(store: &S) {
 
 pub async fn the_latest_offer_answer_wins<S: RecommendationStore>(store: &S) {
     store
-        .record_offer_answer(T, "c1", "k1", answer("of-1", "gel", OfferOutcome::Ignored))
+        .record_offer_answer(
+            T,
+            "c1",
+            "k1",
+            &sent("k1"),
+            answer("of-1", "gel", OfferOutcome::Ignored),
+        )
         .await
         .expect("first");
     store
-        .record_offer_answer(T, "c1", "k2", answer("of-1", "gel", OfferOutcome::Declined))
+        .record_offer_answer(
+            T,
+            "c1",
+            "k2",
+            &sent("k2"),
+            answer("of-1", "gel", OfferOutcome::Declined),
+        )
         .await
         .expect("second");
     store
-        .record_offer_answer(T, "c1", "k3", answer("of-2", "cap", OfferOutcome::Accepted))
+        .record_offer_answer(
+            T,
+            "c1",
+            "k3",
+            &sent("k3"),
+            answer("of-2", "cap", OfferOutcome::Accepted),
+        )
         .await
         .expect("other offer");
     let record = store.customer_record(T, "c1").await.expect("record");
@@ -449,11 +678,20 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c10", &["shoes"]).await;
     store
-        .record_offer_answer(T, "c1", "k", answer("of-1", "gel", OfferOutcome::Declined))
+        .record_offer_answer(
+            T,
+            "c1",
+            "k",
+            &sent("k"),
+            answer("of-1", "gel", OfferOutcome::Declined),
+        )
         .await
         .expect("answer");
 
-    let forgotten = store.forget_customer(T, "c1", "f1").await.expect("forget");
+    let forgotten = store
+        .forget_customer(T, "c1", "f1", &sent("f1"))
+        .await
+        .expect("forget");
     // Two purchases, two owned products, one offer answer.
     assert_eq!(
         forgotten,
@@ -463,11 +701,17 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
         }
     );
     assert_eq!(
-        store.forget_customer(T, "c1", "f1").await.expect("retry"),
+        store
+            .forget_customer(T, "c1", "f1", &sent("f1"))
+            .await
+            .expect("retry"),
         forgotten
     );
     assert_eq!(
-        store.forget_customer(T, "c1", "f2").await.expect("again"),
+        store
+            .forget_customer(T, "c1", "f2", &sent("f2"))
+            .await
+            .expect("again"),
         Forgotten {
             found: false,
             records_removed: 0
@@ -499,11 +743,16 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
 
 pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
     store
-        .upsert_catalog(T, "k", vec![item("a", true)])
+        .upsert_catalog(T, "k", &sent("k"), vec![item("a", true)])
         .await
         .expect("catalog");
     store
-        .upsert_articles(T, "k", vec![index(article("a1", "Kettle", "kettle"))])
+        .upsert_articles(
+            T,
+            "k",
+            &sent("k"),
+            vec![index(article("a1", "Kettle", "kettle"))],
+        )
         .await
         .expect("articles");
     buy(store, T, "c1", &["a", "b"]).await;
@@ -512,6 +761,7 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             T,
             "c1",
             "k-offer",
+            &sent("k-offer"),
             answer("of-1", "gel", OfferOutcome::Declined),
         )
         .await
@@ -567,14 +817,19 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
     // The same idempotency key in another tenant is another request.
     assert_eq!(
         store
-            .upsert_catalog(OTHER, "k", vec![item("x", true), item("y", true)])
+            .upsert_catalog(
+                OTHER,
+                "k",
+                &sent("k"),
+                vec![item("x", true), item("y", true)]
+            )
             .await
             .expect("other catalog"),
         2
     );
     assert_eq!(
         store
-            .forget_customer(OTHER, "c1", "f")
+            .forget_customer(OTHER, "c1", "f", &sent("f"))
             .await
             .expect("forget"),
         Forgotten::default()

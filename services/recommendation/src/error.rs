@@ -1,5 +1,6 @@
 //! The service's one error type and the status each variant becomes.
 
+use baton_runtime::validate::Violations;
 use baton_store::StoreError;
 use thiserror::Error;
 use tonic::Status;
@@ -8,7 +9,8 @@ use tonic::Status;
 /// far: the gRPC adapter answers them with field violations.)
 #[derive(Debug, Error)]
 pub enum Error {
-    /// The store failed; the detail is logged, never returned.
+    /// The store failed (the detail is logged, never returned), or refused an idempotency key
+    /// already used for a different request ([`StoreError::KeyReused`], the caller's error).
     #[error("recommendation store failed: {0}")]
     Store(#[from] StoreError),
     /// Stopping has begun; new work belongs on another replica.
@@ -19,6 +21,10 @@ pub enum Error {
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
+            Error::Store(StoreError::KeyReused { .. }) => field_violation(
+                "idempotency_key",
+                "was already used for a different request",
+            ),
             Error::Store(StoreError::Corrupt(detail)) => {
                 tracing::error!(error = %detail, "stored recommendation data does not decode");
                 Status::internal("recommendation data could not be read; the failure is logged")
@@ -33,6 +39,16 @@ impl From<Error> for Status {
                 "recommendation service is shutting down; retry on another replica",
             ),
         }
+    }
+}
+
+/// `INVALID_ARGUMENT` naming one field, shaped like every validation failure.
+fn field_violation(field: &str, description: &str) -> Status {
+    let mut v = Violations::new();
+    v.add(field, description);
+    match v.check() {
+        Err(status) => status,
+        Ok(()) => Status::invalid_argument(format!("{field} {description}")),
     }
 }
 
@@ -51,5 +67,16 @@ mod tests {
         assert_eq!(backend.code(), Code::Unavailable);
         assert!(!backend.message().contains("/x"));
         assert_eq!(Status::from(Error::ShuttingDown).code(), Code::Unavailable);
+        let reused = Status::from(Error::Store(StoreError::KeyReused {
+            operation: "upsert_catalog".into(),
+        }));
+        assert_eq!(reused.code(), Code::InvalidArgument);
+        assert_eq!(
+            baton_runtime::validate::field_violations(&reused),
+            [(
+                "idempotency_key".to_owned(),
+                "was already used for a different request".to_owned()
+            )]
+        );
     }
 }

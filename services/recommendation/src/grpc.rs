@@ -1,7 +1,14 @@
-//! The gRPC adapter: validate the request, call the [`Recommender`], map errors to statuses.
+//! The gRPC adapter: take the tenant from the caller, validate the request, call the
+//! [`Recommender`], map errors to statuses.
+//!
+//! Every handler asks the caller's principal which tenant the request is for before anything
+//! else and writes it back into the request, so validation and the recommender see only a
+//! tenant the caller may act for. A mutating request's idempotency key is scoped to the caller
+//! and bound to the digest of the request as it arrived.
 
 mod validate;
 
+use baton_auth::digest;
 use baton_proto::v1::recommendation_service_server::RecommendationService;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, RecommendRequest, RecommendResponse,
@@ -60,7 +67,9 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
         &self,
         request: Request<RecommendRequest>,
     ) -> Result<Response<RecommendResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::recommend(&req)?;
         record_ids(&req.tenant_id, &req.customer_id);
         self.accepting()?;
@@ -95,7 +104,10 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
         &self,
         request: Request<RecordOutcomeRequest>,
     ) -> Result<Response<RecordOutcomeResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         let outcome = validate::record_outcome(&req)?;
         record_ids(&req.tenant_id, &req.customer_id);
         self.accepting()?;
@@ -103,7 +115,8 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
             .record_outcome(
                 &req.tenant_id,
                 &req.customer_id,
-                &req.idempotency_key,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
                 outcome,
                 time::now(),
             )
@@ -116,13 +129,21 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
         &self,
         request: Request<UpsertCatalogRequest>,
     ) -> Result<Response<UpsertCatalogResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::upsert_catalog(&req)?;
         Span::current().record("tenant", req.tenant_id.as_str());
         self.accepting()?;
         let upserted = self
             .recommender
-            .upsert_catalog(&req.tenant_id, &req.idempotency_key, req.items)
+            .upsert_catalog(
+                &req.tenant_id,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
+                req.items,
+            )
             .await?;
         Ok(Response::new(UpsertCatalogResponse { upserted }))
     }
@@ -132,13 +153,21 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
         &self,
         request: Request<UpsertArticlesRequest>,
     ) -> Result<Response<UpsertArticlesResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::upsert_articles(&req)?;
         Span::current().record("tenant", req.tenant_id.as_str());
         self.accepting()?;
         let upserted = self
             .recommender
-            .upsert_articles(&req.tenant_id, &req.idempotency_key, req.articles)
+            .upsert_articles(
+                &req.tenant_id,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
+                req.articles,
+            )
             .await?;
         Ok(Response::new(UpsertArticlesResponse { upserted }))
     }
@@ -148,13 +177,21 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerResponse>, Status> {
-        let req = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::forget_customer(&req)?;
         record_ids(&req.tenant_id, &req.customer_id);
         self.accepting()?;
         let forgotten = self
             .recommender
-            .forget_customer(&req.tenant_id, &req.customer_id, &req.idempotency_key)
+            .forget_customer(
+                &req.tenant_id,
+                &req.customer_id,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
+            )
             .await?;
         tracing::info!(
             found = forgotten.found,

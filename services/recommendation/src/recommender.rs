@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
     Article, ArticleRef, CatalogItem, ContactReason, ContextSnapshot, OfferRecord, Purchase,
@@ -264,6 +265,7 @@ impl<S: RecommendationStore> Recommender<S> {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         outcome: Outcome,
         now: Timestamp,
     ) -> Result<(), Error> {
@@ -281,7 +283,7 @@ impl<S: RecommendationStore> Recommender<S> {
                     delivered_at: None,
                 };
                 self.store
-                    .record_purchase(tenant, customer_id, idempotency_key, purchase)
+                    .record_purchase(tenant, customer_id, idempotency_key, digest, purchase)
                     .await?;
             }
             Outcome::Offer(answer) => {
@@ -292,7 +294,7 @@ impl<S: RecommendationStore> Recommender<S> {
                     at: Some(now),
                 };
                 self.store
-                    .record_offer_answer(tenant, customer_id, idempotency_key, record)
+                    .record_offer_answer(tenant, customer_id, idempotency_key, digest, record)
                     .await?;
             }
         }
@@ -304,11 +306,12 @@ impl<S: RecommendationStore> Recommender<S> {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         items: Vec<CatalogItem>,
     ) -> Result<u32, Error> {
         Ok(self
             .store
-            .upsert_catalog(tenant, idempotency_key, items)
+            .upsert_catalog(tenant, idempotency_key, digest, items)
             .await?)
     }
 
@@ -317,12 +320,13 @@ impl<S: RecommendationStore> Recommender<S> {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         articles: Vec<Article>,
     ) -> Result<u32, Error> {
         let indexed = articles.into_iter().map(articles::index).collect();
         Ok(self
             .store
-            .upsert_articles(tenant, idempotency_key, indexed)
+            .upsert_articles(tenant, idempotency_key, digest, indexed)
             .await?)
     }
 
@@ -332,10 +336,11 @@ impl<S: RecommendationStore> Recommender<S> {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
     ) -> Result<Forgotten, Error> {
         Ok(self
             .store
-            .forget_customer(tenant, customer_id, idempotency_key)
+            .forget_customer(tenant, customer_id, idempotency_key, digest)
             .await?)
     }
 }

@@ -1,8 +1,9 @@
-//! The other RPCs over real gRPC: idempotency, erasure, tenant isolation, bounds, malformed
-//! requests and shutdown.
+//! The other RPCs over real gRPC: idempotency, erasure, tenant isolation, the caller's
+//! tenants, bounds, malformed requests and shutdown.
 
 mod common;
 
+use baton_auth::{Principal, Tenants};
 use baton_proto::v1::{
     ForgetCustomerRequest, OfferOutcome, RecordOutcomeRequest, UpsertArticlesRequest,
     UpsertCatalogRequest,
@@ -31,6 +32,24 @@ fn forget(customer: &str, key: &str) -> ForgetCustomerRequest {
     }
 }
 
+/// The violations of a key used again for a different request.
+fn reused(status: &Status) -> Vec<(String, String)> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    field_violations(status)
+}
+
+const REUSED: [(&str, &str); 1] = [(
+    "idempotency_key",
+    "was already used for a different request",
+)];
+
+fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(f, d)| ((*f).to_owned(), (*d).to_owned()))
+        .collect()
+}
+
 #[tokio::test]
 async fn record_outcome_applies_once_per_key() {
     let mut s = start().await;
@@ -39,9 +58,15 @@ async fn record_outcome_applies_once_per_key() {
         .await
         .expect("first");
     s.client
-        .record_outcome(purchase_outcome(T, "c1", "socks", "k1"))
+        .record_outcome(purchase_outcome(T, "c1", "shoes", "k1"))
         .await
         .expect("retry with the same key");
+    let err = s
+        .client
+        .record_outcome(purchase_outcome(T, "c1", "socks", "k1"))
+        .await
+        .expect_err("the same key for another purchase");
+    assert_eq!(reused(&err), owned_pairs(&REUSED));
     let record = s.store.customer_record(T, "c1").await.expect("record");
     assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
     assert_eq!(s.store.popular(T, 10).await.expect("popular").len(), 1);
@@ -65,19 +90,29 @@ async fn upserts_answer_a_retry_with_the_first_answer() {
         .client
         .upsert_catalog(UpsertCatalogRequest {
             tenant_id: T.into(),
-            items: vec![item("c", "C", "x", false)],
+            items: vec![item("a", "A", "x", false), item("b", "B", "x", false)],
             idempotency_key: "cat-1".into(),
         })
         .await
         .expect("retry")
         .into_inner();
     assert_eq!(retry, first);
+    let err = s
+        .client
+        .upsert_catalog(UpsertCatalogRequest {
+            tenant_id: T.into(),
+            items: vec![item("c", "C", "x", false)],
+            idempotency_key: "cat-1".into(),
+        })
+        .await
+        .expect_err("the same key for other items");
+    assert_eq!(reused(&err), owned_pairs(&REUSED));
     let stored = s
         .store
         .catalog_items(T, vec!["c".into()])
         .await
         .expect("read");
-    assert!(stored.is_empty(), "a retry must not write");
+    assert!(stored.is_empty(), "a refused request must not write");
 
     let request = UpsertArticlesRequest {
         tenant_id: T.into(),
@@ -216,9 +251,11 @@ async fn malformed_requests_name_every_bad_field() {
     let err = s.client.recommend(r).await.expect_err("max_offers 11");
     assert_eq!(fields(&err), ["max_offers"]);
 
+    // A caller of many tenants must say which one.
     let r = recommend_request("", "c1", snapshot("c1", 30), "");
     let err = s.client.recommend(r).await.expect_err("no tenant");
-    assert_eq!(fields(&err), ["tenant_id"]);
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("tenant_id"), "{err:?}");
 
     let r = recommend_request(T, "c1", snapshot("someone-else", 30), "");
     let err = s.client.recommend(r).await.expect_err("context mismatch");
@@ -352,4 +389,80 @@ async fn new_calls_are_refused_once_stopping_begins() {
         .await
         .expect_err("stopping");
     assert_eq!(err.code(), Code::Unavailable);
+}
+
+#[tokio::test]
+async fn a_caller_of_one_tenant_is_refused_every_other_tenant() {
+    let mut s = start_as(Some(Principal {
+        tenants: Tenants::one("acme"),
+        ..Principal::for_tests()
+    }))
+    .await;
+    let err = s
+        .client
+        .record_outcome(purchase_outcome("globex", "c1", "shoes", "k1"))
+        .await
+        .expect_err("another tenant's outcome");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("globex"), "{}", err.message());
+    let codes = [
+        s.client
+            .recommend(recommend_request("globex", "c1", snapshot("c1", 30), ""))
+            .await
+            .map(drop),
+        s.client
+            .upsert_catalog(UpsertCatalogRequest {
+                tenant_id: "globex".into(),
+                items: vec![item("a", "A", "x", false)],
+                idempotency_key: "cat".into(),
+            })
+            .await
+            .map(drop),
+        s.client
+            .upsert_articles(UpsertArticlesRequest {
+                tenant_id: "globex".into(),
+                articles: vec![article("kb", "Refunds", &[], "How refunds work")],
+                idempotency_key: "art".into(),
+            })
+            .await
+            .map(drop),
+        s.client
+            .forget_customer(ForgetCustomerRequest {
+                tenant_id: "globex".into(),
+                ..forget("c1", "f")
+            })
+            .await
+            .map(drop),
+    ]
+    .map(|r| r.expect_err("another tenant").code());
+    assert_eq!(codes, [Code::PermissionDenied; 4]);
+    let globex = s.store.customer_record("globex", "c1").await.expect("read");
+    assert!(globex.owned.is_empty(), "a refused outcome was recorded");
+
+    // Naming no tenant means the caller's only one.
+    s.client
+        .record_outcome(purchase_outcome("", "c1", "shoes", "k1"))
+        .await
+        .expect("own tenant");
+    let acme = s.store.customer_record("acme", "c1").await.expect("read");
+    assert_eq!(acme.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
+}
+
+#[tokio::test]
+async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated() {
+    let mut s = start_as(None).await;
+    let err = s
+        .client
+        .record_outcome(purchase_outcome(T, "c1", "shoes", "k1"))
+        .await
+        .expect_err("no principal");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let err = s
+        .client
+        .recommend(recommend_request(T, "c1", snapshot("c1", 30), ""))
+        .await
+        .expect_err("no principal");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    let record = s.store.customer_record(T, "c1").await.expect("read");
+    assert!(record.owned.is_empty());
 }

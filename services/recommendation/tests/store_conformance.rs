@@ -2,7 +2,7 @@
 //! embedded store, and across a crash of the Redis server.
 
 use baton_proto::v1::{CatalogItem, OfferOutcome, OfferRecord, PurchaseStatus};
-use baton_recommendation::conformance::{self, CHECKS};
+use baton_recommendation::conformance::{self, CHECKS, sent};
 use baton_recommendation::recommend::articles::index;
 use baton_recommendation::{RecommendationStore, open_embedded, open_redis};
 use baton_store::redis_db::RedisServer;
@@ -49,6 +49,8 @@ checks!(
     purchases_teach_pairs_buyers_and_owned_sets,
     repeat_and_returned_purchases_teach_nothing,
     outcomes_apply_once_per_idempotency_key,
+    a_key_reused_for_another_request_is_refused,
+    keys_of_different_callers_are_independent,
     an_outcome_key_is_the_tenants,
     the_latest_offer_answer_wins,
     forgetting_removes_personal_records_and_keeps_aggregates,
@@ -56,19 +58,20 @@ checks!(
     concurrent_purchases_each_teach_once,
 );
 
+/// The catalog [`write_everything`] writes.
+fn catalog() -> Vec<CatalogItem> {
+    vec![CatalogItem {
+        product_id: "shoes".into(),
+        name: "Trail shoes".into(),
+        active: true,
+        ..Default::default()
+    }]
+}
+
 /// Writes one of everything the store keeps, each write acknowledged.
 async fn write_everything<S: RecommendationStore>(store: &S) {
     store
-        .upsert_catalog(
-            "t",
-            "cat",
-            vec![CatalogItem {
-                product_id: "shoes".into(),
-                name: "Trail shoes".into(),
-                active: true,
-                ..Default::default()
-            }],
-        )
+        .upsert_catalog("t", "cat", &sent("cat"), catalog())
         .await
         .expect("catalog");
     let article = baton_proto::v1::Article {
@@ -77,7 +80,7 @@ async fn write_everything<S: RecommendationStore>(store: &S) {
         ..Default::default()
     };
     store
-        .upsert_articles("t", "art", vec![index(article)])
+        .upsert_articles("t", "art", &sent("art"), vec![index(article)])
         .await
         .expect("articles");
     for (customer, product) in [("c1", "shoes"), ("c1", "socks")] {
@@ -86,6 +89,7 @@ async fn write_everything<S: RecommendationStore>(store: &S) {
                 "t",
                 customer,
                 &format!("{customer}-{product}"),
+                &sent(&format!("{customer}-{product}")),
                 conformance::purchase("o", product, PurchaseStatus::Ordered),
             )
             .await
@@ -96,6 +100,7 @@ async fn write_everything<S: RecommendationStore>(store: &S) {
             "t",
             "c1",
             "ans",
+            &sent("ans"),
             OfferRecord {
                 offer_id: "of".into(),
                 product_id: "gel".into(),
@@ -139,10 +144,18 @@ async fn check_everything<S: RecommendationStore>(store: &S) {
     // A retry after the restart is still recognised.
     assert_eq!(
         store
-            .upsert_catalog("t", "cat", Vec::new())
+            .upsert_catalog("t", "cat", &sent("cat"), catalog())
             .await
             .expect("retry"),
         1
+    );
+    // And so is the request it was bound to.
+    let other = store
+        .upsert_catalog("t", "cat", &sent("another catalog"), Vec::new())
+        .await;
+    assert!(
+        matches!(other, Err(baton_store::StoreError::KeyReused { .. })),
+        "{other:?}"
     );
 }
 

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
     UpsertArticlesResponse, UpsertCatalogResponse,
@@ -73,12 +74,13 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         items: Vec<CatalogItem>,
     ) -> Result<u32, StoreError> {
-        let (tenant, idem) = (tenant.to_owned(), idempotency_key.to_owned());
+        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
         self.db
             .write(move |txn| {
-                if let Some(answer) = recall(txn, &tenant, op::UPSERT_CATALOG, &idem)? {
+                if let Some(answer) = recall(txn, &tenant, op::UPSERT_CATALOG, &idem, &digest)? {
                     return Ok(decode::<UpsertCatalogResponse>(&answer)?.upserted);
                 }
                 let mut table = txn.open_table(CATALOG)?;
@@ -90,7 +92,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 }
                 let upserted = u32::try_from(items.len()).unwrap_or(u32::MAX);
                 let answer = encode(&UpsertCatalogResponse { upserted });
-                remember(txn, &tenant, op::UPSERT_CATALOG, &idem, &answer)?;
+                remember(txn, &tenant, op::UPSERT_CATALOG, &idem, &digest, &answer)?;
                 Ok(upserted)
             })
             .await
@@ -133,12 +135,13 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         articles: Vec<IndexedArticle>,
     ) -> Result<u32, StoreError> {
-        let (tenant, idem) = (tenant.to_owned(), idempotency_key.to_owned());
+        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
         self.db
             .write(move |txn| {
-                if let Some(answer) = recall(txn, &tenant, op::UPSERT_ARTICLES, &idem)? {
+                if let Some(answer) = recall(txn, &tenant, op::UPSERT_ARTICLES, &idem, &digest)? {
                     return Ok(decode::<UpsertArticlesResponse>(&answer)?.upserted);
                 }
                 for indexed in &articles {
@@ -146,7 +149,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 }
                 let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
                 let answer = encode(&UpsertArticlesResponse { upserted });
-                remember(txn, &tenant, op::UPSERT_ARTICLES, &idem, &answer)?;
+                remember(txn, &tenant, op::UPSERT_ARTICLES, &idem, &digest, &answer)?;
                 Ok(upserted)
             })
             .await
@@ -200,16 +203,18 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         purchase: Purchase,
     ) -> Result<(), StoreError> {
-        let (tenant, customer, idem) = (
+        let (tenant, customer, idem, digest) = (
             tenant.to_owned(),
             customer_id.to_owned(),
             idempotency_key.to_owned(),
+            *digest,
         );
         self.db
             .write(move |txn| {
-                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem)?.is_some() {
+                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest)?.is_some() {
                     return Ok(());
                 }
                 let record_key = scoped(
@@ -221,7 +226,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 if purchase.status() != PurchaseStatus::Returned {
                     learn_purchase(txn, &tenant, &customer, &purchase)?;
                 }
-                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &[])?;
+                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
                 Ok(())
             })
             .await
@@ -233,23 +238,25 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         answer: OfferRecord,
     ) -> Result<(), StoreError> {
-        let (tenant, customer, idem) = (
+        let (tenant, customer, idem, digest) = (
             tenant.to_owned(),
             customer_id.to_owned(),
             idempotency_key.to_owned(),
+            *digest,
         );
         self.db
             .write(move |txn| {
-                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem)?.is_some() {
+                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest)?.is_some() {
                     return Ok(());
                 }
                 txn.open_table(OFFER_ANSWERS)?.insert(
                     scoped(&tenant, &[&customer, &answer.offer_id]).as_str(),
                     encode(&answer).as_slice(),
                 )?;
-                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &[])?;
+                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
                 Ok(())
             })
             .await
@@ -369,15 +376,17 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
     ) -> Result<Forgotten, StoreError> {
-        let (tenant, customer, idem) = (
+        let (tenant, customer, idem, digest) = (
             tenant.to_owned(),
             customer_id.to_owned(),
             idempotency_key.to_owned(),
+            *digest,
         );
         self.db
             .write(move |txn| {
-                if let Some(answer) = recall(txn, &tenant, op::FORGET_CUSTOMER, &idem)? {
+                if let Some(answer) = recall(txn, &tenant, op::FORGET_CUSTOMER, &idem, &digest)? {
                     let answer = decode::<ForgetCustomerResponse>(&answer)?;
                     return Ok(Forgotten {
                         found: answer.found,
@@ -387,8 +396,8 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 let prefix = scoped(&tenant, &[&customer]);
                 // Buyer and co-purchase counts are deliberately kept: they are aggregates over
                 // many customers and cannot be traced back to this one. The remembered answers
-                // to this customer's RecordOutcome calls stay too: they are empty, and they
-                // stop a late retry from recording an erased outcome again.
+                // to this customer's RecordOutcome calls stay too: they hold only the digest of
+                // the request, and they stop a late retry from recording an erased outcome again.
                 let removed = remove_prefix(&mut txn.open_table(PURCHASES)?, &prefix)?
                     + remove_prefix(&mut txn.open_table(OFFER_ANSWERS)?, &prefix)?
                     + remove_prefix(&mut txn.open_table(OWNED)?, &prefix)?;
@@ -396,7 +405,14 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                     found: removed > 0,
                     records_removed: removed,
                 };
-                remember(txn, &tenant, op::FORGET_CUSTOMER, &idem, &encode(&answer))?;
+                remember(
+                    txn,
+                    &tenant,
+                    op::FORGET_CUSTOMER,
+                    &idem,
+                    &digest,
+                    &encode(&answer),
+                )?;
                 Ok(Forgotten {
                     found: answer.found,
                     records_removed: removed,

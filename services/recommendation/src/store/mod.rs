@@ -4,7 +4,9 @@
 //! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
 //! and the Redis backend ([`RedisRecommendationStore`]) implement it, and [`crate::conformance`]
 //! holds the one suite both must pass. Every method is scoped to a tenant; every mutation takes the caller's idempotency
-//! key and applies at most once per key, committed with the change.
+//! key (scoped to the caller) and the digest of the request it came with, and applies at most
+//! once per key, committed with the change: a retry (same key, same digest) gets the first
+//! answer, the same key with another digest is refused with [`StoreError::KeyReused`].
 
 mod embedded;
 mod redis;
@@ -13,6 +15,7 @@ mod tables;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase};
 pub use baton_store::StoreError;
 
@@ -66,6 +69,7 @@ pub trait RecommendationStore: Send + Sync + 'static {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         items: Vec<CatalogItem>,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
@@ -90,6 +94,7 @@ pub trait RecommendationStore: Send + Sync + 'static {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         articles: Vec<IndexedArticle>,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
@@ -117,6 +122,7 @@ pub trait RecommendationStore: Send + Sync + 'static {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         purchase: Purchase,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -126,6 +132,7 @@ pub trait RecommendationStore: Send + Sync + 'static {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         answer: OfferRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -166,5 +173,6 @@ pub trait RecommendationStore: Send + Sync + 'static {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
     ) -> impl Future<Output = Result<Forgotten, StoreError>> + Send;
 }

@@ -19,7 +19,8 @@
 //! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
 //! | `pairs␟<product>`                     | sorted set | other product, scored minus the co-buyers      |
 //! | `buyers`                              | sorted set | product, scored minus its distinct buyers      |
-//! | `answer␟<op>[␟<customer>]␟<key>`      | string     | the remembered answer to an idempotent call    |
+//! | `answer␟<op>␟<key>`                   | string     | a remembered answer (digest, then answer)      |
+//! | `answers`                             | hash       | `<op>␟<key>` → a remembered answer, likewise   |
 //! | `version␟catalog`, `version␟articles`, `version␟customer␟<customer>` | counter | commit guards |
 //!
 //! Sets scored 0 list their members in byte order, the order of the embedded backend's keys
@@ -31,8 +32,9 @@
 //! # Atomicity
 //!
 //! Every mutation is one guarded commit ([`RedisDb::commit`]): read the guard together with
-//! whatever the decision needs (the remembered answer first), build the writes, the answer
-//! among them, and commit them in one script that applies nothing if the guard moved; on a
+//! whatever the decision needs (the remembered answer first: returned when it was for the same
+//! request, refused when its digest is another request's), build the writes, the answer and
+//! the request's digest ([`idempotency::seal`]) among them, and commit them in one script that applies nothing if the guard moved; on a
 //! conflict, read and decide again, up to [`MAX_ATTEMPTS`] times. The guards are as narrow as
 //! the decisions:
 //!
@@ -46,7 +48,7 @@
 //! (`answers`, field `<operation>␟<idempotency key>`) that no customer's guard orders. So the
 //! commit also checks that the field is still absent ([`Writes::expect_field`]): of two
 //! customers using one key at once, one commits and the other reads again and finds the
-//! answer, exactly as a retry does. The field names no customer, so nothing about an erased
+//! answer, and its digest, exactly as a retry does. The field names no customer, so nothing about an erased
 //! customer stays in a key name.
 //!
 //! Reads need no guard: each is one round trip, a `MULTI` block where it reads more than one
@@ -62,12 +64,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
     UpsertArticlesResponse, UpsertCatalogResponse,
 };
 use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
+use baton_store::idempotency::{open, seal};
 use baton_store::keys::SEP;
 use baton_store::redis::{self, Pipeline};
 use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended};
@@ -265,6 +269,7 @@ impl RecommendationStore for RedisRecommendationStore {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         items: Vec<CatalogItem>,
     ) -> Result<u32, StoreError> {
         let keys = &self.keys(tenant);
@@ -275,7 +280,8 @@ impl RecommendationStore for RedisRecommendationStore {
             let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
                 .query(redis::pipe().atomic().get(guard).get(answer_key))
                 .await?;
-            if let Some(answer) = answer {
+            if let Some(record) = answer {
+                let answer = open(&record, digest, op::UPSERT_CATALOG)?;
                 return Ok(Some(decode::<UpsertCatalogResponse>(&answer)?.upserted));
             }
             let (catalog, active) = (keys.catalog(), keys.catalog_active());
@@ -290,7 +296,10 @@ impl RecommendationStore for RedisRecommendationStore {
                 }
             }
             let upserted = u32::try_from(items.len()).unwrap_or(u32::MAX);
-            writes.set(answer_key, &encode(&UpsertCatalogResponse { upserted }));
+            writes.set(
+                answer_key,
+                &seal(digest, &encode(&UpsertCatalogResponse { upserted })),
+            );
             let done = self.commit(guard, version, &writes).await?;
             Ok(done.then_some(upserted))
         })
@@ -330,6 +339,7 @@ impl RecommendationStore for RedisRecommendationStore {
         &self,
         tenant: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         articles: Vec<IndexedArticle>,
     ) -> Result<u32, StoreError> {
         let keys = &self.keys(tenant);
@@ -347,7 +357,8 @@ impl RecommendationStore for RedisRecommendationStore {
             let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
                 .query(redis::pipe().atomic().get(guard).get(answer_key))
                 .await?;
-            if let Some(answer) = answer {
+            if let Some(record) = answer {
+                let answer = open(&record, digest, op::UPSERT_ARTICLES)?;
                 return Ok(Some(decode::<UpsertArticlesResponse>(&answer)?.upserted));
             }
             // The terms each article is indexed under now; read after the guard, so a commit
@@ -382,7 +393,10 @@ impl RecommendationStore for RedisRecommendationStore {
                 writes.hset(&keys.articles(), id.as_bytes(), &encode(&indexed.article));
             }
             let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
-            writes.set(answer_key, &encode(&UpsertArticlesResponse { upserted }));
+            writes.set(
+                answer_key,
+                &seal(digest, &encode(&UpsertArticlesResponse { upserted })),
+            );
             let done = self.commit(guard, version, &writes).await?;
             Ok(done.then_some(upserted))
         })
@@ -433,6 +447,7 @@ impl RecommendationStore for RedisRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         purchase: Purchase,
     ) -> Result<(), StoreError> {
         let keys = &self.keys(tenant);
@@ -448,7 +463,7 @@ impl RecommendationStore for RedisRecommendationStore {
         retry(op::RECORD_OUTCOME, || async move {
             let (version, answered, already_owned, others): (
                 Option<u64>,
-                bool,
+                Option<Vec<u8>>,
                 Option<f64>,
                 Vec<String>,
             ) = self
@@ -456,12 +471,13 @@ impl RecommendationStore for RedisRecommendationStore {
                     redis::pipe()
                         .atomic()
                         .get(guard)
-                        .hexists(answers, field)
+                        .hget(answers, field)
                         .zscore(owned_key, product)
                         .zrange(owned_key, 0, MAX_PAIRED_PRODUCTS as isize - 1),
                 )
                 .await?;
-            if answered {
+            if let Some(record) = answered {
+                open(&record, digest, op::RECORD_OUTCOME)?;
                 return Ok(Some(()));
             }
             let mut writes = Writes::new();
@@ -482,7 +498,7 @@ impl RecommendationStore for RedisRecommendationStore {
                 writes.zadd(owned_key, 0.0, product.as_bytes());
                 writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
             }
-            remember(&mut writes, answers, field, b"");
+            remember(&mut writes, answers, field, digest, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
         })
         .await
@@ -494,6 +510,7 @@ impl RecommendationStore for RedisRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
         answer: OfferRecord,
     ) -> Result<(), StoreError> {
         let keys = &self.keys(tenant);
@@ -504,10 +521,11 @@ impl RecommendationStore for RedisRecommendationStore {
             &answer_field(op::RECORD_OUTCOME, idempotency_key),
         );
         retry(op::RECORD_OUTCOME, || async move {
-            let (version, answered): (Option<u64>, bool) = self
-                .query(redis::pipe().atomic().get(guard).hexists(answers, field))
+            let (version, answered): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).hget(answers, field))
                 .await?;
-            if answered {
+            if let Some(record) = answered {
+                open(&record, digest, op::RECORD_OUTCOME)?;
                 return Ok(Some(()));
             }
             let mut writes = Writes::new();
@@ -516,7 +534,7 @@ impl RecommendationStore for RedisRecommendationStore {
                 answer.offer_id.as_bytes(),
                 &encode(answer),
             );
-            remember(&mut writes, answers, field, b"");
+            remember(&mut writes, answers, field, digest, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
         })
         .await
@@ -627,6 +645,7 @@ impl RecommendationStore for RedisRecommendationStore {
         tenant: &str,
         customer_id: &str,
         idempotency_key: &str,
+        digest: &RequestDigest,
     ) -> Result<Forgotten, StoreError> {
         let keys = &self.keys(tenant);
         let guard = &keys.customer_guard(customer_id);
@@ -658,7 +677,8 @@ impl RecommendationStore for RedisRecommendationStore {
                         .zcard(owned),
                 )
                 .await?;
-            if let Some(answer) = answer {
+            if let Some(record) = answer {
+                let answer = open(&record, digest, op::FORGET_CUSTOMER)?;
                 let answer = decode::<ForgetCustomerResponse>(&answer)?;
                 return Ok(Some(Forgotten {
                     found: answer.found,
@@ -667,8 +687,8 @@ impl RecommendationStore for RedisRecommendationStore {
             }
             // Buyer and co-purchase counts are deliberately kept: they are aggregates over
             // many customers and cannot be traced back to this one. The remembered answers
-            // to this customer's outcomes stay too: they are empty, and they stop a late
-            // retry from recording an erased outcome again.
+            // to this customer's outcomes stay too: they hold only the digest of the request,
+            // and they stop a late retry from recording an erased outcome again.
             let removed = purchased + answered + owned_count;
             let mut writes = Writes::new();
             for key in personal {
@@ -678,7 +698,7 @@ impl RecommendationStore for RedisRecommendationStore {
                 found: removed > 0,
                 records_removed: removed,
             };
-            remember(&mut writes, answers, field, &encode(&answer));
+            remember(&mut writes, answers, field, digest, &encode(&answer));
             let done = self.commit(guard, version, &writes).await?;
             Ok(done.then_some(Forgotten {
                 found: answer.found,
@@ -694,12 +714,21 @@ fn answer_field(operation: &str, idempotency_key: &str) -> String {
     format!("{operation}{SEP}{idempotency_key}")
 }
 
-/// Remembers `answer` in `field` of the tenant's `answers`, if no one did since the decision
-/// read it as absent (another customer's commit with the same key, under another guard).
-fn remember(writes: &mut Writes, answers: &str, field: &str, answer: &[u8]) {
-    writes
-        .expect_field(answers, field.as_bytes(), None)
-        .hset(answers, field.as_bytes(), answer);
+/// Remembers `answer` to the request whose digest is `digest` in `field` of the tenant's
+/// `answers`, if no one did since the decision read it as absent (another customer's commit
+/// with the same key, under another guard).
+fn remember(
+    writes: &mut Writes,
+    answers: &str,
+    field: &str,
+    digest: &RequestDigest,
+    answer: &[u8],
+) {
+    writes.expect_field(answers, field.as_bytes(), None).hset(
+        answers,
+        field.as_bytes(),
+        &seal(digest, answer),
+    );
 }
 
 #[cfg(test)]

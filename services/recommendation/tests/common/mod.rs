@@ -1,8 +1,12 @@
 //! Helpers for the gRPC tests: a real server on 127.0.0.1:0 over a fresh embedded store, and
-//! request builders.
+//! request builders. The server installs a test principal in front of the service (every
+//! role, every tenant) unless a test says otherwise.
 
 #![allow(dead_code)]
 
+use std::sync::Arc;
+
+use baton_auth::{AssumeLayer, Principal};
 use baton_proto::v1::recommendation_service_client::RecommendationServiceClient;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
@@ -33,19 +37,34 @@ pub struct TestServer {
     _dir: TempDir,
 }
 
-/// Starts the service in-process on an ephemeral port.
+/// Starts the service in-process on an ephemeral port, every call from the test principal.
 pub async fn start() -> TestServer {
+    start_as(Some(Principal::for_tests())).await
+}
+
+/// Starts the service with every call from `principal`; with `None`, without any auth layer,
+/// so calls reach the service with no principal at all.
+pub async fn start_as(principal: Option<Principal>) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_embedded(dir.path()).expect("open store");
     let shutdown = Shutdown::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let svc = grpc_service(store.clone(), shutdown.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
+    let incoming = TcpListenerStream::new(listener);
+    match principal {
+        Some(principal) => tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(AssumeLayer(Arc::new(principal)))
+                .add_service(svc)
+                .serve_with_incoming(incoming),
+        ),
+        None => tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(svc)
+                .serve_with_incoming(incoming),
+        ),
+    };
     let client = RecommendationServiceClient::connect(format!("http://{addr}"))
         .await
         .expect("connect");
