@@ -90,7 +90,8 @@ pub struct MeshConfig {
     /// Where state lives: `embedded` (redb files in the data directory) or `redis`.
     #[arg(long, env = "BATON_STORE", value_enum, default_value_t = StoreKind::Embedded)]
     pub store: StoreKind,
-    /// The Redis server of `--store redis`, `redis://[user:password@]host:port/db`.
+    /// The Redis server of `--store redis`, `redis://[user[:password]@]host:port/db`, or
+    /// `rediss://` for TLS.
     #[arg(
         long,
         env = "BATON_REDIS_URL",
@@ -102,6 +103,39 @@ pub struct MeshConfig {
     /// acknowledged (Redis `WAIT`); 0 relies on the primary's own append-only file.
     #[arg(long, env = "BATON_REDIS_WAIT_REPLICAS", default_value_t = 0)]
     pub redis_wait_replicas: u32,
+    /// With `--store redis`: a file holding the Redis password (a mounted Secret; trailing line
+    /// breaks are trimmed), instead of a password in the url. An ACL user's name goes in the
+    /// url, `redis://user@host:port/`.
+    #[arg(long, env = "BATON_REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<PathBuf>,
+    /// With a `rediss://` url: PEM certificates the Redis server's certificate must chain to;
+    /// unset, the system's roots.
+    #[arg(long, env = "BATON_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+    /// With a `rediss://` url: a PEM client certificate for a Redis server that requires one
+    /// (`tls-auth-clients yes`).
+    #[arg(
+        long,
+        env = "BATON_REDIS_CLIENT_CERT_FILE",
+        requires = "redis_client_key_file"
+    )]
+    pub redis_client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `--redis-client-cert-file`.
+    #[arg(
+        long,
+        env = "BATON_REDIS_CLIENT_KEY_FILE",
+        requires = "redis_client_cert_file"
+    )]
+    pub redis_client_key_file: Option<PathBuf>,
+    /// Start against a Redis server that does not fsync every write to an append-only file
+    /// (`appendonly yes`, `appendfsync always`), with a warning, instead of refusing to:
+    /// acknowledged writes could then be lost on a crash.
+    #[arg(
+        long,
+        env = "BATON_REDIS_ALLOW_WEAK_DURABILITY",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub redis_allow_weak_durability: bool,
     /// Context-token key ring, `kid=<base64 32 bytes>,...`, newest (active) last. Unset: a key
     /// ring is created once in `<data-dir>/token-keys` and reused.
     #[arg(long, env = "BATON_TOKEN_KEYS", hide_env_values = true)]
@@ -156,6 +190,11 @@ impl MeshConfig {
             store: StoreKind::Embedded,
             redis_url: "redis://127.0.0.1:6379/".to_owned(),
             redis_wait_replicas: 0,
+            redis_password_file: None,
+            redis_ca_file: None,
+            redis_client_cert_file: None,
+            redis_client_key_file: None,
+            redis_allow_weak_durability: false,
             token_keys: None,
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
@@ -216,5 +255,81 @@ mod tests {
         assert_eq!(cli.mesh.store, StoreKind::Redis);
         assert_eq!(cli.mesh.redis_url, "redis://redis:6379/2");
         assert_eq!(cli.mesh.redis_wait_replicas, 0);
+        assert_eq!(cli.mesh.redis_password_file, None);
+        assert_eq!(cli.mesh.redis_ca_file, None);
+        assert!(!cli.mesh.redis_allow_weak_durability);
+    }
+
+    #[test]
+    fn the_redis_store_takes_a_password_file_tls_files_and_the_durability_override() {
+        let cli = Cli::try_parse_from([
+            "baton",
+            "--redis-url",
+            "rediss://baton@redis:6380/",
+            "--redis-password-file",
+            "/run/secrets/redis/password",
+            "--redis-ca-file",
+            "/etc/baton/redis-ca.crt",
+            "--redis-client-cert-file",
+            "/etc/baton/redis-client.crt",
+            "--redis-client-key-file",
+            "/etc/baton/redis-client.key",
+            "--redis-allow-weak-durability",
+        ])
+        .expect("parses");
+        let mesh = cli.mesh;
+        let path = |p: &str| Some(PathBuf::from(p));
+        assert_eq!(
+            mesh.redis_password_file,
+            path("/run/secrets/redis/password")
+        );
+        assert_eq!(mesh.redis_ca_file, path("/etc/baton/redis-ca.crt"));
+        assert_eq!(
+            mesh.redis_client_cert_file,
+            path("/etc/baton/redis-client.crt")
+        );
+        assert_eq!(
+            mesh.redis_client_key_file,
+            path("/etc/baton/redis-client.key")
+        );
+        assert!(mesh.redis_allow_weak_durability);
+    }
+
+    #[test]
+    fn a_redis_client_certificate_needs_its_key() {
+        let err = Cli::try_parse_from(["baton", "--redis-client-cert-file", "/c.crt"])
+            .expect_err("no key");
+        assert!(err.to_string().contains("--redis-client-key-file"), "{err}");
+        let err = Cli::try_parse_from(["baton", "--redis-client-key-file", "/c.key"])
+            .expect_err("no certificate");
+        assert!(
+            err.to_string().contains("--redis-client-cert-file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_redis_flags_read_their_documented_variables() {
+        let command = Cli::command();
+        let env = |id: &str| {
+            command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_env())
+                .and_then(|e| e.to_str())
+                .map(str::to_owned)
+        };
+        for (id, variable) in [
+            ("redis_password_file", "BATON_REDIS_PASSWORD_FILE"),
+            ("redis_ca_file", "BATON_REDIS_CA_FILE"),
+            ("redis_client_cert_file", "BATON_REDIS_CLIENT_CERT_FILE"),
+            ("redis_client_key_file", "BATON_REDIS_CLIENT_KEY_FILE"),
+            (
+                "redis_allow_weak_durability",
+                "BATON_REDIS_ALLOW_WEAK_DURABILITY",
+            ),
+        ] {
+            assert_eq!(env(id).as_deref(), Some(variable), "{id}");
+        }
     }
 }

@@ -255,7 +255,14 @@ async fn build(
     };
     let dir = &config.data_dir;
     let redis = || async {
-        RedisDb::connect(&config.redis_url, service.as_str())
+        let options = baton_store::redis_db::RedisOptions {
+            password_file: config.redis_password_file.clone(),
+            ca_file: config.redis_ca_file.clone(),
+            client_cert_file: config.redis_client_cert_file.clone(),
+            client_key_file: config.redis_client_key_file.clone(),
+            allow_weak_durability: config.redis_allow_weak_durability,
+        };
+        RedisDb::connect_with(&config.redis_url, service.as_str(), &options)
             .await
             .map(|db| db.wait_for_replicas(config.redis_wait_replicas))
             .map_err(store_error)
