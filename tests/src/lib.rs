@@ -3,6 +3,8 @@
 //! agent desktop that holds an `AgentSession` stream.
 
 pub mod otlp;
+pub mod pki;
+pub mod raw;
 
 use std::{path::Path, time::Duration};
 
@@ -10,15 +12,18 @@ use baton::{
     config::{MeshConfig, ServiceName, StoreKind},
     mesh::Mesh,
 };
+use baton_auth::{Role, Roles, Tenants, dev::DevCredentials, reload::Watched};
 use baton_proto::v1::{
     self as pb, context_service_client::ContextServiceClient,
     identity_service_client::IdentityServiceClient,
     recommendation_service_client::RecommendationServiceClient,
     routing_service_client::RoutingServiceClient,
 };
-use baton_runtime::shutdown::Shutdown;
+use baton_runtime::{
+    client::{ClientChannel, ClientConfig, connect_lazy},
+    shutdown::Shutdown,
+};
 use baton_store::redis_db::RedisServer;
-use tonic::transport::Channel;
 
 /// How long a scenario waits for something the mesh should do promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -104,14 +109,17 @@ pub struct TestMesh {
     mesh: Mesh,
     /// Its configuration (kept to restart on the same data).
     pub config: MeshConfig,
+    /// The harness's own bearer token: a development principal holding every role for every
+    /// tenant, so scenarios can play gateway, desks, supervisor and CRM import at once.
+    pub token: Watched<String>,
     /// IdentityService client.
-    pub identity: IdentityServiceClient<Channel>,
+    pub identity: IdentityServiceClient<ClientChannel>,
     /// ContextService client.
-    pub context: ContextServiceClient<Channel>,
+    pub context: ContextServiceClient<ClientChannel>,
     /// RoutingService client.
-    pub routing: RoutingServiceClient<Channel>,
+    pub routing: RoutingServiceClient<ClientChannel>,
     /// RecommendationService client.
-    pub recommendation: RecommendationServiceClient<Channel>,
+    pub recommendation: RecommendationServiceClient<ClientChannel>,
 }
 
 impl TestMesh {
@@ -125,11 +133,30 @@ impl TestMesh {
         let mesh = Mesh::start(&[ServiceName::All], &config, Shutdown::new())
             .await
             .expect("mesh starts");
+        // Without development credentials (anonymous or configured keys), no token.
+        let minted = DevCredentials::load(&config.data_dir).ok().map(|dev| {
+            dev.mint(
+                "test-harness",
+                &Tenants::Any,
+                Roles::of(&Role::ALL),
+                None,
+                Duration::from_secs(24 * 3600),
+            )
+            .expect("harness token")
+        });
+        let clients = ClientConfig {
+            credentials: minted.clone().map(Watched::fixed),
+            // Scenarios wait on streams and slow steps themselves.
+            request_timeout_ms: 30_000,
+            ..ClientConfig::default()
+        };
+        let token = Watched::fixed(minted.unwrap_or_default());
         let channel = |s| {
             let url = mesh.url(s).expect("service started");
-            Channel::from_shared(url).expect("valid url").connect_lazy()
+            connect_lazy(&url, &clients).expect("valid url")
         };
         TestMesh {
+            token,
             identity: IdentityServiceClient::new(channel(ServiceName::Identity)),
             context: ContextServiceClient::new(channel(ServiceName::Context)),
             routing: RoutingServiceClient::new(channel(ServiceName::Routing)),
@@ -137,6 +164,34 @@ impl TestMesh {
             mesh,
             config,
         }
+    }
+
+    /// A channel to `service` carrying `token` (`None`: no credentials at all).
+    pub fn channel_as(&self, service: ServiceName, token: Option<String>) -> ClientChannel {
+        let clients = ClientConfig {
+            credentials: token.map(Watched::fixed),
+            ..ClientConfig::default()
+        };
+        connect_lazy(&self.url(service), &clients).expect("valid url")
+    }
+
+    /// A development token for one principal of this mesh.
+    pub fn token_for(
+        &self,
+        subject: &str,
+        tenants: &Tenants,
+        roles: &[Role],
+        agent_id: Option<&str>,
+    ) -> String {
+        dev_credentials(&self.config)
+            .mint(
+                subject,
+                tenants,
+                Roles::of(roles),
+                agent_id,
+                Duration::from_secs(3600),
+            )
+            .expect("token")
     }
 
     /// Where `service` listens.
@@ -157,6 +212,11 @@ impl TestMesh {
             .expect("mesh stops cleanly");
         self.config
     }
+}
+
+/// The development credentials a mesh on `config` created in its data directory.
+pub fn dev_credentials(config: &MeshConfig) -> DevCredentials {
+    DevCredentials::load(&config.data_dir).expect("the mesh created development credentials")
 }
 
 /// A fresh tenant id, so scenarios never see each other's data.
@@ -185,7 +245,7 @@ pub fn ident(
 
 /// Creates (or updates) an agent with skills, a tier, per-channel capacity and a presence.
 pub async fn agent(
-    routing: &mut RoutingServiceClient<Channel>,
+    routing: &mut RoutingServiceClient<ClientChannel>,
     tenant: &str,
     agent_id: &str,
     tier: u32,
@@ -230,7 +290,7 @@ pub async fn agent(
 
 /// Creates (or updates) an available agent with no skills, serving one channel.
 pub async fn available_agent(
-    routing: &mut RoutingServiceClient<Channel>,
+    routing: &mut RoutingServiceClient<ClientChannel>,
     tenant: &str,
     agent_id: &str,
     tier: u32,
@@ -252,7 +312,7 @@ pub async fn available_agent(
 
 /// Imports one CRM record into identity, as a nightly sync would.
 pub async fn import_profile(
-    identity: &mut IdentityServiceClient<Channel>,
+    identity: &mut IdentityServiceClient<ClientChannel>,
     tenant: &str,
     record: pb::ProfileRecord,
 ) {
@@ -298,7 +358,7 @@ pub struct Desk(baton::desk::Desk);
 impl Desk {
     /// Opens a session and waits for the welcome.
     pub async fn open(
-        routing: &mut RoutingServiceClient<Channel>,
+        routing: &mut RoutingServiceClient<ClientChannel>,
         tenant: &str,
         agent_id: &str,
     ) -> Desk {
@@ -330,7 +390,7 @@ impl Desk {
 
 /// Opens a sealed token as `agent_id` would from their desktop.
 pub async fn open_as_agent(
-    routing: &mut RoutingServiceClient<Channel>,
+    routing: &mut RoutingServiceClient<ClientChannel>,
     tenant: &str,
     agent_id: &str,
     token: &[u8],

@@ -181,8 +181,13 @@ impl Principal {
                 Tenants::Only(set) if set.len() == 1 => {
                     Ok(set.iter().next().cloned().unwrap_or_default())
                 }
-                _ => Err(Status::invalid_argument(
+                _ => Err(<Status as tonic_types::StatusExt>::with_error_details(
+                    tonic::Code::InvalidArgument,
                     "tenant_id is required: the caller may act for more than one tenant",
+                    tonic_types::ErrorDetails::with_bad_request_violation(
+                        "tenant_id",
+                        "is required when the caller may act for more than one tenant",
+                    ),
                 )),
             };
         }

@@ -15,8 +15,11 @@ use clap::Args;
 use tonic::{
     Request, Status,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint, channel::Change},
+    transport::{Channel, ClientTlsConfig, Endpoint, channel::Change},
 };
+
+use baton_auth::reload::Watched;
+use tonic::metadata::MetadataValue;
 
 use crate::deadline;
 
@@ -46,6 +49,14 @@ pub struct ClientConfig {
         default_value_t = 10
     )]
     pub resolve_interval_secs: u64,
+    /// The bearer token sent on every call (the process's service token), if any; read from
+    /// its file again when it changes.
+    #[arg(skip)]
+    pub credentials: Option<Watched<String>>,
+    /// TLS for `https://` urls, and for `dns:///` urls when set (the server name verified is
+    /// the url's host).
+    #[arg(skip)]
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +65,8 @@ impl Default for ClientConfig {
             connect_timeout_ms: 1000,
             request_timeout_ms: 2000,
             resolve_interval_secs: 10,
+            credentials: None,
+            tls: None,
         }
     }
 }
@@ -89,16 +102,56 @@ pub fn connect_lazy(url: &str, config: &ClientConfig) -> Result<ClientChannel, C
         channel,
         Propagate {
             timeout: Duration::from_millis(config.request_timeout_ms),
+            credentials: config.credentials.clone(),
         },
     ))
 }
 
+/// Wraps a channel the caller connected itself (a tool that wants to fail fast when the mesh
+/// is not there) with deadline propagation and `credentials`.
+pub fn with_credentials(
+    channel: Channel,
+    credentials: Option<Watched<String>>,
+    timeout: Duration,
+) -> ClientChannel {
+    InterceptedService::new(
+        channel,
+        Propagate {
+            timeout,
+            credentials,
+        },
+    )
+}
+
 fn endpoint(url: &str, config: &ClientConfig) -> Result<Endpoint, ClientError> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| ClientError {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?
+    let host = url
+        .split_once("://")
+        .and_then(|(_, rest)| split_host_port(rest.trim_end_matches('/')))
+        .map(|(host, _)| host)
+        .unwrap_or_default();
+    endpoint_for(url, &host, config)
+}
+
+/// An endpoint for `url`, verifying `server_name` when it is `https://`.
+fn endpoint_for(
+    url: &str,
+    server_name: &str,
+    config: &ClientConfig,
+) -> Result<Endpoint, ClientError> {
+    let error = |reason: String| ClientError {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| error(e.to_string()))?;
+    if url.starts_with("https://") {
+        let tls = config.tls.clone().ok_or_else(|| {
+            error("an https:// dependency needs BATON_TLS_CA_FILE to verify it".into())
+        })?;
+        endpoint = endpoint
+            .tls_config(tls.domain_name(server_name.to_owned()))
+            .map_err(|e| error(e.to_string()))?;
+    }
+    Ok(endpoint
         .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
@@ -158,7 +211,14 @@ pub fn balanced<R: Resolver>(
                         }
                     }
                     for new in found.difference(&current) {
-                        let Ok(endpoint) = endpoint(&format!("http://{new}"), &config) else {
+                        let scheme = if config.tls.is_some() {
+                            "https"
+                        } else {
+                            "http"
+                        };
+                        let Ok(endpoint) =
+                            endpoint_for(&format!("{scheme}://{new}"), &host, &config)
+                        else {
                             continue;
                         };
                         if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
@@ -183,11 +243,14 @@ pub fn balanced<R: Resolver>(
 }
 
 /// Sets each outgoing call's `grpc-timeout` to the smaller of the client timeout and the
-/// time left on the request being served, and writes the current trace context.
-#[derive(Clone, Copy, Debug)]
+/// time left on the request being served, writes the current trace context, and presents the
+/// client's credentials.
+#[derive(Clone, Debug)]
 pub struct Propagate {
     /// The client's own limit.
     timeout: Duration,
+    /// The bearer token to present, if any.
+    credentials: Option<Watched<String>>,
 }
 
 impl Interceptor for Propagate {
@@ -203,6 +266,11 @@ impl Interceptor for Propagate {
         };
         request.set_timeout(timeout);
         crate::trace::inject_current(request.metadata_mut());
+        if let Some(credentials) = &self.credentials {
+            let bearer = MetadataValue::try_from(format!("Bearer {}", credentials.get()))
+                .map_err(|_| Status::internal("the service token is not a valid header value"))?;
+            request.metadata_mut().insert("authorization", bearer);
+        }
         Ok(request)
     }
 }
@@ -233,11 +301,16 @@ mod tests {
     async fn sends_the_smaller_of_own_timeout_and_remaining_deadline() {
         let mut p = Propagate {
             timeout: Duration::from_secs(2),
+            credentials: Some(Watched::fixed("t0k3n".to_owned())),
         };
         let req = p.call(Request::new(())).expect("ok");
         assert_eq!(
             req.metadata().get("grpc-timeout").map(|v| v.to_str().ok()),
             Some(Some("2000000u"))
+        );
+        assert_eq!(
+            req.metadata().get("authorization").map(|v| v.to_str().ok()),
+            Some(Some("Bearer t0k3n"))
         );
         let inner = deadline::with_timeout(Duration::from_millis(300), async move {
             p.call(Request::new(())).expect("ok")

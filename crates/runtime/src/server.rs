@@ -2,22 +2,38 @@
 //!
 //! Each service listens on its own port with: the standard gRPC health service (reporting the
 //! service and the whole server), server reflection over the `baton.v1` descriptors, and the
-//! tower stack below. On the stop signal health turns NOT_SERVING, the listener stops
+//! tower stack below; with an audit log, also `AuditService`. On the stop signal health turns NOT_SERVING, the listener stops
 //! accepting and in-flight calls drain until the drain deadline.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use baton_auth::{AuditSink, AuthLayer, audit::AuditLogService};
 use clap::Args;
 use tokio::net::TcpListener;
-use tonic::{
-    service::Routes,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::Routes, transport::Server};
 use tonic_health::ServingStatus;
 
 use crate::{
-    deadline::DeadlineLayer, metrics::RpcMetricsLayer, shutdown::Shutdown, trace::TraceLayer,
+    deadline::DeadlineLayer, incoming, metrics::RpcMetricsLayer, shutdown::Shutdown,
+    tls::ServerTls, trace::TraceLayer,
 };
+
+/// Who may connect and call: the auth layer, TLS, and how long a handshake may take.
+#[derive(Clone, Debug)]
+pub struct Security {
+    /// Authenticates and authorizes every call.
+    pub auth: AuthLayer,
+    /// TLS, when configured; plaintext otherwise.
+    pub tls: Option<ServerTls>,
+    /// How long a new connection has to finish its TLS handshake and HTTP/2 preface.
+    pub handshake_timeout: Duration,
+    /// The process's plaintext probe port's health, which every server also reports to (the
+    /// kubelet's gRPC probes speak neither TLS nor credentials).
+    pub probes: Option<tonic_health::server::HealthReporter>,
+    /// The process's audit log, if it keeps one: the auth layer records privileged calls in
+    /// it, and every port serves `AuditService` over it.
+    pub audit: Option<Arc<dyn AuditSink>>,
+}
 
 /// Server settings shared by every service.
 #[derive(Args, Clone, Debug)]
@@ -111,16 +127,22 @@ pub async fn serve(
     listener: TcpListener,
     service: ServiceRoutes,
     config: &ServerConfig,
+    security: &Security,
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter
-        .set_service_status(service.name, ServingStatus::Serving)
-        .await;
-    reporter
-        .set_service_status("", ServingStatus::Serving)
-        .await;
+    let reporters: Vec<_> = std::iter::once(reporter)
+        .chain(security.probes.clone())
+        .collect();
+    for reporter in &reporters {
+        reporter
+            .set_service_status(service.name, ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+    }
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
@@ -136,15 +158,16 @@ pub async fn serve(
     let name = service.name;
     let stop = {
         let shutdown = shutdown.clone();
-        let reporter = reporter.clone();
         async move {
             shutdown.triggered().await;
-            reporter
-                .set_service_status(name, ServingStatus::NotServing)
-                .await;
-            reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            for reporter in &reporters {
+                reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+            }
             tracing::info!(service = name, "not serving, draining in-flight calls");
         }
     };
@@ -164,13 +187,31 @@ pub async fn serve(
         .layer(RpcMetricsLayer::global())
         // Keep the caller's deadline for the calls this one makes.
         .layer(DeadlineLayer)
+        // Who is calling, whether the table lets them, and within their limits; privileged
+        // calls recorded in the audit log before they are handed on.
+        .layer(match &security.audit {
+            Some(sink) => security.auth.clone().with_audit(sink.clone()),
+            None => security.auth.clone(),
+        })
+        // A request over the size limit is RESOURCE_EXHAUSTED, as gRPC specifies.
+        .layer(tower::util::MapResponseLayer::new(
+            oversized_is_resource_exhausted,
+        ))
         .add_routes(service.routes)
+        .add_optional_service(
+            security
+                .audit
+                .clone()
+                .map(|sink| AuditLogService::new(sink).into_server()),
+        )
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        // Set here, not with `Server::tcp_nodelay`, which only reaches sockets tonic binds itself:
-        // with Nagle on, a response larger than one segment waits for the peer's delayed ACK.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop);
+        // TLS and the HTTP/2 preface within the handshake timeout, Nagle off.
+        .serve_with_incoming_shutdown(
+            incoming::accept(listener, security.tls.clone(), security.handshake_timeout),
+            stop,
+        );
 
     let drain = Duration::from_secs(config.drain_timeout_secs);
     tokio::select! {
@@ -180,5 +221,48 @@ pub async fn serve(
         }
     }
     tracing::info!(service = name, "stopped");
+    Ok(())
+}
+
+/// tonic answers a request larger than the decoding limit with `OUT_OF_RANGE`; gRPC's status
+/// for it, which clients in every language expect, is `RESOURCE_EXHAUSTED`.
+fn oversized_is_resource_exhausted(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    let oversized = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| m.contains("decoded%20message%20length%20too%20large"));
+    if oversized {
+        let code = (tonic::Code::ResourceExhausted as i32).to_string();
+        if let Ok(value) = http::HeaderValue::from_str(&code) {
+            headers.insert("grpc-status", value);
+        }
+    }
+    response
+}
+
+/// Serves the standard health service alone, in plaintext and without credentials, on
+/// `listener` until `shutdown`: the port the kubelet's gRPC probes ask. It says which services
+/// serve and nothing else, so it needs no protection beyond not being routed to.
+///
+/// `health` is the server half of the reporter given to every service's [`Security::probes`].
+pub async fn serve_probes(
+    listener: TcpListener,
+    health: Routes,
+    handshake_timeout: Duration,
+    shutdown: Shutdown,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving health probes (plaintext, health only)");
+    Server::builder()
+        .add_routes(health)
+        .serve_with_incoming_shutdown(
+            incoming::accept(listener, None, handshake_timeout),
+            shutdown.triggered(),
+        )
+        .await?;
     Ok(())
 }

@@ -5,8 +5,10 @@
 
 use std::{net::IpAddr, path::PathBuf};
 
+use baton_auth::config::AuthConfig;
 use baton_runtime::{
     client::ClientConfig, metrics::MetricsConfig, server::ServerConfig, telemetry::TelemetryConfig,
+    tls::TlsConfig,
 };
 use clap::{Args, ValueEnum};
 
@@ -73,6 +75,10 @@ pub struct MeshConfig {
     /// RecommendationService port.
     #[arg(long, env = "BATON_RECOMMENDATION_PORT", default_value_t = 50054)]
     pub recommendation_port: u16,
+    /// A plaintext port serving only the standard health service, for probes that speak
+    /// neither TLS nor credentials (the kubelet's); unset, none.
+    #[arg(long, env = "BATON_HEALTH_PORT")]
+    pub health_port: Option<u16>,
     /// Where routing reaches identity; defaults to this process's identity port when it serves
     /// identity, else `http://127.0.0.1:<identity-port>`.
     #[arg(long, env = "BATON_IDENTITY_URL")]
@@ -149,6 +155,12 @@ pub struct MeshConfig {
     /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
     #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
     pub priority_aging_secs: u64,
+    /// How callers authenticate.
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    /// TLS and mutual TLS.
+    #[command(flatten)]
+    pub tls: TlsConfig,
     /// Server settings.
     #[command(flatten)]
     pub server: ServerConfig,
@@ -183,6 +195,7 @@ impl MeshConfig {
             context_port: 0,
             routing_port: 0,
             recommendation_port: 0,
+            health_port: None,
             identity_url: None,
             context_url: None,
             recommendation_url: None,
@@ -199,6 +212,8 @@ impl MeshConfig {
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
             priority_aging_secs: 60,
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
             server: ServerConfig {
                 drain_timeout_secs: 2,
                 ..ServerConfig::default()

@@ -9,12 +9,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use baton_auth::{Role, Roles, Tenants, dev::DevCredentials, reload::Watched};
 use baton_proto::v1::{
     self as pb, IdentifierAssurance as Assurance, IdentifierKind as Kind,
     context_service_client::ContextServiceClient, identity_service_client::IdentityServiceClient,
     open_token_request::Opener, routing_service_client::RoutingServiceClient, transfer_target,
 };
-use baton_runtime::time::to_timestamp;
+use baton_runtime::{
+    client::{ClientChannel, with_credentials},
+    time::to_timestamp,
+};
 use clap::Args;
 use tonic::transport::Channel;
 
@@ -44,6 +48,13 @@ pub struct DemoConfig {
         default_value = "http://127.0.0.1:50052"
     )]
     pub context_url: String,
+    /// The bearer token to call with; unset, a development token is minted from the
+    /// development credentials in the data directory of the mesh started by `make run`.
+    #[arg(long, env = "BATON_DEMO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The data directory of the running mesh (where its development credentials are).
+    #[arg(long = "data-dir", env = "BATON_DATA_DIR", default_value = "./data")]
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Why the demo stopped.
@@ -65,6 +76,9 @@ pub enum DemoError {
         /// The answer.
         status: tonic::Status,
     },
+    /// No credentials to call with.
+    #[error("credentials: {0}")]
+    Credentials(String),
     /// An agent desktop failed.
     #[error(transparent)]
     Desk(#[from] DeskError),
@@ -77,16 +91,16 @@ pub enum DemoError {
 }
 
 struct Demo<'a> {
-    routing: RoutingServiceClient<Channel>,
-    identity: IdentityServiceClient<Channel>,
-    context: ContextServiceClient<Channel>,
+    routing: RoutingServiceClient<ClientChannel>,
+    identity: IdentityServiceClient<ClientChannel>,
+    context: ContextServiceClient<ClientChannel>,
     tenant: String,
     out: &'a mut dyn Write,
 }
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn connect(url: &str) -> Result<Channel, DemoError> {
+async fn connect(url: &str, token: &Watched<String>) -> Result<ClientChannel, DemoError> {
     let connect_error = |source| DemoError::Connect {
         url: url.to_owned(),
         source,
@@ -96,7 +110,27 @@ async fn connect(url: &str) -> Result<Channel, DemoError> {
         .connect_timeout(Duration::from_secs(3))
         .connect()
         .await
+        .map(|channel| with_credentials(channel, Some(token.clone()), PATIENCE))
         .map_err(connect_error)
+}
+
+/// The demo's token: the one given, else a development token for a principal that plays
+/// every part (gateway, agent desks, supervisor, the CRM import) in the demo's tenants.
+fn credentials(config: &DemoConfig) -> Result<Watched<String>, DemoError> {
+    if let Some(token) = &config.token {
+        return Ok(Watched::fixed(token.clone()));
+    }
+    let dev = DevCredentials::load(&config.data_dir)
+        .map_err(|e| DemoError::Credentials(format!("{e}; or pass --token")))?;
+    dev.mint(
+        "baton-demo",
+        &Tenants::Any,
+        Roles::of(&Role::ALL),
+        None,
+        Duration::from_secs(3600),
+    )
+    .map(Watched::fixed)
+    .map_err(|e| DemoError::Credentials(e.to_string()))
 }
 
 fn call(step: &'static str) -> impl FnOnce(tonic::Status) -> DemoError {
@@ -128,10 +162,11 @@ fn level(v: Option<&pb::Verification>) -> &'static str {
 /// Runs every journey, writing the story to `out`.
 pub async fn run(config: &DemoConfig, out: &mut dyn Write) -> Result<(), DemoError> {
     let tenant = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let token = credentials(config)?;
     let mut demo = Demo {
-        routing: RoutingServiceClient::new(connect(&config.routing_url).await?),
-        identity: IdentityServiceClient::new(connect(&config.identity_url).await?),
-        context: ContextServiceClient::new(connect(&config.context_url).await?),
+        routing: RoutingServiceClient::new(connect(&config.routing_url, &token).await?),
+        identity: IdentityServiceClient::new(connect(&config.identity_url, &token).await?),
+        context: ContextServiceClient::new(connect(&config.context_url, &token).await?),
         tenant,
         out,
     };

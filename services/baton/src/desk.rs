@@ -6,9 +6,10 @@ use baton_proto::v1::{
     self as pb, agent_session_request::Action, agent_session_response::Event,
     routing_service_client::RoutingServiceClient,
 };
+use baton_runtime::client::ClientChannel;
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
-use tonic::{Streaming, transport::Channel};
+use tonic::Streaming;
 
 /// Why a desk could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +56,7 @@ pub struct Desk {
 impl Desk {
     /// Opens a session for `agent_id` and waits for the welcome.
     pub async fn open(
-        routing: &mut RoutingServiceClient<Channel>,
+        routing: &mut RoutingServiceClient<ClientChannel>,
         tenant: &str,
         agent_id: &str,
         patience: Duration,

@@ -5,11 +5,13 @@
 //! # Layout
 //!
 //! - [`config`]: flags and environment variables.
+//! - [`credentials`]: `baton credentials`: signing keys and caller tokens.
 //! - [`mesh`]: binds and starts any subset of the four services.
 //! - [`demo`]: drives the customer journeys against a running mesh and prints them.
 //! - [`desk`]: a minimal agent desktop (an `AgentSession` stream).
 
 pub mod config;
+pub mod credentials;
 pub mod demo;
 pub mod desk;
 pub mod mesh;

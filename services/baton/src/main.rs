@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use baton::{
     config::{MeshConfig, ServiceName},
+    credentials::{self, CredentialsCommand},
     demo::{self, DemoConfig},
     mesh::Mesh,
 };
@@ -35,6 +36,9 @@ enum Command {
     },
     /// Run the customer journeys against a running mesh and print them.
     Demo(DemoConfig),
+    /// Caller credentials: a signing key, and tokens for a tenant and role.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// Print a new context-token key ring for BATON_TOKEN_KEYS.
     Keygen {
         /// The key id.
@@ -51,6 +55,13 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("demo failed: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Credentials(command) => match credentials::run(&command, &mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("credentials: {err}");
                 ExitCode::FAILURE
             }
         },

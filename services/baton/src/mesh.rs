@@ -7,12 +7,14 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
+use baton_auth::{AuthLayer, config::AuthConfigError};
 use baton_proto::service_names;
 use baton_runtime::{
-    client::{ClientError, connect_lazy},
+    client::{ClientConfig, ClientError, connect_lazy},
     metrics::{self, MetricsError, MetricsGuard},
-    server::{self, ServeError, ServiceRoutes},
+    server::{self, Security, ServeError, ServiceRoutes},
     shutdown::Shutdown,
+    tls::TlsError,
 };
 use baton_store::{StoreError, redis_db::RedisDb};
 use baton_token::{KeyRing, KeyRingError};
@@ -50,6 +52,12 @@ pub enum MeshError {
     /// A dependency url is invalid.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// Callers could not be authenticated as configured.
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+    /// TLS could not be set up as configured.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Routing could not restore its state.
     #[error("routing: {0}")]
     Routing(String),
@@ -76,6 +84,8 @@ pub struct Mesh {
     addrs: BTreeMap<ServiceName, SocketAddr>,
     /// Stops every service.
     shutdown: Shutdown,
+    /// Whether the services serve TLS.
+    tls: bool,
     /// One task per server.
     servers: JoinSet<(ServiceName, Result<(), ServeError>)>,
     /// Where the Prometheus scrape endpoint listens.
@@ -98,6 +108,30 @@ impl Mesh {
             .filter(|s| services.contains(&ServiceName::All) || services.contains(s))
             .collect();
 
+        // Credentials and TLS first: a process that cannot authenticate its callers, or would
+        // serve plaintext where it must not, stops before anything listens.
+        let reload = Duration::from_secs(config.auth.credentials_reload_secs);
+        let tls = config.tls.server(config.host, reload)?;
+        let auth = config.auth.build(
+            config.host,
+            &config.data_dir,
+            config.tls.verifies_client_certificates(),
+        )?;
+        let handshake_timeout = Duration::from_millis(config.tls.handshake_timeout_ms);
+        let (probes, probe_server) = tonic_health::server::health_reporter();
+        let security = Security {
+            auth: AuthLayer::new(auth.authenticator.clone(), auth.limits),
+            tls,
+            handshake_timeout,
+            probes: config.health_port.map(|_| probes),
+            audit: Some(audit_log(config).await?),
+        };
+        let clients = ClientConfig {
+            credentials: auth.service_token.clone(),
+            tls: config.tls.client()?,
+            ..config.client.clone()
+        };
+
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
         for &service in &wanted {
@@ -111,6 +145,20 @@ impl Mesh {
             addrs.insert(service, listener.local_addr().map_err(bind_error)?);
             listeners.push((service, listener));
         }
+        let probe_listener = match config.health_port {
+            Some(port) => {
+                let addr = SocketAddr::new(config.host, port);
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| MeshError::Bind {
+                        service: "health probes",
+                        addr,
+                        source,
+                    })?;
+                Some(listener)
+            }
+            None => None,
+        };
         let metrics_addr = SocketAddr::new(config.host, config.metrics.port);
         let bind_error = |source| MeshError::Bind {
             service: "metrics",
@@ -130,13 +178,24 @@ impl Mesh {
 
         let mut servers = JoinSet::new();
         for (service, listener) in listeners {
-            let routes = build(service, config, &addrs, shutdown.clone()).await?;
+            let routes = build(service, config, &clients, &addrs, shutdown.clone()).await?;
             let server_config = config.server.clone();
+            let security = security.clone();
             let stop = shutdown.clone();
             servers.spawn(async move {
                 (
                     service,
-                    server::serve(listener, routes, &server_config, stop).await,
+                    server::serve(listener, routes, &server_config, &security, stop).await,
+                )
+            });
+        }
+        if let Some(listener) = probe_listener {
+            let stop = shutdown.clone();
+            let health = tonic::service::Routes::new(probe_server);
+            servers.spawn(async move {
+                (
+                    ServiceName::All,
+                    server::serve_probes(listener, health, handshake_timeout, stop).await,
                 )
             });
         }
@@ -148,6 +207,7 @@ impl Mesh {
         Ok(Mesh {
             addrs,
             shutdown,
+            tls: security.tls.is_some(),
             servers,
             metrics_addr,
             metrics_endpoint,
@@ -160,9 +220,14 @@ impl Mesh {
         self.addrs.get(&service).copied()
     }
 
-    /// `http://addr` of `service`, if this mesh runs it.
+    /// `http://addr` of `service`, if this mesh runs it (`https://localhost:port` with TLS).
     pub fn url(&self, service: ServiceName) -> Option<String> {
-        self.addr(service).map(|a| format!("http://{a}"))
+        let addr = self.addr(service)?;
+        Some(if self.tls {
+            format!("https://localhost:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        })
     }
 
     /// Where the Prometheus scrape endpoint listens (`GET /metrics`).
@@ -226,7 +291,8 @@ fn port_of(config: &MeshConfig, service: ServiceName) -> u16 {
 }
 
 /// The url routing uses for `service`: configured, else the in-process listener, else the
-/// default port on loopback.
+/// default port on loopback. With TLS a local url names `localhost`, which the certificate
+/// of a process serving several services must carry.
 fn dependency_url(
     configured: &Option<String>,
     service: ServiceName,
@@ -236,16 +302,21 @@ fn dependency_url(
     if let Some(url) = configured {
         return url.clone();
     }
-    match local.get(&service) {
-        Some(addr) if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
-        Some(addr) => format!("http://{addr}"),
-        None => format!("http://127.0.0.1:{}", port_of(config, service)),
+    let tls = config.tls.tls_cert_file.is_some();
+    let port = local
+        .get(&service)
+        .map_or_else(|| port_of(config, service), SocketAddr::port);
+    match (tls, local.get(&service)) {
+        (true, _) => format!("https://localhost:{port}"),
+        (false, Some(addr)) if !addr.ip().is_unspecified() => format!("http://{addr}"),
+        (false, _) => format!("http://127.0.0.1:{port}"),
     }
 }
 
 async fn build(
     service: ServiceName,
     config: &MeshConfig,
+    clients: &ClientConfig,
     local: &BTreeMap<ServiceName, SocketAddr>,
     shutdown: Shutdown,
 ) -> Result<ServiceRoutes, MeshError> {
@@ -255,14 +326,7 @@ async fn build(
     };
     let dir = &config.data_dir;
     let redis = || async {
-        let options = baton_store::redis_db::RedisOptions {
-            password_file: config.redis_password_file.clone(),
-            ca_file: config.redis_ca_file.clone(),
-            client_cert_file: config.redis_client_cert_file.clone(),
-            client_key_file: config.redis_client_key_file.clone(),
-            allow_weak_durability: config.redis_allow_weak_durability,
-        };
-        RedisDb::connect_with(&config.redis_url, service.as_str(), &options)
+        RedisDb::connect_with(&config.redis_url, service.as_str(), &redis_options(config))
             .await
             .map(|db| db.wait_for_replicas(config.redis_wait_replicas))
             .map_err(store_error)
@@ -294,13 +358,46 @@ async fn build(
         ),
         (ServiceName::Routing, StoreKind::Embedded) => {
             let store = baton_routing::open_embedded(dir).map_err(store_error)?;
-            routing(store, config, local, shutdown).await?
+            routing(store, config, clients, local, shutdown).await?
         }
         (ServiceName::Routing, StoreKind::Redis) => {
             let store = baton_routing::RedisRoutingStore::new(redis().await?);
-            routing(store, config, local, shutdown).await?
+            routing(store, config, clients, local, shutdown).await?
         }
         (ServiceName::All, _) => return Err(MeshError::NotAService),
+    })
+}
+
+/// How every Redis connection of the process is made, besides its url.
+fn redis_options(config: &MeshConfig) -> baton_store::redis_db::RedisOptions {
+    baton_store::redis_db::RedisOptions {
+        password_file: config.redis_password_file.clone(),
+        ca_file: config.redis_ca_file.clone(),
+        client_cert_file: config.redis_client_cert_file.clone(),
+        client_key_file: config.redis_client_key_file.clone(),
+        allow_weak_durability: config.redis_allow_weak_durability,
+    }
+}
+
+/// The process's audit log, on the configured store: `audit.redb` in the data directory, or
+/// the services' Redis (keys `baton:audit:{<tenant>}:...`).
+async fn audit_log(
+    config: &MeshConfig,
+) -> Result<std::sync::Arc<dyn baton_auth::AuditSink>, MeshError> {
+    let store_error = |source| MeshError::Store {
+        service: "audit",
+        source,
+    };
+    Ok(match config.store {
+        StoreKind::Embedded => std::sync::Arc::new(
+            baton_store::audit::EmbeddedAuditLog::open(&config.data_dir).map_err(store_error)?,
+        ),
+        StoreKind::Redis => std::sync::Arc::new(baton_store::audit::RedisAuditLog::new(
+            RedisDb::connect_with(&config.redis_url, "audit", &redis_options(config))
+                .await
+                .map_err(store_error)?
+                .wait_for_replicas(config.redis_wait_replicas),
+        )),
     })
 }
 
@@ -332,6 +429,7 @@ fn recommendation<S: baton_recommendation::RecommendationStore>(
 async fn routing<S: baton_routing::RoutingStore>(
     store: S,
     config: &MeshConfig,
+    clients: &ClientConfig,
     local: &BTreeMap<ServiceName, SocketAddr>,
     shutdown: Shutdown,
 ) -> Result<ServiceRoutes, MeshError> {
@@ -342,20 +440,17 @@ async fn routing<S: baton_routing::RoutingStore>(
     let url = |configured, s| dependency_url(configured, s, config, local);
     let deps = baton_routing::Dependencies {
         identity: baton_proto::v1::identity_service_client::IdentityServiceClient::new(
-            connect_lazy(
-                &url(&config.identity_url, ServiceName::Identity),
-                &config.client,
-            )?,
+            connect_lazy(&url(&config.identity_url, ServiceName::Identity), clients)?,
         ),
         context: baton_proto::v1::context_service_client::ContextServiceClient::new(connect_lazy(
             &url(&config.context_url, ServiceName::Context),
-            &config.client,
+            clients,
         )?),
         recommendation:
             baton_proto::v1::recommendation_service_client::RecommendationServiceClient::new(
                 connect_lazy(
                     &url(&config.recommendation_url, ServiceName::Recommendation),
-                    &config.client,
+                    clients,
                 )?,
             ),
     };

@@ -5,8 +5,11 @@
 //! is process-wide), each with telemetry set up as `baton serve` does (logs at `RUST_LOG`):
 //! on the embedded store with tracing off (no OTLP endpoint), the same with every span exported
 //! over OTLP at 100% sampling to a receiver in the parent process that counts bytes without
-//! decoding, and on a throwaway `redis-server` (append-only, fsync always) with tracing off,
-//! next to a bare Redis round trip (PING) on the same server. The three modes run `--rounds`
+//! decoding, on a throwaway `redis-server` (append-only, fsync always) with tracing off,
+//! next to a bare Redis round trip (PING) on the same server; and for the cost of security,
+//! with anonymous callers in plaintext (the development switch) against TLS on every port,
+//! mutual TLS between services and a verified bearer JWT on every call (the other modes run
+//! with development JWTs in plaintext). The five modes run `--rounds`
 //! times in a rotating order; each ratio is taken within a round and the median reported,
 //! since a shared machine drifts between runs more than tracing costs. Closed loop:
 //! `--concurrency` callers, each sending its next call when the last answered, for `--secs`
@@ -120,13 +123,79 @@ where
     }
 }
 
+/// How callers and services are secured in a measured mesh.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Security {
+    /// Development credentials: a bearer JWT verified on every call, plaintext on loopback.
+    Dev,
+    /// The development switch for anonymous callers: no credentials to verify, plaintext.
+    Open,
+    /// Production-like: TLS on every port, mutual TLS from routing to the other services
+    /// (routing's client certificate names it), and the gateway's bearer JWT verified.
+    Mtls,
+}
+
+/// Files a secured mesh reads (certificates from a throwaway CA, a JWT key), and the
+/// gateway's side of them.
+struct Secured {
+    ca_pem: String,
+    gateway_token: String,
+}
+
+fn secure(config: &mut baton::config::MeshConfig, dir: &std::path::Path) -> Secured {
+    let ca = baton_tests::pki::Ca::new("bench ca");
+    let (cert, key) = ca
+        .issue(&["spiffe://bench.local/baton/*/service/routing"], 1)
+        .write(dir, "server");
+    let ca_file = ca.write(dir, "ca.pem");
+    let secret = dir.join("callers.secret");
+    std::fs::write(&secret, "a bench secret of at least thirty-two bytes").expect("secret");
+    config.tls.tls_cert_file = Some(cert);
+    config.tls.tls_key_file = Some(key);
+    config.tls.tls_client_ca_file = Some(ca_file.clone());
+    config.tls.tls_ca_file = Some(ca_file);
+    config.auth.jwt_keys = vec![secret.clone()];
+    let gateway_token = baton_auth::jwt::Signer::from_file(&secret)
+        .expect("signer")
+        .sign(&baton_auth::jwt::Claims::new(
+            "bench-gateway",
+            &baton_auth::Tenants::one("bench"),
+            baton_auth::Roles::of(&[baton_auth::Role::Gateway]),
+            None,
+            Duration::from_secs(3600),
+            "baton",
+        ))
+        .expect("token");
+    Secured {
+        ca_pem: ca.pem(),
+        gateway_token,
+    }
+}
+
 /// One child process: start the mesh (exporting every span to `otlp` when given), measure,
 /// print lines.
-async fn child(settings: Settings, otlp: Option<String>, on_redis: bool) -> ExitCode {
+async fn child(
+    settings: Settings,
+    otlp: Option<String>,
+    on_redis: bool,
+    security: Security,
+) -> ExitCode {
     let stores = if on_redis {
         Stores::redis()
     } else {
         Stores::embedded()
+    };
+    let mut mesh_config = stores.config();
+    // The bench's callers are far over any one caller's sensible rate: measure, not limit.
+    mesh_config.auth.rate_limit_per_sec = 0;
+    let keys_dir = tempfile::tempdir().expect("tempdir");
+    let secured = match security {
+        Security::Dev => None,
+        Security::Open => {
+            mesh_config.auth.insecure_anonymous_loopback = true;
+            None
+        }
+        Security::Mtls => Some(secure(&mut mesh_config, keys_dir.path())),
     };
     if let Some(url) = stores.redis_url() {
         let client = redis::Client::open(url).expect("redis url");
@@ -153,13 +222,31 @@ async fn child(settings: Settings, otlp: Option<String>, on_redis: bool) -> Exit
         ..TelemetryConfig::default()
     };
     let telemetry = telemetry::init("baton-bench", &config).expect("telemetry");
-    let mesh = TestMesh::start_with(stores.config()).await;
+    let mesh = TestMesh::start_with(mesh_config).await;
     let routing_url = mesh.url(ServiceName::Routing);
-    let channel = tonic::transport::Channel::from_shared(routing_url)
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+    let mut endpoint = tonic::transport::Channel::from_shared(routing_url).expect("url");
+    let credentials = match (&secured, security) {
+        (Some(secured), _) => {
+            endpoint = endpoint
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(&secured.ca_pem))
+                        .domain_name("localhost"),
+                )
+                .expect("tls");
+            Some(baton_auth::reload::Watched::fixed(
+                secured.gateway_token.clone(),
+            ))
+        }
+        (None, Security::Open) => None,
+        (None, _) => Some(mesh.token.clone()),
+    };
+    let channel = endpoint.connect().await.expect("connect");
+    let channel = baton_runtime::client::with_credentials(
+        channel,
+        credentials,
+        std::time::Duration::from_secs(10),
+    );
 
     let health = HealthClient::new(channel.clone());
     let echo = closed_loop(settings, move |_, _| {
@@ -268,18 +355,23 @@ fn main() -> ExitCode {
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let mode = args.get(i + 1).cloned().unwrap_or_default();
         let on_redis = mode == "redis";
+        let security = match mode.as_str() {
+            "open" => Security::Open,
+            "mtls" => Security::Mtls,
+            _ => Security::Dev,
+        };
         let otlp = Some(mode).filter(|m| m.starts_with("http"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        return runtime.block_on(child(settings, otlp, on_redis));
+        return runtime.block_on(child(settings, otlp, on_redis, security));
     }
 
     let rounds = arg("--rounds", 3).max(1) as usize;
     println!(
         "baton bench: closed loop, {} callers, {} s measured after {} s warm-up, in child \
-         processes; {rounds} rounds of the three modes, in a rotating order\n",
+         processes; {rounds} rounds of the five modes, in a rotating order\n",
         settings.concurrency, settings.secs, settings.warmup_secs
     );
     // The collector stand-in lives in this process, not in the measured one.
@@ -290,9 +382,9 @@ fn main() -> ExitCode {
         .expect("runtime");
     let (otlp_addr, exported_bytes) = receiver.block_on(baton_tests::otlp::start_discarding());
     let traced_mode = format!("http://{otlp_addr}");
-    let modes = ["plain", traced_mode.as_str(), "redis"];
+    let modes = ["plain", traced_mode.as_str(), "redis", "open", "mtls"];
     // runs[mode][round]: the lines one child printed.
-    let mut runs: [Vec<Vec<String>>; 3] = Default::default();
+    let mut runs: [Vec<Vec<String>>; 5] = Default::default();
     for round in 0..rounds {
         // Rotating the order keeps a drift of the machine from always favouring one mode.
         for k in 0..modes.len() {
@@ -300,7 +392,7 @@ fn main() -> ExitCode {
             runs[mode].push(run_child(settings, modes[mode]));
         }
     }
-    let [plain, traced, on_redis] = &runs;
+    let [plain, traced, on_redis, open, mtls] = &runs;
     let find = |lines: &[String], name: &str| {
         lines
             .iter()
@@ -321,6 +413,10 @@ fn main() -> ExitCode {
         ("StartContact (traced, 100%)", traced, "start_contact "),
         ("Redis PING", on_redis, "redis_ping "),
         ("StartContact (Redis store)", on_redis, "start_contact "),
+        ("echo (anonymous, plaintext)", open, "echo "),
+        ("StartContact (anonymous)", open, "start_contact "),
+        ("echo (mTLS + JWT)", mtls, "echo "),
+        ("StartContact (mTLS + JWT)", mtls, "start_contact "),
     ];
     println!("medians over the rounds:");
     for (name, runs, line) in rows {
@@ -374,6 +470,21 @@ fn main() -> ExitCode {
         "tracing on / off, throughput:",
         ratio(traced, sc, plain, sc, "per_sec"),
         "(target >= 0.90)",
+    );
+    report(
+        "mTLS + authorization on / off, p99:",
+        ratio(mtls, sc, open, sc, "p99_ms"),
+        "(target <= 1.10)",
+    );
+    report(
+        "mTLS + authorization on / off, throughput:",
+        ratio(mtls, sc, open, sc, "per_sec"),
+        "",
+    );
+    report(
+        "JWT verification on / off (plaintext), p99:",
+        ratio(plain, sc, open, sc, "p99_ms"),
+        "",
     );
     report(
         "StartContact p50 on Redis / PING p50:",

@@ -5,6 +5,8 @@
 //! `metrics.rs`), since a second test in the same process would see their exports.
 
 mod mesh;
+mod security;
 mod stories;
+mod tls;
 mod tokens;
 mod validation;

@@ -8,7 +8,6 @@ use baton_proto::v1::{self as pb, IdentifierAssurance as Assurance, IdentifierKi
 use baton_runtime::shutdown::Shutdown;
 use baton_tests::{Desk, Stores, TestMesh, available_agent, ident, key, open_as_agent, tenant};
 use tokio_stream::StreamExt as _;
-use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -34,10 +33,9 @@ async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let m = TestMesh::start(dir.path()).await;
     for (service, name) in SERVICES {
-        let channel = Channel::from_shared(m.url(service))
-            .expect("url")
-            .connect_lazy();
-        let mut health = HealthClient::new(channel.clone());
+        // Health answers anyone (Kubernetes probes carry no credentials) ...
+        let anonymous = m.channel_as(service, None);
+        let mut health = HealthClient::new(anonymous.clone());
         for probe in [name, ""] {
             let status = health
                 .check(HealthCheckRequest {
@@ -54,6 +52,8 @@ async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
             );
         }
 
+        // ... reflection any authenticated caller.
+        let channel = m.channel_as(service, Some(m.token.get().to_string()));
         let mut reflection = ServerReflectionClient::new(channel);
         let request = ServerReflectionRequest {
             host: String::new(),

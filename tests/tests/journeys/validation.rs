@@ -65,11 +65,21 @@ async fn malformed_requests_name_their_fields() {
             ..Default::default()
         })
         .await
-        .expect_err("no tenant, no idempotency key");
-    let f = fields(&status);
+        .expect_err("no tenant, from a caller of every tenant");
+    assert_eq!(fields(&status), ["tenant_id"], "{status:?}");
+    let status = m
+        .routing
+        .start_contact(pb::StartContactRequest {
+            tenant_id: t.clone(),
+            channel: pb::Channel::Voice as i32,
+            identifiers: vec![ident(Kind::Phone, "+1 212 555 0100", Assurance::Observed)],
+            ..Default::default()
+        })
+        .await
+        .expect_err("no idempotency key");
     assert!(
-        f.contains(&"tenant_id".to_owned()) && f.contains(&"idempotency_key".to_owned()),
-        "{f:?}"
+        fields(&status).contains(&"idempotency_key".to_owned()),
+        "{status:?}"
     );
 
     let status = m
