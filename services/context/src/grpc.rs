@@ -49,6 +49,17 @@ impl<S: ContextStore> ContextGrpc<S> {
     }
 }
 
+/// The digest an append's key is bound to: the request without the event's `occurred_at`. A
+/// sender stamps that when it sends, so the retry of an append that was acknowledged before a
+/// crash carries a later time; it is still the same event, and must get the first answer.
+fn append_digest(req: &AppendEventRequest) -> digest::RequestDigest {
+    let mut unstamped = req.clone();
+    if let Some(event) = unstamped.event.as_mut() {
+        event.occurred_at = None;
+    }
+    digest::of(&unstamped)
+}
+
 #[tonic::async_trait]
 impl<S: ContextStore> ContextService for ContextGrpc<S> {
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, customer = Empty))]
@@ -58,7 +69,7 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
     ) -> Result<Response<AppendEventResponse>, Status> {
         let caller = baton_auth::caller(&request)?;
         let mut req = request.into_inner();
-        let request_digest = digest::of(&req);
+        let request_digest = append_digest(&req);
         req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::append(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);

@@ -695,6 +695,40 @@ async fn a_key_used_again_for_a_different_request_is_refused() {
 }
 
 #[tokio::test]
+async fn a_retry_stamped_later_is_the_same_request() {
+    let mut h = start().await;
+    let at = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let first = h
+        .append(
+            "t1",
+            "cust-1",
+            "stamped",
+            Event {
+                occurred_at: Some(at(1_700_000_000)),
+                ..chat("c1")
+            },
+        )
+        .await;
+    let retry = h
+        .append(
+            "t1",
+            "cust-1",
+            "stamped",
+            Event {
+                occurred_at: Some(at(1_700_000_042)),
+                ..chat("c1")
+            },
+        )
+        .await;
+    assert!(
+        retry.duplicate,
+        "a sender's retry after a crash carries a later time"
+    );
+    assert_eq!(retry.event, first.event);
+    assert_eq!(h.context("t1", "cust-1").await.version, 1);
+}
+
+#[tokio::test]
 async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated() {
     let mut h = start_as(None).await;
     let status = h
