@@ -128,5 +128,6 @@ pub async fn grpc_service<S: RoutingStore>(
     );
     Ok(RoutingServiceServer::new(RoutingGrpc::new(
         store, deps, dispatcher, keys, config, shutdown, metrics,
-    )))
+    ))
+    .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES))
 }

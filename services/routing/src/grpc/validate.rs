@@ -1,14 +1,17 @@
-//! Request checks. Each returns `INVALID_ARGUMENT` listing every bad field at once.
+//! Request checks. Each returns `INVALID_ARGUMENT` listing every bad field at once. Sizes
+//! come first: a list's length before its items, a string's length before its characters,
+//! so an oversized field is one violation and no work.
 
 use baton_proto::v1::{
-    AddNoteRequest, AgentHello, CapacitySet, Channel, Disposition, EndContactRequest,
-    GetContactRequest, Handover, IdentifierAssurance, IdentifierKind, OpenTokenRequest, Presence,
-    SetAgentStateRequest, SkillRequirement, SkillSet, StartContactRequest, TransferMode,
-    TransferRequest, UpsertQueueRequest, VerificationMethod, open_token_request,
+    AcceptOffer, AddNoteRequest, AgentHello, CapacitySet, Channel, Disposition, EndContactRequest,
+    GetContactRequest, Handover, Identifier, IdentifierAssurance, IdentifierKind, OpenTokenRequest,
+    Presence, RejectOffer, SetAgentStateRequest, SkillRequirement, SkillSet, StartContactRequest,
+    TransferMode, TransferRequest, UpsertQueueRequest, VerificationMethod, open_token_request,
     transfer_target::Target,
 };
-// A start's identifiers and proofs go to identity's Resolve as they are: its limits apply.
-use baton_identity::grpc::validate::{MAX_IDENTIFIERS, MAX_PROOFS};
+// A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
+// apply, checked the same way.
+use baton_identity::grpc::validate::{MAX_IDENTIFIERS, MAX_PROOFS, person_traits};
 use baton_identity::normalize::{MAX_NAMESPACE_LEN, MAX_REGION_LEN, MAX_VALUE_LEN};
 use baton_runtime::validate::{MAX_TEXT_LEN, Violations};
 use tonic::Status;
@@ -17,13 +20,27 @@ use tonic::Status;
 pub const MAX_SKILLS: usize = 64;
 /// Most queues an agent serves.
 pub const MAX_QUEUES: usize = 64;
+/// Most capacities an agent lists (one per channel; there are ten).
+pub const MAX_CAPACITIES: usize = 16;
 /// Longest sealed token accepted by OpenToken.
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// Longest routing idempotency key: routing derives the keys it sends to identity and context
 /// from it (`start/<key>/started`), and those must fit their 128-byte limit.
 pub const MAX_KEY_LEN: usize = 96;
+/// The largest request message the server decodes. The largest at the contract's limits is
+/// an OpenToken with a 64 KiB token; a StartContact at every limit is under 20 KiB, and an
+/// agent session's messages are far smaller. About four times the largest leaves room for
+/// fields added later, while anything bigger is refused before it is decoded: a hostile
+/// message of a few MB of empty list items would otherwise cost hundreds of MB to decode.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Longest name, subject or short label.
 const MAX_NAME_LEN: usize = 128;
+/// Longest skill name.
+const MAX_SKILL_NAME_LEN: usize = 64;
+/// Longest handover reason.
+const MAX_REASON_LEN: usize = 512;
+/// Longest reason an agent gives for rejecting an offer.
+const MAX_REJECT_REASON_LEN: usize = 256;
 /// Most contacts an agent may take at once on one channel.
 const MAX_CAPACITY: u32 = 100;
 
@@ -39,11 +56,21 @@ fn key(v: &mut Violations, key: &str, required: bool) {
     }
 }
 
+/// A required skill name: 1 to 64 bytes, no control characters.
+fn skill_name(v: &mut Violations, field: &str, name: &str) {
+    if name.is_empty() {
+        v.add(field, "is required");
+    } else if v.text(field, name, MAX_SKILL_NAME_LEN) && name.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+    }
+}
+
 fn skill_requirements(v: &mut Violations, field: &str, skills: &[SkillRequirement]) {
-    v.max_items(field, skills.len(), MAX_SKILLS);
+    if !v.max_items(field, skills.len(), MAX_SKILLS) {
+        return;
+    }
     for (i, s) in skills.iter().enumerate() {
-        v.id(&format!("{field}[{i}].name"), &s.name);
-        v.text(&format!("{field}[{i}].name"), &s.name, 64);
+        skill_name(v, &format!("{field}[{i}].name"), &s.name);
         if s.min_proficiency > 10 {
             v.add(format!("{field}[{i}].min_proficiency"), "must be 0 to 10");
         }
@@ -58,8 +85,27 @@ fn handover(v: &mut Violations, h: Option<&Handover>, summary_required: bool) {
     } else {
         v.text("handover.summary", &h.summary, MAX_TEXT_LEN);
     }
-    v.text("handover.reason", &h.reason, 512);
+    v.text("handover.reason", &h.reason, MAX_REASON_LEN);
     v.text("handover.intent", &h.intent, MAX_NAME_LEN);
+    if let Some(from) = &h.from {
+        v.optional_id("handover.from.id", &from.id);
+    }
+}
+
+fn identifier(v: &mut Violations, path: &str, id: &Identifier) {
+    v.enum_value::<IdentifierKind>(&format!("{path}.kind"), id.kind, true);
+    v.enum_value::<IdentifierAssurance>(&format!("{path}.assurance"), id.assurance, false);
+    v.required_text(&format!("{path}.value"), &id.value, MAX_VALUE_LEN);
+    v.text(
+        &format!("{path}.namespace"),
+        &id.namespace,
+        MAX_NAMESPACE_LEN,
+    );
+    v.text(
+        &format!("{path}.default_region"),
+        &id.default_region,
+        MAX_REGION_LEN,
+    );
 }
 
 /// Checks a StartContact request.
@@ -67,34 +113,18 @@ pub fn start(r: &StartContactRequest) -> Result<(), Status> {
     let mut v = Violations::new();
     v.tenant(&r.tenant_id);
     v.enum_value::<Channel>("channel", r.channel, true);
-    v.max_items("identifiers", r.identifiers.len(), MAX_IDENTIFIERS);
-    for (i, id) in r.identifiers.iter().enumerate() {
-        v.enum_value::<IdentifierKind>(&format!("identifiers[{i}].kind"), id.kind, true);
-        v.enum_value::<IdentifierAssurance>(
-            &format!("identifiers[{i}].assurance"),
-            id.assurance,
-            false,
-        );
-        v.required_text(&format!("identifiers[{i}].value"), &id.value, MAX_VALUE_LEN);
-        v.text(
-            &format!("identifiers[{i}].namespace"),
-            &id.namespace,
-            MAX_NAMESPACE_LEN,
-        );
-        v.text(
-            &format!("identifiers[{i}].default_region"),
-            &id.default_region,
-            MAX_REGION_LEN,
-        );
+    if v.max_items("identifiers", r.identifiers.len(), MAX_IDENTIFIERS) {
+        for (i, id) in r.identifiers.iter().enumerate() {
+            identifier(&mut v, &format!("identifiers[{i}]"), id);
+        }
     }
     if let Some(t) = &r.traits {
-        v.text("traits.given_name", &t.given_name, MAX_NAME_LEN);
-        v.text("traits.family_name", &t.family_name, MAX_NAME_LEN);
-        v.text("traits.language", &t.language, 35);
+        person_traits(&mut v, "traits", t);
     }
-    v.max_items("proofs", r.proofs.len(), MAX_PROOFS);
-    for (i, p) in r.proofs.iter().enumerate() {
-        v.enum_value::<VerificationMethod>(&format!("proofs[{i}]"), *p, true);
+    if v.max_items("proofs", r.proofs.len(), MAX_PROOFS) {
+        for (i, p) in r.proofs.iter().enumerate() {
+            v.enum_value::<VerificationMethod>(&format!("proofs[{i}]"), *p, true);
+        }
     }
     v.text("utterance", &r.utterance, MAX_TEXT_LEN);
     v.text("intent", &r.intent, MAX_NAME_LEN);
@@ -177,10 +207,11 @@ pub fn add_note(r: &AddNoteRequest) -> Result<(), Status> {
 
 fn skills(v: &mut Violations, set: Option<&SkillSet>) {
     let Some(set) = set else { return };
-    v.max_items("skills.skills", set.skills.len(), MAX_SKILLS);
+    if !v.max_items("skills.skills", set.skills.len(), MAX_SKILLS) {
+        return;
+    }
     for (i, s) in set.skills.iter().enumerate() {
-        v.id(&format!("skills.skills[{i}].name"), &s.name);
-        v.text(&format!("skills.skills[{i}].name"), &s.name, 64);
+        skill_name(v, &format!("skills.skills[{i}].name"), &s.name);
         if !(1..=10).contains(&s.proficiency) {
             v.add(format!("skills.skills[{i}].proficiency"), "must be 1 to 10");
         }
@@ -189,8 +220,14 @@ fn skills(v: &mut Violations, set: Option<&SkillSet>) {
 
 fn capacities(v: &mut Violations, set: Option<&CapacitySet>) {
     let Some(set) = set else { return };
+    if !v.max_items(
+        "capacities.capacities",
+        set.capacities.len(),
+        MAX_CAPACITIES,
+    ) {
+        return;
+    }
     let mut seen = Vec::new();
-    v.max_items("capacities.capacities", set.capacities.len(), 16);
     for (i, c) in set.capacities.iter().enumerate() {
         let field = format!("capacities.capacities[{i}].channel");
         if v.enum_value::<Channel>(&field, c.channel, true).is_some() {
@@ -222,8 +259,9 @@ pub fn set_agent(r: &SetAgentStateRequest) -> Result<(), Status> {
     }
     skills(&mut v, r.skills.as_ref());
     capacities(&mut v, r.capacities.as_ref());
-    if let Some(queues) = &r.queues {
-        v.max_items("queues.queue_ids", queues.queue_ids.len(), MAX_QUEUES);
+    if let Some(queues) = &r.queues
+        && v.max_items("queues.queue_ids", queues.queue_ids.len(), MAX_QUEUES)
+    {
         for (i, q) in queues.queue_ids.iter().enumerate() {
             v.id(&format!("queues.queue_ids[{i}]"), q);
         }
@@ -275,10 +313,28 @@ pub fn hello(h: &AgentHello) -> Result<(), Status> {
     v.check()
 }
 
+/// Checks an agent session's acceptance of an offer.
+pub fn accept(a: &AcceptOffer) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.id("accept.offer_id", &a.offer_id);
+    v.check()
+}
+
+/// Checks an agent session's rejection of an offer.
+pub fn reject(r: &RejectOffer) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.id("reject.offer_id", &r.offer_id);
+    v.text("reject.reason", &r.reason, MAX_REJECT_REASON_LEN);
+    v.check()
+}
+
 #[cfg(test)]
 mod tests {
-    use baton_proto::v1::{ChannelCapacity, Identifier, Skill, TransferTarget};
+    use baton_proto::v1::{
+        ChannelCapacity, PersonTraits, PostalAddress, Queue, QueueSet, Skill, TransferTarget,
+    };
     use baton_runtime::validate::field_violations;
+    use prost::Message as _;
 
     use super::*;
 
@@ -294,7 +350,7 @@ mod tests {
         let r = StartContactRequest {
             tenant_id: "acme".into(),
             channel: 0,
-            identifiers: vec![Identifier::default(); 17],
+            identifiers: vec![Identifier::default(); 2],
             utterance: "x".repeat(4097),
             idempotency_key: String::new(),
             ..StartContactRequest::default()
@@ -302,8 +358,8 @@ mod tests {
         let f = fields(start(&r).expect_err("invalid"));
         for expected in [
             "channel",
-            "identifiers",
             "identifiers[0].kind",
+            "identifiers[1].value",
             "utterance",
             "idempotency_key",
         ] {
@@ -312,6 +368,169 @@ mod tests {
                 "{expected} missing from {f:?}"
             );
         }
+    }
+
+    /// A start that passes, to spoil one field at a time.
+    fn valid_start() -> StartContactRequest {
+        StartContactRequest {
+            tenant_id: "acme".into(),
+            channel: Channel::Voice as i32,
+            idempotency_key: "k".into(),
+            ..StartContactRequest::default()
+        }
+    }
+
+    #[test]
+    fn too_many_identifiers_are_one_violation_and_a_short_message() {
+        assert!(start(&valid_start()).is_ok());
+        let r = StartContactRequest {
+            identifiers: vec![Identifier::default(); 100_000],
+            ..valid_start()
+        };
+        let status = start(&r).expect_err("invalid");
+        assert!(status.message().len() < 1024, "{}", status.message().len());
+        assert_eq!(
+            field_violations(&status),
+            [(
+                "identifiers".to_owned(),
+                format!("must have at most {MAX_IDENTIFIERS} items (got 100000)")
+            )]
+        );
+    }
+
+    #[test]
+    fn every_oversized_list_of_a_start_is_refused_without_looking_at_its_items() {
+        let r = StartContactRequest {
+            traits: Some(PersonTraits {
+                address: Some(PostalAddress {
+                    lines: vec!["\u{7}".repeat(200); 100_000],
+                    ..PostalAddress::default()
+                }),
+                ..PersonTraits::default()
+            }),
+            proofs: vec![0; 100_000],
+            required_skills: vec![SkillRequirement::default(); 100_000],
+            ..valid_start()
+        };
+        assert_eq!(
+            fields(start(&r).expect_err("invalid")),
+            ["traits.address.lines", "proofs", "required_skills"]
+        );
+    }
+
+    #[test]
+    fn every_oversized_list_of_an_agent_is_refused_without_looking_at_its_items() {
+        let r = SetAgentStateRequest {
+            tenant_id: "acme".into(),
+            agent_id: "a".into(),
+            skills: Some(SkillSet {
+                skills: vec![Skill::default(); 100_000],
+            }),
+            capacities: Some(CapacitySet {
+                capacities: vec![ChannelCapacity::default(); 100_000],
+            }),
+            queues: Some(QueueSet {
+                queue_ids: vec![String::new(); 100_000],
+            }),
+            ..SetAgentStateRequest::default()
+        };
+        assert_eq!(
+            fields(set_agent(&r).expect_err("invalid")),
+            ["skills.skills", "capacities.capacities", "queues.queue_ids"]
+        );
+        let q = UpsertQueueRequest {
+            tenant_id: "acme".into(),
+            queue: Some(Queue {
+                queue_id: "q".into(),
+                required_skills: vec![SkillRequirement::default(); 100_000],
+                ..Queue::default()
+            }),
+            ..UpsertQueueRequest::default()
+        };
+        assert_eq!(
+            fields(upsert_queue(&q).expect_err("invalid")),
+            ["queue.required_skills"]
+        );
+    }
+
+    #[test]
+    fn the_largest_valid_requests_fit_the_message_limit() {
+        let r = OpenTokenRequest {
+            tenant_id: "t".repeat(64),
+            token: vec![0xb7; MAX_TOKEN_BYTES],
+            opener: Some(open_token_request::Opener::AgentId("a".repeat(128))),
+        };
+        assert!(open_token(&r).is_ok());
+        // About a quarter of the limit: room for fields added later.
+        assert!(
+            r.encoded_len() * 3 <= MAX_REQUEST_BYTES,
+            "{}",
+            r.encoded_len()
+        );
+
+        let text = |len: usize| "x".repeat(len);
+        let start_at_limits = StartContactRequest {
+            tenant_id: "t".repeat(64),
+            identifiers: vec![
+                Identifier {
+                    kind: IdentifierKind::CrmId as i32,
+                    value: text(MAX_VALUE_LEN),
+                    assurance: IdentifierAssurance::Verified as i32,
+                    namespace: text(MAX_NAMESPACE_LEN),
+                    default_region: text(MAX_REGION_LEN),
+                };
+                MAX_IDENTIFIERS
+            ],
+            traits: Some(PersonTraits {
+                given_name: text(128),
+                family_name: text(128),
+                date_of_birth: None,
+                address: Some(PostalAddress {
+                    lines: vec![text(128); 4],
+                    locality: text(128),
+                    region: text(128),
+                    postal_code: text(128),
+                    country_code: "GB".into(),
+                }),
+                language: text(35),
+            }),
+            proofs: vec![VerificationMethod::OneTimePasscode as i32; MAX_PROOFS],
+            utterance: text(MAX_TEXT_LEN),
+            intent: text(MAX_NAME_LEN),
+            queue_id: text(128),
+            tier: u32::MAX,
+            required_skills: vec![
+                SkillRequirement {
+                    name: text(MAX_SKILL_NAME_LEN),
+                    min_proficiency: 10,
+                };
+                MAX_SKILLS
+            ],
+            preferred_agent_id: text(128),
+            external_id: text(MAX_NAME_LEN),
+            idempotency_key: text(MAX_KEY_LEN),
+            ..valid_start()
+        };
+        assert!(start(&start_at_limits).is_ok());
+        assert!(start_at_limits.encoded_len() < 20 * 1024);
+    }
+
+    #[test]
+    fn offer_answers_are_checked() {
+        assert!(
+            accept(&AcceptOffer {
+                offer_id: "o".into()
+            })
+            .is_ok()
+        );
+        let r = RejectOffer {
+            offer_id: "o".repeat(1 << 20),
+            reason: "r".repeat(1 << 20),
+        };
+        assert_eq!(
+            fields(reject(&r).expect_err("invalid")),
+            ["reject.offer_id", "reject.reason"]
+        );
     }
 
     #[test]
