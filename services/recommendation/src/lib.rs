@@ -45,8 +45,12 @@ pub use self::store::{
     EmbeddedRecommendationStore, RecommendationStore, RedisRecommendationStore, StoreError,
 };
 
-/// The largest request accepted: an UpsertArticles call may carry 200 articles of 64 KiB each,
-/// more than tonic's 4 MiB default.
+/// The largest request message the server decodes. Sized from the largest requests at their
+/// limits: an UpsertArticles of 200 articles (64 KiB body, 256-byte title, 32 tags of 64
+/// bytes, ids) is about 13 MiB, a Recommend whose snapshot is full (20 open and 10 resolved
+/// cases of 20 notes of 4 KiB, 50 interactions with 10 notes, utterance and summary of 4 KiB
+/// each) about 5 MiB, an UpsertCatalog of 500 items about 2.2 MiB. Anything larger is refused
+/// before it is decoded.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// The `RecommendationService` server over `store`; it refuses new calls once `shutdown`

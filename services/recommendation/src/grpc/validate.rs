@@ -1,14 +1,17 @@
 //! Request checks. Each collects every problem into field violations (`INVALID_ARGUMENT`) so
-//! a caller fixes them all at once; bounds are the ones the proto comments promise.
+//! a caller fixes them all at once; bounds are the ones the proto comments promise. Sizes come
+//! first: a list's length before its items, a string's length before its characters, so an
+//! oversized field is one violation and no work.
 
 use std::collections::BTreeMap;
 
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    Channel, ForgetCustomerRequest, OfferOutcome, PurchaseStatus, RecommendRequest,
-    RecordOutcomeRequest, UpsertArticlesRequest, UpsertCatalogRequest,
+    AutomatedStep, Case, Channel, ContextSnapshot, ForgetCustomerRequest, Interaction,
+    OfferOutcome, OfferRecord, Purchase, PurchaseStatus, RecommendRequest, RecordOutcomeRequest,
+    UpsertArticlesRequest, UpsertCatalogRequest,
 };
-use baton_runtime::validate::{MAX_TEXT_LEN, Violations};
+use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
 use tonic::Status;
 
 use crate::recommend::Limits;
@@ -27,11 +30,16 @@ pub const MAX_BODY_LEN: usize = 64 * 1024;
 pub const MAX_LABEL_LEN: usize = 64;
 /// Tags per article.
 pub const MAX_TAGS: usize = 32;
+/// Longest currency code a snapshot's purchase carries (context's bound).
+const MAX_SNAPSHOT_CURRENCY_LEN: usize = 8;
 /// The snapshot's list bounds, as the context contract states them.
 const SNAPSHOT_BOUNDS: SnapshotBounds = SnapshotBounds {
     open_cases: 20,
     notes_per_case: 20,
     recent_interactions: 50,
+    channels_per_interaction: 20,
+    agents_per_interaction: 20,
+    notes_per_interaction: 10,
     purchases: 50,
     offers: 50,
     resolved_cases: 10,
@@ -42,6 +50,9 @@ struct SnapshotBounds {
     open_cases: usize,
     notes_per_case: usize,
     recent_interactions: usize,
+    channels_per_interaction: usize,
+    agents_per_interaction: usize,
+    notes_per_interaction: usize,
     purchases: usize,
     offers: usize,
     resolved_cases: usize,
@@ -83,34 +94,132 @@ pub fn recommend(req: &RecommendRequest) -> Result<(), Status> {
                 "must be the request's customer_id: the context is for another customer",
             );
         }
-        let b = &SNAPSHOT_BOUNDS;
-        v.max_items("context.open_cases", ctx.open_cases.len(), b.open_cases);
-        for (i, case) in ctx.open_cases.iter().enumerate() {
-            v.max_items(
-                &format!("context.open_cases[{i}].notes"),
-                case.notes.len(),
-                b.notes_per_case,
-            );
-        }
-        v.max_items(
-            "context.recent_interactions",
-            ctx.recent_interactions.len(),
-            b.recent_interactions,
-        );
-        v.max_items("context.purchases", ctx.purchases.len(), b.purchases);
-        v.max_items("context.offers", ctx.offers.len(), b.offers);
-        v.max_items(
-            "context.resolved_cases",
-            ctx.resolved_cases.len(),
-            b.resolved_cases,
-        );
-        v.max_items(
-            "context.automated_steps",
-            ctx.automated_steps.len(),
-            b.automated_steps,
-        );
+        snapshot(&mut v, ctx);
     }
     v.check()
+}
+
+/// Checks the sizes in a snapshot routing passed on: every list against the bound context
+/// promises, every string against context's own limits, items only of lists within bounds.
+fn snapshot(v: &mut Violations, ctx: &ContextSnapshot) {
+    let b = &SNAPSHOT_BOUNDS;
+    v.optional_id("context.customer_id", &ctx.customer_id);
+    if v.max_items("context.open_cases", ctx.open_cases.len(), b.open_cases) {
+        for (i, c) in ctx.open_cases.iter().enumerate() {
+            case(v, &format!("context.open_cases[{i}]"), c);
+        }
+    }
+    let interactions = "context.recent_interactions";
+    if v.max_items(
+        interactions,
+        ctx.recent_interactions.len(),
+        b.recent_interactions,
+    ) {
+        for (i, it) in ctx.recent_interactions.iter().enumerate() {
+            interaction(v, &format!("{interactions}[{i}]"), it);
+        }
+    }
+    if v.max_items("context.purchases", ctx.purchases.len(), b.purchases) {
+        for (i, p) in ctx.purchases.iter().enumerate() {
+            purchase(v, &format!("context.purchases[{i}]"), p);
+        }
+    }
+    if v.max_items("context.offers", ctx.offers.len(), b.offers) {
+        for (i, o) in ctx.offers.iter().enumerate() {
+            offer(v, &format!("context.offers[{i}]"), o);
+        }
+    }
+    if v.max_items(
+        "context.resolved_cases",
+        ctx.resolved_cases.len(),
+        b.resolved_cases,
+    ) {
+        for (i, c) in ctx.resolved_cases.iter().enumerate() {
+            case(v, &format!("context.resolved_cases[{i}]"), c);
+        }
+    }
+    if v.max_items(
+        "context.automated_steps",
+        ctx.automated_steps.len(),
+        b.automated_steps,
+    ) {
+        for (i, s) in ctx.automated_steps.iter().enumerate() {
+            automated_step(v, &format!("context.automated_steps[{i}]"), s);
+        }
+    }
+}
+
+fn case(v: &mut Violations, path: &str, c: &Case) {
+    v.optional_id(&format!("{path}.case_id"), &c.case_id);
+    v.text(&format!("{path}.subject"), &c.subject, MAX_TITLE_LEN);
+    v.text(&format!("{path}.category"), &c.category, MAX_ID_LEN);
+    v.optional_id(&format!("{path}.owner_agent_id"), &c.owner_agent_id);
+    v.optional_id(&format!("{path}.contact_id"), &c.contact_id);
+    let notes = format!("{path}.notes");
+    if v.max_items(&notes, c.notes.len(), SNAPSHOT_BOUNDS.notes_per_case) {
+        for (i, note) in c.notes.iter().enumerate() {
+            let at = format!("{notes}[{i}]");
+            v.text(&format!("{at}.text"), &note.text, MAX_TEXT_LEN);
+            v.optional_id(&format!("{at}.contact_id"), &note.contact_id);
+            if let Some(author) = &note.author {
+                v.optional_id(&format!("{at}.author.id"), &author.id);
+            }
+        }
+    }
+}
+
+fn interaction(v: &mut Violations, path: &str, it: &Interaction) {
+    let b = &SNAPSHOT_BOUNDS;
+    v.optional_id(&format!("{path}.contact_id"), &it.contact_id);
+    v.max_items(
+        &format!("{path}.channels"),
+        it.channels.len(),
+        b.channels_per_interaction,
+    );
+    v.text(&format!("{path}.utterance"), &it.utterance, MAX_TEXT_LEN);
+    v.text(&format!("{path}.intent"), &it.intent, MAX_ID_LEN);
+    v.text(&format!("{path}.summary"), &it.summary, MAX_TEXT_LEN);
+    let agents = format!("{path}.agent_ids");
+    if v.max_items(&agents, it.agent_ids.len(), b.agents_per_interaction) {
+        for (i, agent) in it.agent_ids.iter().enumerate() {
+            v.optional_id(&format!("{agents}[{i}]"), agent);
+        }
+    }
+    let notes = format!("{path}.notes");
+    if v.max_items(&notes, it.notes.len(), b.notes_per_interaction) {
+        for (i, note) in it.notes.iter().enumerate() {
+            v.text(&format!("{notes}[{i}]"), note, MAX_TEXT_LEN);
+        }
+    }
+}
+
+fn purchase(v: &mut Violations, path: &str, p: &Purchase) {
+    v.optional_id(&format!("{path}.order_id"), &p.order_id);
+    v.optional_id(&format!("{path}.product_id"), &p.product_id);
+    v.text(
+        &format!("{path}.product_name"),
+        &p.product_name,
+        MAX_TITLE_LEN,
+    );
+    v.text(&format!("{path}.category"), &p.category, MAX_ID_LEN);
+    if let Some(amount) = &p.amount {
+        v.text(
+            &format!("{path}.amount.currency"),
+            &amount.currency,
+            MAX_SNAPSHOT_CURRENCY_LEN,
+        );
+    }
+}
+
+fn offer(v: &mut Violations, path: &str, o: &OfferRecord) {
+    v.optional_id(&format!("{path}.offer_id"), &o.offer_id);
+    v.optional_id(&format!("{path}.product_id"), &o.product_id);
+}
+
+fn automated_step(v: &mut Violations, path: &str, s: &AutomatedStep) {
+    v.text(&format!("{path}.system"), &s.system, MAX_ID_LEN);
+    v.text(&format!("{path}.step"), &s.step, MAX_TITLE_LEN);
+    v.text(&format!("{path}.outcome"), &s.outcome, MAX_ID_LEN);
 }
 
 /// Checks a RecordOutcome request; returns the outcome it carries.
@@ -214,9 +323,10 @@ pub fn upsert_articles(req: &UpsertArticlesRequest) -> Result<(), Status> {
             v.id(&format!("articles[{i}].article_id"), &a.article_id);
             v.required_text(&format!("articles[{i}].title"), &a.title, MAX_TITLE_LEN);
             v.text(&format!("articles[{i}].body"), &a.body, MAX_BODY_LEN);
-            v.max_items(&format!("articles[{i}].tags"), a.tags.len(), MAX_TAGS);
-            for (j, tag) in a.tags.iter().enumerate().take(MAX_TAGS) {
-                v.text(&format!("articles[{i}].tags[{j}]"), tag, MAX_LABEL_LEN);
+            if v.max_items(&format!("articles[{i}].tags"), a.tags.len(), MAX_TAGS) {
+                for (j, tag) in a.tags.iter().enumerate() {
+                    v.text(&format!("articles[{i}].tags[{j}]"), tag, MAX_LABEL_LEN);
+                }
             }
             v.text(
                 &format!("articles[{i}].language"),
@@ -242,4 +352,191 @@ pub fn forget_customer(req: &ForgetCustomerRequest) -> Result<(), Status> {
     v.text("reason", &req.reason, MAX_TITLE_LEN);
     v.idempotency_key(&req.idempotency_key);
     v.check()
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_proto::v1::{Article, CatalogItem};
+    use baton_runtime::validate::field_violations;
+    use prost::Message as _;
+
+    use super::*;
+
+    fn fields(status: &Status) -> Vec<String> {
+        field_violations(status)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    fn recommend_with(context: ContextSnapshot) -> RecommendRequest {
+        RecommendRequest {
+            tenant_id: "t1".into(),
+            customer_id: "c1".into(),
+            context: Some(context),
+            ..RecommendRequest::default()
+        }
+    }
+
+    #[test]
+    fn an_oversized_snapshot_list_is_one_violation_and_a_short_message() {
+        assert!(recommend(&recommend_with(ContextSnapshot::default())).is_ok());
+        let bad_case = Case {
+            subject: "s".repeat(1 << 16),
+            ..Case::default()
+        };
+        let status = recommend(&recommend_with(ContextSnapshot {
+            open_cases: vec![bad_case; 100_000],
+            ..ContextSnapshot::default()
+        }))
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["context.open_cases"]);
+        assert!(status.message().len() < 1024, "{}", status.message());
+    }
+
+    #[test]
+    fn an_interactions_lists_are_bounded_before_their_items_are_read() {
+        let status = recommend(&recommend_with(ContextSnapshot {
+            recent_interactions: vec![Interaction {
+                channels: vec![0; 100_000],
+                agent_ids: vec!["\u{7}".into(); 100_000],
+                notes: vec!["n".repeat(MAX_TEXT_LEN + 1); 100_000],
+                ..Interaction::default()
+            }],
+            ..ContextSnapshot::default()
+        }))
+        .expect_err("invalid");
+        assert_eq!(
+            fields(&status),
+            [
+                "context.recent_interactions[0].channels",
+                "context.recent_interactions[0].agent_ids",
+                "context.recent_interactions[0].notes"
+            ]
+        );
+    }
+
+    #[test]
+    fn snapshot_strings_are_bounded() {
+        let status = recommend(&recommend_with(ContextSnapshot {
+            purchases: vec![Purchase {
+                product_name: "p".repeat(MAX_TITLE_LEN + 1),
+                ..Purchase::default()
+            }],
+            automated_steps: vec![AutomatedStep {
+                step: "s".repeat(MAX_TITLE_LEN + 1),
+                ..AutomatedStep::default()
+            }],
+            ..ContextSnapshot::default()
+        }))
+        .expect_err("invalid");
+        assert_eq!(
+            fields(&status),
+            [
+                "context.purchases[0].product_name",
+                "context.automated_steps[0].step"
+            ]
+        );
+    }
+
+    #[test]
+    fn oversized_upserts_are_refused_without_looking_at_their_items() {
+        let status = upsert_catalog(&UpsertCatalogRequest {
+            tenant_id: "t1".into(),
+            items: vec![CatalogItem::default(); 100_000],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["items"]);
+        let status = upsert_articles(&UpsertArticlesRequest {
+            tenant_id: "t1".into(),
+            articles: vec![Article::default(); 100_000],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["articles"]);
+        let status = upsert_articles(&UpsertArticlesRequest {
+            tenant_id: "t1".into(),
+            articles: vec![Article {
+                article_id: "a1".into(),
+                title: "Returns".into(),
+                tags: vec!["t".repeat(1000); 100_000],
+                ..Article::default()
+            }],
+            idempotency_key: "k".into(),
+        })
+        .expect_err("invalid");
+        assert_eq!(fields(&status), ["articles[0].tags"]);
+    }
+
+    #[test]
+    fn a_full_snapshot_fits_the_message_limit() {
+        let text = |len: usize| "x".repeat(len);
+        let b = &SNAPSHOT_BOUNDS;
+        let full_case = Case {
+            case_id: text(MAX_ID_LEN),
+            subject: text(MAX_TITLE_LEN),
+            category: text(MAX_ID_LEN),
+            owner_agent_id: text(MAX_ID_LEN),
+            contact_id: text(MAX_ID_LEN),
+            notes: vec![
+                baton_proto::v1::ProgressNote {
+                    text: text(MAX_TEXT_LEN),
+                    contact_id: text(MAX_ID_LEN),
+                    author: Some(baton_proto::v1::Actor {
+                        kind: 2,
+                        id: text(MAX_ID_LEN),
+                    }),
+                    at: None,
+                };
+                b.notes_per_case
+            ],
+            ..Case::default()
+        };
+        let full_interaction = Interaction {
+            contact_id: text(MAX_ID_LEN),
+            channels: vec![1; b.channels_per_interaction],
+            utterance: text(MAX_TEXT_LEN),
+            intent: text(MAX_ID_LEN),
+            summary: text(MAX_TEXT_LEN),
+            agent_ids: vec![text(MAX_ID_LEN); b.agents_per_interaction],
+            notes: vec![text(MAX_TEXT_LEN); b.notes_per_interaction],
+            ..Interaction::default()
+        };
+        let req = RecommendRequest {
+            utterance: text(MAX_TEXT_LEN),
+            ..recommend_with(ContextSnapshot {
+                open_cases: vec![full_case.clone(); b.open_cases],
+                recent_interactions: vec![full_interaction; b.recent_interactions],
+                resolved_cases: vec![full_case; b.resolved_cases],
+                ..ContextSnapshot::default()
+            })
+        };
+        assert!(recommend(&req).is_ok());
+        let len = req.encoded_len();
+        assert!(len * 2 <= crate::MAX_REQUEST_BYTES, "{len}");
+    }
+
+    #[test]
+    fn a_full_article_upsert_fits_the_message_limit() {
+        let text = |len: usize, tag: &str| format!("{tag}{}", "x".repeat(len - tag.len()));
+        let req = UpsertArticlesRequest {
+            tenant_id: "t".repeat(64),
+            articles: (0..MAX_ARTICLES)
+                .map(|i| Article {
+                    article_id: text(MAX_ID_LEN, &format!("a{i}-")),
+                    title: text(MAX_TITLE_LEN, "t"),
+                    body: text(MAX_BODY_LEN, "b"),
+                    tags: (0..MAX_TAGS)
+                        .map(|j| text(MAX_LABEL_LEN, &format!("{j}-")))
+                        .collect(),
+                    language: text(MAX_LABEL_LEN, "en-"),
+                })
+                .collect(),
+            idempotency_key: "k".repeat(128),
+        };
+        assert!(upsert_articles(&req).is_ok());
+        let len = req.encoded_len();
+        assert!(len <= crate::MAX_REQUEST_BYTES, "{len}");
+    }
 }
