@@ -18,6 +18,7 @@ fn main() -> io::Result<()> {
         "baton/v1/recommendation.proto",
         "baton/v1/token.proto",
         "baton/v1/routing.proto",
+        "baton/v1/audit.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     for file in &files {

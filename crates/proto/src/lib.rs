@@ -31,6 +31,8 @@ pub mod service_names {
     pub const ROUTING: &str = "baton.v1.RoutingService";
     /// `baton.v1.RecommendationService`.
     pub const RECOMMENDATION: &str = "baton.v1.RecommendationService";
+    /// `baton.v1.AuditService`, served on every port next to health and reflection.
+    pub const AUDIT: &str = "baton.v1.AuditService";
 }
 
 #[cfg(test)]
@@ -38,7 +40,7 @@ mod tests {
     use prost::Message as _;
 
     #[test]
-    fn descriptor_set_names_all_four_services() {
+    fn descriptor_set_names_every_service() {
         let fds = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET)
             .expect("descriptor set decodes");
         let services: Vec<String> = fds
@@ -54,6 +56,7 @@ mod tests {
             super::service_names::CONTEXT,
             super::service_names::ROUTING,
             super::service_names::RECOMMENDATION,
+            super::service_names::AUDIT,
         ] {
             assert!(
                 services.iter().any(|s| s == name),
