@@ -7,6 +7,10 @@
 //! role the rule admits (`PERMISSION_DENIED` naming the permission); charge the caller's rate
 //! limit and, for long streams, its open-stream cap (`RESOURCE_EXHAUSTED`); then hand the
 //! request on with the principal in its extensions, where [`caller`](crate::caller) finds it.
+//!
+//! With an audit log ([`AuthLayer::with_audit`]), a privileged call (a rule with an
+//! [`Audit`](crate::audit::Audit)) is recorded before it is handed on and completed with its
+//! answer, and a refusal for lack of permission is recorded too; see [`audit`](crate::audit).
 
 use std::{
     collections::HashMap,
@@ -22,8 +26,9 @@ use http::{HeaderMap, Request, Response};
 use tonic::{Status, body::Body};
 
 use crate::{
+    audit::{AuditSink, record},
     jwt::Verifier,
-    policy::{self, Decision},
+    policy::{self, Decision, Rule},
     principal::{AuthMethod, Principal, Role, Roles, Tenants},
     reload::Watched,
 };
@@ -147,6 +152,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct AuthLayer {
     shared: Arc<Shared>,
+    /// Where privileged calls are recorded; without one, nothing is.
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -154,6 +161,7 @@ impl std::fmt::Debug for AuthLayer {
         f.debug_struct("AuthLayer")
             .field("authenticator", &self.shared.authenticator)
             .field("limits", &self.shared.limits)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -172,7 +180,14 @@ impl AuthLayer {
                 rate,
                 streams: Mutex::new(HashMap::new()),
             }),
+            audit: None,
         }
+    }
+
+    /// The same layer (sharing its limits), recording privileged calls in `sink`.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = Some(sink);
+        self
     }
 }
 
@@ -183,6 +198,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Auth {
             inner,
             shared: self.shared.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -192,6 +208,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Auth<S> {
     inner: S,
     shared: Arc<Shared>,
+    audit: Option<Arc<dyn AuditSink>>,
 }
 
 impl<S> std::fmt::Debug for Auth<S> {
@@ -200,19 +217,38 @@ impl<S> std::fmt::Debug for Auth<S> {
     }
 }
 
-/// Why a call stops at the layer, and the principal when it passes.
+/// A call the layer lets through: its principal and rule, when it has them.
 struct Admitted {
     principal: Option<Arc<Principal>>,
+    rule: Option<&'static Rule>,
     stream: Option<StreamSlot>,
 }
 
+/// A call the layer refuses.
+struct Refused {
+    status: Status,
+    /// For a privileged RPC refused to an authenticated caller for lack of a role (within its
+    /// rate limit): the rule and the caller, for the audit record.
+    audit: Option<(&'static Rule, Arc<Principal>)>,
+}
+
+impl From<Status> for Refused {
+    fn from(status: Status) -> Self {
+        Refused {
+            status,
+            audit: None,
+        }
+    }
+}
+
 impl Shared {
-    fn admit(&self, req: &Request<Body>) -> Result<Admitted, Status> {
+    fn admit(&self, req: &Request<Body>) -> Result<Admitted, Refused> {
         let path = req.uri().path();
         let rule = match policy::decide(path) {
             Decision::Anonymous => {
                 return Ok(Admitted {
                     principal: None,
+                    rule: None,
                     stream: None,
                 });
             }
@@ -224,7 +260,8 @@ impl Shared {
                     .authenticate(req.headers(), req.extensions().get::<PeerIdentity>())?;
                 return Err(Status::permission_denied(format!(
                     "{path} is not in the authorization table"
-                )));
+                ))
+                .into());
             }
         };
         let principal = self
@@ -233,29 +270,29 @@ impl Shared {
         let Some(rule) = rule else {
             return Ok(Admitted {
                 principal: Some(principal),
+                rule: None,
                 stream: None,
             });
         };
         if !principal.roles.intersects(rule.roles()) {
-            return Err(Status::permission_denied(format!(
+            let status = Status::permission_denied(format!(
                 "caller {} lacks permission {} (held by: {}; the caller has: {})",
                 principal.subject,
                 rule.permission,
                 rule.roles().names(),
                 principal.roles.names(),
-            )));
+            ));
+            // Denials cost the caller's rate too, so that one cannot fill the audit log.
+            let audit =
+                (rule.audit.is_some() && self.within_rate(&principal)).then_some((rule, principal));
+            return Err(Refused { status, audit });
         }
-        if let Some(rate) = &self.rate
-            && !principal.has(Role::Service)
-            && rate.check_key(&principal.subject).is_err()
-        {
-            if rate.len() > 100_000 {
-                rate.retain_recent();
-            }
+        if !self.within_rate(&principal) {
             return Err(Status::resource_exhausted(format!(
                 "caller {} is over its rate limit of {} calls per second",
                 principal.subject, self.limits.calls_per_sec
-            )));
+            ))
+            .into());
         }
         let stream = if rule.stream {
             Some(self.open_stream(&principal.subject)?)
@@ -264,8 +301,23 @@ impl Shared {
         };
         Ok(Admitted {
             principal: Some(principal),
+            rule: Some(rule),
             stream,
         })
+    }
+
+    /// Charges one call to the principal's rate limit; false when it is over it.
+    fn within_rate(&self, principal: &Principal) -> bool {
+        let Some(rate) = &self.rate else {
+            return true;
+        };
+        if principal.has(Role::Service) || rate.check_key(&principal.subject).is_ok() {
+            return true;
+        }
+        if rate.len() > 100_000 {
+            rate.retain_recent();
+        }
+        false
     }
 
     fn open_stream(self: &Shared, subject: &str) -> Result<StreamSlot, Status> {
@@ -356,15 +408,43 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let admitted = self.shared.admit(&req);
         let shared = self.shared.clone();
+        let sink = self.audit.clone();
         Box::pin(async move {
             let admitted = match admitted {
                 Ok(a) => a,
-                Err(status) => return Ok(status.into_http()),
+                Err(refused) => {
+                    if let (Some(sink), Some((rule, principal))) = (&sink, &refused.audit)
+                        && let Some(audit) = &rule.audit
+                    {
+                        let (parts, body) = req.into_parts();
+                        let rpc = parts.uri.path();
+                        record::refused(&**sink, rpc, audit, principal, body, &refused.status)
+                            .await;
+                    }
+                    return Ok(refused.status.into_http());
+                }
             };
+            // A privileged call: recorded before it reaches the service, or refused.
+            let mut pending = None;
+            if let (Some(sink), Some(rule), Some(principal)) =
+                (sink, admitted.rule, &admitted.principal)
+                && let Some(audit) = rule.audit.filter(|a| a.records(principal))
+            {
+                match record::begin(sink, rule.path, &audit, principal, req).await {
+                    Ok((request, started)) => {
+                        req = request;
+                        pending = Some(started);
+                    }
+                    Err(status) => return Ok(status.into_http()),
+                }
+            }
             if let Some(principal) = admitted.principal {
                 req.extensions_mut().insert(principal);
             }
-            let response = inner.call(req).await?;
+            let mut response = inner.call(req).await?;
+            if let Some(pending) = pending {
+                response = pending.finish(response).await;
+            }
             Ok(match admitted.stream {
                 None => response,
                 Some(slot) => response.map(|inner| {

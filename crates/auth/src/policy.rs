@@ -6,8 +6,15 @@
 //! itself, only the contacts it holds, only tokens addressed to it; a tenant only from the
 //! caller's own set) is checked by the handler against the principal, because it depends on
 //! the request and the state it names.
+//!
+//! A row with an [`Audit`] is a privileged RPC: every call of it is written to the audit log
+//! (see [`audit`](crate::audit)), with the ids its request names.
 
-use crate::principal::{Role, Roles};
+pub use crate::audit::Audit;
+use crate::{
+    audit::{AuditTarget, targets},
+    principal::{Role, Roles},
+};
 
 use Role::{Admin, Agent, Gateway, Service, Supervisor};
 
@@ -22,6 +29,8 @@ pub struct Rule {
     pub roles: &'static [Role],
     /// A long-lived stream: counted against the caller's cap on open streams.
     pub stream: bool,
+    /// A privileged RPC: how its calls are written to the audit log. Only unary RPCs are.
+    pub audit: Option<Audit>,
 }
 
 const fn rule(path: &'static str, permission: &'static str, roles: &'static [Role]) -> Rule {
@@ -30,6 +39,7 @@ const fn rule(path: &'static str, permission: &'static str, roles: &'static [Rol
         permission,
         roles,
         stream: false,
+        audit: None,
     }
 }
 
@@ -39,6 +49,26 @@ const fn stream(path: &'static str, permission: &'static str, roles: &'static [R
         permission,
         roles,
         stream: true,
+        audit: None,
+    }
+}
+
+impl Rule {
+    /// The rule, with every call audited; `target` reads the ids out of the request.
+    const fn audited(self, target: fn(&[u8]) -> Option<AuditTarget>) -> Rule {
+        self.audited_by(&[], target)
+    }
+
+    /// The rule, with calls by principals holding one of `by` audited.
+    const fn audited_by(
+        self,
+        by: &'static [Role],
+        target: fn(&[u8]) -> Option<AuditTarget>,
+    ) -> Rule {
+        Rule {
+            audit: Some(Audit { target, by }),
+            ..self
+        }
     }
 }
 
@@ -70,16 +100,20 @@ pub const TABLE: &[Rule] = &[
         "contacts.read",
         &[Gateway, Agent, Supervisor, Admin],
     ),
+    // An agent setting its own presence is routine; a supervisor or admin changing an agent is
+    // audited.
     rule(
         "/baton.v1.RoutingService/SetAgentState",
         "agents.set_state",
         &[Agent, Supervisor, Admin],
-    ),
+    )
+    .audited_by(&[Supervisor, Admin], targets::set_agent_state),
     rule(
         "/baton.v1.RoutingService/UpsertQueue",
         "queues.write",
         &[Supervisor, Admin],
-    ),
+    )
+    .audited(targets::upsert_queue),
     stream(
         "/baton.v1.RoutingService/AgentSession",
         "agents.session",
@@ -89,7 +123,8 @@ pub const TABLE: &[Rule] = &[
         "/baton.v1.RoutingService/OpenToken",
         "tokens.open",
         &[Gateway, Agent, Supervisor],
-    ),
+    )
+    .audited(targets::open_token),
     // Identity: routing resolves; administrators curate.
     rule(
         "/baton.v1.IdentityService/Resolve",
@@ -100,7 +135,8 @@ pub const TABLE: &[Rule] = &[
         "/baton.v1.IdentityService/UpsertProfile",
         "identity.import",
         &[Admin, Service],
-    ),
+    )
+    .audited(targets::upsert_profile),
     rule(
         "/baton.v1.IdentityService/GetProfile",
         "identity.read",
@@ -115,17 +151,20 @@ pub const TABLE: &[Rule] = &[
         "/baton.v1.IdentityService/MergeProfiles",
         "identity.merge",
         &[Admin],
-    ),
+    )
+    .audited(targets::merge_profiles),
     rule(
         "/baton.v1.IdentityService/UnmergeProfile",
         "identity.unmerge",
         &[Admin],
-    ),
+    )
+    .audited(targets::unmerge_profile),
     rule(
         "/baton.v1.IdentityService/ForgetCustomer",
         "customers.forget",
         &[Admin, Service],
-    ),
+    )
+    .audited(targets::forget_customer),
     // Context: routing writes and reads; supervisors may watch.
     rule(
         "/baton.v1.ContextService/AppendEvent",
@@ -151,7 +190,8 @@ pub const TABLE: &[Rule] = &[
         "/baton.v1.ContextService/ForgetCustomer",
         "customers.forget",
         &[Admin, Service],
-    ),
+    )
+    .audited(targets::forget_customer),
     // Recommendation: routing asks; administrators load catalogs and articles.
     rule(
         "/baton.v1.RecommendationService/Recommend",
@@ -177,6 +217,13 @@ pub const TABLE: &[Rule] = &[
         "/baton.v1.RecommendationService/ForgetCustomer",
         "customers.forget",
         &[Admin, Service],
+    )
+    .audited(targets::forget_customer),
+    // Audit: served on every port; a tenant's administrators read its log.
+    rule(
+        "/baton.v1.AuditService/ListAuditRecords",
+        "audit.read",
+        &[Admin],
     ),
 ];
 
@@ -309,6 +356,50 @@ mod tests {
             assert!(!rule.roles().contains(Role::Agent), "{}", rule.path);
             assert!(!rule.roles().contains(Role::Gateway), "{}", rule.path);
         }
+    }
+
+    #[test]
+    fn the_privileged_rpcs_and_only_they_are_audited_and_all_are_unary() {
+        let audited: Vec<&str> = TABLE
+            .iter()
+            .filter(|r| r.audit.is_some())
+            .map(|r| r.path.trim_start_matches("/baton.v1."))
+            .collect();
+        assert_eq!(
+            audited,
+            [
+                "RoutingService/SetAgentState",
+                "RoutingService/UpsertQueue",
+                "RoutingService/OpenToken",
+                "IdentityService/UpsertProfile",
+                "IdentityService/MergeProfiles",
+                "IdentityService/UnmergeProfile",
+                "IdentityService/ForgetCustomer",
+                "ContextService/ForgetCustomer",
+                "RecommendationService/ForgetCustomer",
+            ]
+        );
+        for rule in TABLE.iter().filter(|r| r.audit.is_some()) {
+            assert!(!rule.stream, "{} is a stream", rule.path);
+        }
+        let Decision::Rule(read) = decide("/baton.v1.AuditService/ListAuditRecords") else {
+            panic!("the audit log has a rule")
+        };
+        assert_eq!(read.roles(), Roles::of(&[Role::Admin]));
+        assert_eq!(read.permission, "audit.read");
+    }
+
+    #[test]
+    fn an_agent_setting_state_is_not_audited_a_supervisor_is() {
+        let Decision::Rule(rule) = decide("/baton.v1.RoutingService/SetAgentState") else {
+            panic!("SetAgentState has a rule")
+        };
+        let audit = rule.audit.expect("audited");
+        let mut p = crate::Principal::for_tests();
+        p.roles = Roles::of(&[Role::Agent]);
+        assert!(!audit.records(&p));
+        p.roles = Roles::of(&[Role::Agent, Role::Supervisor]);
+        assert!(audit.records(&p));
     }
 
     #[test]
