@@ -18,10 +18,13 @@
 //!   connect when the server does not fsync every write; plus a throwaway test server behind
 //!   `test-support`.
 //!
+//! - [`audit`]: the audit log of privileged calls, embedded (`audit.redb`) and on Redis.
+//!
 //! Each service defines the trait for its own state and implements it on top of this crate;
 //! the Redis backend implements the same traits. What this crate must never do: know about a
 //! service's domain.
 
+pub mod audit;
 pub mod codec;
 mod db;
 mod error;
