@@ -1,9 +1,10 @@
 //! The one server bootstrap every service runs behind.
 //!
 //! Each service listens on its own port with: the standard gRPC health service (reporting the
-//! service and the whole server), server reflection over the `baton.v1` descriptors, and the
-//! tower stack below; with an audit log, also `AuditService`. On the stop signal health turns NOT_SERVING, the listener stops
-//! accepting and in-flight calls drain until the drain deadline.
+//! service and the whole server), server reflection over the `baton.v1` descriptors, the
+//! tower stack below and, with an audit log, `AuditService`. On the stop signal health turns
+//! NOT_SERVING, the listener stops accepting and in-flight calls drain until the drain
+//! deadline.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
