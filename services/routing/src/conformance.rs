@@ -5,6 +5,8 @@ use baton_proto::v1::{
     Agent, Channel, Contact, ContactState, Presence, Queue, Skill, SkillRequirement,
 };
 
+use baton_store::StoreError;
+
 use crate::domain::record::ContactRecord;
 use crate::store::{RoutingStore, Write};
 
@@ -29,6 +31,7 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     contacts_round_trip_and_ended_ones_leave_the_live_set(store).await;
     agents_and_queues_round_trip(store).await;
     answers_are_remembered_per_tenant_and_operation(store).await;
+    a_key_reused_for_another_request_is_refused(store).await;
     tenants_are_isolated(store).await;
 }
 
@@ -126,6 +129,11 @@ pub async fn agents_and_queues_round_trip<S: RoutingStore>(store: &S) {
     assert!(loaded.queues.contains(&("conf-b".to_owned(), queue)));
 }
 
+/// The digest of the request a test answer answers.
+const FIRST: [u8; 32] = [1; 32];
+/// The digest of a different request.
+const OTHER: [u8; 32] = [2; 32];
+
 /// An answer is found by tenant, operation and key, and by nothing else.
 pub async fn answers_are_remembered_per_tenant_and_operation<S: RoutingStore>(store: &S) {
     store
@@ -133,25 +141,56 @@ pub async fn answers_are_remembered_per_tenant_and_operation<S: RoutingStore>(st
             tenant_id: "conf-c".into(),
             operation: "start",
             key: "k1".into(),
+            digest: FIRST,
             answer: b"first".to_vec(),
         }])
         .await
         .expect("apply");
+    let answer = |tenant: &'static str, op: &'static str, key: &'static str| async move {
+        store.answer(tenant, op, key, &FIRST).await.expect("read")
+    };
     assert_eq!(
-        store.answer("conf-c", "start", "k1").await.expect("read"),
+        answer("conf-c", "start", "k1").await,
         Some(b"first".to_vec())
     );
-    assert_eq!(
-        store.answer("conf-c", "end", "k1").await.expect("read"),
-        None
+    assert_eq!(answer("conf-c", "end", "k1").await, None);
+    assert_eq!(answer("conf-c", "start", "k2").await, None);
+    assert_eq!(answer("conf-x", "start", "k1").await, None);
+}
+
+/// A key that comes back with a different request is refused, and the answer to the first
+/// request stays as it was.
+pub async fn a_key_reused_for_another_request_is_refused<S: RoutingStore>(store: &S) {
+    store
+        .apply(vec![Write::Answer {
+            tenant_id: "conf-f".into(),
+            operation: "start",
+            key: "k1".into(),
+            digest: FIRST,
+            answer: b"first".to_vec(),
+        }])
+        .await
+        .expect("apply");
+    let reused = store.answer("conf-f", "start", "k1", &OTHER).await;
+    assert!(
+        matches!(&reused, Err(StoreError::KeyReused { operation }) if operation == "start"),
+        "{reused:?}"
     );
     assert_eq!(
-        store.answer("conf-c", "start", "k2").await.expect("read"),
-        None
+        store
+            .answer("conf-f", "start", "k1", &FIRST)
+            .await
+            .expect("read"),
+        Some(b"first".to_vec()),
+        "the first answer is untouched"
     );
     assert_eq!(
-        store.answer("conf-x", "start", "k1").await.expect("read"),
-        None
+        store
+            .answer("conf-f", "end", "k1", &OTHER)
+            .await
+            .expect("read"),
+        None,
+        "a key is bound per operation"
     );
 }
 

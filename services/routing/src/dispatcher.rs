@@ -38,7 +38,7 @@ use crate::store::Write;
 mod command;
 
 pub use command::{Accepted, Acked, Command, DispatcherHandle, Idem};
-use command::{Entity, Reply};
+use command::{Entity, Reply, Slot};
 
 /// How many recent answers the dispatcher keeps for retries that race the store.
 const RECENT_ANSWERS: usize = 10_000;
@@ -53,6 +53,17 @@ struct Session {
     id: u64,
     /// Bounded: a desktop that stops reading is cut off instead of stalling routing.
     tx: mpsc::Sender<AgentSessionResponse>,
+}
+
+/// An answer the dispatcher remembers for a retry that races the store.
+#[derive(Debug, Clone)]
+struct Remembered {
+    /// The request it answers: a key that comes back with another is refused.
+    digest: [u8; 32],
+    /// The encoded answer.
+    answer: Vec<u8>,
+    /// What it is about.
+    entity: Entity,
 }
 
 /// What a mutating command did: the answer, what it is about, what to store with it, and
@@ -86,10 +97,11 @@ pub struct Dispatcher {
     /// Offer deadlines: `(when, tenant, offer id)`. Entries for offers already answered are
     /// left to fire and do nothing, which is cheaper than finding them.
     timers: BTreeSet<(Instant, String, String)>,
-    /// Recent answers by request, oldest first in `recent_order`.
-    recent: HashMap<Idem, (Vec<u8>, Entity)>,
+    /// Recent answers by key, with the digest of the request they answer; oldest first in
+    /// `recent_order`.
+    recent: HashMap<Slot, Remembered>,
     /// Eviction order of `recent`.
-    recent_order: VecDeque<Idem>,
+    recent_order: VecDeque<Slot>,
     /// Where durable changes go.
     persister: Persister,
     /// Seals transfer tokens.
@@ -409,13 +421,21 @@ impl Dispatcher {
         let _ = reply.send(result);
     }
 
-    /// The remembered answer to `idem`, if any. Its subject's current state and the answer
-    /// are stored again, so a retry after a failed commit still ends durable.
+    /// The remembered answer to `idem`, if any; `KeyReused` when its key answered a different
+    /// request. Its subject's current state and the answer are stored again, so a retry after
+    /// a failed commit still ends durable.
     fn replay<T: Message + Default>(&mut self, idem: &Idem) -> Option<Result<Acked<T>, Error>> {
         if idem.key.is_empty() {
             return None;
         }
-        let (bytes, entity) = self.recent.get(idem)?.clone();
+        let Remembered {
+            digest,
+            answer: bytes,
+            entity,
+        } = self.recent.get(&idem.slot())?.clone();
+        if digest != idem.digest {
+            return Some(Err(Error::KeyReused));
+        }
         let value = match T::decode(bytes.as_slice()) {
             Ok(value) => value,
             Err(err) => {
@@ -480,8 +500,15 @@ impl Dispatcher {
         {
             self.recent.remove(&oldest);
         }
-        self.recent_order.push_back(idem.clone());
-        self.recent.insert(idem, (bytes, entity));
+        self.recent_order.push_back(idem.slot());
+        self.recent.insert(
+            idem.slot(),
+            Remembered {
+                digest: idem.digest,
+                answer: bytes,
+                entity,
+            },
+        );
         Acked {
             value,
             durable: self.persister.enqueue(writes),
@@ -615,6 +642,7 @@ fn answer_write(idem: &Idem, answer: Vec<u8>) -> Write {
         tenant_id: idem.tenant_id.clone(),
         operation: idem.operation,
         key: idem.key.clone(),
+        digest: idem.digest,
         answer,
     }
 }

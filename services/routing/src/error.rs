@@ -1,5 +1,6 @@
 //! Everything that can go wrong in routing, and the one mapping to gRPC status codes.
 
+use baton_runtime::validate::Violations;
 use baton_store::StoreError;
 use baton_token::OpenError;
 
@@ -33,15 +34,38 @@ pub enum Error {
         /// The service, never its internal cause.
         dependency: &'static str,
     },
+    /// The caller may call the RPC but not do this within it: an agent acting for another
+    /// agent or on a contact that is not with it, a gateway acting as an agent, an agent
+    /// changing more than its own presence.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// What the request would create exists already and must not be replaced silently (a
+    /// second session of an agent).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The idempotency key was already used by this caller for a different request: neither
+    /// replayed nor applied.
+    #[error("idempotency_key was already used for a different request")]
+    KeyReused,
     /// The durable store failed; details are logged, never returned.
     #[error("routing store failed")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Routing is overloaded (its internal queues are full) or shutting down.
     #[error("routing is {0}, retry later")]
     Busy(&'static str),
     /// A sealed token did not open.
     #[error(transparent)]
     Token(#[from] OpenError),
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            // The caller's mistake, not the store's: said as such.
+            StoreError::KeyReused { .. } => Error::KeyReused,
+            other => Error::Store(other),
+        }
+    }
 }
 
 impl From<Error> for tonic::Status {
@@ -52,6 +76,18 @@ impl From<Error> for tonic::Status {
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Rejected { .. } => Status::invalid_argument(err.to_string()),
             Error::Unavailable { .. } => Status::unavailable(err.to_string()),
+            Error::PermissionDenied(message) => Status::permission_denied(message),
+            Error::AlreadyExists(message) => Status::already_exists(message),
+            Error::KeyReused => {
+                let mut v = Violations::new();
+                v.add(
+                    "idempotency_key",
+                    "was already used for a different request",
+                );
+                v.check()
+                    .err()
+                    .unwrap_or_else(|| Status::invalid_argument(err.to_string()))
+            }
             Error::Store(ref source) => {
                 tracing::error!(error = %source, "routing store failed");
                 Status::unavailable("routing store is unavailable, retry later")
@@ -101,6 +137,20 @@ mod tests {
                 Code::Unavailable,
             ),
             (Error::Busy("shutting down"), Code::Unavailable),
+            (
+                Error::PermissionDenied("agent ann may not act as agent bob".into()),
+                Code::PermissionDenied,
+            ),
+            (
+                Error::AlreadyExists("agent ann already has an open session".into()),
+                Code::AlreadyExists,
+            ),
+            (
+                Error::from(StoreError::KeyReused {
+                    operation: "start".into(),
+                }),
+                Code::InvalidArgument,
+            ),
             (Error::Token(OpenError::Tampered), Code::Unauthenticated),
             (Error::Token(OpenError::WrongTenant), Code::PermissionDenied),
         ];
@@ -109,5 +159,19 @@ mod tests {
             assert_eq!(status.code(), code, "{status:?}");
             assert!(!status.message().contains("sda1"), "{status:?}");
         }
+    }
+
+    #[test]
+    fn a_reused_key_is_a_field_violation_on_the_key() {
+        let status = Status::from(Error::from(StoreError::KeyReused {
+            operation: "start".into(),
+        }));
+        assert_eq!(
+            baton_runtime::validate::field_violations(&status),
+            [(
+                "idempotency_key".to_owned(),
+                "was already used for a different request".to_owned()
+            )]
+        );
     }
 }

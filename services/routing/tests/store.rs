@@ -51,6 +51,7 @@ fn before_restart() -> Vec<Write> {
             tenant_id: "acme".into(),
             operation: "start",
             key: "k1".into(),
+            digest: [7; 32],
             answer: b"started".to_vec(),
         },
     ]
@@ -71,7 +72,10 @@ async fn check_after_restart<S: RoutingStore>(store: &S) {
             .is_some_and(|c| c.state() == ContactState::Ended)
     );
     assert_eq!(
-        store.answer("acme", "start", "k1").await.expect("read"),
+        store
+            .answer("acme", "start", "k1", &[7; 32])
+            .await
+            .expect("read"),
         Some(b"started".to_vec())
     );
 

@@ -1,9 +1,11 @@
 //! What handlers ask the dispatcher, and what it answers.
 
+use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     AgentSessionResponse, EndContactResponse, Queue, SetAgentStateResponse, StartContactResponse,
     TransferResponse,
 };
+use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::matching::AgentState;
@@ -17,14 +19,46 @@ use crate::persist::Durable;
 pub type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// Identifies one mutating request for idempotency.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idem {
     /// The tenant.
     pub tenant_id: String,
     /// The operation ("start", "transfer", ...).
     pub operation: &'static str,
-    /// The caller's key.
+    /// The caller's key scoped to the caller; empty when the request has none (it is then
+    /// applied every time).
     pub key: String,
+    /// The digest of the request as received: the key answers this request and no other.
+    pub digest: RequestDigest,
+}
+
+/// Where an answer is remembered: tenant, operation and scoped key, without the digest, so a
+/// key that comes back with a different request is found, and refused.
+pub(super) type Slot = (String, &'static str, String);
+
+impl Idem {
+    pub(super) fn slot(&self) -> Slot {
+        (self.tenant_id.clone(), self.operation, self.key.clone())
+    }
+
+    /// The key routing derives from this one for the calls it makes for the request
+    /// (`start/<derived>` to identity, `start/<derived>/started` to context): 32 hex digits
+    /// of a hash of the scoped key and the request digest. So it stays short, is the same for
+    /// a retry of the same request, and never meets another caller's key nor a different
+    /// request's. Empty for a request without a key.
+    pub fn derived(&self) -> String {
+        if self.key.is_empty() {
+            return String::new();
+        }
+        let mut hash = Sha256::new();
+        hash.update(self.key.as_bytes());
+        hash.update([0x1f]);
+        hash.update(self.digest);
+        hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// An answer, and a receiver that resolves once it (and the change it reports) is durable.

@@ -17,6 +17,7 @@ fn idem(key: &str) -> Idem {
         tenant_id: T.into(),
         operation: "test",
         key: key.into(),
+        digest: [1; 32],
     }
 }
 
@@ -139,6 +140,42 @@ async fn a_repeated_request_gets_the_first_answer_and_changes_nothing() {
         .await
         .expect("call");
     assert!(c2.is_none(), "the retry created nothing");
+}
+
+#[tokio::test]
+async fn a_key_that_comes_back_with_another_request_is_refused_and_changes_nothing() {
+    let (d, _dir, _shutdown) = setup().await;
+    let first = start(&d, "c1", "same").await;
+    let reused = d
+        .call(|reply| Command::Start {
+            idem: Idem {
+                digest: [2; 32],
+                ..idem("same")
+            },
+            record: Box::new(record("c2")),
+            response: Box::default(),
+            reply,
+        })
+        .await
+        .expect("call");
+    assert!(matches!(reused, Err(Error::KeyReused)), "{reused:?}");
+    let again = start(&d, "c3", "same").await;
+    assert!(
+        again.replayed,
+        "the first request's retry still gets its answer"
+    );
+    assert_eq!(again.value, first.value);
+    for id in ["c2", "c3"] {
+        let live = d
+            .call(|reply| Command::Contact {
+                tenant_id: T.into(),
+                contact_id: id.into(),
+                reply,
+            })
+            .await
+            .expect("call");
+        assert!(live.is_none(), "{id} was never created");
+    }
 }
 
 #[tokio::test]

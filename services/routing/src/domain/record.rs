@@ -52,11 +52,72 @@ impl ContactRecord {
     pub fn state(&self) -> ContactState {
         ContactState::try_from(self.contact.state).unwrap_or(ContactState::Unspecified)
     }
+
+    /// Whether the contact is with `agent_id` now: offered or connected to it, or held by it
+    /// during a warm transfer. Such an agent may transfer it.
+    pub fn is_with(&self, agent_id: &str) -> bool {
+        !agent_id.is_empty()
+            && (self.contact.holding_agent_id == agent_id
+                || (self.contact.agent_id == agent_id
+                    && matches!(
+                        self.state(),
+                        ContactState::Offered | ContactState::Connected
+                    )))
+    }
+
+    /// Whether `agent_id` holds the customer now: connected to it, or held by it during a warm
+    /// transfer. Such an agent may end it and write notes on it.
+    pub fn is_held_by(&self, agent_id: &str) -> bool {
+        !agent_id.is_empty()
+            && (self.contact.holding_agent_id == agent_id
+                || (self.contact.agent_id == agent_id && self.state() == ContactState::Connected))
+    }
+
+    /// Whether the contact is, or was last, `agent_id`'s: with it now, or ended while with
+    /// it. Such an agent may read it.
+    pub fn belongs_to(&self, agent_id: &str) -> bool {
+        self.is_with(agent_id)
+            || (!agent_id.is_empty()
+                && self.state() == ContactState::Ended
+                && self.contact.agent_id == agent_id)
+    }
 }
 
 /// An audience naming `target`.
 pub fn audience(target: Target) -> Audience {
     Audience {
         target: Some(target),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(state: ContactState, agent: &str, holding: &str) -> ContactRecord {
+        ContactRecord {
+            contact: Contact {
+                state: state as i32,
+                agent_id: agent.into(),
+                holding_agent_id: holding.into(),
+                ..Contact::default()
+            },
+            ..ContactRecord::default()
+        }
+    }
+
+    #[test]
+    fn an_agent_holds_what_it_is_connected_to_or_holds_and_has_what_is_offered_to_it() {
+        let offered = with(ContactState::Offered, "ann", "");
+        assert!(offered.is_with("ann") && !offered.is_held_by("ann"));
+        let connected = with(ContactState::Connected, "ann", "");
+        assert!(connected.is_with("ann") && connected.is_held_by("ann"));
+        assert!(!connected.is_with("bob") && !connected.belongs_to("bob"));
+        let warm = with(ContactState::Offered, "tim", "ann");
+        assert!(warm.is_held_by("ann") && warm.is_with("tim") && !warm.is_held_by("tim"));
+        let ended = with(ContactState::Ended, "ann", "");
+        assert!(!ended.is_with("ann") && !ended.is_held_by("ann") && ended.belongs_to("ann"));
+        let queued = with(ContactState::Queued, "", "");
+        assert!(!queued.is_with("") && !queued.belongs_to(""));
     }
 }

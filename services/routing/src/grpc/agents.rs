@@ -2,14 +2,16 @@
 
 use std::time::SystemTime;
 
+use baton_auth::Principal;
 use baton_proto::v1::{
     Channel, OpenTokenRequest, OpenTokenResponse, Presence, SetAgentStateRequest,
     SetAgentStateResponse, UpsertQueueRequest, UpsertQueueResponse, open_token_request,
 };
 use baton_token::{Expectations, OpenError, Opener};
 
-use super::{RoutingGrpc, durable, idem};
-use crate::dispatcher::Command;
+use super::{RoutingGrpc, access, durable};
+use crate::dispatcher::{Command, Idem};
+use crate::domain::matching::AgentState;
 use crate::domain::state::AgentUpdate;
 use crate::error::Error;
 use crate::store::RoutingStore;
@@ -17,11 +19,21 @@ use crate::store::RoutingStore;
 impl<S: RoutingStore> RoutingGrpc<S> {
     pub(super) async fn set_agent(
         &self,
+        caller: &Principal,
         r: SetAgentStateRequest,
+        idem: Idem,
     ) -> Result<SetAgentStateResponse, Error> {
-        let idem = idem(&r.tenant_id, "agent", &r.idempotency_key);
+        access::may_set_agent(caller, &r)?;
         if let Some(answer) = self.recall(&idem).await? {
             return Ok(answer);
+        }
+        // An agent sets the presence of the agent a supervisor or admin created for it; it
+        // never creates one (nor another tenant's: the tenant is the caller's).
+        if access::is_desk(caller) && self.agent(&r.tenant_id, &r.agent_id).await?.is_none() {
+            return Err(Error::PermissionDenied(format!(
+                "agent {} does not exist: creating an agent needs supervisor or admin",
+                r.agent_id
+            )));
         }
         let update = AgentUpdate {
             agent_id: r.agent_id.clone(),
@@ -46,8 +58,11 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         Ok(acked.value)
     }
 
-    pub(super) async fn queue(&self, r: UpsertQueueRequest) -> Result<UpsertQueueResponse, Error> {
-        let idem = idem(&r.tenant_id, "queue", &r.idempotency_key);
+    pub(super) async fn queue(
+        &self,
+        r: UpsertQueueRequest,
+        idem: Idem,
+    ) -> Result<UpsertQueueResponse, Error> {
         if let Some(answer) = self.recall(&idem).await? {
             return Ok(answer);
         }
@@ -62,20 +77,29 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         })
     }
 
+    /// An agent of the tenant, as the dispatcher holds it.
+    async fn agent(&self, tenant_id: &str, agent_id: &str) -> Result<Option<AgentState>, Error> {
+        self.dispatcher
+            .call(|reply| Command::Agent {
+                tenant_id: tenant_id.to_owned(),
+                agent_id: agent_id.to_owned(),
+                reply,
+            })
+            .await
+    }
+
+    /// Opens a token for the opener the request names, which the handler already checked is
+    /// the caller (an agent desk as itself, a gateway as a channel system); the token crate
+    /// then checks seal, expiry, tenant (the caller's) and audience, in that order.
     pub(super) async fn open(&self, r: OpenTokenRequest) -> Result<OpenTokenResponse, Error> {
         let opener = match r.opener {
             Some(open_token_request::Opener::AgentId(agent_id)) => {
-                let agent = self
-                    .dispatcher
-                    .call(|reply| Command::Agent {
-                        tenant_id: r.tenant_id.clone(),
-                        agent_id: agent_id.clone(),
-                        reply,
-                    })
-                    .await?
-                    .ok_or(OpenError::WrongAudience {
-                        reason: "unknown agent",
-                    })?;
+                let agent =
+                    self.agent(&r.tenant_id, &agent_id)
+                        .await?
+                        .ok_or(OpenError::WrongAudience {
+                            reason: "unknown agent",
+                        })?;
                 Opener::Agent {
                     agent_id,
                     tier: agent.profile.tier,

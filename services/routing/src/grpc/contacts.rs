@@ -1,5 +1,6 @@
 //! EndContact and AddNote.
 
+use baton_auth::Principal;
 use baton_proto::v1::{
     AddNoteRequest, AddNoteResponse, CaseOpened, ContactEnded, EndContactRequest,
     EndContactResponse, NoteAdded, event::Payload,
@@ -8,17 +9,28 @@ use uuid::Uuid;
 
 use super::deps::NewEvent;
 use super::start::agent_or_system;
-use super::{RoutingGrpc, durable, idem};
-use crate::dispatcher::Command;
+use super::{RoutingGrpc, access, durable};
+use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
 use crate::error::Error;
 use crate::store::{RoutingStore, Write};
 
 impl<S: RoutingStore> RoutingGrpc<S> {
-    pub(super) async fn end(&self, r: EndContactRequest) -> Result<EndContactResponse, Error> {
-        let idem = idem(&r.tenant_id, "end", &r.idempotency_key);
+    pub(super) async fn end(
+        &self,
+        caller: &Principal,
+        r: EndContactRequest,
+        idem: Idem,
+    ) -> Result<EndContactResponse, Error> {
         if let Some(answer) = self.recall(&idem).await? {
             return Ok(answer);
+        }
+        // An agent ends only what it holds; the dispatcher checks again (as `agent_id`) in
+        // case the contact moved since.
+        if access::is_desk(caller)
+            && let Some(live) = self.live_contact(&r.tenant_id, &r.contact_id).await?
+        {
+            access::may_handle(caller, &live)?;
         }
         let ended = self
             .dispatcher
@@ -34,6 +46,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             // Not live: ended before (answered unchanged) or unknown.
             Err(Error::NotFound { .. }) => {
                 let record = self.find_contact(&r.tenant_id, &r.contact_id).await?;
+                access::may_read(caller, &record)?;
                 return Ok(EndContactResponse {
                     contact: Some(record.contact),
                 });
@@ -71,12 +84,17 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         Ok(answer)
     }
 
-    pub(super) async fn note(&self, r: AddNoteRequest) -> Result<AddNoteResponse, Error> {
-        let idem = idem(&r.tenant_id, "note", &r.idempotency_key);
+    pub(super) async fn note(
+        &self,
+        caller: &Principal,
+        r: AddNoteRequest,
+        idem: Idem,
+    ) -> Result<AddNoteResponse, Error> {
         if let Some(answer) = self.recall(&idem).await? {
             return Ok(answer);
         }
         let record = self.find_contact(&r.tenant_id, &r.contact_id).await?;
+        access::may_handle(caller, &record)?;
         let c = &record.contact;
         if c.customer_id.is_empty() {
             return Err(Error::FailedPrecondition(format!(
@@ -85,10 +103,10 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             )));
         }
         // Without a caller's key the note is still written once per call.
-        let base = if r.idempotency_key.is_empty() {
+        let base = if idem.key.is_empty() {
             Uuid::now_v7().to_string()
         } else {
-            r.idempotency_key.clone()
+            idem.derived()
         };
         let append = |payload, suffix: &str| {
             self.deps.append(NewEvent {
@@ -135,12 +153,13 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             case_id,
             context_version: stored.version,
         };
-        if !r.idempotency_key.is_empty() {
+        if !idem.key.is_empty() {
             self.store
                 .apply(vec![Write::Answer {
-                    tenant_id: r.tenant_id.clone(),
-                    operation: "note",
-                    key: r.idempotency_key.clone(),
+                    tenant_id: idem.tenant_id,
+                    operation: idem.operation,
+                    key: idem.key,
+                    digest: idem.digest,
                     answer: prost::Message::encode_to_vec(&answer),
                 }])
                 .await?;

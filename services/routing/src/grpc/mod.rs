@@ -1,12 +1,17 @@
-//! The gRPC adapter: validates each request, calls the other services, asks the dispatcher to
-//! change the routing state, waits until the change is durable, and maps errors to statuses.
+//! The gRPC adapter: takes the tenant from the authenticated caller, validates each request,
+//! calls the other services, asks the dispatcher to change the routing state, waits until the
+//! change is durable, and maps errors to statuses. Every mutating request's idempotency key is
+//! scoped to its caller and bound to the digest of the request as received.
 //!
 //! - `start`, `transfer`, `contacts` (end, note, get), `agents` (agents, queues, tokens):
 //!   one file per group of RPCs.
+//! - `access`: what a caller may do within a call (which agent it acts as, which contacts it
+//!   touches); the auth layer already checked it may call the RPC at all.
 //! - `session`: the agent desktop's bidirectional stream.
 //! - `deps`: calls to identity, context and recommendation, and how routing degrades.
 //! - `validate`: the field checks.
 
+mod access;
 mod agents;
 mod contacts;
 mod deps;
@@ -18,6 +23,8 @@ pub mod validate;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use baton_auth::Principal;
+use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::routing_service_server::RoutingService;
 use baton_proto::v1::{
     AddNoteRequest, AddNoteResponse, AgentSessionRequest, AgentSessionResponse, EndContactRequest,
@@ -94,7 +101,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         }
         let Some(bytes) = self
             .store
-            .answer(&idem.tenant_id, idem.operation, &idem.key)
+            .answer(&idem.tenant_id, idem.operation, &idem.key, &idem.digest)
             .await?
         else {
             return Ok(None);
@@ -161,12 +168,24 @@ fn record_ids(call: &CallSpan, tenant: &str, contact: &str) {
     }
 }
 
-/// The idempotency identity of a request.
-fn idem(tenant_id: &str, operation: &'static str, key: &str) -> Idem {
+/// The idempotency identity of a request: its key scoped to the caller (so no caller ever
+/// finds another's answer), bound to the digest of the request as it was received.
+fn idem(
+    caller: &Principal,
+    tenant_id: &str,
+    operation: &'static str,
+    key: &str,
+    digest: RequestDigest,
+) -> Idem {
     Idem {
         tenant_id: tenant_id.to_owned(),
         operation,
-        key: key.to_owned(),
+        key: if key.is_empty() {
+            String::new()
+        } else {
+            caller.scoped_key(key)
+        },
+        digest,
     }
 }
 
@@ -178,10 +197,20 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<StartContactRequest>,
     ) -> Result<Response<StartContactResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
         validate::start(&request)?;
         record_ids(&call, &request.tenant_id, "");
-        Ok(Response::new(self.start(&call, request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "start",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.start(&call, request, idem).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
@@ -190,10 +219,23 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<TransferRequest>,
     ) -> Result<Response<TransferResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        access::act_as(&caller, &mut request.from_agent_id)?;
         validate::transfer(&request)?;
         record_ids(&call, &request.tenant_id, &request.contact_id);
-        Ok(Response::new(self.transfer_contact(request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "transfer",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(
+            self.transfer_contact(&caller, request, idem).await?,
+        ))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
@@ -202,10 +244,21 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<EndContactRequest>,
     ) -> Result<Response<EndContactResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        access::act_as(&caller, &mut request.agent_id)?;
         validate::end(&request)?;
         record_ids(&call, &request.tenant_id, &request.contact_id);
-        Ok(Response::new(self.end(request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "end",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.end(&caller, request, idem).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
@@ -214,10 +267,21 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<AddNoteRequest>,
     ) -> Result<Response<AddNoteResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        access::act_as(&caller, &mut request.agent_id)?;
         validate::add_note(&request)?;
         record_ids(&call, &request.tenant_id, &request.contact_id);
-        Ok(Response::new(self.note(request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "note",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.note(&caller, request, idem).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
@@ -226,10 +290,13 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<GetContactRequest>,
     ) -> Result<Response<GetContactResponse>, Status> {
         let call = CallSpan::of(&request);
-        let r = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut r = request.into_inner();
+        r.tenant_id = caller.tenant(&r.tenant_id)?;
         validate::get_contact(&r)?;
         record_ids(&call, &r.tenant_id, &r.contact_id);
         let record = self.find_contact(&r.tenant_id, &r.contact_id).await?;
+        access::may_read(&caller, &record)?;
         Ok(Response::new(GetContactResponse {
             contact: Some(record.contact),
         }))
@@ -241,11 +308,22 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<SetAgentStateRequest>,
     ) -> Result<Response<SetAgentStateResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        caller.acts_as_agent(&request.agent_id)?;
         validate::set_agent(&request)?;
         record_ids(&call, &request.tenant_id, "");
         Span::current().record("agent", request.agent_id.as_str());
-        Ok(Response::new(self.set_agent(request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "agent",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.set_agent(&caller, request, idem).await?))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
@@ -254,10 +332,20 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<UpsertQueueRequest>,
     ) -> Result<Response<UpsertQueueResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
         validate::upsert_queue(&request)?;
         record_ids(&call, &request.tenant_id, "");
-        Ok(Response::new(self.queue(request).await?))
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            "queue",
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.queue(request, idem).await?))
     }
 
     type AgentSessionStream = AgentSessionStream;
@@ -268,8 +356,9 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<Streaming<AgentSessionRequest>>,
     ) -> Result<Response<Self::AgentSessionStream>, Status> {
         let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
         Ok(Response::new(
-            self.session(&call, request.into_inner()).await?,
+            self.session(&call, &caller, request.into_inner()).await?,
         ))
     }
 
@@ -279,7 +368,10 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         request: Request<OpenTokenRequest>,
     ) -> Result<Response<OpenTokenResponse>, Status> {
         let call = CallSpan::of(&request);
-        let request = request.into_inner();
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        access::opener_of(&caller, &mut request.opener)?;
         validate::open_token(&request)?;
         record_ids(&call, &request.tenant_id, "");
         let opened = self.open(request).await;

@@ -6,6 +6,7 @@
 //! task reads accepts and rejects and passes them on; when the desktop goes away (its stream
 //! ends or breaks) or shutdown fires, the task closes the session so pending offers move on.
 
+use baton_auth::Principal;
 use baton_proto::v1::{
     AcceptOffer, AgentSessionRequest, AgentSessionResponse, ContactAssigned, ContactConnected,
     agent_session_request::Action, agent_session_response::Event, event::Payload,
@@ -20,7 +21,7 @@ use tracing::{Instrument as _, Span, field::Empty};
 
 use super::deps::NewEvent;
 use super::start::agent_or_system;
-use super::{AgentSessionStream, RoutingGrpc, durable, record_ids, validate};
+use super::{AgentSessionStream, RoutingGrpc, access, durable, record_ids, validate};
 use crate::Dependencies;
 use crate::dispatcher::{Command, DispatcherHandle};
 use crate::store::RoutingStore;
@@ -43,14 +44,17 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     pub(super) async fn session(
         &self,
         call: &CallSpan,
+        caller: &Principal,
         mut inbound: Streaming<AgentSessionRequest>,
     ) -> Result<AgentSessionStream, Status> {
         let first = inbound.message().await?;
-        let Some(Action::Hello(hello)) = first.and_then(|m| m.action) else {
+        let Some(Action::Hello(mut hello)) = first.and_then(|m| m.action) else {
             return Err(Status::failed_precondition(
                 "the first message of an agent session must be hello",
             ));
         };
+        hello.tenant_id = caller.tenant(&hello.tenant_id)?;
+        access::act_as(caller, &mut hello.agent_id)?;
         validate::hello(&hello)?;
         record_ids(call, &hello.tenant_id, "");
         Span::current().record("agent", hello.agent_id.as_str());

@@ -13,8 +13,8 @@ use baton_runtime::trace::{self, CallSpan};
 use tonic::Code;
 
 use super::deps::{Ask, CONTEXT_UNAVAILABLE, ForContact, IDENTITY_UNAVAILABLE, NewEvent};
-use super::{RoutingGrpc, durable, idem, record_ids};
-use crate::dispatcher::Command;
+use super::{RoutingGrpc, durable, record_ids};
+use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
 use crate::domain::matching::merge_requirements;
 use crate::domain::mint::{self, TokenParts};
@@ -50,8 +50,8 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         &self,
         call: &CallSpan,
         r: StartContactRequest,
+        idem: Idem,
     ) -> Result<StartContactResponse, Error> {
-        let idem = idem(&r.tenant_id, "start", &r.idempotency_key);
         if let Some(answer) = self.recall::<StartContactResponse>(&idem).await? {
             if let Some(contact) = &answer.contact {
                 record_ids(call, "", &contact.contact_id);
@@ -59,6 +59,8 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             return Ok(answer);
         }
         let tenant = r.tenant_id.as_str();
+        // The keys of the calls made for this start: this caller's and this request's only.
+        let derived = idem.derived();
         let mut partial_reasons = Vec::new();
         // Every later hop of this contact happens in another trace and links back to this one.
         let origin_traceparent = trace::current_traceparent();
@@ -73,7 +75,9 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             verification,
             profile,
             ..
-        } = self.identify(&r, &contact_id, &mut partial_reasons).await?;
+        } = self
+            .identify(&r, &derived, &contact_id, &mut partial_reasons)
+            .await?;
         let verification = verification.unwrap_or(Verification {
             level: VerificationLevel::None as i32,
             channel: r.channel,
@@ -125,7 +129,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                         tier,
                         verification: Some(verification.clone()),
                     }),
-                    idempotency_key: format!("start/{}/started", r.idempotency_key),
+                    idempotency_key: format!("start/{derived}/started"),
                     token: &[],
                 })
                 .await;
@@ -267,6 +271,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     async fn identify(
         &self,
         r: &StartContactRequest,
+        derived_key: &str,
         contact_id: &str,
         partial_reasons: &mut Vec<String>,
     ) -> Result<ResolveResponse, Error> {
@@ -280,7 +285,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             channel: r.channel,
             lookup_only: false,
             proofs: r.proofs.clone(),
-            idempotency_key: format!("start/{}", r.idempotency_key),
+            idempotency_key: format!("start/{derived_key}"),
         };
         let call = ForContact {
             tenant_id: &r.tenant_id,

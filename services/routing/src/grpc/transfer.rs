@@ -1,6 +1,7 @@
 //! Transfer: record the move and the handover, re-read the context, re-recommend, and mint the
 //! destination's token.
 
+use baton_auth::Principal;
 use baton_proto::v1::{
     ChannelSwitched, ContactState, ContactTransferred, HopKind, TransferMode, TransferRequest,
     TransferResponse, audience, event::Payload, transfer_target,
@@ -10,8 +11,8 @@ use baton_runtime::trace;
 
 use super::deps::{Ask, CONTEXT_UNAVAILABLE, ForContact, NewEvent};
 use super::start::agent_or_system;
-use super::{RoutingGrpc, durable, idem};
-use crate::dispatcher::Command;
+use super::{RoutingGrpc, access, durable};
+use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
 use crate::domain::mint::TokenParts;
 use crate::domain::state::TransferPlan;
@@ -21,14 +22,16 @@ use crate::store::RoutingStore;
 impl<S: RoutingStore> RoutingGrpc<S> {
     pub(super) async fn transfer_contact(
         &self,
+        caller: &Principal,
         r: TransferRequest,
+        idem: Idem,
     ) -> Result<TransferResponse, Error> {
-        let idem = idem(&r.tenant_id, "transfer", &r.idempotency_key);
         if let Some(answer) = self.recall(&idem).await? {
             return Ok(answer);
         }
         let tenant = r.tenant_id.as_str();
         let record = self.find_contact(tenant, &r.contact_id).await?;
+        access::may_transfer(caller, &record)?;
         // A transfer is its own trace (an agent's call, maybe long after the start): link it
         // to the contact's first one.
         trace::link_current_to(&record.origin_traceparent);
@@ -40,11 +43,10 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             )));
         }
         // Checked again by the dispatcher; checked here so a refused transfer records nothing.
-        let connected = c.state == ContactState::Connected as i32 && c.agent_id == r.from_agent_id;
-        if !r.from_agent_id.is_empty() && !connected && c.holding_agent_id != r.from_agent_id {
+        if !r.from_agent_id.is_empty() && !record.is_with(&r.from_agent_id) {
             return Err(Error::FailedPrecondition(format!(
-                "agent {} is not connected to contact {}",
-                r.from_agent_id, r.contact_id
+                "contact {} is not offered to, connected to or held by agent {}",
+                r.contact_id, r.from_agent_id
             )));
         }
         let target_msg = r.target.clone().unwrap_or_default();
@@ -98,7 +100,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                     channel: c.channel,
                     actor,
                     payload,
-                    idempotency_key: format!("transfer/{}", r.idempotency_key),
+                    idempotency_key: format!("transfer/{}", idem.derived()),
                     token: &record.token,
                 })
                 .await;

@@ -67,8 +67,11 @@ impl RoutingStore for EmbeddedRoutingStore {
                             tenant_id,
                             operation,
                             key,
+                            digest,
                             answer,
-                        } => idempotency::remember(txn, &tenant_id, operation, &key, &answer)?,
+                        } => idempotency::remember(
+                            txn, &tenant_id, operation, &key, &digest, &answer,
+                        )?,
                     }
                 }
                 Ok(())
@@ -82,13 +85,18 @@ impl RoutingStore for EmbeddedRoutingStore {
         tenant_id: &str,
         operation: &str,
         key: &str,
+        digest: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
         // Read without taking the single write lock: a retry's lookup must not queue behind
         // commits.
-        let (tenant_id, operation, key) =
-            (tenant_id.to_owned(), operation.to_owned(), key.to_owned());
+        let (tenant_id, operation, key, digest) = (
+            tenant_id.to_owned(),
+            operation.to_owned(),
+            key.to_owned(),
+            *digest,
+        );
         self.db
-            .read(move |txn| idempotency::lookup(txn, &tenant_id, &operation, &key))
+            .read(move |txn| idempotency::lookup(txn, &tenant_id, &operation, &key, &digest))
             .await
     }
 

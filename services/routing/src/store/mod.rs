@@ -34,14 +34,17 @@ pub enum Write {
         /// The queue.
         queue: Queue,
     },
-    /// Remembers the answer to a mutating request under its idempotency key.
+    /// Remembers the answer to a mutating request under its idempotency key, bound to the
+    /// request's digest.
     Answer {
         /// The tenant.
         tenant_id: String,
         /// The operation ("start", "transfer", ...).
         operation: &'static str,
-        /// The caller's idempotency key.
+        /// The idempotency key, scoped to the caller.
         key: String,
+        /// The digest of the request answered: the key answers it and no other.
+        digest: [u8; 32],
         /// The encoded response.
         answer: Vec<u8>,
     },
@@ -64,12 +67,15 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// Applies `writes` in one atomic, durable commit.
     fn apply(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The remembered answer for a tenant's operation and idempotency key.
+    /// The remembered answer for a tenant's operation and idempotency key, if it answers
+    /// the request whose digest is `digest`; [`StoreError::KeyReused`] when the key answered a
+    /// different request.
     fn answer(
         &self,
         tenant_id: &str,
         operation: &str,
         key: &str,
+        digest: &[u8; 32],
     ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// One contact, ended or not.

@@ -11,7 +11,7 @@
 //! | `baton:routing:{mesh}:live`                       | set    | `<tenant>␟<id>` of every contact not ended  |
 //! | `baton:routing:{mesh}:agents`                     | hash   | `<tenant>␟<agent id>` to the encoded agent  |
 //! | `baton:routing:{mesh}:queues`                     | hash   | `<tenant>␟<queue id>` to the encoded queue  |
-//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a remembered answer                         |
+//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer         |
 //!
 //! Contacts are one string each rather than fields of one hash so that ended ones can later be
 //! given a retention TTL; agents and queues are configuration, small enough to read whole.
@@ -24,6 +24,10 @@
 //! applies the whole batch. That puts all of routing's keys on one node of a cluster, which is
 //! fine while routing runs as a single replica; when router replicas share state, the group
 //! has to follow whatever they partition by.
+//!
+//! A remembered answer is the record `baton_store::idempotency::seal` builds (the request's
+//! digest, then the answer) and is read back through `idempotency::open`, so a key that comes
+//! back with a different request is refused as on the embedded store.
 //!
 //! Routing's writes are blind (they store the state the dispatcher already decided), so a
 //! commit checks nothing ([`RedisDb::commit_checked`] with no checks: one round trip); it
@@ -39,7 +43,7 @@ use std::collections::BTreeMap;
 
 use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redis_db::{Commit, RedisDb, Writes};
-use baton_store::{StoreError, codec, keys, redis};
+use baton_store::{StoreError, codec, idempotency, keys, redis};
 
 use super::{Loaded, RoutingStore, Write};
 use crate::domain::record::ContactRecord;
@@ -125,9 +129,13 @@ impl RedisRoutingStore {
                     tenant_id,
                     operation,
                     key,
+                    digest,
                     answer,
                 } => {
-                    out.set(&self.answer_key(&tenant_id, operation, &key), &answer);
+                    out.set(
+                        &self.answer_key(&tenant_id, operation, &key),
+                        &idempotency::seal(&digest, &answer),
+                    );
                 }
             }
         }
@@ -203,12 +211,15 @@ impl RoutingStore for RedisRoutingStore {
         tenant_id: &str,
         operation: &str,
         key: &str,
+        digest: &[u8; 32],
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let answer: Option<Vec<u8>> = redis::cmd("GET")
+        let record: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.answer_key(tenant_id, operation, key))
             .query_async(&mut self.db.conn())
             .await?;
-        Ok(answer)
+        record
+            .map(|r| idempotency::open(&r, digest, operation))
+            .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, contact = %contact_id))]

@@ -1,8 +1,21 @@
 //! An in-process mesh: identity, context, recommendation and routing on 127.0.0.1:0, each a
 //! real tonic server, routing calling the others through lazily connecting clients.
+//!
+//! Servers are built by hand, so no auth layer authenticates callers: each gets
+//! `AssumeLayer` with the test harness's principal (every role, every tenant) instead. The
+//! auth mesh ([`auth_mesh`]) puts the real `AuthLayer` in front of routing, and its callers
+//! carry bearer JWTs.
+
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use baton_auth::jwt::{Claims, DEFAULT_AUDIENCE, Signer, Verifier};
+use baton_auth::reload::Watched;
+use baton_auth::{AssumeLayer, AuthLayer, Authenticator, Limits, Principal, Role, Roles, Tenants};
 
 use baton_proto::v1::context_service_client::ContextServiceClient;
 use baton_proto::v1::identity_service_client::IdentityServiceClient;
@@ -21,19 +34,30 @@ use baton_token::KeyRing;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::Streaming;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as Transport;
+use tonic::{Status, Streaming};
 
 pub const TENANT: &str = "acme";
 
-/// Binds 127.0.0.1:0 and serves `svc` on it until the test ends.
+/// The secret the auth mesh's JWTs are signed with.
+const SECRET: &[u8] = b"routing-tests-secret-of-32-bytes!";
+
+/// Binds 127.0.0.1:0 and serves `svc` on it behind `layer` until the test ends.
 macro_rules! serve {
-    ($svc:expr) => {{
+    ($svc:expr) => {
+        serve!($svc, AssumeLayer(Arc::new(Principal::for_tests())))
+    };
+    ($svc:expr, $layer:expr) => {{
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let svc = $svc;
+        let layer = $layer;
         tokio::spawn(async move {
             tonic::transport::Server::builder()
+                .layer(layer)
                 .add_service(svc)
                 .serve_with_incoming(TcpListenerStream::new(listener))
                 .await
@@ -42,11 +66,77 @@ macro_rules! serve {
     }};
 }
 
+/// Adds `authorization: Bearer <jwt>` to every call, when it has a token.
+#[derive(Clone, Debug, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A routing client, calling as whoever its bearer token says.
+pub type Client = RoutingServiceClient<InterceptedService<Transport, Bearer>>;
+
 /// The running services and a client for routing, the service under test.
 pub struct Mesh {
-    pub routing: RoutingServiceClient<Transport>,
+    /// Calls as the harness (without auth) or as a principal holding every role for every
+    /// tenant (with auth).
+    pub routing: Client,
+    /// The connection to routing, for clients calling as someone else.
+    channel: Transport,
     pub shutdown: Shutdown,
     _dir: tempfile::TempDir,
+}
+
+impl Mesh {
+    /// A client calling as the principal `claims` describe (on the auth mesh).
+    pub fn client_as(&self, claims: &Claims) -> Client {
+        let jwt = Signer::from_secret("k", SECRET)
+            .expect("signer")
+            .sign(claims)
+            .expect("sign");
+        let value = format!("Bearer {jwt}").parse().expect("header value");
+        RoutingServiceClient::with_interceptor(self.channel.clone(), Bearer(Some(value)))
+    }
+
+    /// A client for an agent desk of `tenant`: agent `agent_id` and nothing else.
+    pub fn agent_desk(&self, tenant: &str, agent_id: &str) -> Client {
+        self.client_as(&claims(
+            &format!("desk-{agent_id}"),
+            tenant,
+            &[Role::Agent],
+            Some(agent_id),
+        ))
+    }
+
+    /// A client for a channel gateway of the test tenant.
+    pub fn gateway(&self, subject: &str) -> Client {
+        self.client_as(&claims(subject, TENANT, &[Role::Gateway], None))
+    }
+
+    /// A client for a supervisor of the test tenant.
+    pub fn supervisor(&self) -> Client {
+        self.client_as(&claims("sue", TENANT, &[Role::Supervisor], None))
+    }
+}
+
+/// Claims of a principal of one tenant, valid for a minute.
+pub fn claims(subject: &str, tenant: &str, roles: &[Role], agent_id: Option<&str>) -> Claims {
+    Claims::new(
+        subject,
+        &Tenants::one(tenant),
+        Roles::of(roles),
+        agent_id,
+        Duration::from_secs(60),
+        DEFAULT_AUDIENCE,
+    )
 }
 
 /// An address nothing listens on: calls to it fail at once with UNAVAILABLE.
@@ -70,6 +160,16 @@ async fn client_channel(addr: SocketAddr) -> Transport {
 /// Starts every service with `config`. With `identity_up` false, routing's identity client
 /// points at a port nobody listens on.
 pub async fn mesh_with(config: RoutingConfig, identity_up: bool) -> Mesh {
+    build(config, identity_up, false).await
+}
+
+/// The whole mesh with routing behind the real auth layer, accepting JWTs signed with the
+/// test secret; `routing` calls as a principal with every role for every tenant.
+pub async fn auth_mesh() -> Mesh {
+    build(RoutingConfig::default(), true, true).await
+}
+
+async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
     let dir = tempfile::tempdir().expect("tempdir");
     let shutdown = Shutdown::new();
     let identity_store = baton_identity::open_embedded(dir.path()).expect("identity store");
@@ -106,12 +206,34 @@ pub async fn mesh_with(config: RoutingConfig, identity_up: bool) -> Mesh {
     let routing_svc = baton_routing::grpc_service(store, deps, keys, config, shutdown.clone())
         .await
         .expect("routing service");
-    let routing_addr = serve!(routing_svc);
-    Mesh {
-        routing: RoutingServiceClient::new(client_channel(routing_addr).await),
+    let routing_addr = if auth {
+        let verifier = Verifier::from_secret("k", SECRET, DEFAULT_AUDIENCE).expect("verifier");
+        let authenticator = Authenticator::new().with_verifier(Watched::fixed(verifier));
+        serve!(
+            routing_svc,
+            AuthLayer::new(authenticator, Limits::default())
+        )
+    } else {
+        serve!(routing_svc)
+    };
+    let channel = client_channel(routing_addr).await;
+    let mut mesh = Mesh {
+        routing: RoutingServiceClient::with_interceptor(channel.clone(), Bearer::default()),
+        channel,
         shutdown,
         _dir: dir,
+    };
+    if auth {
+        mesh.routing = mesh.client_as(&Claims::new(
+            "root",
+            &Tenants::Any,
+            Roles::of(&Role::ALL),
+            None,
+            Duration::from_secs(60),
+            DEFAULT_AUDIENCE,
+        ));
     }
+    mesh
 }
 
 /// The whole mesh with default settings.
@@ -212,6 +334,11 @@ impl Desk {
 
 /// Opens a session for an agent and reads the welcome.
 pub async fn desk(mesh: &Mesh, agent_id: &str) -> Desk {
+    desk_on(&mesh.routing, agent_id).await.expect("session")
+}
+
+/// Opens a session through `client` whose hello names `agent_id`, and reads the welcome.
+pub async fn desk_on(client: &Client, agent_id: &str) -> Result<Desk, Status> {
     let (tx, rx) = mpsc::channel(8);
     tx.send(AgentSessionRequest {
         action: Some(Action::Hello(AgentHello {
@@ -221,19 +348,17 @@ pub async fn desk(mesh: &Mesh, agent_id: &str) -> Desk {
     })
     .await
     .expect("hello");
-    let events = mesh
-        .routing
+    let events = client
         .clone()
         .agent_session(ReceiverStream::new(rx))
-        .await
-        .expect("session")
+        .await?
         .into_inner();
     let mut desk = Desk { tx, events };
     match desk.next().await {
         Event::Welcome(agent) => assert_eq!(agent.agent_id, agent_id),
         other => panic!("expected welcome, got {other:?}"),
     }
-    desk
+    Ok(desk)
 }
 
 /// A start request on `channel` for a caller identified by phone (observed: IDENTIFIED).

@@ -48,8 +48,10 @@ impl RoutingState {
     /// Moves a contact to a new target with a new hop. `seal` builds and seals the hop's
     /// token from the updated record (its newest hop names the token id).
     ///
-    /// Cold: the current agent is released at once. Warm: the current agent (or the agent
-    /// already holding) keeps the contact and its capacity until the next agent accepts. The
+    /// `plan.from_agent_id`, when not empty, must be the agent the contact is offered or
+    /// connected to, or the one holding it. Cold: the current agent is released at once. Warm:
+    /// the current agent (or the agent already holding) keeps the contact and its capacity
+    /// until the next agent accepts; an agent it was only offered to holds nothing. The
     /// transferring agent is not offered the contact back on this hop.
     pub fn transfer(
         &mut self,
@@ -64,25 +66,18 @@ impl RoutingState {
             id: contact_id.to_owned(),
         };
         let t = self.tenants.get_mut(tenant).ok_or_else(not_found)?;
-        let contact = &t
-            .contacts
-            .get(contact_id)
-            .ok_or_else(not_found)?
-            .record
-            .contact;
+        let record = &t.contacts.get(contact_id).ok_or_else(not_found)?.record;
+        if !plan.from_agent_id.is_empty() && !record.is_with(&plan.from_agent_id) {
+            return Err(Error::FailedPrecondition(format!(
+                "contact {contact_id} is not offered to, connected to or held by agent {}",
+                plan.from_agent_id
+            )));
+        }
+        let contact = &record.contact;
         let connected_agent = (contact.state == ContactState::Connected as i32)
             .then(|| contact.agent_id.clone())
             .filter(|a| !a.is_empty());
         let holder = Some(contact.holding_agent_id.clone()).filter(|a| !a.is_empty());
-        if !plan.from_agent_id.is_empty()
-            && connected_agent.as_deref() != Some(plan.from_agent_id.as_str())
-            && holder.as_deref() != Some(plan.from_agent_id.as_str())
-        {
-            return Err(Error::FailedPrecondition(format!(
-                "agent {} is not connected to contact {contact_id}",
-                plan.from_agent_id
-            )));
-        }
         if let Target::AgentId(agent_id) = &plan.target
             && !t.agents.contains_key(agent_id)
         {

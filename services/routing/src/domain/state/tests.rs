@@ -580,6 +580,32 @@ fn transfer_checks_the_transferring_agent_and_the_target_agent() {
 }
 
 #[test]
+fn the_agent_a_contact_is_offered_to_may_transfer_it_and_holds_nothing() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 2, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, to, _) = offers(&effects).pop().expect("offer");
+    assert_eq!(to, "a");
+    let (record, placement, effects) = s
+        .transfer(T, "c1", plan(Target::Tier(2), true, "a"), t0(), |_| {
+            Vec::new()
+        })
+        .expect("a may pass on what it is offered");
+    assert_eq!(
+        withdrawn(&effects),
+        [("a".to_owned(), "contact transferred")]
+    );
+    assert_eq!(
+        record.contact.holding_agent_id, "",
+        "a never took the customer"
+    );
+    assert_eq!(record.contact.path[1].from_agent_id, "a");
+    assert_eq!(placement.agent_id, "b");
+    assert!(active(&s, "a").is_empty());
+}
+
+#[test]
 fn channel_switch_moves_the_contact_to_an_agent_serving_the_new_channel() {
     let mut s = state();
     add_agent(&mut s, "chat", 1, &[], &[(CHAT, 3)], Some(1));
