@@ -49,7 +49,8 @@ const COMMAND_DEPTH: usize = 1024;
 /// An open desktop session.
 #[derive(Debug)]
 struct Session {
-    /// Distinguishes it from the session it replaced or that replaces it.
+    /// Distinguishes it from earlier and later sessions of the same agent, so a late close
+    /// or answer from an ended session touches nothing.
     id: u64,
     /// Bounded: a desktop that stops reading is cut off instead of stalling routing.
     tx: mpsc::Sender<AgentSessionResponse>,
@@ -324,6 +325,13 @@ impl Dispatcher {
                     let _ = reply.send(Err(Error::Busy("shutting down")));
                     return;
                 }
+                // A desk that went away without its stream ending here yet (its response
+                // stream is gone, so nothing can reach it) no longer holds the agent.
+                let key = (tenant_id.clone(), agent_id.clone());
+                if let Some(gone) = self.sessions.get(&key).filter(|s| s.tx.is_closed()) {
+                    let gone = gone.id;
+                    self.close_session(&tenant_id, &agent_id, gone, now);
+                }
                 self.last_session += 1;
                 let id = self.last_session;
                 match self.state.open_session(&tenant_id, &agent_id, id, now) {
@@ -334,8 +342,7 @@ impl Dispatcher {
                             event: Some(Event::Welcome(agent)),
                         };
                         let _ = tx.try_send(welcome);
-                        self.sessions
-                            .insert((tenant_id, agent_id), Session { id, tx });
+                        self.sessions.insert(key, Session { id, tx });
                         let _ = reply.send(Ok(id));
                         self.deliver(effects);
                     }

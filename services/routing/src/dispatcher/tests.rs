@@ -179,6 +179,35 @@ async fn a_key_that_comes_back_with_another_request_is_refused_and_changes_nothi
 }
 
 #[tokio::test]
+async fn a_second_session_is_refused_while_the_first_is_open_and_not_once_it_is_gone() {
+    let (d, _dir, _shutdown) = setup().await;
+    let first = agent(&d, "a").await;
+    let open = |tx| {
+        d.call(|reply| Command::OpenSession {
+            tenant_id: T.into(),
+            agent_id: "a".into(),
+            tx,
+            reply,
+        })
+    };
+    let (tx, _second) = mpsc::channel(8);
+    let refused = open(tx).await.expect("call");
+    assert!(
+        matches!(refused, Err(Error::AlreadyExists(_))),
+        "{refused:?}"
+    );
+    // The first desk's stream is gone (nothing can reach it any more): it no longer holds
+    // the agent.
+    drop(first);
+    let (tx, mut third) = mpsc::channel(8);
+    open(tx).await.expect("call").expect("opens");
+    assert!(matches!(
+        third.recv().await.and_then(|m| m.event),
+        Some(Event::Welcome(_))
+    ));
+}
+
+#[tokio::test]
 async fn shutdown_ends_every_session() {
     let (d, _dir, shutdown) = setup().await;
     let mut a = agent(&d, "a").await;

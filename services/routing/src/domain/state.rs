@@ -348,9 +348,9 @@ impl RoutingState {
         (queue, self.dispatch(tenant, now))
     }
 
-    /// Opens a desktop session for an existing agent, replacing any earlier one (whose
-    /// outstanding offers are withdrawn and offered again). Returns the agent as it was when
-    /// the session opened, then the offers it gets.
+    /// Opens a desktop session for an existing agent that has none open. A second session is
+    /// refused (`AlreadyExists`) and the first keeps its offers: a session is never taken
+    /// over. Returns the agent as it was when the session opened, then the offers it gets.
     pub fn open_session(
         &mut self,
         tenant: &str,
@@ -365,22 +365,14 @@ impl RoutingState {
                 id: agent_id.to_owned(),
             });
         };
-        let replaced = agent.session.replace(session).is_some();
-        let mut effects = Vec::new();
-        if replaced {
-            for contact_id in offered_to(t, agent_id) {
-                // The old session is going away: it gets no message, the contact simply
-                // goes back to waiting and is offered again below.
-                withdraw(t, &contact_id, "session replaced", now);
-            }
+        if agent.session.is_some() {
+            return Err(Error::AlreadyExists(format!(
+                "agent {agent_id} already has an open session on this server; close it first"
+            )));
         }
-        let view = t
-            .agents
-            .get(agent_id)
-            .map(AgentState::view)
-            .unwrap_or_default();
-        effects.extend(self.dispatch(tenant, now));
-        Ok((view, effects))
+        agent.session = Some(session);
+        let view = agent.view();
+        Ok((view, self.dispatch(tenant, now)))
     }
 
     /// Closes an agent's session if `session` is still the current one; its outstanding

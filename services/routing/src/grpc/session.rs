@@ -1,8 +1,13 @@
 //! AgentSession: an agent desktop says hello, then receives offers and answers them.
 //!
+//! The hello names the agent: an agent desk may only be itself, and an agent has at most one
+//! session at a time on this server (a second hello is refused with `ALREADY_EXISTS` and the
+//! first session carries on).
+//!
 //! The server side is two halves. Outbound, the dispatcher writes offers and withdrawals into
 //! a bounded channel whose receiver is the response stream; the stream ends when the
-//! dispatcher drops its sender (the session was replaced or closed) or at shutdown. Inbound, a
+//! dispatcher drops its sender (the session was closed, or cut off for falling behind) or at
+//! shutdown. Inbound, a
 //! task reads accepts and rejects and passes them on; when the desktop goes away (its stream
 //! ends or breaks) or shutdown fires, the task closes the session so pending offers move on.
 

@@ -460,20 +460,23 @@ fn closing_a_session_requeues_its_offers_and_keeps_connected_contacts() {
 }
 
 #[test]
-fn a_second_session_replaces_the_first_and_gets_the_offers_again() {
+fn a_second_session_is_refused_and_the_first_keeps_its_offers() {
     let mut s = state();
     add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
     let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
-    let (_, _, first) = offers(&effects).pop().expect("offer");
-    let (view, effects) = s.open_session(T, "a", 2, t0()).expect("open");
+    let (_, _, offer) = offers(&effects).pop().expect("offer");
+    let refused = s.open_session(T, "a", 2, t0());
+    assert!(
+        matches!(&refused, Err(Error::AlreadyExists(m)) if m.contains("agent a already has an open session")),
+        "{refused:?}"
+    );
+    assert_eq!(s.agent(T, "a").and_then(|a| a.session), Some(1));
+    s.accept(T, "a", 1, &offer, t0())
+        .expect("the first session still answers its offer");
+    // Once the first closes, a new one opens.
+    s.close_session(T, "a", 1, t0());
+    let (view, _) = s.open_session(T, "a", 3, t0()).expect("open");
     assert!(view.session_open);
-    let (_, _, second) = offers(&effects).pop().expect("offered again");
-    assert_ne!(first, second);
-    assert!(matches!(
-        effects.last(),
-        Some(Effect::Offer { session: 2, .. })
-    ));
-    assert!(s.accept(T, "a", 1, &second, t0()).is_err(), "old session");
 }
 
 #[test]
