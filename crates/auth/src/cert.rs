@@ -16,8 +16,9 @@ use x509_parser::{extensions::GeneralName, prelude::FromDer as _};
 
 use crate::principal::{AuthMethod, Principal, Role, Roles, Tenants};
 
-/// The principal named by the first `spiffe://.../baton/...` URI SAN of a DER certificate.
-pub fn principal_of(der: &[u8]) -> Result<Option<Principal>, String> {
+/// The principal named by the first `spiffe://.../baton/...` URI SAN of a DER certificate; with
+/// `trust_domain`, only a SAN of that trust domain counts.
+pub fn principal_of(der: &[u8], trust_domain: Option<&str>) -> Result<Option<Principal>, String> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
         .map_err(|e| format!("client certificate does not parse: {e}"))?;
     let Ok(Some(san)) = cert.subject_alternative_name() else {
@@ -25,12 +26,19 @@ pub fn principal_of(der: &[u8]) -> Result<Option<Principal>, String> {
     };
     for name in &san.value.general_names {
         if let GeneralName::URI(uri) = name
+            && trust_domain.is_none_or(|td| in_trust_domain(uri, td))
             && let Some(principal) = parse_uri(uri)?
         {
             return Ok(Some(principal));
         }
     }
     Ok(None)
+}
+
+fn in_trust_domain(uri: &str, trust_domain: &str) -> bool {
+    uri.strip_prefix("spiffe://")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|td| td == trust_domain)
 }
 
 /// The principal a SAN URI names; `None` for URIs that are not baton's.
@@ -105,6 +113,22 @@ mod tests {
             uri_for("x", Some("acme"), p.roles, "ann"),
             "spiffe://x/baton/acme/agent+supervisor/ann"
         );
+    }
+
+    #[test]
+    fn a_configured_trust_domain_is_the_only_one_that_counts() {
+        assert!(in_trust_domain(
+            "spiffe://cluster.local/baton/*/service/routing",
+            "cluster.local"
+        ));
+        assert!(!in_trust_domain(
+            "spiffe://evil.example/baton/*/service/routing",
+            "cluster.local"
+        ));
+        assert!(!in_trust_domain(
+            "spiffe://cluster.local.evil/baton/x",
+            "cluster.local"
+        ));
     }
 
     #[test]

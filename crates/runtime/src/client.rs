@@ -54,9 +54,10 @@ pub struct ClientConfig {
     #[arg(skip)]
     pub credentials: Option<Watched<String>>,
     /// TLS for `https://` urls, and for `dns:///` urls when set (the server name verified is
-    /// the url's host).
+    /// the url's host). A `dns:///` channel reconnects with the new configuration when its
+    /// files change; an `https://` one keeps the configuration it started with.
     #[arg(skip)]
-    pub tls: Option<ClientTlsConfig>,
+    pub tls: Option<Watched<ClientTlsConfig>>,
 }
 
 impl Default for ClientConfig {
@@ -144,9 +145,13 @@ fn endpoint_for(
     };
     let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| error(e.to_string()))?;
     if url.starts_with("https://") {
-        let tls = config.tls.clone().ok_or_else(|| {
-            error("an https:// dependency needs BATON_TLS_CA_FILE to verify it".into())
-        })?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|t| t.get().as_ref().clone())
+            .ok_or_else(|| {
+                error("an https:// dependency needs BATON_TLS_CA_FILE to verify it".into())
+            })?;
         endpoint = endpoint
             .tls_config(tls.domain_name(server_name.to_owned()))
             .map_err(|e| error(e.to_string()))?;
@@ -201,7 +206,18 @@ pub fn balanced<R: Resolver>(
     tokio::spawn(async move {
         let mut current: BTreeSet<SocketAddr> = BTreeSet::new();
         let every = Duration::from_secs(config.resolve_interval_secs.max(1));
+        let mut tls_seen = config.tls.as_ref().map(Watched::get);
         loop {
+            // Rotated client certificates: every endpoint again, with the new configuration
+            // (an insert under a known address replaces the endpoint).
+            let tls_now = config.tls.as_ref().map(Watched::get);
+            if let (Some(seen), Some(now)) = (&tls_seen, &tls_now)
+                && !std::sync::Arc::ptr_eq(seen, now)
+            {
+                tracing::info!(%host, port, "client tls changed: reconnecting to every endpoint");
+                current.clear();
+            }
+            tls_seen = tls_now;
             match resolver.resolve(&host, port).await {
                 Ok(found) => {
                     let found: BTreeSet<SocketAddr> = found.into_iter().collect();

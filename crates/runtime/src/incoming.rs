@@ -168,7 +168,7 @@ async fn handshake(
             let tls_stream = tls.acceptor().accept(stream).await?;
             let (_, session) = tls_stream.get_ref();
             if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
-                match baton_auth::cert::principal_of(cert.as_ref()) {
+                match baton_auth::cert::principal_of(cert.as_ref(), tls.trust_domain()) {
                     Ok(principal) => peer.principal = principal.map(Arc::new),
                     Err(reason) => {
                         tracing::warn!(%remote, %reason, "client certificate names no usable principal")

@@ -43,6 +43,10 @@ pub struct TlsConfig {
         requires = "tls_client_ca_file"
     )]
     pub tls_require_client_cert: bool,
+    /// The SPIFFE trust domain client certificates must name their principal in
+    /// (`spiffe://<trust domain>/baton/...`); unset, any trust domain the CA signed.
+    #[arg(long, env = "BATON_TLS_TRUST_DOMAIN", requires = "tls_client_ca_file")]
+    pub tls_trust_domain: Option<String>,
     /// PEM CA bundle that `https://` dependencies' server certificates are verified against.
     #[arg(long, env = "BATON_TLS_CA_FILE")]
     pub tls_ca_file: Option<PathBuf>,
@@ -62,6 +66,7 @@ impl Default for TlsConfig {
             tls_key_file: None,
             tls_client_ca_file: None,
             tls_require_client_cert: false,
+            tls_trust_domain: None,
             tls_ca_file: None,
             allow_plaintext: false,
             handshake_timeout_ms: 5000,
@@ -130,12 +135,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// A server's TLS configuration, rebuilt when its files change.
 #[derive(Clone, Debug)]
-pub struct ServerTls(Watched<Arc<ServerConfig>>);
+pub struct ServerTls {
+    config: Watched<Arc<ServerConfig>>,
+    trust_domain: Option<Arc<str>>,
+}
 
 impl ServerTls {
     /// An acceptor with the configuration now.
     pub fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(self.0.get().as_ref().clone())
+        TlsAcceptor::from(self.config.get().as_ref().clone())
+    }
+
+    /// The trust domain client certificates must name their principal in, if one is set.
+    pub fn trust_domain(&self) -> Option<&str> {
+        self.trust_domain.as_deref()
     }
 }
 
@@ -166,13 +179,34 @@ impl TlsConfig {
         let watched = Watched::load("tls server certificate", files, reload, move |files| {
             server_config(&files[0], &files[1], client_ca.as_deref(), require).map(Arc::new)
         })?;
-        Ok(Some(ServerTls(watched)))
+        Ok(Some(ServerTls {
+            config: watched,
+            trust_domain: self.tls_trust_domain.as_deref().map(Arc::from),
+        }))
     }
 
-    /// How routing's clients speak TLS to `https://` dependencies, if they may.
-    pub fn client(&self) -> Result<Option<tonic::transport::ClientTlsConfig>, TlsError> {
-        let Some(ca) = &self.tls_ca_file else {
+    /// How routing's clients speak TLS to `https://` and `dns:///` dependencies, if they may;
+    /// read again every `reload` when its files change.
+    pub fn client(
+        &self,
+        reload: Duration,
+    ) -> Result<Option<Watched<tonic::transport::ClientTlsConfig>>, TlsError> {
+        if self.tls_ca_file.is_none() {
             return Ok(None);
+        }
+        let config = self.clone();
+        Watched::load(
+            "tls client certificate",
+            self.client_files(),
+            reload,
+            move |_| config.client_once(),
+        )
+        .map(Some)
+    }
+
+    fn client_once(&self) -> Result<tonic::transport::ClientTlsConfig, TlsError> {
+        let Some(ca) = &self.tls_ca_file else {
+            return Err(TlsError::Config("no BATON_TLS_CA_FILE".into()));
         };
         let pem = std::fs::read(ca).map_err(|e| file_error(ca, e))?;
         read_certificates(ca)?;
@@ -183,7 +217,7 @@ impl TlsConfig {
             let key_pem = std::fs::read(key).map_err(|e| file_error(key, e))?;
             config = config.identity(tonic::transport::Identity::from_pem(cert_pem, key_pem));
         }
-        Ok(Some(config))
+        Ok(config)
     }
 
     /// The files the client configuration is read from (to notice they changed).

@@ -86,6 +86,8 @@ pub struct Mesh {
     shutdown: Shutdown,
     /// Whether the services serve TLS.
     tls: bool,
+    /// Where the plaintext health probe port listens, if configured.
+    probe_addr: Option<SocketAddr>,
     /// One task per server.
     servers: JoinSet<(ServiceName, Result<(), ServeError>)>,
     /// Where the Prometheus scrape endpoint listens.
@@ -128,7 +130,7 @@ impl Mesh {
         };
         let clients = ClientConfig {
             credentials: auth.service_token.clone(),
-            tls: config.tls.client()?,
+            tls: config.tls.client(reload)?,
             ..config.client.clone()
         };
 
@@ -145,6 +147,7 @@ impl Mesh {
             addrs.insert(service, listener.local_addr().map_err(bind_error)?);
             listeners.push((service, listener));
         }
+        let mut probe_addr = None;
         let probe_listener = match config.health_port {
             Some(port) => {
                 let addr = SocketAddr::new(config.host, port);
@@ -155,6 +158,7 @@ impl Mesh {
                         addr,
                         source,
                     })?;
+                probe_addr = listener.local_addr().ok();
                 Some(listener)
             }
             None => None,
@@ -208,6 +212,7 @@ impl Mesh {
             addrs,
             shutdown,
             tls: security.tls.is_some(),
+            probe_addr,
             servers,
             metrics_addr,
             metrics_endpoint,
@@ -228,6 +233,11 @@ impl Mesh {
         } else {
             format!("http://{addr}")
         })
+    }
+
+    /// Where the plaintext health probe port listens (`BATON_HEALTH_PORT`), if configured.
+    pub fn probe_addr(&self) -> Option<SocketAddr> {
+        self.probe_addr
     }
 
     /// Where the Prometheus scrape endpoint listens (`GET /metrics`).

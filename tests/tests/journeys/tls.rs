@@ -42,6 +42,7 @@ async fn start() -> TlsMesh {
     config.tls.tls_ca_file = Some(bundle);
     config.auth.jwt_keys = vec![secret.clone()];
     config.auth.credentials_reload_secs = 1;
+    config.health_port = Some(0);
     let mesh = Mesh::start(&[ServiceName::All], &config, Shutdown::new())
         .await
         .expect("mesh starts with TLS");
@@ -229,5 +230,37 @@ async fn a_server_certificate_rotated_in_place_is_served_to_new_connections() {
         .start_contact(start_request(&t))
         .await
         .expect("served with the rotated certificate");
+    m.mesh.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn probes_ask_a_plaintext_port_that_serves_health_and_nothing_else() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let m = start().await;
+    let addr = m.mesh.probe_addr().expect("a probe port");
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("plaintext connects");
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["baton.v1.RoutingService", "baton.v1.IdentityService", ""] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let other = RoutingServiceClient::new(channel)
+        .start_contact(start_request(&tenant()))
+        .await
+        .expect_err("only health is served there");
+    assert_eq!(other.code(), tonic::Code::Unimplemented, "{other:?}");
     m.mesh.stop().await.expect("stops");
 }
