@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::SystemTime;
 
 use baton_proto::v1::{
-    AgentSessionResponse, ContactOffer, EndContactResponse, OfferWithdrawn, SetAgentStateResponse,
-    StartContactResponse, TransferResponse, agent_session_response::Event,
+    AgentSessionResponse, Contact, ContactOffer, EndContactResponse, OfferWithdrawn,
+    SetAgentStateResponse, StartContactResponse, TransferResponse, agent_session_response::Event,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::time::{from_timestamp, to_timestamp};
@@ -537,12 +537,13 @@ impl Dispatcher {
                     contact,
                     token,
                 } => {
-                    let expires_at = SystemTime::now() + self.config.offer_timeout;
+                    let now = SystemTime::now();
+                    let token = self.offer_token(&contact, token, &agent_id, now);
                     let offer = ContactOffer {
                         offer_id: offer_id.clone(),
                         contact: Some(*contact),
                         token,
-                        expires_at: Some(to_timestamp(expires_at)),
+                        expires_at: Some(to_timestamp(now + self.config.offer_timeout)),
                     };
                     let timer = (
                         Instant::now() + self.config.offer_timeout,
@@ -596,6 +597,30 @@ impl Dispatcher {
                 self.sessions.remove(&key);
                 let now = SystemTime::now();
                 pending.extend(self.state.close_session(&key.0, &key.1, session, now));
+            }
+        }
+    }
+
+    /// The token an offer to `agent_id` carries: the contact's newest token (`hop_token`)
+    /// addressed to that agent alone.
+    fn offer_token(
+        &self,
+        contact: &Contact,
+        hop_token: Vec<u8>,
+        agent_id: &str,
+        now: SystemTime,
+    ) -> Vec<u8> {
+        let (keys, ttl) = (&self.keys, self.config.token_ttl);
+        match self.state.contact(&contact.tenant_id, &contact.contact_id) {
+            Some(live) => mint::for_offer(keys, &live.record, agent_id, now, ttl),
+            None => {
+                let record = ContactRecord {
+                    target: contact.path.last().and_then(|h| h.to.clone()),
+                    contact: contact.clone(),
+                    token: hop_token,
+                    ..ContactRecord::default()
+                };
+                mint::for_offer(keys, &record, agent_id, now, ttl)
             }
         }
     }
