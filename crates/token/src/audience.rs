@@ -34,6 +34,9 @@ pub enum Opener {
         /// The channel it serves; matches an audience naming this channel.
         channel: Channel,
     },
+    /// A supervisor of the token's tenant: in every audience the token can name (the caller
+    /// checked the supervisor's role; the tenant is still checked).
+    Supervisor,
 }
 
 /// Checks that `opener` is in `audience`. Fails closed: no audience, or an audience naming an
@@ -47,11 +50,13 @@ pub(crate) fn check_audience(
         return denied("token names no audience");
     };
     match (target, opener) {
+        (_, Opener::Supervisor) => Ok(()),
         (Target::Channel(channel), opener) => {
             let named = *channel != Channel::Unspecified as i32;
             let serves = match opener {
                 Opener::Agent { channels, .. } => channels.iter().any(|c| *c as i32 == *channel),
                 Opener::ChannelSystem { channel: own } => *own as i32 == *channel,
+                Opener::Supervisor => true,
             };
             if named && serves {
                 Ok(())
@@ -147,5 +152,18 @@ mod tests {
         assert!(check(Target::Tier(1), &ivr).is_err());
         assert!(check(Target::AgentId("a-1".into()), &ivr).is_err());
         assert!(check(Target::QueueId("billing".into()), &ivr).is_err());
+    }
+
+    #[test]
+    fn a_supervisor_is_in_every_audience_but_none() {
+        for target in [
+            Target::AgentId("a-1".into()),
+            Target::Tier(2),
+            Target::QueueId("billing".into()),
+            Target::Channel(Channel::Chat as i32),
+        ] {
+            assert_eq!(check(target, &Opener::Supervisor), Ok(()));
+        }
+        assert!(check_audience(None, &Opener::Supervisor).is_err());
     }
 }

@@ -63,6 +63,7 @@ pub fn open_token(bytes: &[u8]) -> Option<AuditTarget> {
             Ok(known) => target.id("channel", known.as_str_name()),
             Err(_) => target.id("channel", &channel.to_string()),
         },
+        Some(Opener::Supervisor(_)) => target.id("opener", "supervisor"),
         None => target,
     })
 }

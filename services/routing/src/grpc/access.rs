@@ -66,6 +66,21 @@ pub(super) fn act_as(caller: &Principal, agent_id: &mut String) -> Result<(), St
 /// names nobody: an agent desk opens only as itself; a gateway only as a channel system, never
 /// as an agent; supervisors, admins and services as any agent or channel of their tenants.
 pub(super) fn opener_of(caller: &Principal, opener: &mut Option<Opener>) -> Result<(), Status> {
+    // Opening as a supervisor, whatever the audience, takes the role itself; a supervisor who
+    // names nobody opens as one.
+    match &*opener {
+        Some(Opener::Supervisor(_)) if !caller.has(Role::Supervisor) => {
+            return Err(Status::permission_denied(format!(
+                "caller {} is not a supervisor and may not open tokens as one",
+                caller.subject
+            )));
+        }
+        None if caller.has(Role::Supervisor) && !is_desk(caller) => {
+            *opener = Some(Opener::Supervisor(true));
+            return Ok(());
+        }
+        _ => {}
+    }
     match (acting(caller), &*opener) {
         (Acting::AnyAgent, _) => Ok(()),
         (Acting::Agent(own), None) => {
@@ -76,9 +91,11 @@ pub(super) fn opener_of(caller: &Principal, opener: &mut Option<Opener>) -> Resu
         (Acting::Agent(own), Some(Opener::AgentId(named))) => Err(Status::permission_denied(
             format!("agent {own} opens tokens only as itself, not as agent {named}"),
         )),
-        (Acting::Agent(own), Some(Opener::Channel(_))) => Err(Status::permission_denied(format!(
-            "agent {own} opens tokens only as itself, not as a channel system"
-        ))),
+        (Acting::Agent(own), Some(Opener::Channel(_) | Opener::Supervisor(_))) => {
+            Err(Status::permission_denied(format!(
+                "agent {own} opens tokens only as itself, not as a channel system or supervisor"
+            )))
+        }
         (Acting::NoAgent, Some(Opener::AgentId(named))) => Err(Status::permission_denied(format!(
             "caller {} is not an agent and may not open tokens as agent {named}",
             caller.subject

@@ -114,6 +114,12 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             Some(open_token_request::Opener::Channel(channel)) => Opener::ChannelSystem {
                 channel: Channel::try_from(channel).unwrap_or(Channel::Unspecified),
             },
+            Some(open_token_request::Opener::Supervisor(true)) => Opener::Supervisor,
+            Some(open_token_request::Opener::Supervisor(false)) => {
+                return Err(Error::Token(OpenError::WrongAudience {
+                    reason: "opener supervisor must be true when set",
+                }));
+            }
             None => {
                 return Err(Error::Token(OpenError::WrongAudience {
                     reason: "no opener named",

@@ -296,10 +296,15 @@ pub fn open_token(r: &OpenTokenRequest) -> Result<(), Status> {
         v.add("token", format!("must be at most {MAX_TOKEN_BYTES} bytes"));
     }
     match &r.opener {
-        None => v.add("opener", "is required: set agent_id or channel"),
+        None => v.add("opener", "is required: set agent_id, channel or supervisor"),
         Some(open_token_request::Opener::AgentId(a)) => v.id("agent_id", a),
         Some(open_token_request::Opener::Channel(c)) => {
             v.enum_value::<Channel>("channel", *c, true);
+        }
+        Some(open_token_request::Opener::Supervisor(set)) => {
+            if !set {
+                v.add("supervisor", "must be true when set");
+            }
         }
     }
     v.check()
