@@ -4,6 +4,7 @@
 //! keep a binary of their own (`tracing.rs`, `no_personal_data.rs`, `collector_down.rs`,
 //! `metrics.rs`), since a second test in the same process would see their exports.
 
+mod demo;
 mod mesh;
 mod security;
 mod stories;

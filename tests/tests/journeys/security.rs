@@ -207,8 +207,6 @@ async fn cross_tenant_requests_are_refused(stores: Stores) {
     m.stop().await;
 }
 
-baton_tests::on_every_store!(cross_tenant_requests_are_refused);
-
 #[tokio::test]
 async fn amplified_oversized_and_undecodable_requests_are_refused_cheaply() {
     let stores = Stores::embedded();
@@ -378,3 +376,110 @@ fn the_readme_prints_the_authorization_table_as_enforced() {
         policy::markdown()
     );
 }
+
+async fn an_agents_session_and_tokens_are_hers_alone(stores: Stores) {
+    let m = TestMesh::start_with(stores.config()).await;
+    let t = tenant();
+    let one = Tenants::one(&t);
+    let routing_as =
+        |token: String| RoutingServiceClient::new(m.channel_as(ServiceName::Routing, Some(token)));
+    let mut supervisor = routing_as(m.token_for("sup", &one, &[Role::Supervisor], None));
+    for agent in ["ann", "bob"] {
+        baton_tests::available_agent(&mut supervisor, &t, agent, 1, pb::Channel::Chat, 1).await;
+    }
+    let mut ann = routing_as(m.token_for("desk-ann", &one, &[Role::Agent], Some("ann")));
+    let mut bob = routing_as(m.token_for("desk-bob", &one, &[Role::Agent], Some("bob")));
+
+    // bob cannot hold ann's session, and ann cannot hold two.
+    let hijack = baton::desk::Desk::open(&mut bob, &t, "ann", PATIENCE)
+        .await
+        .expect_err("bob as ann");
+    assert!(
+        hijack.to_string().contains("may not act as agent ann"),
+        "{hijack}"
+    );
+    let mut ann_desk = baton_tests::Desk::open(&mut ann, &t, "ann").await;
+    let second = baton::desk::Desk::open(&mut ann, &t, "ann", PATIENCE)
+        .await
+        .expect_err("a second session");
+    assert!(
+        second.to_string().contains("already has an open session"),
+        "{second}"
+    );
+
+    // The contact goes to ann (bob has no session): its token is hers.
+    let gateway = m.token_for("gw", &one, &[Role::Gateway], None);
+    let mut start = start_request(&t, "c@example.com");
+    start.self_service = false;
+    routing_as(gateway)
+        .start_contact(start)
+        .await
+        .expect("started");
+    let offer = ann_desk.offer().await;
+    let err = baton_tests::open_as_agent(&mut bob, &t, "bob", &offer.token)
+        .await
+        .expect_err("bob opens ann's token");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let err = baton_tests::open_as_agent(&mut bob, &t, "ann", &offer.token)
+        .await
+        .expect_err("bob names ann");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let opened = baton_tests::open_as_agent(&mut ann, &t, "ann", &offer.token)
+        .await
+        .expect("ann opens her token");
+    assert_eq!(
+        opened.contact_id,
+        offer.contact.expect("contact").contact_id
+    );
+    supervisor
+        .open_token(pb::OpenTokenRequest {
+            tenant_id: t.clone(),
+            token: offer.token.clone(),
+            opener: None,
+        })
+        .await
+        .expect("a supervisor opens any token of the tenant");
+    m.stop().await;
+}
+
+async fn a_replayed_idempotency_key_with_another_request_discloses_nothing(stores: Stores) {
+    let m = TestMesh::start_with(stores.config()).await;
+    let t = tenant();
+    let gateway = m.token_for("gw", &Tenants::one(&t), &[Role::Gateway], None);
+    let mut gw = RoutingServiceClient::new(m.channel_as(ServiceName::Routing, Some(gateway)));
+    let first = start_request(&t, "first@example.com");
+    let answer = gw
+        .start_contact(first.clone())
+        .await
+        .expect("first")
+        .into_inner();
+    let contact = answer.contact.expect("contact").contact_id;
+    let mut replay = start_request(&t, "mallory@example.com");
+    replay.idempotency_key = first.idempotency_key.clone();
+    let err = gw.start_contact(replay).await.expect_err("another request");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("idempotency_key"),
+        "{}",
+        err.message()
+    );
+    assert!(!err.message().contains(&contact), "{}", err.message());
+    assert!(
+        !err.message().contains("first@example.com"),
+        "{}",
+        err.message()
+    );
+    let retry = gw
+        .start_contact(first)
+        .await
+        .expect("a true retry")
+        .into_inner();
+    assert_eq!(retry.contact.expect("contact").contact_id, contact);
+    m.stop().await;
+}
+
+baton_tests::on_every_store!(
+    cross_tenant_requests_are_refused,
+    an_agents_session_and_tokens_are_hers_alone,
+    a_replayed_idempotency_key_with_another_request_discloses_nothing,
+);
