@@ -125,6 +125,14 @@ pub const TABLE: &[Rule] = &[
         &[Gateway, Agent, Supervisor],
     )
     .audited(targets::open_token),
+    // One erasure across the mesh, for a tenant's administrators; routing then calls the
+    // three services' own ForgetCustomer as itself.
+    rule(
+        "/baton.v1.RoutingService/ForgetCustomer",
+        "customers.forget",
+        &[Admin],
+    )
+    .audited(targets::forget_customer),
     // Identity: routing resolves; administrators curate.
     rule(
         "/baton.v1.IdentityService/Resolve",
@@ -346,6 +354,7 @@ mod tests {
         for path in [
             "/baton.v1.IdentityService/MergeProfiles",
             "/baton.v1.IdentityService/UnmergeProfile",
+            "/baton.v1.RoutingService/ForgetCustomer",
         ] {
             let Decision::Rule(rule) = decide(path) else {
                 panic!("{path} has a rule")
@@ -371,6 +380,7 @@ mod tests {
                 "RoutingService/SetAgentState",
                 "RoutingService/UpsertQueue",
                 "RoutingService/OpenToken",
+                "RoutingService/ForgetCustomer",
                 "IdentityService/UpsertProfile",
                 "IdentityService/MergeProfiles",
                 "IdentityService/UnmergeProfile",

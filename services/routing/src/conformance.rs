@@ -2,11 +2,12 @@
 //! violation; backends call them from their own tests on a fresh store.
 
 use baton_proto::v1::{
-    Agent, Channel, Contact, ContactState, Presence, Queue, Skill, SkillRequirement,
+    Agent, Channel, Contact, ContactState, Presence, Queue, ServiceErasure, Skill, SkillRequirement,
 };
 
 use baton_store::StoreError;
 
+use crate::domain::erasure::ErasureJob;
 use crate::domain::record::ContactRecord;
 use crate::store::{RoutingStore, Write};
 
@@ -33,6 +34,8 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     answers_are_remembered_per_tenant_and_operation(store).await;
     a_key_reused_for_another_request_is_refused(store).await;
     tenants_are_isolated(store).await;
+    a_customers_contacts_are_found_and_erased(store).await;
+    erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt(store).await;
 }
 
 /// A stored contact reads back whole; ending it keeps it readable but out of `load`.
@@ -215,5 +218,147 @@ pub async fn tenants_are_isolated<S: RoutingStore>(store: &S) {
             .iter()
             .filter(|c| c.contact_id() == "con_shared")
             .all(|c| c.tenant_id() == "conf-d")
+    );
+}
+
+/// A customer's contacts, ended or not, are found by customer; an erased one is gone from
+/// every read, and other customers' and tenants' contacts stay.
+pub async fn a_customers_contacts_are_found_and_erased<S: RoutingStore>(store: &S) {
+    let ended = record("conf-f", "con_1", ContactState::Ended);
+    let live = record("conf-f", "con_2", ContactState::Queued);
+    let mut other = record("conf-f", "con_3", ContactState::Ended);
+    other.contact.customer_id = "cust_2".into();
+    let elsewhere = record("conf-g", "con_1", ContactState::Ended);
+    store
+        .apply(
+            [&ended, &live, &other, &elsewhere]
+                .into_iter()
+                .map(|r| Write::Contact(Box::new(r.clone())))
+                .collect(),
+        )
+        .await
+        .expect("apply");
+    let ids = |mut found: Vec<ContactRecord>| {
+        found.sort_by(|a, b| a.contact_id().cmp(b.contact_id()));
+        found
+            .iter()
+            .map(|r| r.contact_id().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let found = store
+        .customer_contacts("conf-f", "cust_1")
+        .await
+        .expect("read");
+    assert_eq!(ids(found), ["con_1", "con_2"]);
+    store
+        .apply(vec![Write::EraseContact {
+            tenant_id: "conf-f".into(),
+            contact_id: "con_1".into(),
+            customer_id: "cust_1".into(),
+        }])
+        .await
+        .expect("erase");
+    assert_eq!(store.contact("conf-f", "con_1").await.expect("read"), None);
+    let found = store
+        .customer_contacts("conf-f", "cust_1")
+        .await
+        .expect("read");
+    assert_eq!(ids(found), ["con_2"]);
+    assert!(
+        store
+            .contact("conf-f", "con_3")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .contact("conf-g", "con_1")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    assert!(
+        store
+            .customer_contacts("conf-f", "cust_9")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+/// An erasure job reads back with the steps done so far, is listed among the open jobs, and
+/// once closed (with its receipt as the answer, in one commit) is gone while the receipt
+/// answers its key.
+pub async fn erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt<
+    S: RoutingStore,
+>(
+    store: &S,
+) {
+    let digest = [7u8; 32];
+    let mut job = ErasureJob {
+        tenant_id: "conf-h".into(),
+        customer_id: "cust_1".into(),
+        key: "admin\u{1f}k1".into(),
+        digest: digest.to_vec(),
+        reason: "request".into(),
+        done: Vec::new(),
+    };
+    store
+        .apply(vec![Write::Job(Box::new(job.clone()))])
+        .await
+        .expect("open");
+    assert_eq!(
+        store.job("conf-h", &job.key).await.expect("read"),
+        Some(job.clone())
+    );
+    assert_eq!(store.job("conf-i", &job.key).await.expect("read"), None);
+    job.mark_done(ServiceErasure {
+        service: "identity".into(),
+        found: true,
+        records_removed: 2,
+    });
+    store
+        .apply(vec![Write::Job(Box::new(job.clone()))])
+        .await
+        .expect("step");
+    let open = store.open_jobs().await.expect("list");
+    assert_eq!(
+        open.iter()
+            .filter(|j| j.tenant_id == "conf-h")
+            .collect::<Vec<_>>(),
+        [&job]
+    );
+    store
+        .apply(vec![
+            Write::Answer {
+                tenant_id: "conf-h".into(),
+                operation: "forget",
+                key: job.key.clone(),
+                digest,
+                answer: b"receipt".to_vec(),
+            },
+            Write::CloseJob {
+                tenant_id: "conf-h".into(),
+                key: job.key.clone(),
+            },
+        ])
+        .await
+        .expect("close");
+    assert_eq!(store.job("conf-h", &job.key).await.expect("read"), None);
+    assert!(
+        store
+            .open_jobs()
+            .await
+            .expect("list")
+            .iter()
+            .all(|j| j.tenant_id != "conf-h")
+    );
+    assert_eq!(
+        store
+            .answer("conf-h", "forget", &job.key, &digest)
+            .await
+            .expect("answer"),
+        Some(b"receipt".to_vec())
     );
 }

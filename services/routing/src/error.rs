@@ -34,6 +34,22 @@ pub enum Error {
         /// The service, never its internal cause.
         dependency: &'static str,
     },
+    /// An erasure stopped at a step whose service is unavailable. Its job stays open: it
+    /// resumes in the background and when the call is retried with the same key.
+    #[error(
+        "erasure of customer {customer_id} is not complete: done [{}], pending [{}]; it resumes \
+         on its own, or retry with the same idempotency key",
+        done.join(", "),
+        pending.join(", ")
+    )]
+    ErasurePending {
+        /// The customer.
+        customer_id: String,
+        /// The steps done.
+        done: Vec<String>,
+        /// The steps not done yet, the first of them the one that failed.
+        pending: Vec<&'static str>,
+    },
     /// The caller may call the RPC but not do this within it: an agent acting for another
     /// agent or on a contact that is not with it, a gateway acting as an agent, an agent
     /// changing more than its own presence.
@@ -75,7 +91,9 @@ impl From<Error> for tonic::Status {
             Error::NotFound { .. } => Status::not_found(err.to_string()),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Rejected { .. } => Status::invalid_argument(err.to_string()),
-            Error::Unavailable { .. } => Status::unavailable(err.to_string()),
+            Error::Unavailable { .. } | Error::ErasurePending { .. } => {
+                Status::unavailable(err.to_string())
+            }
             Error::PermissionDenied(message) => Status::permission_denied(message),
             Error::AlreadyExists(message) => Status::already_exists(message),
             Error::KeyReused => {
@@ -137,6 +155,14 @@ mod tests {
                 Code::Unavailable,
             ),
             (Error::Busy("shutting down"), Code::Unavailable),
+            (
+                Error::ErasurePending {
+                    customer_id: "cust_1".into(),
+                    done: vec!["identity".into()],
+                    pending: vec!["context", "recommendation", "routing"],
+                },
+                Code::Unavailable,
+            ),
             (
                 Error::PermissionDenied("agent ann may not act as agent bob".into()),
                 Code::PermissionDenied,

@@ -96,7 +96,8 @@ pub async fn open_redis(url: &str) -> Result<RedisRoutingStore, StoreError> {
 }
 
 /// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`. Reloads
-/// agents, queues and live contacts first (so it is async and can fail on a damaged store).
+/// agents, queues and live contacts first (so it is async and can fail on a damaged store),
+/// and resumes open erasure jobs in the background.
 /// Agent sessions end when `shutdown` fires.
 pub async fn grpc_service<S: RoutingStore>(
     store: S,
@@ -115,6 +116,9 @@ pub async fn grpc_service<S: RoutingStore>(
     );
     let mut state = domain::state::RoutingState::new(config.priority_aging);
     state.load(loaded.agents, loaded.queues, loaded.contacts);
+    // Erasures a crash or an unavailable service left open finish in the background.
+    let eraser = grpc::forget::Eraser::new(Arc::clone(&store), deps.clone());
+    eraser.clone().resume_open_jobs(shutdown.clone());
     let persister = persist::Persister::spawn(Arc::clone(&store));
     // After the process installed its meter provider: instruments bind to it when created.
     let metrics = metrics::RoutingMetrics::global();
@@ -127,7 +131,7 @@ pub async fn grpc_service<S: RoutingStore>(
         metrics.clone(),
     );
     Ok(RoutingServiceServer::new(RoutingGrpc::new(
-        store, deps, dispatcher, keys, config, shutdown, metrics,
+        store, deps, dispatcher, keys, config, shutdown, metrics, eraser,
     ))
     .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES))
 }

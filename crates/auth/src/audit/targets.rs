@@ -32,7 +32,8 @@ pub fn unmerge_profile(bytes: &[u8]) -> Option<AuditTarget> {
     )
 }
 
-/// `ForgetCustomer` on identity, context and recommendation: the customer erased.
+/// `ForgetCustomer` on routing (the erasure across the mesh) and on identity, context and
+/// recommendation: the customer erased.
 pub fn forget_customer(bytes: &[u8]) -> Option<AuditTarget> {
     let r = ForgetCustomerRequest::decode(bytes).ok()?;
     Some(AuditTarget::new(r.tenant_id).id("customer", &r.customer_id))

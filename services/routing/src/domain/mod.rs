@@ -4,6 +4,7 @@
 //! Everything here is synchronous and deterministic given its inputs (the clock is passed in),
 //! so it is tested without a network or a runtime.
 
+pub mod erasure;
 pub mod ids;
 pub mod matching;
 pub mod mint;

@@ -6,8 +6,9 @@
 //! token when it has one.
 
 use baton_proto::v1::{
-    Actor, AppendEventRequest, AppendEventResponse, ContextSnapshot, Event, GetContextRequest,
-    RecommendRequest, Recommendations, ResolveRequest, ResolveResponse, event::Payload,
+    Actor, AppendEventRequest, AppendEventResponse, ContextSnapshot, Event, ForgetCustomerRequest,
+    ForgetCustomerResponse, GetContextRequest, RecommendRequest, Recommendations, ResolveRequest,
+    ResolveResponse, event::Payload,
 };
 use baton_runtime::time::{self, now};
 use baton_runtime::trace::{CONTACT_METADATA_KEY, TENANT_METADATA_KEY};
@@ -173,6 +174,31 @@ impl Dependencies {
             "recommend",
             result.map(|r| r.into_inner().recommendations.unwrap_or_default()),
         )
+    }
+}
+
+impl Dependencies {
+    /// Erases a customer in one service (`identity`, `context` or `recommendation`). The
+    /// request's key is derived from the erasure job, so a repeat changes nothing.
+    pub(crate) async fn forget(
+        &self,
+        service: &'static str,
+        request: ForgetCustomerRequest,
+    ) -> Result<ForgetCustomerResponse, Status> {
+        let tenant_id = request.tenant_id.clone();
+        let call = ForContact {
+            tenant_id: &tenant_id,
+            contact_id: "",
+            token: &[],
+        }
+        .request(request);
+        let result = match service {
+            "identity" => self.identity.clone().forget_customer(call).await,
+            "context" => self.context.clone().forget_customer(call).await,
+            "recommendation" => self.recommendation.clone().forget_customer(call).await,
+            other => Err(Status::internal(format!("no service {other} to erase in"))),
+        };
+        logged(service, "forget", result.map(tonic::Response::into_inner))
     }
 }
 

@@ -7,6 +7,7 @@
 //!   one file per group of RPCs.
 //! - `access`: what a caller may do within a call (which agent it acts as, which contacts it
 //!   touches); the auth layer already checked it may call the RPC at all.
+//! - `forget`: ForgetCustomer across the mesh, as a durable job resumed after a crash.
 //! - `session`: the agent desktop's bidirectional stream.
 //! - `deps`: calls to identity, context and recommendation, and how routing degrades.
 //! - `validate`: the field checks.
@@ -15,6 +16,7 @@ mod access;
 mod agents;
 mod contacts;
 mod deps;
+pub(crate) mod forget;
 mod session;
 mod start;
 mod transfer;
@@ -28,9 +30,10 @@ use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::routing_service_server::RoutingService;
 use baton_proto::v1::{
     AddNoteRequest, AddNoteResponse, AgentSessionRequest, AgentSessionResponse, EndContactRequest,
-    EndContactResponse, GetContactRequest, GetContactResponse, OpenTokenRequest, OpenTokenResponse,
-    SetAgentStateRequest, SetAgentStateResponse, StartContactRequest, StartContactResponse,
-    TransferRequest, TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
+    EndContactResponse, ForgetCustomerReceipt, ForgetCustomerRequest, GetContactRequest,
+    GetContactResponse, OpenTokenRequest, OpenTokenResponse, SetAgentStateRequest,
+    SetAgentStateResponse, StartContactRequest, StartContactResponse, TransferRequest,
+    TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::trace::CallSpan;
@@ -71,6 +74,8 @@ pub struct RoutingGrpc<S> {
     shutdown: Shutdown,
     /// Transfers and tokens.
     metrics: RoutingMetrics,
+    /// Runs erasures across the mesh.
+    eraser: forget::Eraser<S>,
 }
 
 impl<S: RoutingStore> RoutingGrpc<S> {
@@ -82,6 +87,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         config: RoutingConfig,
         shutdown: Shutdown,
         metrics: RoutingMetrics,
+        eraser: forget::Eraser<S>,
     ) -> Self {
         Self {
             store,
@@ -91,6 +97,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             config,
             shutdown,
             metrics,
+            eraser,
         }
     }
 
@@ -385,5 +392,27 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
             Err(_) => {}
         }
         Ok(Response::new(opened?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerReceipt>, Status> {
+        let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        let digest = digest::of(&request);
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        validate::forget(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        let idem = idem(
+            &caller,
+            &request.tenant_id,
+            forget::OPERATION,
+            &request.idempotency_key,
+            digest,
+        );
+        Ok(Response::new(self.eraser.forget(request, idem).await?))
     }
 }

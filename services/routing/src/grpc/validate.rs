@@ -4,10 +4,10 @@
 
 use baton_proto::v1::{
     AcceptOffer, AddNoteRequest, AgentHello, CapacitySet, Channel, Disposition, EndContactRequest,
-    GetContactRequest, Handover, Identifier, IdentifierAssurance, IdentifierKind, OpenTokenRequest,
-    Presence, RejectOffer, SetAgentStateRequest, SkillRequirement, SkillSet, StartContactRequest,
-    TransferMode, TransferRequest, UpsertQueueRequest, VerificationMethod, open_token_request,
-    transfer_target::Target,
+    ForgetCustomerRequest, GetContactRequest, Handover, Identifier, IdentifierAssurance,
+    IdentifierKind, OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest,
+    SkillRequirement, SkillSet, StartContactRequest, TransferMode, TransferRequest,
+    UpsertQueueRequest, VerificationMethod, open_token_request, transfer_target::Target,
 };
 // A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
 // apply, checked the same way.
@@ -41,6 +41,8 @@ const MAX_SKILL_NAME_LEN: usize = 64;
 const MAX_REASON_LEN: usize = 512;
 /// Longest reason an agent gives for rejecting an offer.
 const MAX_REJECT_REASON_LEN: usize = 256;
+/// Longest reason for an erasure (what identity, context and recommendation accept).
+const MAX_FORGET_REASON_LEN: usize = 256;
 /// Most contacts an agent may take at once on one channel.
 const MAX_CAPACITY: u32 = 100;
 
@@ -173,6 +175,16 @@ pub fn end(r: &EndContactRequest) -> Result<(), Status> {
     v.enum_value::<Disposition>("disposition", r.disposition, false);
     v.text("summary", &r.summary, MAX_TEXT_LEN);
     key(&mut v, &r.idempotency_key, false);
+    v.check()
+}
+
+/// Checks a ForgetCustomer request: the key is required, since the job is kept under it.
+pub fn forget(r: &ForgetCustomerRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
+    v.id("customer_id", &r.customer_id);
+    v.text("reason", &r.reason, MAX_FORGET_REASON_LEN);
+    key(&mut v, &r.idempotency_key, true);
     v.check()
 }
 

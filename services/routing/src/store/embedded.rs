@@ -7,6 +7,7 @@ use baton_store::redb::{ReadableTable, TableDefinition};
 use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
 
 use super::{Loaded, RoutingStore, Write};
+use crate::domain::erasure::ErasureJob;
 use crate::domain::record::ContactRecord;
 
 /// `tenant / contact id` to the encoded [`ContactRecord`], ended or not.
@@ -17,6 +18,8 @@ const LIVE: TableDefinition<&str, ()> = TableDefinition::new("routing_live_conta
 const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_agents");
 /// `tenant / queue id` to the encoded queue.
 const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_queues");
+/// `tenant / scoped idempotency key` to the encoded open [`ErasureJob`].
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_erasure_jobs");
 
 /// Routing's store on redb: `<data_dir>/routing.redb`.
 #[derive(Debug, Clone)]
@@ -43,6 +46,7 @@ impl RoutingStore for EmbeddedRoutingStore {
                 let mut live = txn.open_table(LIVE)?;
                 let mut agents = txn.open_table(AGENTS)?;
                 let mut queues = txn.open_table(QUEUES)?;
+                let mut jobs = txn.open_table(JOBS)?;
                 for write in writes {
                     match write {
                         Write::Contact(record) => {
@@ -72,6 +76,22 @@ impl RoutingStore for EmbeddedRoutingStore {
                         } => idempotency::remember(
                             txn, &tenant_id, operation, &key, &digest, &answer,
                         )?,
+                        Write::Job(job) => {
+                            let key = keys::scoped(&job.tenant_id, &[&job.key]);
+                            jobs.insert(key.as_str(), codec::encode(job.as_ref()).as_slice())?;
+                        }
+                        Write::CloseJob { tenant_id, key } => {
+                            jobs.remove(keys::scoped(&tenant_id, &[&key]).as_str())?;
+                        }
+                        Write::EraseContact {
+                            tenant_id,
+                            contact_id,
+                            ..
+                        } => {
+                            let key = keys::scoped(&tenant_id, &[&contact_id]);
+                            contacts.remove(key.as_str())?;
+                            live.remove(key.as_str())?;
+                        }
                     }
                 }
                 Ok(())
@@ -150,6 +170,67 @@ impl RoutingStore for EmbeddedRoutingStore {
                     }
                 }
                 Ok(loaded)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn customer_contacts(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        // Erasure is rare: a scan of the tenant's contacts rather than an index kept on
+        // every contact write.
+        let (lo, hi) = keys::prefix_range(tenant_id);
+        let customer_id = customer_id.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, CONTACTS)? else {
+                    return Ok(Vec::new());
+                };
+                let mut found = Vec::new();
+                for entry in table.range(lo.as_str()..hi.as_str())? {
+                    let (_, value) = entry?;
+                    let record: ContactRecord = codec::decode(value.value())?;
+                    if record.contact.customer_id == customer_id {
+                        found.push(record);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn job(&self, tenant_id: &str, key: &str) -> Result<Option<ErasureJob>, StoreError> {
+        let key = keys::scoped(tenant_id, &[key]);
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, JOBS)? else {
+                    return Ok(None);
+                };
+                table
+                    .get(key.as_str())?
+                    .map(|v| codec::decode::<ErasureJob>(v.value()))
+                    .transpose()
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn open_jobs(&self) -> Result<Vec<ErasureJob>, StoreError> {
+        self.db
+            .read(|txn| {
+                let Some(table) = open_read(txn, JOBS)? else {
+                    return Ok(Vec::new());
+                };
+                let mut jobs = Vec::new();
+                for entry in table.iter()? {
+                    let (_, value) = entry?;
+                    jobs.push(codec::decode(value.value())?);
+                }
+                Ok(jobs)
             })
             .await
     }

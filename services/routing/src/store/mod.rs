@@ -1,5 +1,5 @@
 //! Routing's durable state behind one trait: contacts (every state change), agent profiles,
-//! queues and remembered answers to mutating requests. Offers and sessions are not stored:
+//! queues, remembered answers to mutating requests and open erasure jobs. Offers and sessions are not stored:
 //! they die with the process, and reloading turns an offered contact back into a waiting one.
 
 use std::future::Future;
@@ -7,6 +7,7 @@ use std::future::Future;
 use baton_proto::v1::{Agent, Queue};
 use baton_store::StoreError;
 
+use crate::domain::erasure::ErasureJob;
 use crate::domain::record::ContactRecord;
 
 mod embedded;
@@ -48,6 +49,24 @@ pub enum Write {
         /// The encoded response.
         answer: Vec<u8>,
     },
+    /// Stores an open erasure job as it is now (opening it, or recording a step done).
+    Job(Box<ErasureJob>),
+    /// Closes an erasure job; it commits with the receipt's [`Write::Answer`].
+    CloseJob {
+        /// The tenant.
+        tenant_id: String,
+        /// The job's key (the caller-scoped idempotency key).
+        key: String,
+    },
+    /// Removes a contact's record for good (an erasure; only ever an ended contact).
+    EraseContact {
+        /// The tenant.
+        tenant_id: String,
+        /// The contact.
+        contact_id: String,
+        /// The customer it was for (the Redis backend indexes contacts by customer).
+        customer_id: String,
+    },
 }
 
 /// Everything routing reloads at start.
@@ -87,4 +106,21 @@ pub trait RoutingStore: Send + Sync + 'static {
 
     /// Every agent, queue and not-ended contact of every tenant.
     fn load(&self) -> impl Future<Output = Result<Loaded, StoreError>> + Send;
+
+    /// Every stored contact of a tenant's customer, ended or not.
+    fn customer_contacts(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Vec<ContactRecord>, StoreError>> + Send;
+
+    /// The open erasure job under a tenant's caller-scoped key, if any.
+    fn job(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ErasureJob>, StoreError>> + Send;
+
+    /// Every open erasure job of every tenant: what a start resumes.
+    fn open_jobs(&self) -> impl Future<Output = Result<Vec<ErasureJob>, StoreError>> + Send;
 }

@@ -12,6 +12,12 @@
 //! | `baton:routing:{mesh}:agents`                     | hash   | `<tenant>␟<agent id>` to the encoded agent  |
 //! | `baton:routing:{mesh}:queues`                     | hash   | `<tenant>␟<queue id>` to the encoded queue  |
 //! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer         |
+//! | `baton:routing:{mesh}:customer␟<tenant>␟<id>`     | set    | `<tenant>␟<contact id>` of the customer's contacts |
+//! | `baton:routing:{mesh}:jobs`                       | hash   | `<tenant>␟<key>` to an open erasure job     |
+//!
+//! The customer index is what an erasure reads to find a customer's contacts; it may name a
+//! contact whose customer changed since, so readers check the record. Contacts written before
+//! the index existed are not in it.
 //!
 //! Contacts are one string each rather than fields of one hash so that ended ones can later be
 //! given a retention TTL; agents and queues are configuration, small enough to read whole.
@@ -46,6 +52,7 @@ use baton_store::redis_db::{Commit, RedisDb, Writes};
 use baton_store::{StoreError, codec, idempotency, keys, redis};
 
 use super::{Loaded, RoutingStore, Write};
+use crate::domain::erasure::ErasureJob;
 use crate::domain::record::ContactRecord;
 
 /// The one group of every routing key: a batch may span tenants and must commit atomically.
@@ -96,6 +103,16 @@ impl RedisRoutingStore {
         self.db.key(GROUP, &["queues"])
     }
 
+    /// The set of a customer's contacts (scoped contact ids).
+    fn customer_key(&self, tenant_id: &str, customer_id: &str) -> String {
+        self.db.key(GROUP, &["customer", tenant_id, customer_id])
+    }
+
+    /// The hash of open erasure jobs.
+    fn jobs_key(&self) -> String {
+        self.db.key(GROUP, &["jobs"])
+    }
+
     /// The key of one remembered answer.
     fn answer_key(&self, tenant_id: &str, operation: &str, key: &str) -> String {
         self.db.key(GROUP, &["answer", tenant_id, operation, key])
@@ -106,6 +123,7 @@ impl RedisRoutingStore {
     fn writes(&self, writes: Vec<Write>) -> Writes {
         let mut out = Writes::new();
         let (live, agents, queues) = (self.live_key(), self.agents_key(), self.queues_key());
+        let jobs = self.jobs_key();
         for write in writes {
             match write {
                 Write::Contact(record) => {
@@ -115,6 +133,13 @@ impl RedisRoutingStore {
                         out.srem(&live, scoped.as_bytes());
                     } else {
                         out.sadd(&live, scoped.as_bytes());
+                    }
+                    let customer = &record.contact.customer_id;
+                    if !customer.is_empty() {
+                        out.sadd(
+                            &self.customer_key(record.tenant_id(), customer),
+                            scoped.as_bytes(),
+                        );
                     }
                 }
                 Write::Agent { tenant_id, agent } => {
@@ -135,6 +160,26 @@ impl RedisRoutingStore {
                     out.set(
                         &self.answer_key(&tenant_id, operation, &key),
                         &idempotency::seal(&digest, &answer),
+                    );
+                }
+                Write::Job(job) => {
+                    let field = keys::scoped(&job.tenant_id, &[&job.key]);
+                    out.hset(&jobs, field.as_bytes(), &codec::encode(job.as_ref()));
+                }
+                Write::CloseJob { tenant_id, key } => {
+                    out.hdel(&jobs, keys::scoped(&tenant_id, &[&key]).as_bytes());
+                }
+                Write::EraseContact {
+                    tenant_id,
+                    contact_id,
+                    customer_id,
+                } => {
+                    let scoped = keys::scoped(&tenant_id, &[&contact_id]);
+                    out.del(&self.contact_key(&scoped));
+                    out.srem(&live, scoped.as_bytes());
+                    out.srem(
+                        &self.customer_key(&tenant_id, &customer_id),
+                        scoped.as_bytes(),
                     );
                 }
             }
@@ -251,6 +296,54 @@ impl RoutingStore for RedisRoutingStore {
             "routing state changed under {ATTEMPTS} loads in a row: another writer commits to \
              the same redis keys (is a second routing replica running?)"
         )))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn customer_contacts(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<ContactRecord>, StoreError> {
+        let mut conn = self.db.conn();
+        let scoped: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.customer_key(tenant_id, customer_id))
+            .query_async(&mut conn)
+            .await?;
+        if scoped.is_empty() {
+            return Ok(Vec::new());
+        }
+        let contact_keys: Vec<String> = scoped.iter().map(|s| self.contact_key(s)).collect();
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&contact_keys)
+            .query_async(&mut conn)
+            .await?;
+        let mut found = Vec::new();
+        for value in values.into_iter().flatten() {
+            let record: ContactRecord = codec::decode(&value)?;
+            if record.contact.customer_id == customer_id {
+                found.push(record);
+            }
+        }
+        Ok(found)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn job(&self, tenant_id: &str, key: &str) -> Result<Option<ErasureJob>, StoreError> {
+        let value: Option<Vec<u8>> = redis::cmd("HGET")
+            .arg(self.jobs_key())
+            .arg(keys::scoped(tenant_id, &[key]))
+            .query_async(&mut self.db.conn())
+            .await?;
+        value.map(|v| codec::decode(&v)).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn open_jobs(&self) -> Result<Vec<ErasureJob>, StoreError> {
+        let jobs: Encoded = redis::cmd("HGETALL")
+            .arg(self.jobs_key())
+            .query_async(&mut self.db.conn())
+            .await?;
+        jobs.values().map(|v| codec::decode(v)).collect()
     }
 }
 
