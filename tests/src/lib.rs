@@ -146,6 +146,8 @@ impl TestMesh {
         });
         let clients = ClientConfig {
             credentials: minted.clone().map(Watched::fixed),
+            // A mesh serving TLS is reached with the CA it was configured with.
+            tls: harness_tls(&config),
             // Scenarios wait on streams and slow steps themselves.
             request_timeout_ms: 30_000,
             ..ClientConfig::default()
@@ -170,6 +172,7 @@ impl TestMesh {
     pub fn channel_as(&self, service: ServiceName, token: Option<String>) -> ClientChannel {
         let clients = ClientConfig {
             credentials: token.map(Watched::fixed),
+            tls: harness_tls(&self.config),
             ..ClientConfig::default()
         };
         connect_lazy(&self.url(service), &clients).expect("valid url")
@@ -212,6 +215,17 @@ impl TestMesh {
             .expect("mesh stops cleanly");
         self.config
     }
+}
+
+/// How the harness reaches a mesh serving TLS: trusting the mesh's CA, presenting no client
+/// certificate (the mesh's own would make every call routing's).
+fn harness_tls(config: &MeshConfig) -> Option<Watched<tonic::transport::ClientTlsConfig>> {
+    let tls = baton_runtime::tls::TlsConfig {
+        tls_cert_file: None,
+        tls_key_file: None,
+        ..config.tls.clone()
+    };
+    tls.client(Duration::ZERO).expect("client tls")
 }
 
 /// The development credentials a mesh on `config` created in its data directory.

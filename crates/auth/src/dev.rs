@@ -34,6 +34,24 @@ pub struct DevError {
     pub reason: String,
 }
 
+/// Writes a fresh random HS256 secret (32 bytes, base64url) to `path`, which must not exist,
+/// readable by its owner only, and synced before it is used.
+pub fn write_new_secret(path: &Path) -> std::io::Result<()> {
+    let mut raw = Zeroizing::new([0u8; 32]);
+    getrandom::fill(raw.as_mut()).map_err(std::io::Error::other)?;
+    let encoded = Zeroizing::new(base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        raw.as_ref(),
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(encoded.as_bytes())?;
+    file.sync_all()
+}
+
 /// The development secret.
 pub struct DevCredentials {
     secret: Zeroizing<Vec<u8>>,
@@ -62,22 +80,8 @@ impl DevCredentials {
             Err(e) => return Err(e),
         }
         std::fs::create_dir_all(data_dir).map_err(|e| error(e.to_string()))?;
-        let mut raw = Zeroizing::new([0u8; 32]);
-        getrandom::fill(raw.as_mut()).map_err(|e| error(e.to_string()))?;
-        let encoded = Zeroizing::new(base64::Engine::encode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            raw.as_ref(),
-        ));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
-            Ok(mut file) => {
-                file.write_all(encoded.as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| error(e.to_string()))?;
-            }
+        match write_new_secret(&path) {
+            Ok(()) => {}
             // Another process created it first: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(error(e.to_string())),

@@ -4,7 +4,7 @@
 //! `mint` signs a token for a tenant and a role with such a key, a PEM private key, or the
 //! development credentials of a local mesh's data directory.
 
-use std::{io::Write as _, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use baton_auth::{
     Role, Roles, Tenants,
@@ -74,22 +74,7 @@ pub fn run(command: &CredentialsCommand, out: &mut dyn std::io::Write) -> Result
 }
 
 fn keygen(path: &std::path::Path) -> Result<(), String> {
-    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(raw.as_mut()).map_err(|e| e.to_string())?;
-    let encoded = zeroize::Zeroizing::new(base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        raw.as_ref(),
-    ));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(encoded.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    baton_auth::dev::write_new_secret(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The signed token `args` describe.
