@@ -116,9 +116,6 @@ pub async fn grpc_service<S: RoutingStore>(
     );
     let mut state = domain::state::RoutingState::new(config.priority_aging);
     state.load(loaded.agents, loaded.queues, loaded.contacts);
-    // Erasures a crash or an unavailable service left open finish in the background.
-    let eraser = grpc::forget::Eraser::new(Arc::clone(&store), deps.clone());
-    eraser.clone().resume_open_jobs(shutdown.clone());
     let persister = persist::Persister::spawn(Arc::clone(&store));
     // After the process installed its meter provider: instruments bind to it when created.
     let metrics = metrics::RoutingMetrics::global();
@@ -130,8 +127,17 @@ pub async fn grpc_service<S: RoutingStore>(
         shutdown.clone(),
         metrics.clone(),
     );
-    Ok(RoutingServiceServer::new(RoutingGrpc::new(
-        store, deps, dispatcher, keys, config, shutdown, metrics, eraser,
-    ))
-    .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES))
+    let service = RoutingGrpc::new(
+        store,
+        deps,
+        dispatcher,
+        keys,
+        config,
+        shutdown.clone(),
+        metrics,
+    );
+    // Erasures a crash or an unavailable service left open finish in the background.
+    service.eraser().resume_open_jobs(shutdown);
+    Ok(RoutingServiceServer::new(service)
+        .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES))
 }

@@ -87,9 +87,9 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         config: RoutingConfig,
         shutdown: Shutdown,
         metrics: RoutingMetrics,
-        eraser: forget::Eraser<S>,
     ) -> Self {
         Self {
+            eraser: forget::Eraser::new(Arc::clone(&store), deps.clone()),
             store,
             deps,
             dispatcher,
@@ -97,8 +97,12 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             config,
             shutdown,
             metrics,
-            eraser,
         }
+    }
+
+    /// What runs erasures, for resuming the open ones in the background.
+    pub(crate) fn eraser(&self) -> forget::Eraser<S> {
+        self.eraser.clone()
     }
 
     /// The answer remembered in the store for this request, if any (no key: never).
