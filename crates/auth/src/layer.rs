@@ -1,7 +1,7 @@
 //! The layer in every server's stack that turns credentials into a principal, enforces the
 //! authorization table, and bounds what one principal may ask for.
 //!
-//! In order, for every call: look the path up in [`policy`](crate::policy) (health passes
+//! In order, for every call: look the path up in [`policy`](crate::policy::TABLE) (health passes
 //! untouched); authenticate (a bearer JWT, else the client certificate the TLS handshake
 //! verified, else the development switch, else `UNAUTHENTICATED`); check the caller holds a
 //! role the rule admits (`PERMISSION_DENIED` naming the permission); charge the caller's rate
