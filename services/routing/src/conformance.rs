@@ -35,6 +35,7 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     a_key_reused_for_another_request_is_refused(store).await;
     tenants_are_isolated(store).await;
     a_customers_contacts_are_found_and_erased(store).await;
+    a_customers_answers_are_found_and_forgotten(store).await;
     erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt(store).await;
 }
 
@@ -281,6 +282,96 @@ pub async fn a_customers_contacts_are_found_and_erased<S: RoutingStore>(store: &
     assert!(
         store
             .customer_contacts("conf-f", "cust_9")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+/// A start's answer remembered for `cust_1` is found among that customer's answers and,
+/// forgotten, no longer answers its key (a retry runs anew); `cust_10`'s, another tenant's and
+/// an answer naming no customer stay.
+pub async fn a_customers_answers_are_found_and_forgotten<S: RoutingStore>(store: &S) {
+    use crate::store::CustomerAnswer;
+    use baton_proto::v1::StartContactResponse;
+    use prost::Message;
+
+    let start = |contact_id: &str, customer_id: &str| {
+        StartContactResponse {
+            contact: Some(Contact {
+                contact_id: contact_id.into(),
+                customer_id: customer_id.into(),
+                ..Contact::default()
+            }),
+            ..StartContactResponse::default()
+        }
+        .encode_to_vec()
+    };
+    let answer =
+        |tenant: &str, operation: &'static str, key: &str, answer: Vec<u8>| Write::Answer {
+            tenant_id: tenant.into(),
+            operation,
+            key: key.into(),
+            digest: [7; 32],
+            answer,
+        };
+    let (c, d) = (start("con_1", "cust_1"), start("con_2", "cust_10"));
+    store
+        .apply(vec![
+            answer("conf-h", "start", "k1", c.clone()),
+            answer("conf-h", "start", "k2", d.clone()),
+            answer("conf-h", "queue", "k3", b"cust_1".to_vec()),
+            answer("conf-i", "start", "k1", c.clone()),
+        ])
+        .await
+        .expect("apply");
+    let found = store
+        .customer_answers("conf-h", "cust_1")
+        .await
+        .expect("read");
+    assert_eq!(
+        found,
+        [CustomerAnswer {
+            operation: "start".into(),
+            key: "k1".into(),
+            contact_id: "con_1".into(),
+        }]
+    );
+    assert!(
+        store
+            .customer_answers("conf-h", "cust_9")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    store
+        .apply(vec![Write::ForgetAnswer {
+            tenant_id: "conf-h".into(),
+            operation: "start".into(),
+            key: "k1".into(),
+        }])
+        .await
+        .expect("forget");
+    let recall = |tenant: &'static str, operation: &'static str, key: &'static str| async move {
+        store
+            .answer(tenant, operation, key, &[7; 32])
+            .await
+            .expect("read")
+    };
+    assert_eq!(
+        recall("conf-h", "start", "k1").await,
+        None,
+        "a retry runs anew"
+    );
+    assert_eq!(recall("conf-h", "start", "k2").await, Some(d));
+    assert_eq!(
+        recall("conf-h", "queue", "k3").await,
+        Some(b"cust_1".to_vec())
+    );
+    assert_eq!(recall("conf-i", "start", "k1").await, Some(c));
+    assert!(
+        store
+            .customer_answers("conf-h", "cust_1")
             .await
             .expect("read")
             .is_empty()

@@ -4,7 +4,10 @@
 //! The steps run in a fixed order ([`STEPS`]): the three services' own erasures, then
 //! routing's, which commits together with the receipt and the closing of the job.
 
-use baton_proto::v1::ServiceErasure;
+use baton_proto::v1::{
+    Contact, EndContactResponse, ServiceErasure, StartContactResponse, TransferResponse,
+};
+use prost::Message;
 
 /// Every step of an erasure, in the order they run. Routing is last: its step commits in the
 /// same transaction that stores the receipt and closes the job.
@@ -59,9 +62,88 @@ impl ErasureJob {
     }
 }
 
+/// Whether a remembered answer of `operation` describes a contact of `customer_id`, and which:
+/// `Some(contact id)` when it does (the id may be empty), `None` when it does not.
+///
+/// The answers that can describe a customer are those carrying the contact (StartContact's,
+/// with its greeting, recommendations and facts on record, Transfer's and EndContact's), and
+/// each is decoded as the response it was stored as: a contact's `customer_id` is compared
+/// whole, so erasing `cust_1` never takes the answers of `cust_10`. The other answers name no
+/// customer (AddNote's: a case id and a version; an agent's; a queue's), and an erasure's own
+/// receipt is its proof and is kept. An answer of one of those operations that does not
+/// decode is searched for the customer id's bytes instead, so damage errs towards erasing.
+pub fn answered_contact(operation: &str, answer: &[u8], customer_id: &str) -> Option<String> {
+    let contact = match operation {
+        "start" => StartContactResponse::decode(answer).map(|r| r.contact),
+        "transfer" => TransferResponse::decode(answer).map(|r| r.contact),
+        "end" => EndContactResponse::decode(answer).map(|r| r.contact),
+        _ => return None,
+    };
+    match contact {
+        Ok(contact) => contact
+            .filter(|c| !customer_id.is_empty() && c.customer_id == customer_id)
+            .map(|c: Contact| c.contact_id),
+        Err(_) => {
+            let needle = customer_id.as_bytes();
+            (!needle.is_empty() && answer.windows(needle.len()).any(|w| w == needle))
+                .then(String::new)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn start_answer(contact_id: &str, customer_id: &str) -> Vec<u8> {
+        StartContactResponse {
+            contact: Some(Contact {
+                contact_id: contact_id.into(),
+                customer_id: customer_id.into(),
+                ..Contact::default()
+            }),
+            ..StartContactResponse::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn an_answer_describes_a_customer_only_by_its_contacts_whole_customer_id() {
+        let answer = start_answer("con_1", "cust_1");
+        assert_eq!(
+            answered_contact("start", &answer, "cust_1").as_deref(),
+            Some("con_1")
+        );
+        assert_eq!(answered_contact("start", &answer, "cust_"), None);
+        assert_eq!(
+            answered_contact("start", &start_answer("con_2", "cust_10"), "cust_1"),
+            None
+        );
+        assert_eq!(
+            answered_contact("start", &start_answer("con_3", ""), ""),
+            None
+        );
+        let ended = EndContactResponse {
+            contact: Some(Contact {
+                contact_id: "con_1".into(),
+                customer_id: "cust_1".into(),
+                ..Contact::default()
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            answered_contact("end", &ended, "cust_1").as_deref(),
+            Some("con_1")
+        );
+        // A receipt names the customer but is kept: it is the erasure's proof.
+        assert_eq!(answered_contact("forget", &answer, "cust_1"), None);
+        // Damaged: searched for the id's bytes.
+        let damaged = b"\xffcust_1".to_vec();
+        assert_eq!(
+            answered_contact("transfer", &damaged, "cust_1").as_deref(),
+            Some("")
+        );
+    }
 
     #[test]
     fn steps_are_pending_in_order_until_done_and_a_step_keeps_its_first_result() {

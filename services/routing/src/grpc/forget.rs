@@ -3,9 +3,9 @@
 //!
 //! Before calling anyone the erasure is recorded as a job in routing's store (tenant,
 //! customer, the caller-scoped key, the request digest); each step done is recorded with its
-//! result as it completes; routing's own step (its ended contacts of the customer) commits in
-//! one transaction with the receipt, remembered as the key's answer, and the closing of the
-//! job. A step that fails leaves the job open: the call answers `UNAVAILABLE` naming what is
+//! result as it completes; routing's own step (its ended contacts of the customer and the
+//! remembered answers describing them) commits in one transaction with the receipt,
+//! remembered as the key's answer, and the closing of the job. A step that fails leaves the job open: the call answers `UNAVAILABLE` naming what is
 //! done and what is pending, and the job is finished by a retry or, after a restart, by
 //! [`Eraser::resume_open_jobs`]. The services' own erasures are idempotent under keys derived
 //! from the job, so a step repeated after a crash changes nothing.
@@ -213,8 +213,8 @@ impl<S: RoutingStore> Eraser<S> {
         self.close(job, idem).await
     }
 
-    /// Routing's own step: its ended contacts of the customer go, in the commit that stores
-    /// the receipt and closes the job. A contact that started during the erasure is live and
+    /// Routing's own step: its ended contacts of the customer and the remembered answers
+    /// describing them go, in the commit that stores the receipt and closes the job. A contact that started during the erasure is live and
     /// stays (it was not there when the erasure was accepted).
     async fn close(&self, job: ErasureJob, idem: Idem) -> Result<ForgetCustomerReceipt, Error> {
         let contacts = self
@@ -234,6 +234,31 @@ impl<S: RoutingStore> Eraser<S> {
         if removed < contacts.len() as u64 {
             tracing::warn!(tenant = %job.tenant_id, customer = %job.customer_id, "a contact started during the erasure stays");
         }
+        // The remembered answers describing the customer's contacts go with them (they hold
+        // the contact, and a start's greeting, recommendations and facts on record), except a
+        // staying contact's: a retry of its start must still find its answer, not start it
+        // again. They are copies of the records, so the receipt does not count them.
+        let staying: Vec<&str> = contacts
+            .iter()
+            .filter(|c| c.state() != baton_proto::v1::ContactState::Ended)
+            .map(|c| c.contact_id())
+            .collect();
+        let answers = self
+            .store
+            .customer_answers(&job.tenant_id, &job.customer_id)
+            .await?;
+        let before = writes.len();
+        writes.extend(
+            answers
+                .into_iter()
+                .filter(|a| !staying.contains(&a.contact_id.as_str()))
+                .map(|a| Write::ForgetAnswer {
+                    tenant_id: job.tenant_id.clone(),
+                    operation: a.operation,
+                    key: a.key,
+                }),
+        );
+        let answers_removed = writes.len() - before;
         let mut erasures = job.done;
         erasures.push(ServiceErasure {
             service: "routing".to_owned(),
@@ -265,7 +290,7 @@ impl<S: RoutingStore> Eraser<S> {
             key: job.key,
         });
         self.store.apply(writes).await?;
-        tracing::info!(tenant = %receipt.tenant_id, customer = %receipt.customer_id, "customer erased");
+        tracing::info!(tenant = %receipt.tenant_id, customer = %receipt.customer_id, answers_removed, "customer erased");
         Ok(receipt)
     }
 }

@@ -6,8 +6,8 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redb::{ReadableTable, TableDefinition};
 use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
 
-use super::{Loaded, RoutingStore, Write};
-use crate::domain::erasure::ErasureJob;
+use super::{CustomerAnswer, Loaded, RoutingStore, Write};
+use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
 /// `tenant / contact id` to the encoded [`ContactRecord`], ended or not.
@@ -91,6 +91,13 @@ impl RoutingStore for EmbeddedRoutingStore {
                             let key = keys::scoped(&tenant_id, &[&contact_id]);
                             contacts.remove(key.as_str())?;
                             live.remove(key.as_str())?;
+                        }
+                        Write::ForgetAnswer {
+                            tenant_id,
+                            operation,
+                            key,
+                        } => {
+                            idempotency::forget(txn, &tenant_id, &operation, &key)?;
                         }
                     }
                 }
@@ -195,6 +202,41 @@ impl RoutingStore for EmbeddedRoutingStore {
                     let record: ContactRecord = codec::decode(value.value())?;
                     if record.contact.customer_id == customer_id {
                         found.push(record);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn customer_answers(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<CustomerAnswer>, StoreError> {
+        // Answers are keyed `tenant / operation / key`: the tenant's prefix holds them all.
+        let (lo, hi) = keys::prefix_range(tenant_id);
+        let customer_id = customer_id.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, idempotency::TABLE)? else {
+                    return Ok(Vec::new());
+                };
+                let mut found = Vec::new();
+                for entry in table.range(lo.as_str()..hi.as_str())? {
+                    let (key, value) = entry?;
+                    let Some((operation, key)) = key.value()[lo.len()..].split_once(keys::SEP)
+                    else {
+                        continue;
+                    };
+                    let answer = idempotency::answer(value.value())?;
+                    if let Some(contact_id) = answered_contact(operation, answer, &customer_id) {
+                        found.push(CustomerAnswer {
+                            operation: operation.to_owned(),
+                            key: key.to_owned(),
+                            contact_id,
+                        });
                     }
                 }
                 Ok(found)

@@ -67,6 +67,28 @@ pub enum Write {
         /// The customer it was for (the Redis backend indexes contacts by customer).
         customer_id: String,
     },
+    /// Forgets a remembered answer for good (an erasure: the answer describes the customer);
+    /// a retry with its key then runs anew.
+    ForgetAnswer {
+        /// The tenant.
+        tenant_id: String,
+        /// The operation it answered.
+        operation: String,
+        /// The idempotency key, scoped to the caller.
+        key: String,
+    },
+}
+
+/// A remembered answer that describes a customer's contact (see
+/// [`answered_contact`](crate::domain::erasure::answered_contact)).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CustomerAnswer {
+    /// The operation it answered.
+    pub operation: String,
+    /// The idempotency key, scoped to the caller.
+    pub key: String,
+    /// The contact it describes (empty when the answer could not be decoded).
+    pub contact_id: String,
 }
 
 /// Everything routing reloads at start.
@@ -113,6 +135,14 @@ pub trait RoutingStore: Send + Sync + 'static {
         tenant_id: &str,
         customer_id: &str,
     ) -> impl Future<Output = Result<Vec<ContactRecord>, StoreError>> + Send;
+
+    /// Every remembered answer of a tenant that describes one of the customer's contacts:
+    /// what an erasure forgets with them. Erasure is rare, so this scans the tenant's answers.
+    fn customer_answers(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Vec<CustomerAnswer>, StoreError>> + Send;
 
     /// The open erasure job under a tenant's caller-scoped key, if any.
     fn job(

@@ -11,7 +11,7 @@
 //! | `baton:routing:{mesh}:live`                       | set    | `<tenant>␟<id>` of every contact not ended  |
 //! | `baton:routing:{mesh}:agents`                     | hash   | `<tenant>␟<agent id>` to the encoded agent  |
 //! | `baton:routing:{mesh}:queues`                     | hash   | `<tenant>␟<queue id>` to the encoded queue  |
-//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer         |
+//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer (an erasure finds a tenant's by `SCAN`) |
 //! | `baton:routing:{mesh}:customer␟<tenant>␟<id>`     | set    | `<tenant>␟<contact id>` of the customer's contacts |
 //! | `baton:routing:{mesh}:jobs`                       | hash   | `<tenant>␟<key>` to an open erasure job     |
 //!
@@ -51,8 +51,8 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redis_db::{Commit, RedisDb, Writes};
 use baton_store::{StoreError, codec, idempotency, keys, redis};
 
-use super::{Loaded, RoutingStore, Write};
-use crate::domain::erasure::ErasureJob;
+use super::{CustomerAnswer, Loaded, RoutingStore, Write};
+use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
 /// The one group of every routing key: a batch may span tenants and must commit atomically.
@@ -61,6 +61,10 @@ const GROUP: &str = "mesh";
 /// A hash of scoped ids (`<tenant>␟<id>`) to encoded messages, ordered like the embedded
 /// store's tables.
 type Encoded = BTreeMap<String, Vec<u8>>;
+
+/// How many keys one `SCAN` step asks for, and one `MGET` reads, while an erasure looks
+/// through a tenant's answers.
+const SCAN_BATCH: usize = 500;
 
 /// How many times a load starts again after a commit moved the guard.
 const ATTEMPTS: u32 = 8;
@@ -181,6 +185,13 @@ impl RedisRoutingStore {
                         &self.customer_key(&tenant_id, &customer_id),
                         scoped.as_bytes(),
                     );
+                }
+                Write::ForgetAnswer {
+                    tenant_id,
+                    operation,
+                    key,
+                } => {
+                    out.del(&self.answer_key(&tenant_id, &operation, &key));
                 }
             }
         }
@@ -328,6 +339,64 @@ impl RoutingStore for RedisRoutingStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
+    async fn customer_answers(
+        &self,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<CustomerAnswer>, StoreError> {
+        // Answers are one string each, so the tenant's are found by `SCAN` over their prefix
+        // (every routing key is on one node: the group is one hash slot).
+        let mut prefix = self.db.key(GROUP, &["answer", tenant_id]);
+        prefix.push(keys::SEP);
+        let pattern = format!("{}*", glob_escape(&prefix));
+        let mut conn = self.db.conn();
+        let mut names = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH)
+                .query_async(&mut conn)
+                .await?;
+            names.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may return a key twice.
+        names.sort();
+        names.dedup();
+        let mut found = Vec::new();
+        for chunk in names.chunks(SCAN_BATCH) {
+            let records: Vec<Option<Vec<u8>>> =
+                redis::cmd("MGET").arg(chunk).query_async(&mut conn).await?;
+            for (name, record) in chunk.iter().zip(records) {
+                // Forgotten since the scan.
+                let Some(record) = record else { continue };
+                let Some((operation, key)) = name
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|rest| rest.split_once(keys::SEP))
+                else {
+                    continue;
+                };
+                let answer = idempotency::answer(&record)?;
+                if let Some(contact_id) = answered_contact(operation, answer, customer_id) {
+                    found.push(CustomerAnswer {
+                        operation: operation.to_owned(),
+                        key: key.to_owned(),
+                        contact_id,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]
     async fn job(&self, tenant_id: &str, key: &str) -> Result<Option<ErasureJob>, StoreError> {
         let value: Option<Vec<u8>> = redis::cmd("HGET")
             .arg(self.jobs_key())
@@ -345,6 +414,18 @@ impl RoutingStore for RedisRoutingStore {
             .await?;
         jobs.values().map(|v| codec::decode(v)).collect()
     }
+}
+
+/// `text` as a `SCAN MATCH` pattern that matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// The tenant part of a scoped hash field.
