@@ -197,10 +197,16 @@ pub fn phone(value: &str, default_region: &str) -> Result<String, Invalid> {
     if value.trim().is_empty() {
         return Err(Invalid::new("value", "is required"));
     }
-    let number = phonenumber::parse(Some(region), value.trim())
-        .map_err(|_| Invalid::new("value", "is not a valid phone number"))?;
+    let invalid = || Invalid::new("value", "is not a valid phone number");
+    let mut number = phonenumber::parse(Some(region), value.trim()).map_err(|_| invalid())?;
+    // A number written with its country code ("+49 ...", "tel:+49-...") is read again by its
+    // own country's rules: given a default region, phonenumber strips that region's national
+    // prefix from it, so in the US "+49 1512 3456789" loses its "1" and becomes another number.
+    if number.code().source() == country::Source::Plus {
+        number = phonenumber::parse(None, value.trim()).map_err(|_| invalid())?;
+    }
     if !phonenumber::is_valid(&number) {
-        return Err(Invalid::new("value", "is not a valid phone number"));
+        return Err(invalid());
     }
     Ok(number.format().mode(Mode::E164).to_string())
 }
@@ -292,6 +298,32 @@ mod tests {
             "+442079460018"
         );
         assert_eq!(phone("(201) 555-0123", "").expect("valid"), "+12015550123");
+    }
+
+    #[test]
+    fn a_number_with_its_country_code_ignores_the_default_region() {
+        // Read by the default region's rules, each of these lost its first digit as if it were
+        // that region's national prefix ("1" in the US and Canada, "0" in the UK): the first
+        // two became other valid numbers, the rest were refused.
+        for (written, region, e164) in [
+            ("+49 1512 3456789", "", "+4915123456789"),
+            ("+49 171 1234567", "US", "+491711234567"),
+            ("+33 1 23 45 67 89", "", "+33123456789"),
+            ("+44 161 496 0000", "CA", "+441614960000"),
+            ("tel:+33-1-23-45-67-89", "US", "+33123456789"),
+            ("+39 06 1234 5678", "GB", "+390612345678"),
+        ] {
+            assert_eq!(
+                phone(written, region).as_deref(),
+                Ok(e164),
+                "{written} in {region:?}"
+            );
+            assert_eq!(
+                phone(e164, region).as_deref(),
+                Ok(e164),
+                "{e164} in {region:?}"
+            );
+        }
     }
 
     #[test]
