@@ -143,10 +143,15 @@ pub fn identifier(raw: &Identifier) -> Result<Normalized, Invalid> {
     check_text("namespace", &raw.namespace, MAX_NAMESPACE_LEN)?;
     check_text("default_region", &raw.default_region, MAX_REGION_LEN)?;
     let value = value(kind, &raw.value, &raw.default_region)?;
+    let namespace = namespace(kind, &raw.namespace);
+    // Lower-casing can lengthen text ("Ⱥ" is 2 bytes, "ⱥ" 3). The stored form must fit the
+    // same bounds, or presenting it again would be refused.
+    check_normalized_len("value", &value, MAX_VALUE_LEN)?;
+    check_normalized_len("namespace", &namespace, MAX_NAMESPACE_LEN)?;
     Ok(Normalized {
         key: IdentityKey {
             kind,
-            namespace: namespace(kind, &raw.namespace),
+            namespace,
             value,
         },
         assurance,
@@ -256,6 +261,19 @@ pub fn social_handle(value: &str) -> String {
         .trim_start_matches(|c: char| c == '@' || c.is_whitespace())
         .trim_end()
         .to_lowercase()
+}
+
+fn check_normalized_len(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
+    if value.len() > max {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "must be at most {max} bytes once normalized (got {})",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Invalid> {
@@ -418,6 +436,19 @@ mod tests {
         );
         assert!(identifier(&raw(IdentifierKind::Device, "a\u{1f}b")).is_err());
         assert!(identifier(&raw(IdentifierKind::Device, "   ")).is_err());
+    }
+
+    #[test]
+    fn the_stored_form_fits_the_bounds_it_is_presented_again_under() {
+        // Each "Ⱥ" (2 bytes) lower-cases to "ⱥ" (3 bytes).
+        let mut handle = raw(IdentifierKind::SocialHandle, &"Ⱥ".repeat(MAX_VALUE_LEN / 2));
+        assert_eq!(identifier(&handle).expect_err("long").field, "value");
+        handle.value = "Ⱥ".repeat(MAX_VALUE_LEN / 3);
+        let n = identifier(&handle).expect("fits once normalized");
+        assert_eq!(identifier(&n.key.to_identifier(n.assurance)), Ok(n));
+        let mut login = raw(IdentifierKind::Login, "sub-1");
+        login.namespace = "Ⱥ".repeat(MAX_NAMESPACE_LEN / 2);
+        assert_eq!(identifier(&login).expect_err("long").field, "namespace");
     }
 
     #[test]
