@@ -62,8 +62,52 @@ deny: ## licence, ban and source checks of the dependency graph (installs cargo-
 	}
 	$(CARGO) deny --locked check licenses bans sources
 
+# Fuzzing with cargo-fuzz on a nightly toolchain (see fuzz/src/lib.rs). Each target starts
+# from its committed seeds in fuzz/corpus/<target>, read only: what it finds goes to a scratch
+# directory that is removed afterwards. libFuzzer's output goes to fuzz/artifacts/<target>.log
+# and is shown when the target fails; a crashing input is kept in fuzz/artifacts/<target>/.
+FUZZ_TOOLCHAIN     ?= nightly
+FUZZ_SECS          ?= 60
+FUZZ_SHORT_SECS    ?= 10
+CARGO_FUZZ_VERSION ?= 0.13.2
+FUZZ_TARGETS       := $(sort $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs))))
+CARGO_FUZZ         := $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
+
+# $(call fuzz-all,SECONDS): installs what is missing, builds every target, runs each in turn.
+define fuzz-all
+	@rustup run $(FUZZ_TOOLCHAIN) rustc --version >/dev/null 2>&1 || { \
+	  echo "the $(FUZZ_TOOLCHAIN) toolchain is missing: installing it"; \
+	  rustup toolchain install $(FUZZ_TOOLCHAIN) --profile minimal; \
+	}
+	@$(CARGO_FUZZ) --version >/dev/null 2>&1 || { \
+	  echo "cargo-fuzz is missing: installing it from crates.io"; \
+	  $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION); \
+	}
+	$(CARGO_FUZZ) build --fuzz-dir fuzz
+	@mkdir -p fuzz/artifacts
+	@for target in $(FUZZ_TARGETS); do \
+	  scratch=$$(mktemp -d); log=fuzz/artifacts/$$target.log; \
+	  $(CARGO_FUZZ) run --fuzz-dir fuzz $$target $$scratch fuzz/corpus/$$target -- \
+	    -max_total_time=$(1) >$$log 2>&1; \
+	  status=$$?; rm -rf $$scratch; \
+	  if [ $$status -ne 0 ]; then \
+	    tail -n 100 $$log; echo "fuzz target $$target failed (whole output: $$log)"; \
+	    exit $$status; \
+	  fi; \
+	  echo "$$target: $$(grep -E '^Done [0-9]+ runs' $$log)"; \
+	done
+endef
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_SECS seconds each (default 60; installs cargo-fuzz if missing)
+	$(call fuzz-all,$(FUZZ_SECS))
+
+.PHONY: fuzz-short
+fuzz-short: ## run every fuzz target for FUZZ_SHORT_SECS seconds each (default 10), as CI does
+	$(call fuzz-all,$(FUZZ_SHORT_SECS))
+
 .PHONY: ci
-ci: lint test k8s-validate deny ## everything CI checks
+ci: lint test k8s-validate deny fuzz-short ## everything CI checks
 
 .PHONY: clean
 clean: ## remove build output and the local data directory

@@ -36,7 +36,8 @@ pub mod grpc;
 pub mod history;
 mod hub;
 pub mod store;
-mod validate;
+#[doc(hidden)]
+pub mod validate;
 pub mod view;
 mod watch;
 

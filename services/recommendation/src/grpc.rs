@@ -6,7 +6,7 @@
 //! tenant the caller may act for. A mutating request's idempotency key is scoped to the caller
 //! and bound to the digest of the request as it arrived.
 
-mod validate;
+pub mod validate;
 
 use baton_auth::digest;
 use baton_proto::v1::recommendation_service_server::RecommendationService;

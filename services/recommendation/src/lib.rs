@@ -40,6 +40,8 @@ use baton_store::redis_db::RedisDb;
 
 pub use self::error::Error;
 pub use self::grpc::RecommendationGrpc;
+#[doc(hidden)]
+pub use self::grpc::validate;
 pub use self::recommender::{RecommendQuery, Recommender};
 pub use self::store::{
     EmbeddedRecommendationStore, RecommendationStore, RedisRecommendationStore, StoreError,
