@@ -1,7 +1,10 @@
-//! What every validation refusal must be: `INVALID_ARGUMENT`, naming at least one field, and
-//! carried intact through the trailers a gRPC response ends with.
+//! What every validation refusal must be: `INVALID_ARGUMENT`, naming at least one field,
+//! within the size bounds `baton_runtime::validate` documents, and carried intact through the
+//! trailers a gRPC response ends with.
 
-use baton_runtime::validate::field_violations;
+use baton_runtime::validate::{
+    MAX_DESCRIPTION_LEN, MAX_FIELD_LEN, MAX_MESSAGE_LEN, MAX_REPORTED, field_violations,
+};
 use http::HeaderMap;
 use tonic::{Code, Status};
 
@@ -9,18 +12,32 @@ use tonic::{Code, Status};
 ///
 /// # Panics
 ///
-/// When the status is not `INVALID_ARGUMENT`, names no field, or does not survive encoding.
+/// When the status is not `INVALID_ARGUMENT`, names no field, breaks a size bound, or does
+/// not survive encoding.
 pub fn assert_refusal(status: &Status) {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let violations = field_violations(status);
+    assert!(status.message().len() <= MAX_MESSAGE_LEN, "{status:?}");
+    let mut violations = field_violations(status);
+    // Those that do not fit the bounds are counted in one last entry without a field.
+    if violations.last().is_some_and(|(field, _)| field.is_empty()) {
+        let (_, count) = violations.pop().expect("there is a last one");
+        assert!(
+            count.starts_with("and ") && count.ends_with(" more"),
+            "a violation without a field: {status:?}"
+        );
+    }
     assert!(
-        !violations.is_empty(),
-        "a refusal names the fields at fault: {status:?}"
+        !violations.is_empty() && violations.len() <= MAX_REPORTED,
+        "a refusal names between 1 and {MAX_REPORTED} fields: {status:?}"
     );
     for (field, description) in &violations {
         assert!(
             !field.is_empty() && !description.is_empty(),
-            "violation without a field or a description: {status:?}"
+            "a violation without a field or a description: {status:?}"
+        );
+        assert!(
+            field.len() <= MAX_FIELD_LEN && description.len() <= MAX_DESCRIPTION_LEN,
+            "a violation longer than its bounds: {status:?}"
         );
     }
     assert_transmittable(status);
