@@ -264,7 +264,8 @@ fn describe(kind: &ErrorKind) -> String {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// At most `max` bytes of `s`, cut on a character boundary: what a message may echo of input.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
     while !s.is_char_boundary(end) {
         end -= 1;

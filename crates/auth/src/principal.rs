@@ -194,9 +194,12 @@ impl Principal {
         if self.tenants.admits(requested) {
             Ok(requested.to_owned())
         } else {
+            // Tenant ids are at most 64 bytes; a longer one is echoed cut, so a refusal stays
+            // small whatever was sent (it is decided before the request is validated).
             Err(Status::permission_denied(format!(
-                "caller {} may not act for tenant {requested}",
-                self.subject
+                "caller {} may not act for tenant {}",
+                self.subject,
+                crate::jwt::truncate(requested, 64)
             )))
         }
     }
@@ -270,6 +273,9 @@ mod tests {
         let err = p.tenant("globex").expect_err("another tenant");
         assert_eq!(err.code(), tonic::Code::PermissionDenied);
         assert!(err.message().contains("globex"), "{}", err.message());
+        let err = p.tenant(&"x".repeat(100_000)).expect_err("a huge tenant");
+        assert_eq!(err.code(), tonic::Code::PermissionDenied);
+        assert!(err.message().len() < 256, "{} bytes", err.message().len());
 
         let two = agent(Tenants::Only(["a".into(), "b".into()].into()));
         assert_eq!(
