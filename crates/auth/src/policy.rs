@@ -145,6 +145,16 @@ pub const TABLE: &[Rule] = &[
         &[Admin, Service],
     )
     .audited(targets::upsert_profile),
+    stream(
+        "/baton.v1.IdentityService/ImportProfiles",
+        "identity.import",
+        &[Admin, Service],
+    ),
+    rule(
+        "/baton.v1.IdentityService/TrainMatcher",
+        "identity.train",
+        &[Admin],
+    ),
     rule(
         "/baton.v1.IdentityService/GetProfile",
         "identity.read",

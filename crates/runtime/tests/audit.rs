@@ -115,6 +115,18 @@ impl IdentityService for Merger {
     ) -> Result<Response<pb::ForgetCustomerResponse>, Status> {
         Err(Status::unimplemented("forget"))
     }
+    async fn import_profiles(
+        &self,
+        _: Request<tonic::Streaming<pb::ImportProfilesRequest>>,
+    ) -> Result<Response<pb::ImportProfilesResponse>, Status> {
+        Err(Status::unimplemented("import"))
+    }
+    async fn train_matcher(
+        &self,
+        _: Request<pb::TrainMatcherRequest>,
+    ) -> Result<Response<pb::TrainMatcherResponse>, Status> {
+        Err(Status::unimplemented("train"))
+    }
 }
 
 fn token(subject: &str, roles: &[Role]) -> String {

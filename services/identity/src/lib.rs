@@ -33,6 +33,7 @@ mod facts;
 pub mod grpc;
 pub mod matching;
 pub mod normalize;
+pub mod standardize;
 pub mod store;
 pub mod verification;
 

@@ -71,6 +71,7 @@ pub fn identifier_weights(kind: IdentifierKind) -> (f64, f64) {
         IdentifierKind::CrmId => (12.0, -4.0),
         IdentifierKind::Email => (10.0, -1.0),
         IdentifierKind::Phone => (9.0, -1.0),
+        IdentifierKind::NationalId => (13.0, -4.0),
         IdentifierKind::SocialHandle => (8.0, -1.0),
         IdentifierKind::Device => (7.0, -0.5),
         IdentifierKind::Unspecified => (0.0, 0.0),
@@ -233,6 +234,7 @@ fn evidence_of(field: &str, comparison: FieldComparison, weight: f64) -> FieldEv
         field: field.to_owned(),
         comparison: comparison as i32,
         weight,
+        ..Default::default()
     }
 }
 

@@ -76,6 +76,7 @@ pub fn kind_field(kind: IdentifierKind) -> &'static str {
         IdentifierKind::Login => "login",
         IdentifierKind::Device => "device",
         IdentifierKind::SocialHandle => "social_handle",
+        IdentifierKind::NationalId => "national_id",
     }
 }
 
@@ -164,6 +165,7 @@ pub fn value(kind: IdentifierKind, value: &str, default_region: &str) -> Result<
         IdentifierKind::Phone => phone(value, default_region)?,
         IdentifierKind::Email => email(value)?,
         IdentifierKind::AccountNumber => account_number(value)?,
+        IdentifierKind::NationalId => national_id(value)?,
         IdentifierKind::SocialHandle => social_handle(value),
         IdentifierKind::CrmId | IdentifierKind::Login | IdentifierKind::Device => {
             value.trim().to_owned()
@@ -181,9 +183,10 @@ pub fn value(kind: IdentifierKind, value: &str, default_region: &str) -> Result<
 /// other kind so a stray namespace cannot split one phone number into two identities.
 pub fn namespace(kind: IdentifierKind, namespace: &str) -> String {
     match kind {
-        IdentifierKind::CrmId | IdentifierKind::Login | IdentifierKind::SocialHandle => {
-            namespace.trim().to_lowercase()
-        }
+        IdentifierKind::CrmId
+        | IdentifierKind::Login
+        | IdentifierKind::SocialHandle
+        | IdentifierKind::NationalId => namespace.trim().to_lowercase(),
         _ => String::new(),
     }
 }
@@ -250,6 +253,23 @@ pub fn account_number(value: &str) -> Result<String, Invalid> {
         return Err(Invalid::new(
             "value",
             "may contain only letters, digits, spaces and dashes",
+        ));
+    }
+    Ok(compact)
+}
+
+/// A national identity number with spaces, dashes, dots and slashes removed, upper-cased;
+/// only letters and digits may remain ("123-45-6789" and "123 45 6789" are one number).
+pub fn national_id(value: &str) -> Result<String, Invalid> {
+    let compact: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '.' | '/'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !compact.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Invalid::new(
+            "value",
+            "may contain only letters, digits, spaces, dashes, dots and slashes",
         ));
     }
     Ok(compact)

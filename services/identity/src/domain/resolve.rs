@@ -87,6 +87,7 @@ fn ambiguous(cmd: &ResolveCommand, found: &Found, now: Timestamp) -> ResolveResp
             traits,
             &found.profiles,
         )),
+        reason: String::new(),
     }
 }
 
@@ -119,6 +120,7 @@ fn matched(
         )],
         profile: Some(profile),
         question: None,
+        reason: String::new(),
     }
 }
 
@@ -208,6 +210,7 @@ fn create(
         candidates: Vec::new(),
         profile: Some(p),
         question: None,
+        reason: String::new(),
     })
 }
 

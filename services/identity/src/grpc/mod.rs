@@ -11,12 +11,13 @@ pub mod validate;
 use baton_auth::digest;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, GetProfileRequest, GetProfileResponse,
-    LinkIdentifierRequest, LinkIdentifierResponse, MergeProfilesRequest, MergeProfilesResponse,
-    ResolveRequest, ResolveResponse, UnmergeProfileRequest, UnmergeProfileResponse,
+    ImportProfilesRequest, ImportProfilesResponse, LinkIdentifierRequest, LinkIdentifierResponse,
+    MergeProfilesRequest, MergeProfilesResponse, ResolveRequest, ResolveResponse,
+    TrainMatcherRequest, TrainMatcherResponse, UnmergeProfileRequest, UnmergeProfileResponse,
     UpsertProfileRequest, UpsertProfileResponse, identity_service_server::IdentityService,
 };
 use baton_runtime::shutdown::Shutdown;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 use tracing::Span;
 
 use crate::{domain::Identity, store::IdentityStore};
@@ -107,8 +108,14 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
             .identity
             .profile(&req.tenant_id, &req.customer_id)
             .await?;
+        let retired_id = if profile.customer_id == req.customer_id {
+            String::new()
+        } else {
+            req.customer_id
+        };
         Ok(Response::new(GetProfileResponse {
             profile: Some(profile),
+            retired_id,
         }))
     }
 
@@ -170,5 +177,19 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, &cmd.customer_id);
         Ok(Response::new(self.identity.forget(cmd, digest).await?))
+    }
+
+    async fn import_profiles(
+        &self,
+        _request: Request<Streaming<ImportProfilesRequest>>,
+    ) -> Result<Response<ImportProfilesResponse>, Status> {
+        Err(Status::unimplemented("ImportProfiles is not served yet"))
+    }
+
+    async fn train_matcher(
+        &self,
+        _request: Request<TrainMatcherRequest>,
+    ) -> Result<Response<TrainMatcherResponse>, Status> {
+        Err(Status::unimplemented("TrainMatcher is not served yet"))
     }
 }
