@@ -15,8 +15,8 @@ mod resolve;
 mod upsert;
 
 use baton_proto::v1::{
-    ForgetCustomerResponse, LinkIdentifierResponse, MergeProfilesResponse, Profile,
-    ResolveResponse, UnmergeProfileResponse, UpsertProfileResponse,
+    ForgetCustomerResponse, LinkIdentifierResponse, MergeProfilesResponse, Profile, ProfileRecord,
+    ResolveResponse, TrainMatcherResponse, UnmergeProfileResponse, UpsertProfileResponse,
 };
 
 pub use customer::{ForgetCommand, LinkCommand};
@@ -79,6 +79,38 @@ impl<S: IdentityStore> Identity<S> {
         self.store
             .write(&tenant, Some(slot), move |txn| upsert::apply(txn, &cmd))
             .await
+    }
+
+    /// Applies one batch of an import stream: each record as [`Identity::upsert`] applies it,
+    /// in one transaction, without a remembered answer (importing a record again is a no-op
+    /// by itself: a record already on file as sent writes nothing). Records must be validated
+    /// (each one's problems become its own error, never the batch's).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, records = records.len()))]
+    pub async fn import(
+        &self,
+        tenant: &str,
+        records: Vec<ProfileRecord>,
+    ) -> Result<UpsertProfileResponse, Error> {
+        let cmd = UpsertCommand {
+            tenant: tenant.to_owned(),
+            records,
+            idempotency_key: String::new(),
+        };
+        self.store
+            .write(tenant, None, move |txn| upsert::apply(txn, &cmd))
+            .await
+    }
+
+    /// Re-estimates the tenant's matching weights from its profiles (at most `max_pairs`
+    /// candidate pairs compared), stores them and returns them.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant))]
+    pub async fn train(
+        &self,
+        tenant: &str,
+        max_pairs: usize,
+    ) -> Result<TrainMatcherResponse, Error> {
+        let _ = (tenant, max_pairs);
+        Err(Error::Inconsistent("training is not built yet"))
     }
 
     /// One profile; a retired id returns its survivor.
