@@ -42,7 +42,7 @@ pub fn person(traits: &PersonTraits) -> Person {
     Person {
         given: name::given(&traits.given_name),
         family: name::family(&traits.family_name),
-        date_of_birth: traits.date_of_birth.filter(|d| date::is_valid(d)),
+        date_of_birth: traits.date_of_birth.filter(date::is_valid),
         address: traits
             .address
             .as_ref()
