@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compare;
 pub mod conformance;
 pub mod domain;
 mod error;
