@@ -6,8 +6,20 @@
 //! explain those probabilities (maximisation). When pairs drawn at random are supplied,
 //! u is read from them directly (random pairs are almost never matches), which is more
 //! reliable than estimating it, and EM estimates only m and the match share.
+//!
+//! Candidate pairs come from blocking, so the strangers among them agree on the blocking
+//! keys far more often than random pairs do. Holding the mixture's non-match side to the
+//! random pairs' u would make EM explain those agreements as matches (the match share runs
+//! to 1 and m becomes the candidates' own distribution). So the mixture keeps its own
+//! non-match distribution for the candidates, estimated alongside m, and the model it
+//! returns carries m and the match share from EM and u from the random pairs.
+//!
+//! Two guards keep the estimates usable on data unlike the training pairs: probabilities
+//! are clamped away from 0 and 1, and within a field a more similar level never weighs less
+//! than a less similar one (a level no match in the training data reached, such as a
+//! nickname in data without any, would otherwise count as strong evidence against).
 
-use super::{Field, Model};
+use super::{Field, Level, Model};
 
 /// Probabilities are kept in [`PROBABILITY_BOUND`, 1 − `PROBABILITY_BOUND`], so no level
 /// is ever impossible under either hypothesis and weights stay finite.
@@ -31,10 +43,13 @@ pub struct Estimate {
 
 /// Expectation–maximisation over candidate `pairs` (each a level per [`Field::ALL`], `None`
 /// for missing, which is ignored; levels the model does not have are ignored too),
-/// starting from `start`. When `random_pairs` is not empty, u is the share of random pairs
-/// at each level with add-one smoothing, and EM re-estimates m and the match share only;
-/// otherwise it estimates both. Probabilities are clamped away from 0 and 1; EM stops when
-/// no parameter moves more than [`TOLERANCE`] or after `max_iterations`.
+/// starting from `start`. When `random_pairs` is not empty, the returned u is the share of
+/// random pairs at each level with add-one smoothing, and EM contributes m and the match
+/// share only (the candidates' own non-match distribution, which blocking skews, is
+/// estimated alongside and not returned); otherwise EM estimates both. Probabilities are
+/// clamped away from 0 and 1 and a more similar level never weighs less than a less
+/// similar one; EM stops when no parameter moves more than [`TOLERANCE`] or after
+/// `max_iterations`.
 pub fn estimate(
     start: &Model,
     pairs: &[Vec<Option<usize>>],
@@ -42,9 +57,11 @@ pub fn estimate(
     max_iterations: u32,
 ) -> Estimate {
     let mut model = start.clone();
-    let fixed_u = !random_pairs.is_empty();
-    if fixed_u {
-        set_u_from_random_pairs(&mut model, random_pairs);
+    let mut random_u = None;
+    if !random_pairs.is_empty() {
+        let mut from_random = start.clone();
+        set_u_from_random_pairs(&mut from_random, random_pairs);
+        random_u = Some(from_random);
     }
     let mut match_share = initial_match_share(&model, pairs);
     let mut iterations = 0;
@@ -70,7 +87,7 @@ pub fn estimate(
                 }
             }
             let new_m = normalized(&m_counts);
-            let new_u = if fixed_u { None } else { normalized(&u_counts) };
+            let new_u = normalized(&u_counts);
             for (i, level) in model.levels_mut(field).iter_mut().enumerate() {
                 if let Some(m) = new_m.as_ref().and_then(|m| m.get(i)) {
                     moved = moved.max((m - level.m).abs());
@@ -84,11 +101,47 @@ pub fn estimate(
         }
         converged = moved <= TOLERANCE;
     }
+    if let Some(random_u) = random_u {
+        for field in Field::ALL {
+            for (level, fixed) in model
+                .levels_mut(field)
+                .iter_mut()
+                .zip(random_u.levels(field))
+            {
+                level.u = fixed.u;
+            }
+        }
+    }
+    for field in Field::ALL {
+        make_monotone(model.levels_mut(field));
+    }
     Estimate {
         model,
         iterations,
         converged,
         match_share,
+    }
+}
+
+/// Raises m where a more similar level would weigh less than the next less similar one,
+/// to the same ratio, then rescales m to sum to one (which shifts every weight of the
+/// field equally, keeping the order).
+fn make_monotone(levels: &mut [Level]) {
+    let mut changed = false;
+    for i in (0..levels.len().saturating_sub(1)).rev() {
+        let next_ratio = levels[i + 1].m / levels[i + 1].u;
+        if levels[i].m / levels[i].u < next_ratio {
+            levels[i].m = levels[i].u * next_ratio;
+            changed = true;
+        }
+    }
+    if changed {
+        let total: f64 = levels.iter().map(|l| l.m).sum();
+        if total.is_finite() && total > 0.0 {
+            for level in levels.iter_mut() {
+                level.m = clamp(level.m / total);
+            }
+        }
     }
 }
 
@@ -322,6 +375,56 @@ mod tests {
             estimate.match_share
         );
         assert_close(&estimate.model, &truth, 0.03, true);
+    }
+
+    #[test]
+    fn blocking_skewed_candidates_do_not_pull_the_match_share_to_one() {
+        let truth = truth();
+        // Blocking on postal code: nearly every stranger among the candidates shares it,
+        // unlike strangers picked at random.
+        let mut blocked = truth.clone();
+        let postal = blocked.levels_mut(Field::PostalCode);
+        let n = postal.len();
+        for (i, level) in postal.iter_mut().enumerate() {
+            level.u = if i == 0 { 0.9 } else { 0.1 / (n - 1) as f64 };
+        }
+        let mut random = Random(5);
+        let pairs: Vec<_> = (0..20_000)
+            .map(|_| {
+                if random.next() < 0.25 {
+                    sample(&truth, true, 0.1, &mut random)
+                } else {
+                    sample(&blocked, false, 0.1, &mut random)
+                }
+            })
+            .collect();
+        let random_pairs: Vec<_> = (0..20_000)
+            .map(|_| sample(&truth, false, 0.1, &mut random))
+            .collect();
+        let estimate = estimate(&Model::default(), &pairs, &random_pairs, 500);
+        assert!(
+            (estimate.match_share - 0.25).abs() < 0.02,
+            "{}",
+            estimate.match_share
+        );
+        assert_close(&estimate.model, &truth, 0.03, true);
+    }
+
+    #[test]
+    fn a_level_no_match_reached_does_not_count_against_a_match() {
+        // No pair ever reaches given-name level 1 (nickname).
+        let mut random = Random(9);
+        let mut pairs = mixture(&truth(), 5_000, 0.3, &mut random);
+        for pair in &mut pairs {
+            if pair[0] == Some(1) {
+                pair[0] = Some(0);
+            }
+        }
+        let estimate = estimate(&Model::default(), &pairs, &[], 500);
+        let levels = estimate.model.levels(Field::GivenName);
+        for pair in levels.windows(2) {
+            assert!(pair[0].weight() >= pair[1].weight() - 1e-9, "{levels:?}");
+        }
     }
 
     #[test]
