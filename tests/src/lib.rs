@@ -2,7 +2,9 @@
 //! (every service on a free port of 127.0.0.1, talking gRPC), clients for each service, and an
 //! agent desktop that holds an `AgentSession` stream.
 
+pub mod linkage;
 pub mod otlp;
+pub mod people;
 pub mod pki;
 pub mod raw;
 
