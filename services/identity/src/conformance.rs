@@ -15,7 +15,8 @@ use baton_auth::{
     digest::{self, RequestDigest},
 };
 use baton_proto::v1::{
-    Channel, Identifier, IdentifierAssurance, IdentifierKind, Profile, ResolveDecision,
+    CalendarDate, Channel, Identifier, IdentifierAssurance, IdentifierKind, PersonTraits,
+    PostalAddress, Profile, ProfileRecord, ResolveDecision,
 };
 use baton_store::StoreError;
 
@@ -23,7 +24,7 @@ use crate::{
     Error, Identity,
     domain::{ForgetCommand, MergeCommand, ResolveCommand, UnmergeCommand},
     normalize::{self, IdentityKey},
-    store::{AuditRecord, Idempotency, IdentityStore, MergeRecord},
+    store::{AuditRecord, Idempotency, IdentityStore, MatchWeights, MergeRecord},
 };
 
 /// The digest of a request, for tests: that of its debug form, so equal commands (or equal
@@ -586,6 +587,244 @@ pub async fn merge_unmerge_and_forget<S: IdentityStore + Clone>(store: &S) {
     );
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["forget", "unmerge", "merge"]);
+}
+
+/// Blocking keys, term counts and trained weights round-trip, are visible inside their
+/// transaction, and counts add up across transactions.
+pub async fn fuzzy_index_primitives<S: IdentityStore>(store: &S) {
+    let keys = ["fy:SM0:1980".to_owned(), "d:19800102".to_owned()];
+    let terms = ["*".to_owned(), "f:smith".to_owned()];
+    for round in 1..=2_i64 {
+        let keys = keys.clone();
+        let terms = terms.clone();
+        store
+            .write("t1", None, move |txn| {
+                txn.put_block(&keys[0], "c1 c2")?;
+                txn.put_block(&keys[1], "")?;
+                txn.count(&terms[0], 2)?;
+                txn.count(&terms[1], 1)?;
+                txn.count(&terms[1], -1)?;
+                txn.count(&terms[1], 1)?;
+                assert_eq!(
+                    txn.blocks(&keys)?,
+                    [Some("c1 c2".to_owned()), None],
+                    "blocks read their own writes"
+                );
+                let seen = txn.frequencies(&terms)?;
+                assert_eq!(
+                    seen,
+                    [2 * round as u64, round as u64],
+                    "counts see their own increments"
+                );
+                txn.put_weights(&MatchWeights {
+                    profiles: 7,
+                    pairs: 11,
+                    ..Default::default()
+                })?;
+                Ok(Profile::default())
+            })
+            .await
+            .expect("write");
+    }
+    let (keys_read, terms_read) = (keys.clone(), terms.clone());
+    store
+        .read("t1", move |view| {
+            assert_eq!(view.blocks(&keys_read)?, [Some("c1 c2".to_owned()), None]);
+            assert_eq!(view.frequencies(&terms_read)?, [4, 2]);
+            assert_eq!(
+                view.weights()?.map(|w| (w.profiles, w.pairs)),
+                Some((7, 11))
+            );
+            assert_eq!(view.frequencies(&["g:nobody".to_owned()])?, [0]);
+            Ok(())
+        })
+        .await
+        .expect("read");
+    store
+        .write("t1", None, |txn| {
+            txn.put_profile(&profile("c1"))?;
+            txn.put_profile(&profile("c2"))?;
+            Ok(Profile::default())
+        })
+        .await
+        .expect("profiles");
+    let (sample, other) = store
+        .read("t1", |view| {
+            Ok((view.sample_profiles(10)?, view.sample_profiles(1)?))
+        })
+        .await
+        .expect("sample");
+    let mut ids: Vec<String> = sample.into_iter().map(|p| p.customer_id).collect();
+    ids.sort();
+    assert_eq!(ids, ["c1", "c2"]);
+    assert_eq!(other.len(), 1, "a sample keeps to its limit");
+    let elsewhere = store
+        .read("t2", move |view| {
+            Ok((
+                view.blocks(&keys)?,
+                view.frequencies(&terms)?,
+                view.weights()?,
+            ))
+        })
+        .await
+        .expect("t2");
+    assert_eq!(
+        elsewhere,
+        (vec![None, None], vec![0, 0], None),
+        "tenants share no index"
+    );
+}
+
+/// Everything a profile is filed under: its blocking keys' members and its name counts.
+async fn filing<S: IdentityStore>(
+    store: &S,
+    profiles: Vec<Profile>,
+) -> (Vec<Option<String>>, Vec<u64>) {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut terms =
+        std::collections::BTreeSet::from([crate::domain::index::PROFILES_TERM.to_owned()]);
+    for p in &profiles {
+        keys.extend(crate::matching::blocking::profile_keys(p));
+        if let Some(t) = &p.traits {
+            let person = crate::standardize::person(t);
+            terms.insert(crate::domain::index::given_term(&person.given.canonical));
+            terms.insert(crate::domain::index::family_term(&person.family.canonical));
+        }
+    }
+    let keys: Vec<String> = keys.into_iter().collect();
+    let terms: Vec<String> = terms.into_iter().collect();
+    store
+        .read("t1", move |view| {
+            Ok((view.blocks(&keys)?, view.frequencies(&terms)?))
+        })
+        .await
+        .expect("filing")
+}
+
+fn crm_record(
+    external_id: &str,
+    phone: &str,
+    given: &str,
+    family: &str,
+    year: i32,
+) -> ProfileRecord {
+    ProfileRecord {
+        external_id: external_id.to_owned(),
+        source: "crm".to_owned(),
+        identifiers: vec![Identifier {
+            kind: IdentifierKind::Phone as i32,
+            value: phone.to_owned(),
+            ..Default::default()
+        }],
+        traits: Some(PersonTraits {
+            given_name: given.to_owned(),
+            family_name: family.to_owned(),
+            date_of_birth: Some(CalendarDate {
+                year,
+                month: 3,
+                day: 14,
+            }),
+            address: Some(PostalAddress {
+                lines: vec![format!("{} Harbour Street", year % 100)],
+                locality: "Lismore".to_owned(),
+                postal_code: "2480".to_owned(),
+                region: "NSW".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A merge followed by an unmerge leaves profiles, source records, identifiers, blocking
+/// keys and name counts exactly as before, and the restored records are matchable again.
+pub async fn unmerge_restores_records_and_the_fuzzy_index_exactly<S: IdentityStore + Clone>(
+    store: &S,
+) {
+    let identity = Identity::new(store.clone());
+    let loaded = identity
+        .import(
+            "t1",
+            vec![
+                crm_record("r1", "+1 201 555 0111", "Margaret", "Okafor", 1961),
+                crm_record("r2", "+1 201 555 0122", "Tomas", "Lindqvist", 1990),
+            ],
+        )
+        .await
+        .expect("import");
+    let ids: Vec<String> = loaded
+        .results
+        .iter()
+        .map(|r| r.customer_id.clone())
+        .collect();
+    assert!(loaded.results.iter().all(|r| r.created), "{loaded:?}");
+    let before_a = identity.profile("t1", &ids[0]).await.expect("a");
+    let before_b = identity.profile("t1", &ids[1]).await.expect("b");
+    let filed_before = filing(store, vec![before_a.clone(), before_b.clone()]).await;
+    let merged = identity
+        .merge(
+            MergeCommand {
+                tenant: "t1".into(),
+                survivor_id: ids[0].clone(),
+                merged_id: ids[1].clone(),
+                reason: "test".into(),
+                actor_id: "steward".into(),
+                idempotency_key: "m".into(),
+            },
+            digest_of(&"merge records"),
+        )
+        .await
+        .expect("merge");
+    let survivor = merged.survivor.expect("survivor");
+    assert_eq!(survivor.records.len(), 2, "the merged record moved");
+    assert_ne!(
+        filing(store, vec![before_a.clone(), before_b.clone()]).await,
+        filed_before,
+        "a merge refiles the merged profile"
+    );
+    identity
+        .unmerge(
+            UnmergeCommand {
+                tenant: "t1".into(),
+                merge_id: merged.merge_id,
+                reason: "test".into(),
+                actor_id: "steward".into(),
+                idempotency_key: "u".into(),
+            },
+            digest_of(&"unmerge records"),
+        )
+        .await
+        .expect("unmerge");
+    let after_a = identity.profile("t1", &ids[0]).await.expect("a");
+    let after_b = identity.profile("t1", &ids[1]).await.expect("b");
+    for (before, after) in [(&before_a, &after_a), (&before_b, &after_b)] {
+        assert_eq!(after.identifiers, before.identifiers);
+        assert_eq!(after.traits, before.traits);
+        assert_eq!(after.records, before.records);
+        assert_eq!(after.attributes, before.attributes);
+        assert_eq!(after.retired_ids, before.retired_ids);
+        assert_eq!(after.customer_since, before.customer_since);
+    }
+    assert_eq!(
+        filing(store, vec![after_a, after_b]).await,
+        filed_before,
+        "the fuzzy index is back as it was"
+    );
+    // Importing the same records again changes nothing.
+    let again = identity
+        .import(
+            "t1",
+            vec![
+                crm_record("r1", "+1 201 555 0111", "Margaret", "Okafor", 1961),
+                crm_record("r2", "+1 201 555 0122", "Tomas", "Lindqvist", 1990),
+            ],
+        )
+        .await
+        .expect("import again");
+    for (r, id) in again.results.iter().zip(&ids) {
+        assert!(r.unchanged && !r.created && &r.customer_id == id, "{r:?}");
+    }
 }
 
 /// What a store acknowledged is there after it is closed and opened again. `open` opens

@@ -33,6 +33,7 @@ pub fn is_strong(method: VerificationMethod) -> bool {
         VerificationMethod::Unspecified
             | VerificationMethod::ClaimedIdentifier
             | VerificationMethod::ObservedIdentifier
+            | VerificationMethod::MatchedTraits
     )
 }
 
@@ -47,7 +48,7 @@ fn strength(method: VerificationMethod) -> u8 {
         VerificationMethod::VoiceBiometric => 4,
         VerificationMethod::KnowledgeQuestions => 3,
         VerificationMethod::ObservedIdentifier => 2,
-        VerificationMethod::ClaimedIdentifier => 1,
+        VerificationMethod::ClaimedIdentifier | VerificationMethod::MatchedTraits => 1,
         VerificationMethod::Unspecified => 0,
     }
 }

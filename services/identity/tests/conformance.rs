@@ -19,6 +19,8 @@ macro_rules! conformance_suite {
             answers_naming_a_customer_are_forgotten,
             concurrent_resolves_create_one_customer,
             merge_unmerge_and_forget,
+            fuzzy_index_primitives,
+            unmerge_restores_records_and_the_fuzzy_index_exactly,
         );
 
         #[tokio::test]

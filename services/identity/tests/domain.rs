@@ -449,23 +449,46 @@ async fn upsert_creates_updates_and_refuses_records_one_at_a_time() {
     assert_eq!(p.traits.map(|t| t.given_name).as_deref(), Some("Anne"));
     assert_eq!(p.attributes.len(), 2);
 
-    // Another record of the same source cannot take over a customer that has one.
-    let clash = f
+    // Another record of the same source joins the customer its identifier and traits match:
+    // one customer may hold several records of one source.
+    let second = f
         .identity
         .upsert(upsert(
             vec![record(
                 "crm-9",
                 vec![id(EMAIL, "new@example.com", CLAIMED)],
-                "X",
+                "Anne",
             )],
             "u3",
         ))
         .await
         .expect("upsert");
-    assert_eq!(
-        clash.results[0].error,
-        "identifiers are linked to a customer with another record in this source"
-    );
+    let joined = &second.results[0];
+    assert!(joined.error.is_empty(), "{}", joined.error);
+    assert_eq!(joined.customer_id, r[0].customer_id);
+    assert_eq!(joined.decision, ResolveDecision::Matched as i32);
+    let p = f
+        .identity
+        .profile("t1", &r[0].customer_id)
+        .await
+        .expect("profile");
+    let held: Vec<&str> = p.records.iter().map(|r| r.external_id.as_str()).collect();
+    assert_eq!(held, ["crm-1", "crm-9"]);
+    // Sending a record again exactly as on file writes nothing.
+    let mut same = record("crm-9", vec![id(EMAIL, "new@example.com", CLAIMED)], "Anne");
+    same.attributes.clear();
+    let again = f
+        .identity
+        .upsert(upsert(vec![same], "u4"))
+        .await
+        .expect("upsert");
+    assert!(again.results[0].unchanged, "{:?}", again.results[0]);
+    let after = f
+        .identity
+        .profile("t1", &r[0].customer_id)
+        .await
+        .expect("profile");
+    assert_eq!(after.revision, p.revision, "an unchanged record wrote");
     // A retry answers from memory; the same key with other records is refused.
     let retry = f.identity.upsert(first).await.expect("retry");
     assert_eq!(retry, out);

@@ -4,6 +4,7 @@ use baton_proto::v1::{ForgetCustomerResponse, LinkIdentifierResponse, Profile};
 use baton_runtime::time;
 use uuid::Uuid;
 
+use super::index;
 use super::profile::{self, Linked};
 use crate::{
     Error,
@@ -58,7 +59,7 @@ pub(super) fn link(
         Linked::Unchanged => {}
         Linked::Added | Linked::Upgraded => {
             profile::touch(&mut p, now);
-            txn.put_profile(&p)?;
+            index::save(txn, &p)?;
             tracing::info!(customer = %p.customer_id, "identifier linked");
         }
     }
@@ -104,7 +105,7 @@ pub(super) fn forget(
             removed += u64::from(txn.remove_merge_record(&merge_id)?);
         }
     }
-    removed += u64::from(txn.remove_profile(&p.customer_id)?);
+    removed += u64::from(index::remove(txn, &p.customer_id)?);
     removed += txn.forget_answers_mentioning(&ids)?;
     txn.append_audit(&AuditRecord {
         audit_id: Uuid::now_v7().to_string(),

@@ -11,7 +11,7 @@ use baton_runtime::time;
 use uuid::Uuid;
 
 use super::{
-    person,
+    index, person,
     profile::{self, Lookup},
 };
 use crate::{
@@ -106,6 +106,8 @@ pub(super) fn merge(
         &merged.traits.clone().unwrap_or_default(),
     );
     survivor.attributes.extend(attributes_added.clone());
+    // Source records move whole; unmerge takes back exactly those the merged profile had.
+    survivor.records.extend(merged.records.iter().cloned());
     let customer_since_before = survivor.customer_since;
     let earlier = match (survivor.customer_since, merged.customer_since) {
         (Some(s), Some(m)) => time::sort_key(&m) < time::sort_key(&s),
@@ -123,8 +125,8 @@ pub(super) fn merge(
 
     profile::touch(&mut survivor, now);
     txn.retire(&merged.customer_id, &survivor.customer_id)?;
-    txn.remove_profile(&merged.customer_id)?;
-    txn.put_profile(&survivor)?;
+    index::remove(txn, &merged.customer_id)?;
+    index::save(txn, &survivor)?;
 
     let merge_id = format!("mrg_{}", Uuid::now_v7());
     txn.put_merge_record(&MergeRecord {
@@ -223,14 +225,36 @@ pub(super) fn unmerge(
     survivor
         .retired_ids
         .retain(|id| !record.retired_ids_added.contains(id));
+    // The records come back as the survivor holds them now (a source may have updated one
+    // since the merge).
+    let mut taken_back = Vec::new();
+    survivor.records.retain(|r| {
+        let moved = restored
+            .records
+            .iter()
+            .any(|m| m.source == r.source && m.external_id == r.external_id);
+        if moved {
+            taken_back.push(r.clone());
+        }
+        !moved
+    });
+    for current in taken_back {
+        if let Some(slot) = restored
+            .records
+            .iter_mut()
+            .find(|m| m.source == current.source && m.external_id == current.external_id)
+        {
+            *slot = current;
+        }
+    }
     txn.unretire(&restored.customer_id)?;
 
     profile::touch(&mut survivor, now);
     // The restored profile continues its own revision history rather than rewinding it.
     restored.revision += 1;
     restored.updated_at = Some(now);
-    txn.put_profile(&survivor)?;
-    txn.put_profile(&restored)?;
+    index::save(txn, &survivor)?;
+    index::save(txn, &restored)?;
 
     record.reversed_at = Some(now);
     txn.put_merge_record(&record)?;

@@ -7,11 +7,14 @@
 //! came from: its idempotency key (already scoped to the caller) is bound to that request, and
 //! the same key with another request is refused.
 
+mod candidates;
 mod customer;
+pub mod index;
 mod merge;
 pub mod person;
 pub mod profile;
 mod resolve;
+mod train;
 mod upsert;
 
 use baton_proto::v1::{
@@ -109,8 +112,7 @@ impl<S: IdentityStore> Identity<S> {
         tenant: &str,
         max_pairs: usize,
     ) -> Result<TrainMatcherResponse, Error> {
-        let _ = (tenant, max_pairs);
-        Err(Error::Inconsistent("training is not built yet"))
+        train::run(&self.store, tenant, max_pairs).await
     }
 
     /// One profile; a retired id returns its survivor.

@@ -264,7 +264,7 @@ mod tests {
     use baton_proto::v1::IdentifierKind;
 
     use super::*;
-    use crate::store::{AuditRecord, MergeRecord};
+    use crate::store::{AuditRecord, MatchWeights, MergeRecord};
 
     /// An index and profiles in memory that count profile reads.
     #[derive(Default)]
@@ -293,6 +293,18 @@ mod tests {
             Ok(Vec::new())
         }
         fn audit_trail(&self, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+            Ok(vec![None; keys.len()])
+        }
+        fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError> {
+            Ok(vec![0; terms.len()])
+        }
+        fn weights(&self) -> Result<Option<MatchWeights>, StoreError> {
+            Ok(None)
+        }
+        fn sample_profiles(&self, _: usize) -> Result<Vec<Profile>, StoreError> {
             Ok(Vec::new())
         }
     }

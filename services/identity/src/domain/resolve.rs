@@ -1,13 +1,16 @@
 //! Resolve: identifiers and traits to one customer, a new one, or a question.
 
 use baton_proto::v1::{
-    Channel, IdentifierAssurance, IdentifierKind, PersonTraits, Profile, ResolveDecision,
-    ResolveResponse, VerificationMethod,
+    Candidate, Channel, IdentifierAssurance, IdentifierKind, PersonTraits, Profile,
+    ResolveDecision, ResolveResponse, VerificationMethod,
 };
 use baton_runtime::time;
 use prost_types::Timestamp;
 
-use super::{person, profile};
+use super::{
+    candidates::{self, Found},
+    index, person, profile,
+};
 use crate::{
     Error,
     matching::{self, Decision},
@@ -35,25 +38,6 @@ pub struct ResolveCommand {
     pub idempotency_key: String,
 }
 
-/// What the index said about a request, read in the transaction that acts on it.
-struct Found {
-    /// `owners[i]`: the live customer holding identifier i.
-    owners: Vec<Option<String>>,
-    /// The distinct owners' profiles, in first-seen order.
-    profiles: Vec<Profile>,
-    decision: Decision,
-}
-
-fn look_up<V: IdentityRead + ?Sized>(view: &V, cmd: &ResolveCommand) -> Result<Found, Error> {
-    let (owners, profiles) = profile::owners(view, cmd.identifiers.iter().map(|n| &n.key))?;
-    let decision = matching::decide(&owners);
-    Ok(Found {
-        owners,
-        profiles,
-        decision,
-    })
-}
-
 /// The identifiers of the request held by `customer_id`, as (kind, assurance presented).
 fn matched_by(
     cmd: &ResolveCommand,
@@ -68,8 +52,22 @@ fn matched_by(
         .collect()
 }
 
-fn ambiguous(cmd: &ResolveCommand, found: &Found, now: Timestamp) -> ResolveResponse {
-    let traits = cmd.traits.as_ref();
+fn candidates(found: &Found) -> Vec<Candidate> {
+    found
+        .ranked
+        .iter()
+        .take(matching::MAX_CANDIDATES)
+        .map(|s| s.candidate.clone())
+        .collect()
+}
+
+fn ambiguous(cmd: &ResolveCommand, found: &Found, reason: &str, now: Timestamp) -> ResolveResponse {
+    let close: Vec<&Profile> = found
+        .ranked
+        .iter()
+        .take(3)
+        .filter_map(|s| found.profile(&s.candidate.customer_id))
+        .collect();
     ResolveResponse {
         decision: ResolveDecision::Ambiguous as i32,
         customer_id: String::new(),
@@ -80,47 +78,64 @@ fn ambiguous(cmd: &ResolveCommand, found: &Found, now: Timestamp) -> ResolveResp
             cmd.channel,
             now,
         )),
-        candidates: matching::candidates(&cmd.identifiers, &found.owners, traits, &found.profiles),
+        candidates: candidates(found),
         profile: None,
-        question: Some(matching::question(
-            &cmd.identifiers,
-            traits,
-            &found.profiles,
-        )),
-        reason: String::new(),
+        question: Some(matching::question(&found.query(&cmd.identifiers), &close)),
+        reason: reason.to_owned(),
     }
 }
 
-/// The MATCHED answer. `as_found` is the profile as the request found it (the evidence
-/// compares against that, not against what this contact just added to it).
+fn new_answer(cmd: &ResolveCommand, reason: &str, now: Timestamp) -> ResolveResponse {
+    ResolveResponse {
+        decision: ResolveDecision::New as i32,
+        verification: Some(verification::assess(
+            false,
+            &[],
+            &cmd.proofs,
+            cmd.channel,
+            now,
+        )),
+        reason: reason.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// The MATCHED answer. The evidence is the candidate's as the request found it, not as this
+/// contact just changed it; the verification comes from the identifiers the customer holds
+/// or, matched by traits alone, from that and the proofs.
 fn matched(
     cmd: &ResolveCommand,
     found: &Found,
-    as_found: &Profile,
+    by_traits: bool,
+    reason: &str,
     profile: Profile,
     now: Timestamp,
 ) -> ResolveResponse {
-    let methods_from = matched_by(cmd, &found.owners, &profile.customer_id);
-    let traits = cmd.traits.as_ref();
+    let mut methods_from = matched_by(cmd, &found.owners, &profile.customer_id);
+    let mut proofs = cmd.proofs.clone();
+    if by_traits {
+        methods_from.clear();
+        proofs.push(VerificationMethod::MatchedTraits);
+    }
+    let best = found
+        .ranked
+        .iter()
+        .find(|s| s.candidate.customer_id == profile.customer_id)
+        .map(|s| s.candidate.clone());
     ResolveResponse {
         decision: ResolveDecision::Matched as i32,
         customer_id: profile.customer_id.clone(),
         verification: Some(verification::assess(
             true,
             &methods_from,
-            &cmd.proofs,
+            &proofs,
             cmd.channel,
             now,
         )),
-        candidates: vec![matching::score(
-            &cmd.identifiers,
-            &found.owners,
-            traits,
-            as_found,
-        )],
+        candidates: best.into_iter().collect(),
         profile: Some(profile),
         question: None,
-        reason: String::new(),
+        reason: reason.to_owned(),
     }
 }
 
@@ -130,26 +145,25 @@ pub(super) fn look<V: IdentityRead + ?Sized>(
     cmd: &ResolveCommand,
 ) -> Result<ResolveResponse, Error> {
     let now = time::now();
-    let found = look_up(view, cmd)?;
+    let found = candidates::find(
+        view,
+        &candidates::model(view)?,
+        &cmd.identifiers,
+        cmd.traits.as_ref(),
+    )?;
     Ok(match &found.decision {
-        Decision::NoMatch => ResolveResponse {
-            decision: ResolveDecision::New as i32,
-            verification: Some(verification::assess(
-                false,
-                &[],
-                &cmd.proofs,
-                cmd.channel,
-                now,
-            )),
-            ..Default::default()
-        },
-        Decision::Unique { .. } => {
-            let Some(profile) = found.profiles.first() else {
+        Decision::New { reason } => new_answer(cmd, reason, now),
+        Decision::Matched {
+            customer_id,
+            by_traits,
+            reason,
+        } => {
+            let Some(profile) = found.profile(customer_id) else {
                 return Err(Error::Inconsistent("matched customer has no profile"));
             };
-            matched(cmd, &found, profile, profile.clone(), now)
+            matched(cmd, &found, *by_traits, reason, profile.clone(), now)
         }
-        Decision::Ambiguous { .. } => ambiguous(cmd, &found, now),
+        Decision::Ambiguous { reason } => ambiguous(cmd, &found, reason, now),
     })
 }
 
@@ -159,20 +173,29 @@ pub(super) fn apply(
     cmd: &ResolveCommand,
 ) -> Result<ResolveResponse, Error> {
     let now = time::now();
-    let found = look_up(txn, cmd)?;
+    let found = candidates::find(
+        txn,
+        &candidates::model(txn)?,
+        &cmd.identifiers,
+        cmd.traits.as_ref(),
+    )?;
     match &found.decision {
-        Decision::NoMatch => create(txn, cmd, now),
-        Decision::Unique { .. } => {
-            let Some(as_found) = found.profiles.first() else {
+        Decision::New { reason } => create(txn, cmd, reason, now),
+        Decision::Matched {
+            customer_id,
+            by_traits,
+            reason,
+        } => {
+            let Some(as_found) = found.profile(customer_id) else {
                 return Err(Error::Inconsistent("matched customer has no profile"));
             };
             let mut p = as_found.clone();
             refresh(txn, cmd, &found, &mut p, now)?;
-            Ok(matched(cmd, &found, as_found, p, now))
+            Ok(matched(cmd, &found, *by_traits, reason, p, now))
         }
-        Decision::Ambiguous { customer_ids } => {
-            tracing::info!(candidates = customer_ids.len(), "resolve ambiguous");
-            Ok(ambiguous(cmd, &found, now))
+        Decision::Ambiguous { reason } => {
+            tracing::info!(candidates = found.ranked.len(), "resolve ambiguous");
+            Ok(ambiguous(cmd, &found, reason, now))
         }
     }
 }
@@ -180,6 +203,7 @@ pub(super) fn apply(
 fn create(
     txn: &mut dyn IdentityWrite,
     cmd: &ResolveCommand,
+    reason: &str,
     now: Timestamp,
 ) -> Result<ResolveResponse, Error> {
     let mut p = profile::new_profile(&cmd.tenant, profile::new_customer_id(), now);
@@ -190,7 +214,7 @@ fn create(
         person::fill_empty(p.traits.get_or_insert_with(Default::default), traits);
     }
     profile::touch(&mut p, now);
-    txn.put_profile(&p)?;
+    index::save(txn, &p)?;
     tracing::info!(customer = %p.customer_id, "customer created");
     let created_with: Vec<_> = cmd
         .identifiers
@@ -210,7 +234,7 @@ fn create(
         candidates: Vec::new(),
         profile: Some(p),
         question: None,
-        reason: String::new(),
+        reason: reason.to_owned(),
     })
 }
 
@@ -251,6 +275,6 @@ fn refresh(
         person::fill_empty(p.traits.get_or_insert_with(Default::default), traits);
     }
     profile::touch(p, now);
-    txn.put_profile(p)?;
+    index::save(txn, p)?;
     Ok(())
 }

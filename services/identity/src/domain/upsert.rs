@@ -7,14 +7,17 @@
 //! storage failure, none does.
 
 use baton_proto::v1::{
-    IdentifierAssurance, IdentifierKind, ProfileRecord, UpsertProfileResponse, UpsertResult,
+    Candidate, IdentifierAssurance, IdentifierKind, PersonTraits, Profile, ProfileRecord,
+    ResolveDecision, SourceRecord, UpsertProfileResponse, UpsertResult,
 };
 use baton_runtime::time;
 use prost_types::Timestamp;
 
-use super::{person, profile};
+use super::{candidates, index, person, profile};
 use crate::{
     Error,
+    compare::model::Model,
+    matching::Decision,
     normalize::{self, IdentityKey, Normalized},
     store::IdentityWrite,
 };
@@ -57,16 +60,20 @@ pub(super) fn apply(
     cmd: &UpsertCommand,
 ) -> Result<UpsertProfileResponse, Error> {
     let now = time::now();
+    let model = candidates::model(txn)?;
     let mut results = Vec::with_capacity(cmd.records.len());
     for record in &cmd.records {
         let mut result = UpsertResult {
             external_id: record.external_id.clone(),
             ..Default::default()
         };
-        match upsert_one(txn, &cmd.tenant, record, now)? {
-            Ok((customer_id, created)) => {
-                result.customer_id = customer_id;
-                result.created = created;
+        match upsert_one(txn, &model, &cmd.tenant, record, now)? {
+            Ok(placed) => {
+                result.customer_id = placed.customer_id;
+                result.created = placed.created;
+                result.decision = placed.decision as i32;
+                result.candidates = placed.candidates;
+                result.unchanged = placed.unchanged;
             }
             Err(refused) => result.error = refused,
         }
@@ -77,56 +84,87 @@ pub(super) fn apply(
     Ok(UpsertProfileResponse { results })
 }
 
-/// One record: `Ok(Ok((customer, created)))` applied, `Ok(Err(why))` refused (nothing
-/// written for it), `Err` a storage failure that aborts the batch.
+/// Where a record went.
+struct Placed {
+    customer_id: String,
+    created: bool,
+    decision: ResolveDecision,
+    candidates: Vec<Candidate>,
+    unchanged: bool,
+}
+
+/// Most candidates a result lists.
+const MAX_RESULT_CANDIDATES: usize = 3;
+
+/// One record: `Ok(Ok(placed))` applied, `Ok(Err(why))` refused (nothing written for it),
+/// `Err` a storage failure that aborts the batch.
+///
+/// A record whose external id is on file updates that customer (the source is the authority
+/// for what it sends). A new external id is placed the way Resolve decides: it joins the
+/// customer its identifiers or traits match, or starts a customer of its own (AMBIGUOUS when
+/// candidates came close: an identifier already linked to someone else then stays there).
 fn upsert_one(
     txn: &mut dyn IdentityWrite,
+    model: &Model,
     tenant: &str,
     record: &ProfileRecord,
     now: Timestamp,
-) -> Result<Result<(String, bool), String>, Error> {
+) -> Result<Result<Placed, String>, Error> {
     let presented = match identifiers(record) {
         Ok(p) => p,
         Err(why) => return Ok(Err(why)),
     };
-    let (owners, profiles) = profile::owners(txn, presented.iter().map(|n| &n.key))?;
-    // The record's own CRM id decides when it is known (its owner is the first profile
-    // read); otherwise the other identifiers may name exactly one customer.
-    let external_known = owners.first().is_some_and(Option::is_some);
-    let mut distinct = profiles.into_iter();
-    let target = match (external_known, distinct.next(), distinct.next()) {
-        (true, first, _) => first,
-        (false, None, _) => None,
-        (false, Some(one), None) => {
-            let same_source_record = profile::keys(&one).iter().any(|k| {
-                k.kind == IdentifierKind::CrmId && k.namespace == presented[0].key.namespace
-            });
-            if same_source_record {
-                return Ok(Err(
-                    "identifiers are linked to a customer with another record in this source"
-                        .to_owned(),
-                ));
-            }
-            Some(one)
-        }
-        (false, Some(_), Some(_)) => {
-            return Ok(Err(
-                "identifiers are linked to different customers".to_owned()
-            ));
-        }
+    let found = candidates::find(txn, model, &presented, record.traits.as_ref())?;
+    let owners = &found.owners;
+    let close = || -> Vec<Candidate> {
+        found
+            .ranked
+            .iter()
+            .take(MAX_RESULT_CANDIDATES)
+            .map(|s| s.candidate.clone())
+            .collect()
     };
-    if let Some(t) = &target {
-        // Index position 0 is the external id; request positions start after it.
-        for (i, owner) in owners.iter().enumerate().skip(1) {
-            if owner.as_ref().is_some_and(|o| *o != t.customer_id) {
+    let distinct: std::collections::BTreeSet<&String> = owners.iter().flatten().collect();
+    if owners[0].is_none() && distinct.len() > 1 {
+        return Ok(Err(
+            "identifiers are linked to different customers".to_owned()
+        ));
+    }
+    // Position 0 is the external id.
+    let (target, decision, joined) = match (&owners[0], &found.decision) {
+        (Some(known), _) => (
+            found.profile(known).cloned(),
+            ResolveDecision::Matched,
+            false,
+        ),
+        (None, Decision::Matched { customer_id, .. }) => (
+            found.profile(customer_id).cloned(),
+            ResolveDecision::Matched,
+            true,
+        ),
+        (None, Decision::Ambiguous { .. }) => (None, ResolveDecision::Ambiguous, false),
+        (None, Decision::New { .. }) => (None, ResolveDecision::New, false),
+    };
+    if target.is_none() && decision == ResolveDecision::Matched {
+        return Err(Error::Inconsistent("matched customer has no profile"));
+    }
+    // What this record links: everything, except on a customer of its own the identifiers
+    // already linked elsewhere (they stay with their customer).
+    let mut linking = Vec::with_capacity(presented.len());
+    for (i, (n, owner)) in presented.iter().zip(owners).enumerate() {
+        match (owner, &target) {
+            (Some(o), Some(t)) if *o != t.customer_id => {
                 let j = record_position(record, &presented[i]);
                 return Ok(Err(format!(
                     "identifiers[{j}] is linked to another customer"
                 )));
             }
+            (Some(_), None) => {}
+            _ => linking.push(n.clone()),
         }
     }
     let created = target.is_none();
+    let original = target.clone();
     let mut p =
         target.unwrap_or_else(|| profile::new_profile(tenant, profile::new_customer_id(), now));
     let mut attributes = p.attributes.clone();
@@ -138,7 +176,7 @@ fn upsert_one(
         )));
     }
     let mut staged = p.clone();
-    for n in &presented {
+    for n in &linking {
         match profile::attach(&mut staged, n, now) {
             Ok(_) => {}
             Err(Error::TooManyIdentifiers(max)) => {
@@ -147,20 +185,74 @@ fn upsert_one(
             Err(e) => return Err(e),
         }
     }
-    // Every check passed: write.
-    for n in &presented {
+    // Every check passed: stage the rest and write.
+    for n in &linking {
         profile::link(txn, &mut p, n, now)?;
     }
     p.attributes = attributes;
-    if let Some(traits) = &record.traits {
-        person::replace_present(p.traits.get_or_insert_with(Default::default), traits);
+    let traits = record.traits.clone().unwrap_or_default();
+    let source = &presented[0].key.namespace;
+    let external_id = record.external_id.trim();
+    let record_changed = !p.records.iter().any(|r| {
+        &r.source == source && r.external_id == external_id && r.traits.as_ref() == Some(&traits)
+    });
+    let on_record = p.traits.get_or_insert_with(Default::default);
+    if joined {
+        // Another record of the same person: it fills gaps, it does not overrule.
+        person::fill_empty(on_record, &traits);
+    } else if record_changed {
+        // The source changed what it holds: it is the authority for what it sends.
+        person::replace_present(on_record, &traits);
     }
-    if let Some(since) = record.customer_since {
+    if let Some(since) = record.customer_since
+        && (created || !joined)
+    {
         p.customer_since = Some(since);
     }
+    keep_record(&mut p, source, external_id, traits, now);
+    let placed = |p: &Profile, unchanged| Placed {
+        customer_id: p.customer_id.clone(),
+        created,
+        decision,
+        candidates: if owners[0].is_some() {
+            Vec::new()
+        } else {
+            close()
+        },
+        unchanged,
+    };
+    if original.as_ref() == Some(&p) {
+        return Ok(Ok(placed(&p, true)));
+    }
     profile::touch(&mut p, now);
-    txn.put_profile(&p)?;
-    Ok(Ok((p.customer_id, created)))
+    index::save(txn, &p)?;
+    Ok(Ok(placed(&p, false)))
+}
+
+/// Files the record's traits on the profile under its source and external id, replacing an
+/// earlier version of the same record; an unchanged record is left as it was (with its time).
+fn keep_record(
+    p: &mut Profile,
+    source: &str,
+    external_id: &str,
+    traits: PersonTraits,
+    now: Timestamp,
+) {
+    let entry = SourceRecord {
+        source: source.to_owned(),
+        external_id: external_id.to_owned(),
+        traits: Some(traits),
+        updated_at: Some(now),
+    };
+    match p
+        .records
+        .iter_mut()
+        .find(|r| r.source == source && r.external_id == external_id)
+    {
+        Some(existing) if existing.traits == entry.traits => {}
+        Some(existing) => *existing = entry,
+        None => p.records.push(entry),
+    }
 }
 
 /// The request position of a normalized identifier, for error texts.

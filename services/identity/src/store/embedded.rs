@@ -10,6 +10,9 @@
 //! | `merge_ledger` | tenant / merge id | `MergeRecord` |
 //! | `merge_ledger_by_customer` | tenant / customer id / merge id | empty |
 //! | `audit` | tenant / audit id (UUIDv7, so time-ordered) | `AuditRecord` |
+//! | `blocks` | tenant / blocking key | the key's members, as the domain encodes them |
+//! | `counts` | tenant / term | how many profiles hold it (little-endian i64) |
+//! | `settings` | tenant / `weights` | `MatchWeights` |
 //! | `idempotency` (shared) | tenant / operation / key | the encoded answer |
 
 use std::{fmt, path::Path};
@@ -27,8 +30,8 @@ use baton_store::{
 };
 
 use super::{
-    AuditRecord, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MergeRecord,
-    answer_mentions,
+    AuditRecord, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MatchWeights,
+    MergeRecord, answer_mentions,
 };
 use crate::{Error, normalize::IdentityKey};
 
@@ -42,6 +45,12 @@ const LEDGER: TableDefinition<Text, Bytes> = TableDefinition::new("merge_ledger"
 const LEDGER_BY_CUSTOMER: TableDefinition<Text, Bytes> =
     TableDefinition::new("merge_ledger_by_customer");
 const AUDIT: TableDefinition<Text, Bytes> = TableDefinition::new("audit");
+const BLOCKS: TableDefinition<Text, Text> = TableDefinition::new("blocks");
+const COUNTS: TableDefinition<Text, Bytes> = TableDefinition::new("counts");
+const SETTINGS: TableDefinition<Text, Bytes> = TableDefinition::new("settings");
+
+/// The `settings` entry holding a tenant's matching weights.
+const WEIGHTS: &str = "weights";
 
 /// Identity state in `<data_dir>/identity.redb`.
 #[derive(Clone)]
@@ -78,6 +87,11 @@ struct Tables<B, S> {
     audit: B,
     index: S,
     retired: S,
+    /// The tables added with fuzzy matching: absent from a database written before them
+    /// until its first write, and read as empty meanwhile.
+    blocks: Option<S>,
+    counts: Option<B>,
+    settings: Option<B>,
 }
 
 type ReadTables = Tables<ReadOnlyTable<Text, Bytes>, ReadOnlyTable<Text, Text>>;
@@ -117,6 +131,9 @@ impl ReadTables {
             audit,
             index,
             retired,
+            blocks: open_read(txn, BLOCKS)?,
+            counts: open_read(txn, COUNTS)?,
+            settings: open_read(txn, SETTINGS)?,
         }))
     }
 }
@@ -132,6 +149,9 @@ impl<'t> WriteTables<'t> {
                 audit: txn.open_table(AUDIT)?,
                 index: txn.open_table(INDEX)?,
                 retired: txn.open_table(RETIRED)?,
+                blocks: Some(txn.open_table(BLOCKS)?),
+                counts: Some(txn.open_table(COUNTS)?),
+                settings: Some(txn.open_table(SETTINGS)?),
             },
             answers: txn.open_table(idempotency::TABLE)?,
         })
@@ -211,6 +231,55 @@ where
         }
         Ok(records)
     }
+
+    fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        let Some(blocks) = &self.blocks else {
+            return Ok(vec![None; keys.len()]);
+        };
+        keys.iter()
+            .map(|key| get_text(blocks, &scoped(&self.tenant, &[key])))
+            .collect()
+    }
+
+    fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError> {
+        let Some(counts) = &self.counts else {
+            return Ok(vec![0; terms.len()]);
+        };
+        terms
+            .iter()
+            .map(|term| Ok(read_count(counts, &scoped(&self.tenant, &[term]))?.max(0) as u64))
+            .collect()
+    }
+
+    fn weights(&self) -> Result<Option<MatchWeights>, StoreError> {
+        match &self.settings {
+            Some(settings) => get_message(settings, &scoped(&self.tenant, &[WEIGHTS])),
+            None => Ok(None),
+        }
+    }
+
+    fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        let (lo, hi) = prefix_range(&self.tenant);
+        let mut profiles = Vec::new();
+        for entry in self.profiles.range(lo.as_str()..hi.as_str())?.take(limit) {
+            let (_, value) = entry?;
+            profiles.push(codec::decode(value.value())?);
+        }
+        Ok(profiles)
+    }
+}
+
+fn read_count<T: ReadableTable<Text, Bytes>>(table: &T, key: &str) -> Result<i64, StoreError> {
+    Ok(match table.get(key)? {
+        Some(bytes) => {
+            let raw: [u8; 8] = bytes
+                .value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a term count is not 8 bytes".into()))?;
+            i64::from_le_bytes(raw)
+        }
+        None => 0,
+    })
 }
 
 impl IdentityRead for WriteTables<'_> {
@@ -231,6 +300,18 @@ impl IdentityRead for WriteTables<'_> {
     }
     fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.tables.audit_trail(limit)
+    }
+    fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        self.tables.blocks(keys)
+    }
+    fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError> {
+        self.tables.frequencies(terms)
+    }
+    fn weights(&self) -> Result<Option<MatchWeights>, StoreError> {
+        self.tables.weights()
+    }
+    fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        self.tables.sample_profiles(limit)
     }
 }
 
@@ -301,6 +382,36 @@ impl IdentityWrite for WriteTables<'_> {
         Ok(true)
     }
 
+    fn put_block(&mut self, key: &str, members: &str) -> Result<(), StoreError> {
+        let key = scoped(&self.tables.tenant, &[key]);
+        let blocks = opened(&mut self.tables.blocks)?;
+        if members.is_empty() {
+            blocks.remove(key.as_str())?;
+        } else {
+            blocks.insert(key.as_str(), members)?;
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, term: &str, delta: i64) -> Result<(), StoreError> {
+        let key = scoped(&self.tables.tenant, &[term]);
+        let counts = opened(&mut self.tables.counts)?;
+        let now = read_count(counts, &key)?.saturating_add(delta);
+        if now == 0 {
+            counts.remove(key.as_str())?;
+        } else {
+            counts.insert(key.as_str(), now.to_le_bytes().as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError> {
+        let key = scoped(&self.tables.tenant, &[WEIGHTS]);
+        opened(&mut self.tables.settings)?
+            .insert(key.as_str(), codec::encode(weights).as_slice())?;
+        Ok(())
+    }
+
     fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
         let key = scoped(&self.tables.tenant, &[&record.audit_id]);
         self.tables
@@ -326,6 +437,13 @@ impl IdentityWrite for WriteTables<'_> {
     }
 }
 
+/// A table a write transaction always opens.
+fn opened<T>(table: &mut Option<T>) -> Result<&mut T, StoreError> {
+    table
+        .as_mut()
+        .ok_or_else(|| StoreError::Corrupt("a write transaction lacks a table".into()))
+}
+
 /// Answers reads of a tenant whose tables were never created: there is nothing.
 struct Empty;
 
@@ -346,6 +464,18 @@ impl IdentityRead for Empty {
         Ok(Vec::new())
     }
     fn audit_trail(&self, _: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(vec![None; keys.len()])
+    }
+    fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError> {
+        Ok(vec![0; terms.len()])
+    }
+    fn weights(&self) -> Result<Option<MatchWeights>, StoreError> {
+        Ok(None)
+    }
+    fn sample_profiles(&self, _: usize) -> Result<Vec<Profile>, StoreError> {
         Ok(Vec::new())
     }
 }

@@ -24,7 +24,7 @@ use baton_store::{StoreError, idempotency};
 use crate::{Error, normalize::IdentityKey};
 
 pub use embedded::EmbeddedIdentityStore;
-pub use records::{AuditRecord, MergeRecord};
+pub use records::{AuditRecord, MatchWeights, MergeRecord};
 pub use redis::RedisIdentityStore;
 
 /// The remembered-answer slot of a mutating request.
@@ -64,6 +64,21 @@ pub trait IdentityRead {
     fn merges_involving(&self, customer_id: &str) -> Result<Vec<String>, StoreError>;
     /// The newest `limit` audit records, newest first.
     fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The live profiles stored under `customer_ids`, in that order (backends fetch them in
+    /// one round trip where they can).
+    fn profiles(&self, customer_ids: &[String]) -> Result<Vec<Option<Profile>>, StoreError> {
+        customer_ids.iter().map(|id| self.profile(id)).collect()
+    }
+    /// The members of each blocking key, as the domain stored them (`None`: no members).
+    fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError>;
+    /// How many profiles hold each of `terms` (counted by [`IdentityWrite::count`]). These
+    /// are statistics: a backend may read them outside the transaction's conflict checks.
+    fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError>;
+    /// The tenant's matching weights, when it was ever trained.
+    fn weights(&self) -> Result<Option<MatchWeights>, StoreError>;
+    /// Up to `limit` live profiles of the tenant, which ones being the backend's choice (for
+    /// training, which estimates from a sample).
+    fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError>;
 }
 
 /// Writes within one tenant, applied atomically with everything else in the transaction.
@@ -84,6 +99,12 @@ pub trait IdentityWrite: IdentityRead {
     fn put_merge_record(&mut self, record: &MergeRecord) -> Result<(), StoreError>;
     /// Removes a ledger entry and its lookups; false when there was none.
     fn remove_merge_record(&mut self, merge_id: &str) -> Result<bool, StoreError>;
+    /// Stores the members of a blocking key; empty `members` removes the key.
+    fn put_block(&mut self, key: &str, members: &str) -> Result<(), StoreError>;
+    /// Adds `delta` to the count of `term` (see [`IdentityRead::frequencies`]).
+    fn count(&mut self, term: &str, delta: i64) -> Result<(), StoreError>;
+    /// Stores the tenant's matching weights.
+    fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError>;
     /// Appends to the audit trail.
     fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Removes every remembered idempotent answer of the tenant that mentions one of

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use baton_proto::v1::{Identifier, PersonTraits, Profile};
+use baton_proto::v1::{FieldWeights, Identifier, PersonTraits, Profile};
 use prost_types::Timestamp;
 
 /// One merge, recording exactly what moved so that it can be reversed exactly.
@@ -80,4 +80,24 @@ pub struct AuditRecord {
     /// When.
     #[prost(message, optional, tag = "8")]
     pub at: Option<Timestamp>,
+}
+
+/// A tenant's matching weights, as the last training estimated them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MatchWeights {
+    /// Every compared field's levels with their m and u probabilities.
+    #[prost(message, repeated, tag = "1")]
+    pub fields: Vec<FieldWeights>,
+    /// When they were estimated.
+    #[prost(message, optional, tag = "2")]
+    pub trained_at: Option<Timestamp>,
+    /// Profiles the estimate read.
+    #[prost(uint64, tag = "3")]
+    pub profiles: u64,
+    /// Candidate pairs it compared.
+    #[prost(uint64, tag = "4")]
+    pub pairs: u64,
+    /// The estimated share of candidate pairs that are one person.
+    #[prost(double, tag = "5")]
+    pub match_share: f64,
 }

@@ -17,6 +17,9 @@
 //! | `merges` ␟ customer id | set | the ids of the ledger entries naming the customer |
 //! | `audit` | hash | audit id → `AuditRecord` |
 //! | `audit_order` | sorted set | audit ids, all scored 0 so they sort by id (UUIDv7: by time) |
+//! | `blocks` | hash | blocking key → its members, as the domain encodes them |
+//! | `counts` | hash | term → how many profiles hold it (increments, never checked) |
+//! | `settings` | hash | `weights` → `MatchWeights` |
 //! | `answers` | hash | operation ␟ idempotency key → the request's digest, then the encoded answer |
 //!
 //! # Why a write is atomic

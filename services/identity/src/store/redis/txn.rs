@@ -21,7 +21,7 @@ use baton_store::{
 
 use crate::{
     normalize::IdentityKey,
-    store::{AuditRecord, IdentityRead, IdentityWrite, MergeRecord, answer_mentions},
+    store::{AuditRecord, IdentityRead, IdentityWrite, MatchWeights, MergeRecord, answer_mentions},
 };
 
 /// How many answers one `HSCAN` step asks for while erasure searches them.
@@ -43,6 +43,9 @@ pub(in crate::store) struct Keys {
     audit: String,
     audit_order: String,
     answers: String,
+    blocks: String,
+    counts: String,
+    settings: String,
 }
 
 impl Keys {
@@ -57,6 +60,9 @@ impl Keys {
             audit: key("audit"),
             audit_order: key("audit_order"),
             answers: key("answers"),
+            blocks: key("blocks"),
+            counts: key("counts"),
+            settings: key("settings"),
             db: db.clone(),
             tenant: tenant.to_owned(),
         }
@@ -298,6 +304,11 @@ pub(in crate::store) struct Txn<'a> {
     ledger: Hash,
     audit: Hash,
     answers: Hash,
+    blocks: Hash,
+    settings: Hash,
+    /// Term counts this transaction changes, applied as increments (they commute, so they
+    /// are neither read back nor checked).
+    counts: RefCell<BTreeMap<String, i64>>,
     /// Ledger lookups this transaction added (`true`) or removed (`false`), by customer id
     /// and merge id.
     merges: BTreeMap<(String, String), bool>,
@@ -322,6 +333,9 @@ impl<'a> Txn<'a> {
             ledger: Hash::new(&keys.ledger),
             audit: Hash::new(&keys.audit),
             answers: Hash::new(&keys.answers),
+            blocks: Hash::new(&keys.blocks),
+            settings: Hash::new(&keys.settings),
+            counts: RefCell::default(),
             merges: BTreeMap::new(),
             read_a_set: Cell::new(false),
             version: Cell::new(version),
@@ -359,7 +373,7 @@ impl<'a> Txn<'a> {
         checks
     }
 
-    fn hashes(&self) -> [&Hash; 6] {
+    fn hashes(&self) -> [&Hash; 8] {
         [
             &self.profiles,
             &self.index,
@@ -367,6 +381,8 @@ impl<'a> Txn<'a> {
             &self.ledger,
             &self.audit,
             &self.answers,
+            &self.blocks,
+            &self.settings,
         ]
     }
 
@@ -384,6 +400,13 @@ impl<'a> Txn<'a> {
         // Audit records are only ever added.
         for (audit_id, _) in self.audit.changes() {
             writes.zadd(&self.keys.audit_order, 0.0, audit_id.as_bytes());
+        }
+        for (term, delta) in self.counts.borrow().iter().filter(|(_, d)| **d != 0) {
+            writes.command(
+                "HINCRBY",
+                &self.keys.counts,
+                &[term.as_bytes(), delta.to_string().as_bytes()],
+            );
         }
         for ((customer_id, merge_id), present) in &self.merges {
             let key = self.keys.merges(customer_id);
@@ -403,6 +426,9 @@ fn index_field(key: &IdentityKey) -> String {
 fn message<M: prost::Message + Default>(bytes: Option<Vec<u8>>) -> Result<Option<M>, StoreError> {
     bytes.map(|b| codec::decode(&b)).transpose()
 }
+
+/// The setting holding the tenant's matching weights.
+const WEIGHTS: &str = "weights";
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(format!("stored id: {e}")))
@@ -479,6 +505,73 @@ impl IdentityRead for Txn<'_> {
             })
             .collect()
     }
+
+    fn profiles(&self, customer_ids: &[String]) -> Result<Vec<Option<Profile>>, StoreError> {
+        self.profiles
+            .get_many(self.redis, customer_ids)?
+            .into_iter()
+            .map(message)
+            .collect()
+    }
+
+    fn blocks(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        self.blocks
+            .get_many(self.redis, keys)?
+            .into_iter()
+            .map(|value| value.map(text).transpose())
+            .collect()
+    }
+
+    fn frequencies(&self, terms: &[String]) -> Result<Vec<u64>, StoreError> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.keys.counts);
+        for term in terms {
+            cmd.arg(term.as_str());
+        }
+        let stored: Vec<Option<i64>> = self.redis.query(&cmd)?;
+        let pending = self.counts.borrow();
+        Ok(terms
+            .iter()
+            .zip(stored)
+            .map(|(term, n)| {
+                let n = n.unwrap_or(0) + pending.get(term).copied().unwrap_or(0);
+                n.max(0) as u64
+            })
+            .collect())
+    }
+
+    fn weights(&self) -> Result<Option<MatchWeights>, StoreError> {
+        message(self.settings.get(self.redis, WEIGHTS)?)
+    }
+
+    fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
+        self.reading_a_set()?;
+        let mut profiles = BTreeMap::new();
+        let mut cursor = 0u64;
+        while profiles.len() < limit {
+            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
+                redis::cmd("HSCAN")
+                    .arg(&self.keys.profiles)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_BATCH),
+            )?;
+            let mut flat = flat.into_iter();
+            while let (Some(field), Some(bytes)) = (flat.next(), flat.next()) {
+                if profiles.len() < limit {
+                    profiles.insert(field, codec::decode::<Profile>(&bytes)?);
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(profiles.into_values().collect())
+    }
 }
 
 impl IdentityWrite for Txn<'_> {
@@ -531,6 +624,22 @@ impl IdentityWrite for Txn<'_> {
         }
         self.ledger.set(merge_id, None);
         Ok(true)
+    }
+
+    fn put_block(&mut self, key: &str, members: &str) -> Result<(), StoreError> {
+        let value = (!members.is_empty()).then(|| members.as_bytes().to_vec());
+        self.blocks.set(key, value);
+        Ok(())
+    }
+
+    fn count(&mut self, term: &str, delta: i64) -> Result<(), StoreError> {
+        *self.counts.get_mut().entry(term.to_owned()).or_default() += delta;
+        Ok(())
+    }
+
+    fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError> {
+        self.settings.set(WEIGHTS, Some(codec::encode(weights)));
+        Ok(())
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<(), StoreError> {
