@@ -14,7 +14,7 @@ pub mod model;
 use baton_proto::v1::CalendarDate;
 use strsim::{jaro_winkler, osa_distance};
 
-use crate::standardize::{Address, Name, Person};
+use crate::standardize::{Address, Name, Person, name::formal};
 
 pub use model::{Level, Model, evidence};
 
@@ -108,7 +108,8 @@ pub mod name_level {
     pub const EXACT: usize = 0;
     /// Equal once nicknames are resolved ("bob" and "robert").
     pub const NICKNAME: usize = 1;
-    /// Jaro–Winkler of the canonical forms at least [`super::NAME_CLOSE`].
+    /// Jaro–Winkler of the canonical forms at least [`super::NAME_CLOSE`], or one name is
+    /// the other without a middle or second name ("john" and "john michael").
     pub const CLOSE: usize = 2;
     /// Jaro–Winkler at least [`super::NAME_SIMILAR`].
     pub const SIMILAR: usize = 3;
@@ -274,6 +275,11 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
         (name_level::NICKNAME, "nickname".to_owned())
     } else if similarity >= NAME_CLOSE {
         (name_level::CLOSE, format!("jaro-winkler {similarity:.2}"))
+    } else if words_contained(a, b) || words_contained(b, a) {
+        (
+            name_level::CLOSE,
+            "same name without a middle or second name".to_owned(),
+        )
     } else if similarity >= NAME_SIMILAR {
         (name_level::SIMILAR, format!("jaro-winkler {similarity:.2}"))
     } else if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
@@ -294,6 +300,21 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
             String::new()
         },
     }
+}
+
+/// Whether every word of `part` (resolved from nicknames for given names) is one of the
+/// words of `whole`, and `whole` has more: "john" and "john michael", "smith" and "smith
+/// jones".
+fn words_contained(part: &Name, whole: &Name) -> bool {
+    let words = |n: &Name| -> Vec<String> {
+        n.folded
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| formal(w).to_owned())
+            .collect()
+    };
+    let (part, whole) = (words(part), words(whole));
+    !part.is_empty() && part.len() < whole.len() && part.iter().all(|w| whole.contains(w))
 }
 
 /// Whether `initial` is a single letter and `name` starts with it.
