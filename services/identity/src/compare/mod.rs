@@ -14,7 +14,7 @@ pub mod model;
 use baton_proto::v1::CalendarDate;
 use strsim::{jaro_winkler, osa_distance};
 
-use crate::standardize::{Address, Name, Person, name::formal};
+use crate::standardize::{Address, Name, Person, address::is_street_type, name::formal};
 
 pub use model::{Level, Model, evidence};
 
@@ -423,20 +423,43 @@ fn compare_streets(a: &Address, b: &Address) -> Comparison {
     }
 }
 
-/// Symmetric Monge–Elkan similarity: each word matched to its most similar word on the
-/// other side by Jaro–Winkler, averaged, then the two directions averaged. Words joined on
-/// one side and split on the other ("fitz roy", "fitzroy") are compared joined as well.
+/// Symmetric Monge–Elkan similarity of two streets' words: each word matched to its most
+/// similar word on the other side by Jaro–Winkler, averaged, then the two directions
+/// averaged. Street types and directions ("street", "north") count a third as much as
+/// the name words, since strangers share them so often. Name words joined on one side and
+/// split on the other ("fitz roy", "fitzroy") are also compared joined.
 pub fn token_similarity(a: &[String], b: &[String]) -> f64 {
+    const TYPE_WEIGHT: f64 = 1.0 / 3.0;
+    let weight = |w: &str| if is_street_type(w) { TYPE_WEIGHT } else { 1.0 };
     let one_way = |from: &[String], to: &[String]| -> f64 {
-        let total: f64 = from
-            .iter()
-            .map(|w| to.iter().map(|v| jaro_winkler(w, v)).fold(0.0, f64::max))
-            .sum();
-        total / from.len().max(1) as f64
+        let (mut total, mut weights) = (0.0, 0.0);
+        for w in from {
+            let best = to.iter().map(|v| jaro_winkler(w, v)).fold(0.0, f64::max);
+            total += weight(w) * best;
+            weights += weight(w);
+        }
+        if weights > 0.0 { total / weights } else { 0.0 }
     };
     let by_word = (one_way(a, b) + one_way(b, a)) / 2.0;
-    let joined = jaro_winkler(&a.concat(), &b.concat());
-    by_word.max(joined)
+    let joined = |words: &[String], types: bool| -> String {
+        words
+            .iter()
+            .filter(|w| is_street_type(w) == types)
+            .map(String::as_str)
+            .collect()
+    };
+    let (names_a, names_b) = (joined(a, false), joined(b, false));
+    if names_a.is_empty() || names_b.is_empty() {
+        return by_word;
+    }
+    let names = jaro_winkler(&names_a, &names_b);
+    let (types_a, types_b) = (joined(a, true), joined(b, true));
+    let types = if types_a.is_empty() && types_b.is_empty() {
+        1.0
+    } else {
+        jaro_winkler(&types_a, &types_b)
+    };
+    by_word.max((names + TYPE_WEIGHT * types) / (1.0 + TYPE_WEIGHT))
 }
 
 /// Localities, at the levels of [`locality_level`].
