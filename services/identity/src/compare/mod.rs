@@ -14,7 +14,7 @@ pub mod model;
 use baton_proto::v1::CalendarDate;
 use strsim::{jaro_winkler, osa_distance};
 
-use crate::standardize::{Address, Name, Person};
+use crate::standardize::{Address, Name, Person, address::is_street_type, name::formal};
 
 pub use model::{Level, Model, evidence};
 
@@ -108,7 +108,8 @@ pub mod name_level {
     pub const EXACT: usize = 0;
     /// Equal once nicknames are resolved ("bob" and "robert").
     pub const NICKNAME: usize = 1;
-    /// Jaro–Winkler of the canonical forms at least [`super::NAME_CLOSE`].
+    /// Jaro–Winkler of the canonical forms at least [`super::NAME_CLOSE`], or one name is
+    /// the other without a middle or second name ("john" and "john michael").
     pub const CLOSE: usize = 2;
     /// Jaro–Winkler at least [`super::NAME_SIMILAR`].
     pub const SIMILAR: usize = 3;
@@ -274,6 +275,11 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
         (name_level::NICKNAME, "nickname".to_owned())
     } else if similarity >= NAME_CLOSE {
         (name_level::CLOSE, format!("jaro-winkler {similarity:.2}"))
+    } else if words_contained(a, b) || words_contained(b, a) {
+        (
+            name_level::CLOSE,
+            "same name without a middle or second name".to_owned(),
+        )
     } else if similarity >= NAME_SIMILAR {
         (name_level::SIMILAR, format!("jaro-winkler {similarity:.2}"))
     } else if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
@@ -294,6 +300,21 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
             String::new()
         },
     }
+}
+
+/// Whether every word of `part` (resolved from nicknames for given names) is one of the
+/// words of `whole`, and `whole` has more: "john" and "john michael", "smith" and "smith
+/// jones".
+fn words_contained(part: &Name, whole: &Name) -> bool {
+    let words = |n: &Name| -> Vec<String> {
+        n.folded
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| formal(w).to_owned())
+            .collect()
+    };
+    let (part, whole) = (words(part), words(whole));
+    !part.is_empty() && part.len() < whole.len() && part.iter().all(|w| whole.contains(w))
 }
 
 /// Whether `initial` is a single letter and `name` starts with it.
@@ -402,20 +423,43 @@ fn compare_streets(a: &Address, b: &Address) -> Comparison {
     }
 }
 
-/// Symmetric Monge–Elkan similarity: each word matched to its most similar word on the
-/// other side by Jaro–Winkler, averaged, then the two directions averaged. Words joined on
-/// one side and split on the other ("fitz roy", "fitzroy") are compared joined as well.
+/// Symmetric Monge–Elkan similarity of two streets' words: each word matched to its most
+/// similar word on the other side by Jaro–Winkler, averaged, then the two directions
+/// averaged. Street types and directions ("street", "north") count a third as much as
+/// the name words, since strangers share them so often. Name words joined on one side and
+/// split on the other ("fitz roy", "fitzroy") are also compared joined.
 pub fn token_similarity(a: &[String], b: &[String]) -> f64 {
+    const TYPE_WEIGHT: f64 = 1.0 / 3.0;
+    let weight = |w: &str| if is_street_type(w) { TYPE_WEIGHT } else { 1.0 };
     let one_way = |from: &[String], to: &[String]| -> f64 {
-        let total: f64 = from
-            .iter()
-            .map(|w| to.iter().map(|v| jaro_winkler(w, v)).fold(0.0, f64::max))
-            .sum();
-        total / from.len().max(1) as f64
+        let (mut total, mut weights) = (0.0, 0.0);
+        for w in from {
+            let best = to.iter().map(|v| jaro_winkler(w, v)).fold(0.0, f64::max);
+            total += weight(w) * best;
+            weights += weight(w);
+        }
+        if weights > 0.0 { total / weights } else { 0.0 }
     };
     let by_word = (one_way(a, b) + one_way(b, a)) / 2.0;
-    let joined = jaro_winkler(&a.concat(), &b.concat());
-    by_word.max(joined)
+    let joined = |words: &[String], types: bool| -> String {
+        words
+            .iter()
+            .filter(|w| is_street_type(w) == types)
+            .map(String::as_str)
+            .collect()
+    };
+    let (names_a, names_b) = (joined(a, false), joined(b, false));
+    if names_a.is_empty() || names_b.is_empty() {
+        return by_word;
+    }
+    let names = jaro_winkler(&names_a, &names_b);
+    let (types_a, types_b) = (joined(a, true), joined(b, true));
+    let types = if types_a.is_empty() && types_b.is_empty() {
+        1.0
+    } else {
+        jaro_winkler(&types_a, &types_b)
+    };
+    by_word.max((names + TYPE_WEIGHT * types) / (1.0 + TYPE_WEIGHT))
 }
 
 /// Localities, at the levels of [`locality_level`].

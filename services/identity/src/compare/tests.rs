@@ -64,6 +64,21 @@ fn name_levels() {
     assert_eq!(level, Some(name_level::CLOSE));
     assert!(detail.starts_with("jaro-winkler 0.9"), "{detail}");
     assert_eq!(family_level("johnson", "jonson"), Some(name_level::CLOSE));
+    assert_eq!(
+        given_level("Jo", "Bob Jo"),
+        (
+            Some(name_level::CLOSE),
+            "same name without a middle or second name".to_owned()
+        )
+    );
+    assert_eq!(
+        given_level("Bob", "Robert Anthony").0,
+        Some(name_level::CLOSE)
+    );
+    assert_eq!(
+        family_level("Smith", "Smith-Jones"),
+        Some(name_level::CLOSE)
+    );
     assert_eq!(family_level("smith", "smyth"), Some(name_level::SIMILAR));
     assert_eq!(
         given_level("Geoff", "Jeff"),

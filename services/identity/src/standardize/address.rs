@@ -364,9 +364,67 @@ const ABBREVIATIONS: &[(&str, &str)] = &[
     ("wy", "way"),
 ];
 
-/// Full spellings of street-type words, so "st" before another street name word ("St
-/// Kilda Rd") reads as "saint".
+/// Directions: "st" before one is still "street" ("Smith St N").
 const DIRECTIONS: &[&str] = &["east", "north", "south", "west"];
+
+/// Words that say what kind of street it is or which part of it, rather than which
+/// street, sorted.
+const STREET_TYPES: &[&str] = &[
+    "alley",
+    "arcade",
+    "avenue",
+    "boulevard",
+    "chase",
+    "circuit",
+    "close",
+    "corner",
+    "court",
+    "cove",
+    "crescent",
+    "crest",
+    "drive",
+    "east",
+    "esplanade",
+    "freeway",
+    "gardens",
+    "glen",
+    "grange",
+    "green",
+    "grove",
+    "heights",
+    "highway",
+    "junction",
+    "lane",
+    "motorway",
+    "north",
+    "northeast",
+    "northwest",
+    "parade",
+    "parkway",
+    "place",
+    "plaza",
+    "promenade",
+    "ridge",
+    "road",
+    "south",
+    "southeast",
+    "southwest",
+    "square",
+    "street",
+    "terrace",
+    "trail",
+    "turnpike",
+    "walk",
+    "way",
+    "west",
+];
+
+/// Whether `word` (spelled out) names a kind of street or a direction ("street",
+/// "crescent", "north") rather than the street: such words say little when two streets are
+/// compared, since so many streets share them.
+pub fn is_street_type(word: &str) -> bool {
+    STREET_TYPES.binary_search(&word).is_ok()
+}
 
 /// `words` with abbreviations spelled out. "st" and "mt" are read as "saint" and "mount"
 /// when a name follows ("st kilda road"), "street" otherwise.
@@ -408,6 +466,14 @@ mod tests {
 
     fn words(text: &str) -> Vec<String> {
         text.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn tables_are_sorted_for_binary_search() {
+        assert!(ABBREVIATIONS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(STREET_TYPES.windows(2).all(|w| w[0] < w[1]));
+        assert!(is_street_type("street") && is_street_type("north"));
+        assert!(!is_street_type("smith") && !is_street_type("saint"));
     }
 
     #[test]
