@@ -6,6 +6,7 @@
 use std::{net::IpAddr, path::PathBuf};
 
 use baton_auth::config::AuthConfig;
+use baton_identity::{PhoneRegions, RegionError};
 use baton_runtime::{
     client::ClientConfig, metrics::MetricsConfig, server::ServerConfig, telemetry::TelemetryConfig,
     tls::TlsConfig,
@@ -155,6 +156,20 @@ pub struct MeshConfig {
     /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
     #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
     pub priority_aging_secs: u64,
+    /// IdentityService: where phone numbers written without a country code ("02 9876 5432")
+    /// are read, for tenants without a region of their own (ISO 3166-1 alpha-2); unset, US.
+    /// An identifier's own `default_region` always wins.
+    #[arg(long, env = "BATON_IDENTITY_DEFAULT_REGION", value_parser = parse_region)]
+    pub default_region: Option<String>,
+    /// IdentityService: tenants whose local numbers are read in another region,
+    /// `acme=AU,globex=GB`.
+    #[arg(
+        long,
+        env = "BATON_IDENTITY_TENANT_REGIONS",
+        default_value = "",
+        value_parser = parse_tenant_regions
+    )]
+    pub tenant_regions: String,
     /// How callers authenticate.
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -185,7 +200,25 @@ pub enum StoreKind {
     Redis,
 }
 
+/// A region code phone numbering knows, upper-cased.
+fn parse_region(code: &str) -> Result<String, String> {
+    baton_identity::grpc::regions::region(code).map_err(|e| e.to_string())
+}
+
+/// A tenant region list, checked whole and kept as given.
+fn parse_tenant_regions(spec: &str) -> Result<String, String> {
+    PhoneRegions::new(None, spec)
+        .map(|_| spec.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 impl MeshConfig {
+    /// The phone regions identity reads local numbers in (checked again, for configurations
+    /// built in code rather than parsed).
+    pub fn phone_regions(&self) -> Result<PhoneRegions, RegionError> {
+        PhoneRegions::new(self.default_region.as_deref(), &self.tenant_regions)
+    }
+
     /// A configuration for tests and tools: every port 0 (free ports), data in `data_dir`,
     /// short timeouts.
     pub fn for_tests(data_dir: PathBuf) -> Self {
@@ -212,6 +245,8 @@ impl MeshConfig {
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
             priority_aging_secs: 60,
+            default_region: None,
+            tenant_regions: String::new(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             server: ServerConfig {
@@ -255,6 +290,39 @@ mod tests {
         let err =
             Cli::try_parse_from(["baton", "--store", "cassandra"]).expect_err("unknown store");
         assert!(err.to_string().contains("embedded"), "{err}");
+    }
+
+    #[test]
+    fn phone_regions_are_checked_before_anything_starts() {
+        let cli = Cli::try_parse_from([
+            "baton",
+            "--default-region",
+            "gb",
+            "--tenant-regions",
+            "acme=AU,globex=NZ",
+        ])
+        .expect("parses");
+        let regions = cli.mesh.phone_regions().expect("valid");
+        assert_eq!(regions.for_tenant("acme"), "AU");
+        assert_eq!(regions.for_tenant("initech"), "GB");
+        let defaults = Cli::try_parse_from(["baton"]).expect("parses");
+        assert_eq!(
+            defaults
+                .mesh
+                .phone_regions()
+                .expect("valid")
+                .for_tenant("acme"),
+            "US"
+        );
+
+        let err = Cli::try_parse_from(["baton", "--default-region", "XX"]).expect_err("unknown");
+        assert!(
+            err.to_string().contains("not an ISO 3166-1 alpha-2"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["baton", "--tenant-regions", "acme=AU,globex"])
+            .expect_err("malformed");
+        assert!(err.to_string().contains("tenant=REGION"), "{err}");
     }
 
     #[test]
@@ -343,6 +411,8 @@ mod tests {
                 "redis_allow_weak_durability",
                 "BATON_REDIS_ALLOW_WEAK_DURABILITY",
             ),
+            ("default_region", "BATON_IDENTITY_DEFAULT_REGION"),
+            ("tenant_regions", "BATON_IDENTITY_TENANT_REGIONS"),
         ] {
             assert_eq!(env(id).as_deref(), Some(variable), "{id}");
         }

@@ -11,6 +11,8 @@ use baton::{
     config::{MeshConfig, ServiceName},
     credentials::{self, CredentialsCommand},
     demo::{self, DemoConfig},
+    identity::{self, IdentityCommand},
+    import::{self, ImportArgs},
     mesh::Mesh,
 };
 use baton_runtime::{shutdown::Shutdown, telemetry};
@@ -39,12 +41,24 @@ enum Command {
     /// Caller credentials: a signing key, and tokens for a tenant and role.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Bulk-load data into a running mesh.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Operator commands on IdentityService.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Print a new context-token key ring for BATON_TOKEN_KEYS.
     Keygen {
         /// The key id.
         #[arg(long, default_value = "k1")]
         kid: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Import customer profiles from a CSV file (a CRM export) into IdentityService.
+    Profiles(Box<ImportArgs>),
 }
 
 #[tokio::main]
@@ -62,6 +76,23 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("credentials: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Import(ImportCommand::Profiles(args)) => {
+            match import::run(&args, &mut std::io::stdout()).await {
+                Ok(outcome) if outcome.clean() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(err) => {
+                    eprintln!("import: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Identity(command) => match identity::run(&command, &mut std::io::stdout()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("identity: {err}");
                 ExitCode::FAILURE
             }
         },

@@ -58,6 +58,9 @@ pub enum MeshError {
     /// TLS could not be set up as configured.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A phone region is not one phone numbering knows.
+    #[error("identity phone regions: {0}")]
+    Regions(#[from] baton_identity::RegionError),
     /// Routing could not restore its state.
     #[error("routing: {0}")]
     Routing(String),
@@ -120,6 +123,8 @@ impl Mesh {
             config.tls.verifies_client_certificates(),
         )?;
         let handshake_timeout = Duration::from_millis(config.tls.handshake_timeout_ms);
+        // Checked whether or not identity is served here, so a bad value fails every start.
+        let regions = config.phone_regions()?;
         let (probes, probe_server) = tonic_health::server::health_reporter();
         let security = Security {
             auth: AuthLayer::new(auth.authenticator.clone(), auth.limits),
@@ -182,7 +187,15 @@ impl Mesh {
 
         let mut servers = JoinSet::new();
         for (service, listener) in listeners {
-            let routes = build(service, config, &clients, &addrs, shutdown.clone()).await?;
+            let routes = build(
+                service,
+                config,
+                &clients,
+                &addrs,
+                &regions,
+                shutdown.clone(),
+            )
+            .await?;
             let server_config = config.server.clone();
             let security = security.clone();
             let stop = shutdown.clone();
@@ -328,6 +341,7 @@ async fn build(
     config: &MeshConfig,
     clients: &ClientConfig,
     local: &BTreeMap<ServiceName, SocketAddr>,
+    regions: &baton_identity::PhoneRegions,
     shutdown: Shutdown,
 ) -> Result<ServiceRoutes, MeshError> {
     let store_error = |source| MeshError::Store {
@@ -344,10 +358,12 @@ async fn build(
     Ok(match (service, config.store) {
         (ServiceName::Identity, StoreKind::Embedded) => identity(
             baton_identity::open_embedded(dir).map_err(store_error)?,
+            regions.clone(),
             shutdown,
         ),
         (ServiceName::Identity, StoreKind::Redis) => identity(
             baton_identity::RedisIdentityStore::new(redis().await?),
+            regions.clone(),
             shutdown,
         ),
         (ServiceName::Context, StoreKind::Embedded) => context(
@@ -411,10 +427,15 @@ async fn audit_log(
     })
 }
 
-fn identity<S: baton_identity::IdentityStore>(store: S, shutdown: Shutdown) -> ServiceRoutes {
+fn identity<S: baton_identity::IdentityStore>(
+    store: S,
+    regions: baton_identity::PhoneRegions,
+    shutdown: Shutdown,
+) -> ServiceRoutes {
+    tracing::info!(regions = %regions, "local phone numbers read in");
     ServiceRoutes::new(
         service_names::IDENTITY,
-        baton_identity::grpc_service(store, shutdown),
+        baton_identity::grpc_service(store, regions, shutdown),
     )
 }
 

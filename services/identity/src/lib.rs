@@ -47,7 +47,7 @@ use baton_store::{StoreError, redis_db::RedisDb};
 pub use domain::Identity;
 pub use error::Error;
 pub use facts::known_facts;
-pub use grpc::IdentityGrpc;
+pub use grpc::{IdentityGrpc, PhoneRegions, RegionError};
 pub use store::{EmbeddedIdentityStore, IdentityStore, RedisIdentityStore};
 
 /// Opens (creating if needed) the embedded identity store in `data_dir`
@@ -64,11 +64,14 @@ pub async fn open_redis(url: &str) -> Result<RedisIdentityStore, StoreError> {
     ))
 }
 
-/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`.
+/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`; phone
+/// numbers without a country code are read in `regions` (each tenant's, else the default).
+/// The decoding limit applies to each message of the ImportProfiles stream too.
 pub fn grpc_service<S: IdentityStore>(
     store: S,
+    regions: PhoneRegions,
     shutdown: Shutdown,
 ) -> IdentityServiceServer<IdentityGrpc<S>> {
-    IdentityServiceServer::new(IdentityGrpc::new(store, shutdown))
+    IdentityServiceServer::new(IdentityGrpc::new(store, regions, shutdown))
         .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES)
 }

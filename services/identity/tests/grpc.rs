@@ -36,7 +36,7 @@ impl Server {
     /// auth layer, whose calls carry no principal at all.
     async fn start_as(data_dir: &Path, principal: Option<Principal>) -> Self {
         let store = baton_identity::open_embedded(data_dir).expect("open store");
-        let svc = baton_identity::grpc_service(store, Shutdown::new());
+        let svc = baton_identity::grpc_service(store, Default::default(), Shutdown::new());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -593,6 +593,7 @@ async fn malformed_requests_name_the_fields_at_fault() {
     assert_eq!(no_tenant.code(), Code::InvalidArgument);
     assert!(no_tenant.message().contains("tenant_id"), "{no_tenant:?}");
 
+    // A record's own problem refuses that record, not the call.
     let no_source = f
         .client
         .upsert_profile(UpsertProfileRequest {
@@ -604,8 +605,11 @@ async fn malformed_requests_name_the_fields_at_fault() {
             idempotency_key: "k".into(),
         })
         .await
-        .expect_err("no source");
-    assert_eq!(fields(&no_source), ["records[0].source"]);
+        .expect("the request itself is valid")
+        .into_inner();
+    assert_eq!(no_source.results.len(), 1);
+    assert_eq!(no_source.results[0].error, "records[0].source is required");
+    assert_eq!(no_source.results[0].customer_id, "");
 
     let no_identifier = f
         .client

@@ -62,7 +62,7 @@ impl Decoder for RawCodec {
 /// Starts identity on an embedded store in `dir`; the server runs until the test ends.
 async fn serve(dir: &std::path::Path) -> SocketAddr {
     let store = baton_identity::open_embedded(dir).expect("open store");
-    let svc = baton_identity::grpc_service(store, Shutdown::new());
+    let svc = baton_identity::grpc_service(store, Default::default(), Shutdown::new());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(

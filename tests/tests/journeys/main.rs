@@ -6,6 +6,7 @@
 
 mod demo;
 mod forget;
+mod import;
 mod mesh;
 mod security;
 mod stories;

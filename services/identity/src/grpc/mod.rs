@@ -5,7 +5,16 @@
 //! else and writes it back into the request, so validation and the domain see only a tenant
 //! the caller may act for. A mutating request's idempotency key is scoped to the caller and
 //! bound to the digest of the request as it arrived (computed before the tenant is written).
+//! Phone numbers without a country code are given the tenant's region ([`PhoneRegions`])
+//! during validation, after the digest.
+//!
+//! - [`validate`]: requests to commands, field violations; a record's own problems refuse
+//!   that record alone.
+//! - [`import`]: the ImportProfiles stream, in pipelined batches.
+//! - [`regions`]: the configured default regions of phone numbers.
 
+pub mod import;
+pub mod regions;
 pub mod validate;
 
 use baton_auth::digest;
@@ -20,6 +29,8 @@ use baton_runtime::shutdown::Shutdown;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Span;
 
+pub use regions::{PhoneRegions, RegionError};
+
 use crate::{domain::Identity, store::IdentityStore};
 
 /// `baton.v1.IdentityService` over an [`IdentityStore`].
@@ -27,18 +38,18 @@ use crate::{domain::Identity, store::IdentityStore};
 pub struct IdentityGrpc<S> {
     /// The domain operations.
     identity: Identity<S>,
-    /// The process stop signal. Every identity RPC is unary and short, so nothing watches it
-    /// yet; it is held so the service is built like every other one and a future stream
-    /// (profile change feeds) can end on it.
-    #[allow(dead_code)]
+    /// Where each tenant's phone numbers without a country code are read.
+    regions: PhoneRegions,
+    /// The process stop signal: an import stream ends on it, saying how much committed.
     shutdown: Shutdown,
 }
 
 impl<S: IdentityStore> IdentityGrpc<S> {
-    /// The adapter over `store`.
-    pub fn new(store: S, shutdown: Shutdown) -> Self {
+    /// The adapter over `store`, reading local phone numbers in `regions`.
+    pub fn new(store: S, regions: PhoneRegions, shutdown: Shutdown) -> Self {
         Self {
             identity: Identity::new(store),
+            regions,
             shutdown,
         }
     }
@@ -65,7 +76,8 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         let mut req = request.into_inner();
         let digest = digest::of(&req);
         req.tenant_id = caller.tenant(&req.tenant_id)?;
-        let mut cmd = validate::resolve(req)?;
+        let region = self.regions.for_tenant(&req.tenant_id);
+        let mut cmd = validate::resolve(req, region)?;
         cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, "");
         let answer = self.identity.resolve(cmd, digest).await?;
@@ -88,10 +100,19 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         let mut req = request.into_inner();
         let digest = digest::of(&req);
         req.tenant_id = caller.tenant(&req.tenant_id)?;
-        let mut cmd = validate::upsert(req)?;
+        let region = self.regions.for_tenant(&req.tenant_id);
+        let validate::Upsert {
+            command: mut cmd,
+            refused,
+        } = validate::upsert(req, region)?;
         cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, "");
-        Ok(Response::new(self.identity.upsert(cmd, digest).await?))
+        // The domain sees only the valid records (and remembers its answer for them alone);
+        // the refused ones are put back in request order, on a retry too.
+        let applied = self.identity.upsert(cmd, digest).await?;
+        Ok(Response::new(UpsertProfileResponse {
+            results: validate::splice(applied.results, refused),
+        }))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
@@ -128,7 +149,8 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         let mut req = request.into_inner();
         let digest = digest::of(&req);
         req.tenant_id = caller.tenant(&req.tenant_id)?;
-        let mut cmd = validate::link(req)?;
+        let region = self.regions.for_tenant(&req.tenant_id);
+        let mut cmd = validate::link(req, region)?;
         cmd.idempotency_key = caller.scoped_key(&cmd.idempotency_key);
         record_ids(&cmd.tenant, &cmd.customer_id);
         Ok(Response::new(self.identity.link(cmd, digest).await?))
@@ -179,17 +201,45 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
         Ok(Response::new(self.identity.forget(cmd, digest).await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
     async fn import_profiles(
         &self,
-        _request: Request<Streaming<ImportProfilesRequest>>,
+        request: Request<Streaming<ImportProfilesRequest>>,
     ) -> Result<Response<ImportProfilesResponse>, Status> {
-        Err(Status::unimplemented("ImportProfiles is not served yet"))
+        let caller = baton_auth::caller(&request)?;
+        let mut stream = request.into_inner();
+        // The first message settles the tenant; an empty stream imports nothing.
+        let Some(first) = stream.message().await? else {
+            return Ok(Response::new(ImportProfilesResponse::default()));
+        };
+        let tenant = caller.tenant(&first.tenant_id)?;
+        validate::import_message(&tenant, first.records.len())?;
+        record_ids(&tenant, "");
+        let region = self.regions.for_tenant(&tenant);
+        let answer = import::run(
+            &self.identity,
+            &self.shutdown,
+            &tenant,
+            region,
+            first,
+            stream,
+        )
+        .await?;
+        Ok(Response::new(answer))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
     async fn train_matcher(
         &self,
-        _request: Request<TrainMatcherRequest>,
+        request: Request<TrainMatcherRequest>,
     ) -> Result<Response<TrainMatcherResponse>, Status> {
-        Err(Status::unimplemented("TrainMatcher is not served yet"))
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        let max_pairs = validate::train(&req)?;
+        record_ids(&req.tenant_id, "");
+        Ok(Response::new(
+            self.identity.train(&req.tenant_id, max_pairs).await?,
+        ))
     }
 }

@@ -6,11 +6,13 @@
 use baton_proto::v1::{
     Channel, ForgetCustomerRequest, Identifier, IdentifierAssurance, IdentifierKind,
     LinkIdentifierRequest, MergeProfilesRequest, PersonTraits, ProfileRecord, ResolveRequest,
-    UnmergeProfileRequest, UpsertProfileRequest, VerificationMethod,
+    TrainMatcherRequest, UnmergeProfileRequest, UpsertProfileRequest, UpsertResult,
+    VerificationMethod,
 };
-use baton_runtime::validate::{MAX_ID_LEN, Violations};
+use baton_runtime::validate::{MAX_ID_LEN, Violations, field_violations};
 use tonic::Status;
 
+use super::regions::PhoneRegions;
 use crate::{
     domain::{
         ForgetCommand, LinkCommand, MergeCommand, ResolveCommand, UnmergeCommand, UpsertCommand,
@@ -24,6 +26,11 @@ use crate::{
 pub const MAX_IDENTIFIERS: usize = 16;
 /// Most records in one UpsertProfile request.
 pub const MAX_RECORDS: usize = 500;
+/// Candidate pairs TrainMatcher compares when the request says 0.
+pub const DEFAULT_TRAINING_PAIRS: usize = 200_000;
+/// Most candidate pairs one TrainMatcher request may ask for: enough for any tenant's
+/// estimates to settle, few enough that one call cannot occupy the service for hours.
+pub const MAX_TRAINING_PAIRS: u32 = 10_000_000;
 /// Most extra proofs in one Resolve request (there are seven methods).
 pub const MAX_PROOFS: usize = 8;
 /// Longest audit reason.
@@ -171,12 +178,13 @@ fn audit_fields(v: &mut Violations, reason: &str, actor_id: &str) {
     v.id("actor_id", actor_id);
 }
 
-/// A Resolve request.
-pub fn resolve(req: ResolveRequest) -> Result<ResolveCommand, Status> {
+/// A Resolve request; phone numbers without a region of their own are read in `region`.
+pub fn resolve(mut req: ResolveRequest, region: &str) -> Result<ResolveCommand, Status> {
     let mut v = Violations::new();
     v.tenant(&req.tenant_id);
     let mut identifiers = Vec::new();
     if v.max_items("identifiers", req.identifiers.len(), MAX_IDENTIFIERS) {
+        PhoneRegions::fill(region, &mut req.identifiers);
         for (i, raw) in req.identifiers.iter().enumerate() {
             if let Some(n) = identifier(&mut v, &format!("identifiers[{i}]"), raw) {
                 identifiers.push(n);
@@ -221,29 +229,120 @@ pub fn resolve(req: ResolveRequest) -> Result<ResolveCommand, Status> {
     })
 }
 
-/// An UpsertProfile request. Contract breaches (sizes, unknown enum values, missing ids)
-/// refuse the whole call; data that does not normalize (a bad phone number in a CRM export)
-/// only refuses its record, in the domain.
-pub fn upsert(req: UpsertProfileRequest) -> Result<UpsertCommand, Status> {
+/// A validated UpsertProfile request: the command over the records that passed, and the
+/// ones refused, to put back among the domain's results with [`splice`].
+#[derive(Debug)]
+pub struct Upsert {
+    /// The request with only its valid records.
+    pub command: UpsertCommand,
+    /// The refused records, in request order.
+    pub refused: Vec<Refused>,
+}
+
+/// One record refused before the domain saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its position among the request's (or the import stream's) records.
+    pub index: usize,
+    /// Its external id as sent.
+    pub external_id: String,
+    /// Every problem found, `field problem` joined by `; `.
+    pub error: String,
+}
+
+/// An UpsertProfile request. Problems of the request itself (tenant, idempotency key, too
+/// many records) refuse the call with field violations; a record's own problems (sizes,
+/// unknown enum values, a missing external id or source, a date of birth that is no date)
+/// refuse that record alone, named by its path ("records[3].traits.date_of_birth is not a
+/// valid calendar date"), and the others apply. Data that does not normalize (a bad phone
+/// number in a CRM export) is refused by the domain, also per record. Phone numbers without
+/// a region of their own are read in `region`.
+pub fn upsert(req: UpsertProfileRequest, region: &str) -> Result<Upsert, Status> {
     let mut v = Violations::new();
     v.tenant(&req.tenant_id);
     v.idempotency_key(&req.idempotency_key);
-    if v.max_items("records", req.records.len(), MAX_RECORDS) {
-        for (i, record) in req.records.iter().enumerate() {
-            profile_record(&mut v, &format!("records[{i}]"), record);
+    v.max_items("records", req.records.len(), MAX_RECORDS);
+    v.check()?;
+    let mut records = Vec::with_capacity(req.records.len());
+    let mut refused = Vec::new();
+    for (index, record) in req.records.into_iter().enumerate() {
+        match profile_record(record, &format!("records[{index}]."), region) {
+            Ok(record) => records.push(record),
+            Err((external_id, error)) => refused.push(Refused {
+                index,
+                external_id,
+                error,
+            }),
         }
     }
-    v.check()?;
-    Ok(UpsertCommand {
-        tenant: req.tenant_id,
-        records: req.records,
-        idempotency_key: req.idempotency_key,
+    Ok(Upsert {
+        command: UpsertCommand {
+            tenant: req.tenant_id,
+            records,
+            idempotency_key: req.idempotency_key,
+        },
+        refused,
     })
 }
 
-/// Checks one upserted record at `path` (`records[3]`).
-fn profile_record(v: &mut Violations, path: &str, record: &ProfileRecord) {
-    let external_id = format!("{path}.external_id");
+/// Puts the refused records' results back among `applied` (the domain's results for the
+/// valid records, in their order), so the answer has one result per record of the request,
+/// in request order.
+pub fn splice(applied: Vec<UpsertResult>, refused: Vec<Refused>) -> Vec<UpsertResult> {
+    let mut results = Vec::with_capacity(applied.len() + refused.len());
+    let mut applied = applied.into_iter();
+    for r in refused {
+        while results.len() < r.index {
+            match applied.next() {
+                Some(result) => results.push(result),
+                None => break,
+            }
+        }
+        results.push(UpsertResult {
+            external_id: r.external_id,
+            error: r.error,
+            ..Default::default()
+        });
+    }
+    results.extend(applied);
+    results
+}
+
+/// One record as an import stream or an UpsertProfile request carries it: the record ready
+/// for the domain (phones without a region given `region`), or its external id and every
+/// problem found. `prefix` starts each field path (`records[3].`, or empty).
+pub fn profile_record(
+    mut record: ProfileRecord,
+    prefix: &str,
+    region: &str,
+) -> Result<ProfileRecord, (String, String)> {
+    let mut v = Violations::new();
+    check_record(&mut v, prefix, &record);
+    if let Err(status) = v.check() {
+        let error = field_violations(&status)
+            .into_iter()
+            .map(|(field, problem)| format!("{field} {problem}").trim().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        // The id goes back to the caller as its label; an oversized one is cut like any
+        // echoed field.
+        let mut external_id = record.external_id;
+        if external_id.len() > MAX_ID_LEN {
+            let mut end = MAX_ID_LEN;
+            while !external_id.is_char_boundary(end) {
+                end -= 1;
+            }
+            external_id.truncate(end);
+        }
+        return Err((external_id, error));
+    }
+    PhoneRegions::fill(region, &mut record.identifiers);
+    Ok(record)
+}
+
+/// Checks one upserted record, its fields named `<prefix><field>`.
+fn check_record(v: &mut Violations, prefix: &str, record: &ProfileRecord) {
+    let external_id = format!("{prefix}external_id");
     if !record.external_id.is_empty()
         && record.external_id.len() <= MAX_ID_LEN
         && record.external_id.trim().is_empty()
@@ -254,11 +353,11 @@ fn profile_record(v: &mut Violations, path: &str, record: &ProfileRecord) {
     }
     required_bounded_text(
         v,
-        &format!("{path}.source"),
+        &format!("{prefix}source"),
         &record.source,
         MAX_NAMESPACE_LEN,
     );
-    let ids = format!("{path}.identifiers");
+    let ids = format!("{prefix}identifiers");
     if v.max_items(&ids, record.identifiers.len(), MAX_IDENTIFIERS) {
         for (j, raw) in record.identifiers.iter().enumerate() {
             let at = format!("{ids}[{j}]");
@@ -277,9 +376,9 @@ fn profile_record(v: &mut Violations, path: &str, record: &ProfileRecord) {
         }
     }
     if let Some(t) = &record.traits {
-        person_traits(v, &format!("{path}.traits"), t);
+        person_traits(v, &format!("{prefix}traits"), t);
     }
-    let attrs = format!("{path}.attributes");
+    let attrs = format!("{prefix}attributes");
     if v.max_items(&attrs, record.attributes.len(), MAX_ATTRIBUTES) {
         let mut keys: Vec<&String> = record.attributes.keys().collect();
         keys.sort();
@@ -307,6 +406,31 @@ fn profile_record(v: &mut Violations, path: &str, record: &ProfileRecord) {
     }
 }
 
+/// The tenant of an import stream's first message, and the size of every message.
+pub fn import_message(tenant: &str, records: usize) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(tenant);
+    v.max_items("records", records, MAX_RECORDS);
+    v.check()
+}
+
+/// A TrainMatcher request: how many candidate pairs to compare at most.
+pub fn train(req: &TrainMatcherRequest) -> Result<usize, Status> {
+    let mut v = Violations::new();
+    v.tenant(&req.tenant_id);
+    if req.max_pairs > MAX_TRAINING_PAIRS {
+        v.add(
+            "max_pairs",
+            format!("must be at most {MAX_TRAINING_PAIRS} (0 means {DEFAULT_TRAINING_PAIRS})"),
+        );
+    }
+    v.check()?;
+    Ok(match req.max_pairs {
+        0 => DEFAULT_TRAINING_PAIRS,
+        n => n as usize,
+    })
+}
+
 /// A GetProfile request: `(tenant, customer_id)`.
 pub fn get_profile(tenant: &str, customer_id: &str) -> Result<(), Status> {
     let mut v = Violations::new();
@@ -315,11 +439,14 @@ pub fn get_profile(tenant: &str, customer_id: &str) -> Result<(), Status> {
     v.check()
 }
 
-/// A LinkIdentifier request.
-pub fn link(req: LinkIdentifierRequest) -> Result<LinkCommand, Status> {
+/// A LinkIdentifier request; a phone number without a region of its own is read in `region`.
+pub fn link(mut req: LinkIdentifierRequest, region: &str) -> Result<LinkCommand, Status> {
     let mut v = Violations::new();
     v.tenant(&req.tenant_id);
     v.id("customer_id", &req.customer_id);
+    if let Some(raw) = &mut req.identifier {
+        PhoneRegions::fill(region, std::slice::from_mut(raw));
+    }
     let normalized = match &req.identifier {
         Some(raw) => identifier(&mut v, "identifier", raw),
         None => {
@@ -407,6 +534,8 @@ mod tests {
 
     use super::*;
 
+    const US: &str = "US";
+
     fn fields(status: &Status) -> Vec<String> {
         field_violations(status)
             .into_iter()
@@ -425,32 +554,35 @@ mod tests {
 
     #[test]
     fn resolve_reports_every_problem_at_once() {
-        let status = resolve(ResolveRequest {
-            tenant_id: "t1".into(),
-            identifiers: vec![
-                Identifier {
-                    kind: 99,
-                    value: "x".into(),
+        let status = resolve(
+            ResolveRequest {
+                tenant_id: "t1".into(),
+                identifiers: vec![
+                    Identifier {
+                        kind: 99,
+                        value: "x".into(),
+                        ..Default::default()
+                    },
+                    Identifier {
+                        kind: IdentifierKind::Phone as i32,
+                        value: "12".into(),
+                        ..Default::default()
+                    },
+                ],
+                traits: Some(PersonTraits {
+                    date_of_birth: Some(CalendarDate {
+                        year: 1990,
+                        month: 2,
+                        day: 30,
+                    }),
                     ..Default::default()
-                },
-                Identifier {
-                    kind: IdentifierKind::Phone as i32,
-                    value: "12".into(),
-                    ..Default::default()
-                },
-            ],
-            traits: Some(PersonTraits {
-                date_of_birth: Some(CalendarDate {
-                    year: 1990,
-                    month: 2,
-                    day: 30,
                 }),
+                proofs: vec![0, 42],
+                channel: 77,
                 ..Default::default()
-            }),
-            proofs: vec![0, 42],
-            channel: 77,
-            ..Default::default()
-        })
+            },
+            US,
+        )
         .expect_err("invalid");
         assert_eq!(
             fields(&status),
@@ -468,16 +600,19 @@ mod tests {
 
     #[test]
     fn lookup_only_needs_no_key() {
-        let cmd = resolve(ResolveRequest {
-            tenant_id: "t1".into(),
-            identifiers: vec![Identifier {
-                kind: IdentifierKind::Email as i32,
-                value: "A@B.CO".into(),
+        let cmd = resolve(
+            ResolveRequest {
+                tenant_id: "t1".into(),
+                identifiers: vec![Identifier {
+                    kind: IdentifierKind::Email as i32,
+                    value: "A@B.CO".into(),
+                    ..Default::default()
+                }],
+                lookup_only: true,
                 ..Default::default()
-            }],
-            lookup_only: true,
-            ..Default::default()
-        })
+            },
+            US,
+        )
         .expect("valid");
         assert_eq!(cmd.identifiers[0].key.value, "a@b.co");
     }
@@ -539,17 +674,22 @@ mod tests {
         };
         let len = req.encoded_len();
         assert!(len <= MAX_REQUEST_BYTES, "{len} > {MAX_REQUEST_BYTES}");
-        upsert(req).expect("valid at every limit");
+        let checked = upsert(req, US).expect("valid at every limit");
+        assert_eq!(checked.command.records.len(), MAX_RECORDS);
+        assert_eq!(checked.refused, []);
     }
 
     #[test]
     fn too_many_identifiers_are_refused_without_looking_at_them() {
-        let status = resolve(ResolveRequest {
-            tenant_id: "t1".into(),
-            identifiers: vec![Identifier::default(); 100_000],
-            idempotency_key: "k".into(),
-            ..Default::default()
-        })
+        let status = resolve(
+            ResolveRequest {
+                tenant_id: "t1".into(),
+                identifiers: vec![Identifier::default(); 100_000],
+                idempotency_key: "k".into(),
+                ..Default::default()
+            },
+            US,
+        )
         .expect_err("invalid");
         assert_eq!(fields(&status), ["identifiers"]);
         assert!(status.message().len() < 1024, "{}", status.message());
@@ -557,62 +697,285 @@ mod tests {
 
     #[test]
     fn too_many_proofs_or_address_lines_are_refused_without_looking_at_them() {
-        let status = resolve(ResolveRequest {
-            tenant_id: "t1".into(),
-            traits: Some(PersonTraits {
-                address: Some(PostalAddress {
-                    lines: vec!["\u{7}".repeat(200); 100_000],
+        let status = resolve(
+            ResolveRequest {
+                tenant_id: "t1".into(),
+                traits: Some(PersonTraits {
+                    address: Some(PostalAddress {
+                        lines: vec!["\u{7}".repeat(200); 100_000],
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
+                proofs: vec![0; 100_000],
+                idempotency_key: "k".into(),
                 ..Default::default()
-            }),
-            proofs: vec![0; 100_000],
-            idempotency_key: "k".into(),
-            ..Default::default()
-        })
+            },
+            US,
+        )
         .expect_err("invalid");
         assert_eq!(fields(&status), ["traits.address.lines", "proofs"]);
     }
 
     #[test]
-    fn too_many_records_or_identifiers_in_one_are_refused_without_looking_at_them() {
-        let status = upsert(UpsertProfileRequest {
-            tenant_id: "t1".into(),
-            records: vec![ProfileRecord::default(); MAX_RECORDS + 1],
-            idempotency_key: "k".into(),
-        })
+    fn too_many_records_refuse_the_call_and_too_many_identifiers_refuse_the_record() {
+        let status = upsert(
+            UpsertProfileRequest {
+                tenant_id: "t1".into(),
+                records: vec![ProfileRecord::default(); MAX_RECORDS + 1],
+                idempotency_key: "k".into(),
+            },
+            US,
+        )
         .expect_err("invalid");
         assert_eq!(fields(&status), ["records"]);
 
         let mut record = full_record(0);
         record.identifiers = vec![Identifier::default(); 100_000];
-        let status = upsert(UpsertProfileRequest {
-            tenant_id: "t1".into(),
-            records: vec![record],
-            idempotency_key: "k".into(),
-        })
+        let checked = upsert(
+            UpsertProfileRequest {
+                tenant_id: "t1".into(),
+                records: vec![record, full_record(1)],
+                idempotency_key: "k".into(),
+            },
+            US,
+        )
+        .expect("the request itself is valid");
+        assert_eq!(checked.command.records.len(), 1);
+        let [refused] = &checked.refused[..] else {
+            panic!("one refused: {:?}", checked.refused);
+        };
+        assert_eq!(refused.index, 0);
+        assert!(
+            refused
+                .error
+                .starts_with("records[0].identifiers must have at most 16 items"),
+            "{}",
+            refused.error
+        );
+        assert!(refused.error.len() < 1024, "{}", refused.error);
+    }
+
+    #[test]
+    fn request_level_problems_still_refuse_the_call() {
+        let status = upsert(
+            UpsertProfileRequest {
+                tenant_id: String::new(),
+                records: vec![full_record(0)],
+                idempotency_key: String::new(),
+            },
+            US,
+        )
         .expect_err("invalid");
-        assert_eq!(fields(&status), ["records[0].identifiers"]);
-        assert!(status.message().len() < 1024, "{}", status.message());
+        assert_eq!(fields(&status), ["tenant_id", "idempotency_key"]);
     }
 
     #[test]
     fn oversized_text_is_refused_for_its_size_alone() {
-        let status = upsert(UpsertProfileRequest {
-            tenant_id: "t1".into(),
-            records: vec![ProfileRecord {
-                external_id: " ".repeat(1 << 20),
-                source: "\u{7}".repeat(1 << 20),
-                ..full_record(0)
-            }],
-            idempotency_key: "k".into(),
-        })
-        .expect_err("invalid");
-        let found = field_violations(&status);
-        assert_eq!(found.len(), 2, "{found:?}");
-        for (_, description) in found {
-            assert!(description.starts_with("must be at most"), "{description}");
+        let checked = upsert(
+            UpsertProfileRequest {
+                tenant_id: "t1".into(),
+                records: vec![ProfileRecord {
+                    external_id: " ".repeat(1 << 20),
+                    source: "\u{7}".repeat(1 << 20),
+                    ..full_record(0)
+                }],
+                idempotency_key: "k".into(),
+            },
+            US,
+        )
+        .expect("the request itself is valid");
+        let [refused] = &checked.refused[..] else {
+            panic!("one refused: {:?}", checked.refused);
+        };
+        let problems: Vec<&str> = refused.error.split("; ").collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        for problem in problems {
+            assert!(problem.contains(" must be at most"), "{problem}");
         }
+        assert_eq!(refused.external_id.len(), MAX_ID_LEN, "echoed cut");
+    }
+
+    fn dated(n: usize, month: i32, day: i32) -> ProfileRecord {
+        ProfileRecord {
+            external_id: format!("crm-{n}"),
+            source: "crm".into(),
+            traits: Some(PersonTraits {
+                date_of_birth: Some(CalendarDate {
+                    year: 1990,
+                    month,
+                    day,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_batch_with_one_bad_date_applies_the_others() {
+        let checked = upsert(
+            UpsertProfileRequest {
+                tenant_id: "t1".into(),
+                records: vec![
+                    dated(0, 1, 2),
+                    dated(1, 5, 6),
+                    dated(2, 7, 8),
+                    dated(3, 2, 30),
+                    dated(4, 9, 10),
+                    ProfileRecord {
+                        source: String::new(),
+                        ..dated(5, 3, 4)
+                    },
+                ],
+                idempotency_key: "k".into(),
+            },
+            US,
+        )
+        .expect("the request itself is valid");
+        let kept: Vec<&str> = checked
+            .command
+            .records
+            .iter()
+            .map(|r| r.external_id.as_str())
+            .collect();
+        assert_eq!(kept, ["crm-0", "crm-1", "crm-2", "crm-4"]);
+        assert_eq!(
+            checked.refused,
+            [
+                Refused {
+                    index: 3,
+                    external_id: "crm-3".into(),
+                    error: "records[3].traits.date_of_birth is not a valid calendar date".into(),
+                },
+                Refused {
+                    index: 5,
+                    external_id: "crm-5".into(),
+                    error: "records[5].source is required".into(),
+                },
+            ]
+        );
+
+        // The domain answers for the four it saw; the answer has six, in request order.
+        let applied = kept
+            .iter()
+            .map(|id| UpsertResult {
+                external_id: (*id).to_owned(),
+                customer_id: format!("cus_{id}"),
+                ..Default::default()
+            })
+            .collect();
+        let results = splice(applied, checked.refused);
+        let order: Vec<(&str, bool)> = results
+            .iter()
+            .map(|r| (r.external_id.as_str(), r.error.is_empty()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("crm-0", true),
+                ("crm-1", true),
+                ("crm-2", true),
+                ("crm-3", false),
+                ("crm-4", true),
+                ("crm-5", false),
+            ]
+        );
+        assert_eq!(results[3].customer_id, "");
+    }
+
+    #[test]
+    fn splicing_puts_refusals_first_middle_and_last() {
+        let result = |id: &str| UpsertResult {
+            external_id: id.into(),
+            ..Default::default()
+        };
+        let refused = |index: usize| Refused {
+            index,
+            external_id: format!("r{index}"),
+            error: "bad".into(),
+        };
+        let ids = |results: Vec<UpsertResult>| -> Vec<String> {
+            results.into_iter().map(|r| r.external_id).collect()
+        };
+        assert_eq!(
+            ids(splice(
+                vec![result("a1"), result("a3")],
+                vec![refused(0), refused(2), refused(4)]
+            )),
+            ["r0", "a1", "r2", "a3", "r4"]
+        );
+        assert_eq!(ids(splice(vec![], vec![refused(0)])), ["r0"]);
+        assert_eq!(ids(splice(vec![result("a0")], vec![])), ["a0"]);
+    }
+
+    #[test]
+    fn phones_without_a_region_are_read_in_the_tenants() {
+        let local = Identifier {
+            kind: IdentifierKind::Phone as i32,
+            value: "02 9876 5432".into(),
+            ..Default::default()
+        };
+        let cmd = resolve(
+            ResolveRequest {
+                tenant_id: "acme".into(),
+                identifiers: vec![
+                    local.clone(),
+                    Identifier {
+                        default_region: "GB".into(),
+                        value: "020 7946 0018".into(),
+                        ..local.clone()
+                    },
+                ],
+                lookup_only: true,
+                ..Default::default()
+            },
+            "AU",
+        )
+        .expect("valid");
+        assert_eq!(cmd.identifiers[0].key.value, "+61298765432");
+        assert_eq!(cmd.identifiers[1].key.value, "+442079460018");
+
+        let checked = upsert(
+            UpsertProfileRequest {
+                tenant_id: "acme".into(),
+                records: vec![ProfileRecord {
+                    identifiers: vec![local.clone()],
+                    ..dated(0, 1, 2)
+                }],
+                idempotency_key: "k".into(),
+            },
+            "AU",
+        )
+        .expect("valid");
+        assert_eq!(
+            checked.command.records[0].identifiers[0].default_region,
+            "AU"
+        );
+
+        let linked = link(
+            LinkIdentifierRequest {
+                tenant_id: "acme".into(),
+                customer_id: "cus_1".into(),
+                identifier: Some(local),
+                idempotency_key: "k".into(),
+            },
+            "AU",
+        )
+        .expect("valid");
+        assert_eq!(linked.identifier.key.value, "+61298765432");
+    }
+
+    #[test]
+    fn training_defaults_and_bounds_its_pairs() {
+        let req = |tenant: &str, max_pairs| TrainMatcherRequest {
+            tenant_id: tenant.into(),
+            max_pairs,
+        };
+        assert_eq!(train(&req("t1", 0)).expect("valid"), 200_000);
+        assert_eq!(train(&req("t1", 5_000)).expect("valid"), 5_000);
+        let status = train(&req("", MAX_TRAINING_PAIRS + 1)).expect_err("invalid");
+        assert_eq!(fields(&status), ["tenant_id", "max_pairs"]);
     }
 
     #[test]

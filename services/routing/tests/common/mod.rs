@@ -175,6 +175,7 @@ async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
     let identity_store = baton_identity::open_embedded(dir.path()).expect("identity store");
     let identity_addr = serve!(baton_identity::grpc_service(
         identity_store,
+        Default::default(),
         shutdown.clone()
     ));
     let context_store = baton_context::open_embedded(dir.path()).expect("context store");
