@@ -6,6 +6,7 @@
 
 mod demo;
 mod forget;
+mod merges;
 mod mesh;
 mod security;
 mod stories;
