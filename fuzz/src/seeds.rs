@@ -461,6 +461,7 @@ fn validate_context() -> Seeds {
                     tenant_id: TENANT.into(),
                     customer_id: "cust-7".into(),
                     max_interactions: 10,
+                    merged_ids: Vec::new(),
                 },
             ),
         ),

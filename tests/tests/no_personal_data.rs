@@ -289,6 +289,7 @@ async fn no_personal_value_reaches_spans_logs_or_metrics() {
             tenant_id: t.clone(),
             customer_id: format!("{}\u{7}", "zebulon.q@example.org"),
             max_interactions: 5,
+            merged_ids: Vec::new(),
         })
         .await
         .expect_err("a control character in an id");

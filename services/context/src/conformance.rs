@@ -32,6 +32,7 @@ pub async fn run_all<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> 
     expected_version_conflicts(&store).await;
     tenants_are_isolated(&store).await;
     events_page_in_order(&store).await;
+    several_views_are_read_in_order(&store).await;
     erasure_removes_everything(&store).await;
     let store = Arc::new(store);
     concurrent_appends_stay_gap_free(&store).await;
@@ -293,6 +294,48 @@ pub async fn events_page_in_order<S: ContextStore>(store: &S) {
     assert_eq!(pages, [vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
     let tail = store.events_after(t, "c1", u64::MAX, 3).await.ok();
     assert_eq!(tail.map(|e| e.len()), Some(0));
+}
+
+/// `views` answers for each customer asked, in the order asked, `None` for one without
+/// history, and only from the tenant asked; ids that extend one another (`c1`, `c10`) never mix.
+pub async fn several_views_are_read_in_order<S: ContextStore>(store: &S) {
+    let t = "conf-views";
+    append(store, new_event(t, "c1", "c1-1", 0, started("x"))).await;
+    append(store, new_event(t, "c1", "c1-2", 0, started("x"))).await;
+    append(store, new_event(t, "c10", "c10-1", 0, started("x"))).await;
+    append(
+        store,
+        new_event("conf-views-other", "c2", "c2-1", 0, started("x")),
+    )
+    .await;
+    let ids = ["c10", "c2", "c1"].map(String::from);
+    let views = match store.views(t, &ids).await {
+        Ok(views) => views,
+        Err(err) => panic!("views failed: {err}"),
+    };
+    let found: Vec<Option<(String, u64)>> = views
+        .iter()
+        .map(|v| {
+            v.as_ref()
+                .map(|v| (v.as_stored().customer_id.clone(), v.version()))
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            Some(("c10".to_owned(), 1)),
+            None,
+            Some(("c1".to_owned(), 2))
+        ],
+        "another tenant's c2 is not read"
+    );
+    let one = store.view(t, "c1").await.ok().flatten();
+    assert_eq!(
+        one.as_ref(),
+        views[2].as_ref(),
+        "views reads what view reads"
+    );
+    assert_eq!(store.views(t, &[]).await.ok(), Some(Vec::new()));
 }
 
 /// Erasure removes events, view and remembered answers; the history restarts at 1, and

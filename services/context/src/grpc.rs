@@ -111,6 +111,7 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
             .context(
                 &req.tenant_id,
                 &req.customer_id,
+                &req.merged_ids,
                 req.max_interactions as usize,
             )
             .await?;

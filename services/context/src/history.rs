@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use baton_proto::v1::{ContextSnapshot, Event, ForgetCustomerResponse};
+use baton_proto::v1::{ContextSnapshot, Event, ForgetCustomerResponse, event::Payload};
 use baton_runtime::{shutdown::Shutdown, time};
 use tokio::sync::mpsc;
 
@@ -12,7 +12,7 @@ use crate::{
     Error,
     hub::Hub,
     store::{Appended, ContextStore, NewEvent},
-    view::{DEFAULT_SNAPSHOT_INTERACTIONS, MAX_SNAPSHOT_INTERACTIONS, View},
+    view::{self, DEFAULT_SNAPSHOT_INTERACTIONS, MAX_SNAPSHOT_INTERACTIONS, View},
     watch,
 };
 
@@ -87,6 +87,10 @@ impl<S: ContextStore> History<S> {
         event.event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
         event.recorded_at = Some(recorded_at);
         event.occurred_at = event.occurred_at.or(Some(recorded_at));
+        if let Some(Payload::AutomatedStep(step)) = event.payload.as_mut() {
+            // Dated by the event; the field is the view's, not the caller's.
+            step.at = None;
+        }
         let new = NewEvent {
             tenant_id: append.tenant_id,
             customer_id: append.customer_id,
@@ -112,21 +116,39 @@ impl<S: ContextStore> History<S> {
     }
 
     /// The customer's snapshot with at most `max_interactions` interactions (0: the
-    /// default). A customer without history gets an empty snapshot at version 0.
+    /// default), showing the histories of `merged_ids` (the ids merged into the customer) as
+    /// the customer's own (see [`view::snapshot_of_merged`]). A customer without history
+    /// gets an empty snapshot at version 0.
+    ///
+    /// Nothing is ever copied between histories: a merge or an unmerge changes which ids the
+    /// caller names, and with them what the snapshot shows, so an unmerge restores each
+    /// customer's history exactly.
     pub async fn context(
         &self,
         tenant_id: &str,
         customer_id: &str,
+        merged_ids: &[String],
         max_interactions: usize,
     ) -> Result<ContextSnapshot, Error> {
         let max = match max_interactions {
             0 => DEFAULT_SNAPSHOT_INTERACTIONS,
             n => n.min(MAX_SNAPSHOT_INTERACTIONS),
         };
-        let view = self.store.view(tenant_id, customer_id).await?;
-        Ok(view
-            .unwrap_or_else(|| View::empty(customer_id))
-            .snapshot(max))
+        if merged_ids.is_empty() {
+            let view = self.store.view(tenant_id, customer_id).await?;
+            return Ok(view
+                .unwrap_or_else(|| View::empty(customer_id))
+                .snapshot(max));
+        }
+        let mut ids = Vec::with_capacity(merged_ids.len() + 1);
+        ids.push(customer_id.to_owned());
+        ids.extend_from_slice(merged_ids);
+        let views = self.store.views(tenant_id, &ids).await?;
+        Ok(view::snapshot_of_merged(
+            customer_id,
+            views.into_iter().flatten().collect(),
+            max,
+        ))
     }
 
     /// One page of the customer's events, oldest first.

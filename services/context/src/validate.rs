@@ -29,6 +29,8 @@ const MAX_SKILLS: usize = 64;
 const MAX_SKILL_LEN: usize = 64;
 /// Longest page token (the service issues short ones).
 const MAX_PAGE_TOKEN_LEN: usize = 64;
+/// Most ids merged into one customer that a context read may name.
+pub const MAX_MERGED_IDS: usize = 32;
 /// The largest request message the server decodes. The largest at the contract's limits is
 /// an AppendEvent of a transfer (64 skills, a 4 KiB handover summary, ids): about 10 KiB;
 /// every other request is a few hundred bytes. Anything larger is refused before it is
@@ -57,7 +59,28 @@ pub fn get_context(req: &GetContextRequest) -> Violations {
             format!("must be at most {MAX_SNAPSHOT_INTERACTIONS}"),
         );
     }
+    check_merged_ids(&mut v, &req.customer_id, &req.merged_ids);
     v
+}
+
+/// Ids merged into `customer_id`: customer ids, a bounded number, each named once and none
+/// the customer itself (which would show its history twice).
+fn check_merged_ids(v: &mut Violations, customer_id: &str, merged_ids: &[String]) {
+    if !v.max_items("merged_ids", merged_ids.len(), MAX_MERGED_IDS) {
+        return;
+    }
+    for (i, id) in merged_ids.iter().enumerate() {
+        let field = format!("merged_ids[{i}]");
+        v.id(&field, id);
+        if id.is_empty() {
+            continue;
+        }
+        if id == customer_id {
+            v.add(&field, "is the customer_id itself");
+        } else if let Some(first) = merged_ids[..i].iter().position(|other| other == id) {
+            v.add(&field, format!("repeats merged_ids[{first}]"));
+        }
+    }
 }
 
 /// Checks a page request (the token itself is checked when it is read).
@@ -457,7 +480,47 @@ mod tests {
             tenant_id: "t1".into(),
             customer_id: "c".into(),
             max_interactions: 51,
+            merged_ids: Vec::new(),
         };
         assert_eq!(fields(get_context(&req)), ["max_interactions"]);
+    }
+
+    #[test]
+    fn merged_ids_are_customer_ids_named_once_and_not_the_customer() {
+        let read = |merged: &[&str]| GetContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-a".into(),
+            max_interactions: 0,
+            merged_ids: merged.iter().map(|id| (*id).to_owned()).collect(),
+        };
+        assert!(fields(get_context(&read(&["cust-b", "cust-c"]))).is_empty());
+        let long = "x".repeat(MAX_ID_LEN + 1);
+        assert_eq!(
+            fields(get_context(&read(&[
+                "cust-b", "", &long, "cust-a", "cust-b"
+            ]))),
+            [
+                "merged_ids[1]",
+                "merged_ids[2]",
+                "merged_ids[3]",
+                "merged_ids[4]"
+            ]
+        );
+        let status = get_context(&read(&["cust-b", "cust-b"]))
+            .check()
+            .expect_err("a repeat is refused");
+        assert_eq!(
+            baton_runtime::validate::field_violations(&status),
+            [(
+                "merged_ids[1]".to_owned(),
+                "repeats merged_ids[0]".to_owned()
+            )]
+        );
+        let many: Vec<String> = (0..=MAX_MERGED_IDS).map(|n| format!("c{n}")).collect();
+        let too_many = GetContextRequest {
+            merged_ids: many,
+            ..read(&[])
+        };
+        assert_eq!(fields(get_context(&too_many)), ["merged_ids"]);
     }
 }

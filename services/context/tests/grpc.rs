@@ -118,6 +118,7 @@ impl Harness {
                 tenant_id: tenant.into(),
                 customer_id: customer.into(),
                 max_interactions: 0,
+                merged_ids: Vec::new(),
             })
             .await
             .expect("get context")
@@ -222,6 +223,71 @@ async fn contacts_on_chat_and_voice_show_newest_first_with_tenure() {
     let tenure = s.tenure.expect("tenure");
     assert_eq!(tenure.contact_count, 2);
     assert_eq!(tenure.last_channel, Channel::Voice as i32);
+}
+
+#[tokio::test]
+async fn a_read_naming_merged_ids_shows_their_history_and_one_without_them_does_not() {
+    let mut h = start().await;
+    h.append(
+        "t1",
+        "cust-a",
+        "a1",
+        event("a1", Channel::Chat, started("card")),
+    )
+    .await;
+    h.append(
+        "t1",
+        "cust-b",
+        "b1",
+        event("b1", Channel::Voice, started("loan")),
+    )
+    .await;
+    h.append("t1", "cust-b", "b2", chat("b2")).await;
+    let merged = |ids: &[&str]| GetContextRequest {
+        tenant_id: "t1".into(),
+        customer_id: "cust-a".into(),
+        max_interactions: 0,
+        merged_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+    };
+    let contacts = |s: &ContextSnapshot| -> Vec<String> {
+        s.recent_interactions
+            .iter()
+            .map(|i| i.contact_id.clone())
+            .collect()
+    };
+
+    let s = h
+        .client
+        .get_context(merged(&["cust-b", "cust-unknown"]))
+        .await
+        .expect("merged read")
+        .into_inner()
+        .snapshot
+        .expect("snapshot");
+    assert_eq!(s.customer_id, "cust-a");
+    assert_eq!(contacts(&s), ["b2", "b1", "a1"]);
+    assert_eq!(s.version, 3, "the sum of the histories' versions");
+    assert_eq!(s.tenure.map(|t| t.contact_count), Some(3));
+
+    // Nothing moved: without the merged id each history is its own again.
+    assert_eq!(contacts(&h.context("t1", "cust-a").await), ["a1"]);
+    let b = h.context("t1", "cust-b").await;
+    assert_eq!(
+        (contacts(&b), b.version),
+        (vec!["b2".into(), "b1".into()], 2)
+    );
+
+    let status = h
+        .client
+        .get_context(merged(&["cust-b", "cust-b", "cust-a"]))
+        .await
+        .expect_err("a repeated id and the customer itself");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = field_violations(&status)
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(fields, ["merged_ids[1]", "merged_ids[2]"]);
 }
 
 #[tokio::test]
@@ -555,6 +621,7 @@ async fn malformed_requests_name_their_fields() {
             tenant_id: "t1".into(),
             customer_id: "cust-1".into(),
             max_interactions: 51,
+            merged_ids: Vec::new(),
         })
         .await
         .expect_err("too many interactions");
@@ -596,6 +663,7 @@ async fn a_caller_of_one_tenant_is_refused_every_other_tenant() {
                     tenant_id: "globex".into(),
                     customer_id: "cust-1".into(),
                     max_interactions: 0,
+                    merged_ids: Vec::new(),
                 })
                 .await
                 .map(drop),
@@ -743,6 +811,7 @@ async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated(
             tenant_id: "t1".into(),
             customer_id: "cust-1".into(),
             max_interactions: 0,
+            merged_ids: Vec::new(),
         })
         .await
         .expect_err("no principal");

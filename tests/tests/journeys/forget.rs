@@ -135,6 +135,7 @@ async fn assert_gone(m: &mut TestMesh, t: &str, customer: &str, contact: &str) {
             tenant_id: t.to_owned(),
             customer_id: customer.to_owned(),
             max_interactions: 10,
+            merged_ids: Vec::new(),
         })
         .await
         .expect("context")

@@ -7,6 +7,7 @@
 mod demo;
 mod forget;
 mod import;
+mod merges;
 mod mesh;
 mod security;
 mod stories;

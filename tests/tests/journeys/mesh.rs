@@ -152,6 +152,7 @@ async fn data_survives_a_restart_of_the_mesh(stores: Stores) {
             tenant_id: t.clone(),
             customer_id: contact.customer_id.clone(),
             max_interactions: 0,
+            merged_ids: Vec::new(),
         })
         .await
         .expect("context")

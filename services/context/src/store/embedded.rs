@@ -179,6 +179,35 @@ impl ContextStore for EmbeddedContextStore {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customers = customer_ids.len()))]
+    async fn views(
+        &self,
+        tenant_id: &str,
+        customer_ids: &[String],
+    ) -> Result<Vec<Option<View>>, Error> {
+        let keys: Vec<String> = customer_ids
+            .iter()
+            .map(|id| customer_key(tenant_id, id))
+            .collect();
+        // One read transaction: every view as of the same commit.
+        self.db
+            .read(move |txn| {
+                let Some(views) = open_read(txn, VIEWS).map_err(store)? else {
+                    return Ok(vec![None; keys.len()]);
+                };
+                keys.iter()
+                    .map(|key| {
+                        let stored = views.get(key.as_str()).map_err(store)?;
+                        Ok(stored
+                            .map(|guard| codec::decode::<ContextSnapshot>(guard.value()))
+                            .transpose()?
+                            .map(View::from_stored))
+                    })
+                    .collect()
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id, after))]
     async fn events_after(
         &self,

@@ -95,6 +95,21 @@ impl ContextStore for MemoryStore {
         Ok(self.lock().views.get(&key).cloned())
     }
 
+    async fn views(
+        &self,
+        tenant_id: &str,
+        customer_ids: &[String],
+    ) -> Result<Vec<Option<View>>, Error> {
+        let state = self.lock();
+        Ok(customer_ids
+            .iter()
+            .map(|id| {
+                let key = (tenant_id.to_owned(), id.clone());
+                state.views.get(&key).cloned()
+            })
+            .collect())
+    }
+
     async fn events_after(
         &self,
         tenant_id: &str,

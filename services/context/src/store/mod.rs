@@ -71,6 +71,15 @@ pub trait ContextStore: Send + Sync + 'static {
         customer_id: &str,
     ) -> impl Future<Output = Result<Option<View>, Error>> + Send;
 
+    /// The views of several customers of the tenant, one for each of `customer_ids` in that
+    /// order, `None` for one with nothing held. All are read at one instant: a snapshot
+    /// made of several histories never shows one of them newer than another was.
+    fn views(
+        &self,
+        tenant_id: &str,
+        customer_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Option<View>>, Error>> + Send;
+
     /// How often a watch reads the store for events that other processes appended: `None`
     /// when every append to this store goes through this process (the embedded store), so the
     /// in-process feed misses nothing.

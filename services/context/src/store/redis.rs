@@ -262,6 +262,36 @@ impl ContextStore for RedisContextStore {
             .map(View::from_stored))
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customers = customer_ids.len()))]
+    async fn views(
+        &self,
+        tenant_id: &str,
+        customer_ids: &[String],
+    ) -> Result<Vec<Option<View>>, Error> {
+        if customer_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The tenant is the hash tag, so every view is in one slot and one MGET reads them
+        // all atomically, on a cluster too.
+        let mut get = redis::cmd("MGET");
+        for id in customer_ids {
+            get.arg(self.db.key(tenant_id, &["view", id]));
+        }
+        let stored: Vec<Option<Vec<u8>>> = get
+            .query_async(&mut self.db.conn())
+            .await
+            .map_err(backend)?;
+        stored
+            .into_iter()
+            .map(|bytes| {
+                Ok(bytes
+                    .map(|bytes| codec::decode::<ContextSnapshot>(&bytes))
+                    .transpose()?
+                    .map(View::from_stored))
+            })
+            .collect()
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, customer = %customer_id, after))]
     async fn events_after(
         &self,

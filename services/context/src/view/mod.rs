@@ -9,14 +9,17 @@
 //! the contract promises callers.
 
 use baton_proto::v1::{
-    Case, CaseStatus, ContextSnapshot, Event, Interaction, OfferOutcome, OfferRecord, ProgressNote,
-    Purchase, PurchaseStatus, Tenure, event::Payload,
+    AutomatedStep, Case, CaseStatus, ContextSnapshot, Event, Interaction, OfferOutcome,
+    OfferRecord, ProgressNote, Purchase, PurchaseStatus, Tenure, event::Payload,
 };
 use baton_runtime::time;
 use prost_types::Timestamp;
 
+mod merge;
 #[cfg(test)]
 mod tests;
+
+pub use merge::snapshot_of_merged;
 
 /// Interactions the view keeps (newest); a snapshot shows at most [`MAX_SNAPSHOT_INTERACTIONS`].
 pub const KEPT_INTERACTIONS: usize = 200;
@@ -276,7 +279,12 @@ pub fn apply(view: &mut View, event: &Event) {
             );
         }
         Payload::AutomatedStep(step) => {
-            v.truncated |= push_newest(&mut v.automated_steps, step.clone(), AUTOMATED_STEPS);
+            // The view dates each step, so steps of several histories can be ordered.
+            let step = AutomatedStep {
+                at: Some(at),
+                ..step.clone()
+            };
+            v.truncated |= push_newest(&mut v.automated_steps, step, AUTOMATED_STEPS);
         }
     }
 }

@@ -363,6 +363,7 @@ fn bounds_are_kept_and_truncation_is_reported() {
                 system: "ivr".into(),
                 step: format!("menu:{n}"),
                 outcome: "ok".into(),
+                at: None,
             }),
         );
     }
@@ -495,6 +496,7 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
             system: "ivr".into(),
             step: format!("s{n}"),
             outcome: "ok".into(),
+            at: None,
         })),
     ]
 }

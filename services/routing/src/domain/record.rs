@@ -30,6 +30,12 @@ pub struct ContactRecord {
     /// every token carries it. Empty when the start was not traced.
     #[prost(string, tag = "6")]
     pub origin_traceparent: String,
+    /// The ids merged into the customer when the contact started (its profile's
+    /// `retired_ids`): every context read for the contact names them, so each hop's token
+    /// shows the same history, the merged ids' included. A merge or unmerge during the
+    /// contact shows from the customer's next contact on.
+    #[prost(string, repeated, tag = "7")]
+    pub merged_ids: Vec<String>,
 }
 
 impl ContactRecord {

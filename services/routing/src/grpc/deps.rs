@@ -21,6 +21,10 @@ use crate::Dependencies;
 /// How many recent interactions a token carries.
 const MAX_INTERACTIONS: u32 = 10;
 
+/// Most ids merged into a customer that one context read names (the context service's
+/// bound).
+pub const MAX_MERGED_IDS: usize = 32;
+
 /// The largest sealed token sent along as metadata. A token carrying a rich history can be
 /// larger than what an HTTP/2 peer accepts in headers (16 KiB by default, and base64 grows the
 /// token by a third); a call must never fail for it, so a larger token stays at home.
@@ -135,16 +139,18 @@ impl Dependencies {
         logged("context", "append", result.map(tonic::Response::into_inner))
     }
 
-    /// Reads a customer's context snapshot.
+    /// Reads a customer's context snapshot, the history of the ids merged into it included.
     pub(crate) async fn context(
         &self,
         call: ForContact<'_>,
         customer_id: &str,
+        merged_ids: &[String],
     ) -> Result<ContextSnapshot, Status> {
         let request = GetContextRequest {
             tenant_id: call.tenant_id.to_owned(),
             customer_id: customer_id.to_owned(),
             max_interactions: MAX_INTERACTIONS,
+            merged_ids: merged_ids.to_vec(),
         };
         let result = self
             .context
@@ -202,6 +208,28 @@ impl Dependencies {
     }
 }
 
+/// The ids a context read for `customer_id` names as merged into it, from its profile's
+/// `retired_ids`: each once, never the customer itself nor an empty id, at most
+/// [`MAX_MERGED_IDS`] (the first merged), so that an odd profile costs some history rather
+/// than the whole context.
+pub fn merged_ids(customer_id: &str, retired_ids: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in retired_ids {
+        if !id.is_empty() && id != customer_id && !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    if ids.len() > MAX_MERGED_IDS {
+        tracing::warn!(
+            customer = %customer_id,
+            merged = ids.len(),
+            "more ids merged into a customer than a context read names; the latest are left out"
+        );
+        ids.truncate(MAX_MERGED_IDS);
+    }
+    ids
+}
+
 fn logged<T>(dependency: &str, call: &str, result: Result<T, Status>) -> Result<T, Status> {
     if let Err(status) = &result {
         tracing::warn!(dependency, call, code = ?status.code(), "dependency call failed");
@@ -227,6 +255,8 @@ pub struct Ask<'a> {
     pub call: ForContact<'a>,
     /// The customer; empty when unidentified (no context is read).
     pub customer_id: &'a str,
+    /// The ids merged into the customer, whose history its context shows too.
+    pub merged_ids: &'a [String],
     /// What the customer said.
     pub utterance: &'a str,
     /// The detected intent.
@@ -245,7 +275,10 @@ impl Dependencies {
     pub(crate) async fn fetch(&self, ask: Ask<'_>) -> Fetched {
         let mut fetched = Fetched::default();
         if !ask.customer_id.is_empty() {
-            match self.context(ask.call, ask.customer_id).await {
+            match self
+                .context(ask.call, ask.customer_id, ask.merged_ids)
+                .await
+            {
                 Ok(mut snapshot) => {
                     if let Some(since) = ask.customer_since {
                         let tenure = snapshot.tenure.get_or_insert_with(Default::default);
@@ -309,6 +342,19 @@ mod tests {
             baton_token::metadata::get(metadata),
             Ok(Some(b"BTN\x01sealed".to_vec()))
         );
+    }
+
+    #[test]
+    fn merged_ids_are_named_once_without_the_customer_and_bounded() {
+        let ids = |list: &[&str]| list.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            merged_ids("cus_a", &ids(&["cus_b", "", "cus_a", "cus_c", "cus_b"])),
+            ids(&["cus_b", "cus_c"])
+        );
+        let many: Vec<String> = (0..40).map(|n| format!("cus_{n}")).collect();
+        let named = merged_ids("cus_a", &many);
+        assert_eq!(named.len(), MAX_MERGED_IDS);
+        assert_eq!(named[0], "cus_0");
     }
 
     #[test]

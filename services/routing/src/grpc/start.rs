@@ -12,7 +12,7 @@ use baton_runtime::time::to_timestamp;
 use baton_runtime::trace::{self, CallSpan};
 use tonic::Code;
 
-use super::deps::{Ask, CONTEXT_UNAVAILABLE, ForContact, IDENTITY_UNAVAILABLE, NewEvent};
+use super::deps::{self, Ask, CONTEXT_UNAVAILABLE, ForContact, IDENTITY_UNAVAILABLE, NewEvent};
 use super::{RoutingGrpc, durable, record_ids};
 use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
@@ -152,6 +152,13 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             .and_then(|p| p.traits.as_ref())
             .map(|t| t.given_name.clone())
             .unwrap_or_default();
+        // History stays under the id it was recorded for; the context of a customer others
+        // were merged into is read with theirs.
+        let merged_ids = profile
+            .as_ref()
+            .filter(|_| !customer_id.is_empty())
+            .map(|p| deps::merged_ids(&customer_id, &p.retired_ids))
+            .unwrap_or_default();
         let fetched = self
             .deps
             .fetch(Ask {
@@ -161,6 +168,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                     token: &[],
                 },
                 customer_id: &customer_id,
+                merged_ids: &merged_ids,
                 utterance: &r.utterance,
                 intent: &r.intent,
                 channel: r.channel,
@@ -219,6 +227,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             target: Some(audience(target.clone())),
             known_facts: known_facts.clone(),
             origin_traceparent,
+            merged_ids,
             ..ContactRecord::default()
         };
         let partial = !partial_reasons.is_empty();

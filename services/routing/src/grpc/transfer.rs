@@ -127,6 +127,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                     token: &record.token,
                 },
                 customer_id: &c.customer_id,
+                merged_ids: &record.merged_ids,
                 utterance: &c.utterance,
                 intent: &handover.intent,
                 channel: channel_after,
