@@ -114,6 +114,12 @@ clean: ## remove build output and the local data directory
 	$(CARGO) clean
 	rm -rf $(DATA_DIR)
 
+# IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --calls N,
+# --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server ## StartContact against a bare tonic call and a bare Redis PING: tracing off/on, embedded/Redis (ratios)
+bench: redis-server bench-identity ## bench-identity, then StartContact against a bare tonic call and a bare Redis PING (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
+
+.PHONY: bench-identity
+bench-identity: ## identity linkage F1 (dedup, link; with and without national ids), import rate, Resolve p50/p99 against a bare redb read, bytes/profile
+	$(CARGO) run --release --locked -p baton-tests --bin baton-identity-bench -- $(IDENTITY_BENCH_ARGS)
