@@ -365,12 +365,15 @@ fn decision_slot(decision: i32) -> usize {
 
 /// Whether the record passes the checks the gRPC adapter makes before an import.
 fn valid_for_import(tenant: &str, record: &ProfileRecord) -> bool {
-    validate::upsert(UpsertProfileRequest {
-        tenant_id: tenant.to_owned(),
-        records: vec![record.clone()],
-        idempotency_key: "linkage".to_owned(),
-    })
-    .is_ok()
+    validate::upsert(
+        UpsertProfileRequest {
+            tenant_id: tenant.to_owned(),
+            records: vec![record.clone()],
+            idempotency_key: "linkage".to_owned(),
+        },
+        "",
+    )
+    .is_ok_and(|u| u.refused.is_empty())
 }
 
 /// Imports `records` in `batch`-sized calls; returns each record's customer (`None`:
@@ -478,7 +481,7 @@ pub async fn link<S: IdentityStore>(
             ..Default::default()
         };
         let digest = baton_auth::digest::of(&request);
-        let Ok(cmd) = validate::resolve(request) else {
+        let Ok(cmd) = validate::resolve(request, "") else {
             refused += 1;
             matched.push(None);
             continue;

@@ -198,7 +198,7 @@ async fn resolve(
     request: pb::ResolveRequest,
 ) -> Option<pb::ResolveResponse> {
     let digest = baton_auth::digest::of(&request);
-    let cmd = validate::resolve(request).ok()?;
+    let cmd = validate::resolve(request, "").ok()?;
     identity.resolve(cmd, digest).await.ok()
 }
 

@@ -35,11 +35,11 @@ pub const MAX_CANDIDATES: usize = 10;
 pub const PRIOR_LOG2_ODDS: f64 = -8.0;
 
 /// The weight at or above which a candidate matches without a question (when nothing
-/// vetoes it and no other candidate comes close): the probability is then above 99.9 %.
-pub const MATCH_WEIGHT: f64 = 18.0;
+/// vetoes it and no other candidate comes close): with the prior, odds of 256 to 1.
+pub const MATCH_WEIGHT: f64 = 16.0;
 
 /// The weight at or above which a candidate is worth a question rather than a new customer.
-pub const REVIEW_WEIGHT: f64 = 10.0;
+pub const REVIEW_WEIGHT: f64 = 6.0;
 
 /// How far ahead of the next candidate the best must be to match by traits alone, in bits
 /// (a factor of 16 in likelihood).
@@ -206,21 +206,29 @@ pub fn score(
     let mut trait_weight = 0.0;
     if let Some(person) = &query.person {
         let tf = |field: Field, term: &str| frequencies.share(field, term);
-        let best = variants(candidate)
-            .map(|v| model::evidence(model, &compare::compare(person, &v), &tf))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((weight, fields)) = best {
-            for e in &fields {
-                let vetoing = e.comparison == FieldComparison::Mismatch as i32
-                    && matches!(e.field.as_str(), "given_name" | "date_of_birth");
-                if vetoing {
-                    vetoes.push(if e.field == "given_name" {
-                        "given_name"
-                    } else {
-                        "date_of_birth"
-                    });
-                }
+        let scored: Vec<(f64, Vec<FieldEvidence>, Vec<compare::Comparison>)> = variants(candidate)
+            .map(|v| {
+                let compared = compare::compare(person, &v);
+                let (weight, fields) = model::evidence(model, &compared, &tf);
+                (weight, fields, compared)
+            })
+            .collect();
+        // A disagreement vetoes only when no variant that has the field agrees on it: a
+        // record that lacks the given name must not hide that every record naming the
+        // person names someone else.
+        for field in [Field::GivenName, Field::DateOfBirth] {
+            let mut compared = scored
+                .iter()
+                .filter_map(|(_, _, c)| c.iter().find(|c| c.field == field && c.level.is_some()));
+            let first = compared.next();
+            if let Some(first) = first
+                && vetoing(model, first)
+                && compared.all(|c| vetoing(model, c))
+            {
+                vetoes.push(field.name());
             }
+        }
+        if let Some((weight, fields, _)) = scored.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
             trait_weight = weight;
             evidence.extend(fields);
         }
@@ -236,6 +244,24 @@ pub fn score(
         trait_weight,
         holds_identifier,
         vetoes,
+    }
+}
+
+/// Whether a trait disagreement forbids a match without a question: a given name that is
+/// different (not a typo, nickname, initial or sound-alike: a twin, a sibling or a parent
+/// shares everything else), or a date of birth that agrees on the year at most or only on
+/// the day and month (a parent or child with the same name, a namesake born the same year).
+fn vetoing(model: &Model, c: &compare::Comparison) -> bool {
+    let Some(level) = c.level else { return false };
+    match c.field {
+        Field::GivenName => level + 1 == model.levels(c.field).len(),
+        // Another year on the same birthday is a parent or child more often than a typo
+        // (a one-digit slip in the year is a level of its own).
+        Field::DateOfBirth => {
+            level >= compare::date_level::SAME_YEAR
+                || (level == compare::date_level::CLOSE && c.detail == "same day and month")
+        }
+        _ => false,
     }
 }
 

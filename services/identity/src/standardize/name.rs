@@ -363,8 +363,10 @@ fn phonetic(canonical: &str) -> String {
 pub fn given(text: &str) -> Name {
     let folded = folded_without_honorifics(text);
     let canonical: String = folded.split(' ').map(formal).collect();
+    // The code of the name as written: a nickname's formal name is its own comparison level,
+    // and coding it would make "Jack" (John) sound like "Juan".
     Name {
-        phonetic: phonetic(&canonical),
+        phonetic: phonetic(&folded.replace(' ', "")),
         canonical,
         folded,
     }
