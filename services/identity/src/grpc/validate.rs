@@ -253,8 +253,8 @@ pub struct Refused {
 /// An UpsertProfile request. Problems of the request itself (tenant, idempotency key, too
 /// many records) refuse the call with field violations; a record's own problems (sizes,
 /// unknown enum values, a missing external id or source, a date of birth that is no date)
-/// refuse that record alone, named by its path ("records[3].traits.date_of_birth is not a
-/// valid calendar date"), and the others apply. Data that does not normalize (a bad phone
+/// refuse that record alone, named by its path (`records[3].traits.date_of_birth is not a
+/// valid calendar date`), and the others apply. Data that does not normalize (a bad phone
 /// number in a CRM export) is refused by the domain, also per record. Phone numbers without
 /// a region of their own are read in `region`.
 pub fn upsert(req: UpsertProfileRequest, region: &str) -> Result<Upsert, Status> {
