@@ -200,7 +200,8 @@ impl Members {
 }
 
 /// The candidates of a query from the members of its keys: the customers sharing the most
-/// keys with it first (ties by id, so answers are stable), at most [`MAX_CANDIDATES`].
+/// keys with it first (ties by id, so answers are stable), at most [`MAX_CANDIDATES`], and
+/// only those sharing at least half as many keys as the first.
 pub fn rank<'a>(
     members: impl IntoIterator<Item = &'a Members>,
     exclude: &BTreeSet<String>,
@@ -215,8 +216,12 @@ pub fn rank<'a>(
     }
     let mut ranked: Vec<(&str, usize)> = shared.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    // A customer sharing less than half the keys the best one shares is very unlikely to
+    // outscore it, and scoring costs far more than reading a key.
+    let best = ranked.first().map_or(0, |r| r.1);
     ranked
         .into_iter()
+        .take_while(|(_, n)| n * 2 >= best)
         .take(MAX_CANDIDATES)
         .map(|(id, _)| id.to_owned())
         .collect()
@@ -267,8 +272,14 @@ mod tests {
         let a = Members::decode(Some("x y"));
         let b = Members::decode(Some("y z"));
         let c = Members::decode(Some("y"));
+        let d = Members::decode(Some("x y"));
         let none = BTreeSet::new();
-        assert_eq!(rank([&a, &b, &c], &none), ["y", "x", "z"]);
+        assert_eq!(rank([&a, &b], &none), ["y", "x", "z"]);
+        assert_eq!(
+            rank([&a, &b, &c, &d], &none),
+            ["y", "x"],
+            "z shares one key against four"
+        );
         let skip: BTreeSet<String> = ["y".to_owned()].into();
         assert_eq!(rank([&a, &b, &c], &skip), ["x", "z"]);
     }

@@ -266,11 +266,21 @@ fn vetoing(model: &Model, c: &compare::Comparison) -> bool {
 }
 
 /// The trait sets a profile is known by: its own and each source record's, standardized.
+/// Traits sent twice (a profile's own usually equal its first record's) are standardized
+/// once.
 fn variants(profile: &Profile) -> impl Iterator<Item = Person> + '_ {
+    let mut seen: Vec<&baton_proto::v1::PersonTraits> = Vec::new();
     profile
         .traits
         .iter()
         .chain(profile.records.iter().filter_map(|r| r.traits.as_ref()))
+        .filter(move |t| {
+            let new = !seen.contains(t);
+            if new {
+                seen.push(t);
+            }
+            new
+        })
         .map(standardize::person)
         .filter(|p| !p.is_empty())
 }
