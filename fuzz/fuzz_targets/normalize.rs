@@ -26,7 +26,7 @@ fn assert_shape(kind: IdentifierKind, value: &str) {
             assert!(!local.is_empty() && !local.contains('+'), "{value:?}");
             assert!(!domain.contains('@'), "{value:?}");
         }
-        IdentifierKind::AccountNumber => assert!(
+        IdentifierKind::AccountNumber | IdentifierKind::NationalId => assert!(
             value
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),

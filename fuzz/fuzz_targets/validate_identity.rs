@@ -21,22 +21,28 @@ fuzz_target!(|data: &[u8]| {
     };
     match which {
         RESOLVE => with_decoded(bytes, |req: ResolveRequest| {
-            if let Some(cmd) = accepted(validate::resolve(req.clone())) {
+            if let Some(cmd) = accepted(validate::resolve(req.clone(), "")) {
                 assert_eq!(cmd.tenant, req.tenant_id);
                 assert_eq!(cmd.identifiers.len(), req.identifiers.len());
                 cmd.identifiers.iter().for_each(assert_stored_form_matches);
             }
         }),
         UPSERT_PROFILE => with_decoded(bytes, |req: UpsertProfileRequest| {
-            if let Some(cmd) = accepted(validate::upsert(req.clone())) {
-                assert_eq!(cmd.records, req.records);
+            if let Some(split) = accepted(validate::upsert(req.clone(), "")) {
+                // Every record is either passed on or refused on its own, in request order.
+                let refused: Vec<usize> = split.refused.iter().map(|r| r.index).collect();
+                assert!(refused.windows(2).all(|w| w[0] < w[1]), "{refused:?}");
+                assert_eq!(
+                    split.command.records.len() + refused.len(),
+                    req.records.len()
+                );
             }
         }),
         GET_PROFILE => with_decoded(bytes, |req: GetProfileRequest| {
             accepted(validate::get_profile(&req.tenant_id, &req.customer_id));
         }),
         LINK_IDENTIFIER => with_decoded(bytes, |req: LinkIdentifierRequest| {
-            if let Some(cmd) = accepted(validate::link(req)) {
+            if let Some(cmd) = accepted(validate::link(req, "")) {
                 assert_stored_form_matches(&cmd.identifier);
             }
         }),

@@ -17,7 +17,7 @@ pub const REGIONS: &[&str] = &[
 pub const REGION_IN_TEXT: u8 = REGIONS.len() as u8;
 
 /// The kind byte that stands for a kind number this version does not know.
-pub const UNKNOWN_KIND: u8 = 8;
+pub const UNKNOWN_KIND: u8 = 9;
 
 /// The assurance byte that stands for an assurance number this version does not know.
 pub const UNKNOWN_ASSURANCE: u8 = 4;
