@@ -737,22 +737,21 @@ fn crm_record(
     }
 }
 
+/// The two CRM records the unmerge check imports (twice: the second time changes nothing).
+fn two_records() -> Vec<ProfileRecord> {
+    vec![
+        crm_record("r1", "+1 201 555 0111", "Margaret", "Okafor", 1961),
+        crm_record("r2", "+1 201 555 0122", "Tomas", "Lindqvist", 1990),
+    ]
+}
+
 /// A merge followed by an unmerge leaves profiles, source records, identifiers, blocking
 /// keys and name counts exactly as before, and the restored records are matchable again.
 pub async fn unmerge_restores_records_and_the_fuzzy_index_exactly<S: IdentityStore + Clone>(
     store: &S,
 ) {
     let identity = Identity::new(store.clone());
-    let loaded = identity
-        .import(
-            "t1",
-            vec![
-                crm_record("r1", "+1 201 555 0111", "Margaret", "Okafor", 1961),
-                crm_record("r2", "+1 201 555 0122", "Tomas", "Lindqvist", 1990),
-            ],
-        )
-        .await
-        .expect("import");
+    let loaded = identity.import("t1", two_records()).await.expect("import");
     let ids: Vec<String> = loaded
         .results
         .iter()
@@ -813,13 +812,7 @@ pub async fn unmerge_restores_records_and_the_fuzzy_index_exactly<S: IdentitySto
     );
     // Importing the same records again changes nothing.
     let again = identity
-        .import(
-            "t1",
-            vec![
-                crm_record("r1", "+1 201 555 0111", "Margaret", "Okafor", 1961),
-                crm_record("r2", "+1 201 555 0122", "Tomas", "Lindqvist", 1990),
-            ],
-        )
+        .import("t1", two_records())
         .await
         .expect("import again");
     for (r, id) in again.results.iter().zip(&ids) {
