@@ -9,4 +9,5 @@ pub mod ids;
 pub mod matching;
 pub mod mint;
 pub mod record;
+pub mod skills;
 pub mod state;

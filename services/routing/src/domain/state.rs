@@ -22,6 +22,7 @@ use baton_runtime::time::{from_timestamp, to_timestamp};
 use crate::domain::ids;
 use crate::domain::matching::{AgentState, Demand, choose, merge_requirements, queue_order_key};
 use crate::domain::record::ContactRecord;
+use crate::domain::skills;
 use crate::error::Error;
 
 /// Something to tell an agent's desktop session.
@@ -171,17 +172,20 @@ impl RoutingState {
         queues: Vec<(String, Queue)>,
         contacts: Vec<ContactRecord>,
     ) {
+        // Records stored before names were normalized compare like the ones written since.
         for (tenant, agent) in agents {
-            let profile = Agent {
+            let mut profile = Agent {
                 active_contact_ids: Vec::new(),
                 session_open: false,
                 ..agent
             };
+            skills::normalize_skills(&mut profile.skills);
             self.tenant_mut(&tenant)
                 .agents
                 .insert(profile.agent_id.clone(), AgentState::new(profile));
         }
-        for (tenant, queue) in queues {
+        for (tenant, mut queue) in queues {
+            queue.required_skills = skills::requirements(queue.required_skills);
             self.tenant_mut(&tenant)
                 .queues
                 .insert(queue.queue_id.clone(), queue);
@@ -191,6 +195,8 @@ impl RoutingState {
             if state == ContactState::Ended {
                 continue;
             }
+            record.contact.required_skills =
+                skills::requirements(std::mem::take(&mut record.contact.required_skills));
             if state == ContactState::Offered || state == ContactState::Unspecified {
                 record.contact.state = ContactState::Queued as i32;
                 record.contact.agent_id.clear();
@@ -306,8 +312,9 @@ impl RoutingState {
         if let Some(tier) = update.tier {
             p.tier = tier.max(1);
         }
-        if let Some(skills) = update.skills {
-            p.skills = skills;
+        if let Some(mut new_skills) = update.skills {
+            skills::normalize_skills(&mut new_skills);
+            p.skills = new_skills;
         }
         if let Some(capacities) = update.capacities {
             p.capacities = capacities;
@@ -341,7 +348,7 @@ impl RoutingState {
         now: SystemTime,
     ) -> (Queue, Vec<Effect>) {
         queue.tier = queue.tier.max(1);
-        queue.required_skills = merge_requirements(&queue.required_skills, &[]);
+        queue.required_skills = skills::requirements(queue.required_skills);
         self.tenant_mut(tenant)
             .queues
             .insert(queue.queue_id.clone(), queue.clone());

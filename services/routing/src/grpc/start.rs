@@ -16,9 +16,9 @@ use super::deps::{self, Ask, CONTEXT_UNAVAILABLE, ForContact, IDENTITY_UNAVAILAB
 use super::{RoutingGrpc, durable, record_ids};
 use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
-use crate::domain::matching::merge_requirements;
 use crate::domain::mint::{self, TokenParts};
 use crate::domain::record::{ContactRecord, audience};
+use crate::domain::skills;
 use crate::error::Error;
 use crate::store::RoutingStore;
 
@@ -204,7 +204,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                 },
                 queue_id: r.queue_id.clone(),
                 tier,
-                required_skills: merge_requirements(&r.required_skills, &[]),
+                required_skills: skills::requirements(r.required_skills.clone()),
                 priority: r.priority,
                 preferred_agent_id: r.preferred_agent_id.clone(),
                 requested_at: Some(to_timestamp(now)),

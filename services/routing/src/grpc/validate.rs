@@ -16,6 +16,8 @@ use baton_identity::normalize::{MAX_NAMESPACE_LEN, MAX_REGION_LEN, MAX_VALUE_LEN
 use baton_runtime::validate::{MAX_TEXT_LEN, Violations};
 use tonic::Status;
 
+use crate::domain::skills;
+
 /// Most skills on an agent, a queue or a contact.
 pub const MAX_SKILLS: usize = 64;
 /// Most queues an agent serves.
@@ -35,8 +37,6 @@ pub const MAX_KEY_LEN: usize = 96;
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// Longest name, subject or short label.
 const MAX_NAME_LEN: usize = 128;
-/// Longest skill name.
-const MAX_SKILL_NAME_LEN: usize = 64;
 /// Longest handover reason.
 const MAX_REASON_LEN: usize = 512;
 /// Longest reason an agent gives for rejecting an offer.
@@ -58,12 +58,14 @@ fn key(v: &mut Violations, key: &str, required: bool) {
     }
 }
 
-/// A required skill name: 1 to 64 bytes, no control characters.
+/// A required skill name: at most 64 bytes as sent, and in the contract's grammar once
+/// normalized (`domain::skills`), which is how routing stores and compares it.
 fn skill_name(v: &mut Violations, field: &str, name: &str) {
-    if name.is_empty() {
-        v.add(field, "is required");
-    } else if v.text(field, name, MAX_SKILL_NAME_LEN) && name.chars().any(char::is_control) {
-        v.add(field, "must not contain control characters");
+    if !v.text(field, name, skills::MAX_LEN) {
+        return;
+    }
+    if let Err(broken) = skills::check(&skills::normalize(name)) {
+        v.add(field, broken.to_string());
     }
 }
 
@@ -518,7 +520,7 @@ mod tests {
             tier: u32::MAX,
             required_skills: vec![
                 SkillRequirement {
-                    name: text(MAX_SKILL_NAME_LEN),
+                    name: text(skills::MAX_LEN),
                     min_proficiency: 10,
                 };
                 MAX_SKILLS
@@ -611,6 +613,62 @@ mod tests {
                 "skills.skills[0].proficiency",
                 "capacities.capacities[1].channel"
             ]
+        );
+    }
+
+    #[test]
+    fn skill_names_are_checked_as_routing_will_spell_them() {
+        let agent = |name: &str| SetAgentStateRequest {
+            tenant_id: "acme".into(),
+            agent_id: "a".into(),
+            skills: Some(SkillSet {
+                skills: vec![Skill {
+                    name: name.into(),
+                    proficiency: 5,
+                }],
+            }),
+            ..SetAgentStateRequest::default()
+        };
+        assert!(set_agent(&agent(" Billing  Dept ")).is_ok());
+        let status = set_agent(&agent("Billing Dept!")).expect_err("invalid");
+        let violations = field_violations(&status);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        let (field, rule) = &violations[0];
+        assert_eq!(field, "skills.skills[0].name");
+        assert!(rule.contains("a-z") && rule.contains("'!'"), "{rule}");
+
+        let queue = UpsertQueueRequest {
+            tenant_id: "acme".into(),
+            queue: Some(Queue {
+                queue_id: "q".into(),
+                required_skills: vec![SkillRequirement {
+                    name: "billing--dept".into(),
+                    min_proficiency: 1,
+                }],
+                ..Queue::default()
+            }),
+            ..UpsertQueueRequest::default()
+        };
+        assert_eq!(
+            fields(upsert_queue(&queue).expect_err("invalid")),
+            ["queue.required_skills[0].name"]
+        );
+        let transfer_to = TransferRequest {
+            tenant_id: "acme".into(),
+            contact_id: "con_1".into(),
+            target: Some(TransferTarget {
+                target: Some(Target::Tier(2)),
+                required_skills: vec![SkillRequirement {
+                    name: "   ".into(),
+                    min_proficiency: 1,
+                }],
+            }),
+            idempotency_key: "k".into(),
+            ..TransferRequest::default()
+        };
+        assert_eq!(
+            fields(transfer(&transfer_to).expect_err("invalid")),
+            ["target.required_skills[0].name"]
         );
     }
 

@@ -7,8 +7,8 @@ use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
 use baton_runtime::time::to_timestamp;
 
 use super::{Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TransferPlan, withdraw};
-use crate::domain::matching::merge_requirements;
 use crate::domain::record::{ContactRecord, audience};
+use crate::domain::skills;
 use crate::error::Error;
 
 impl RoutingState {
@@ -27,6 +27,8 @@ impl RoutingState {
             let record = live.record.clone();
             return (record, self.placement(&tenant, &id, now), Vec::new());
         }
+        record.contact.required_skills =
+            skills::requirements(std::mem::take(&mut record.contact.required_skills));
         if record.state() != ContactState::SelfService {
             record.contact.state = ContactState::Queued as i32;
         }
@@ -133,7 +135,12 @@ impl RoutingState {
         c.agent_id.clear();
         c.holding_agent_id = new_holder.unwrap_or_default();
         record.holding_channel = holding_channel;
-        c.required_skills = merge_requirements(&c.required_skills, &plan.extra_skills);
+        c.required_skills = skills::requirements(
+            c.required_skills
+                .drain(..)
+                .chain(plan.extra_skills)
+                .collect(),
+        );
         c.handover = plan.handover;
         c.path.push(Hop {
             index: u32::try_from(c.path.len()).unwrap_or(u32::MAX),

@@ -208,6 +208,54 @@ fn skills_and_tier_pick_the_agent_able_to_help() {
 }
 
 #[test]
+fn skills_match_however_they_were_spelled() {
+    let mut s = state();
+    add_agent(&mut s, "ann", 1, &[("Billing", 5)], &[(VOICE, 1)], Some(1));
+    assert_eq!(
+        s.agent(T, "ann").map(|a| a.profile.skills[0].name.clone()),
+        Some("billing".to_owned())
+    );
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "disputes".into(),
+            required_skills: vec![SkillRequirement {
+                name: " BILLING ".into(),
+                min_proficiency: 2,
+            }],
+            ..Queue::default()
+        },
+        t0(),
+    );
+    assert_eq!(
+        s.queue(T, "disputes")
+            .map(|q| q.required_skills[0].name.clone()),
+        Some("billing".to_owned())
+    );
+    let mut c = contact("c1", VOICE, Target::Tier(1));
+    c.contact.required_skills = vec![
+        SkillRequirement {
+            name: "billing".into(),
+            min_proficiency: 3,
+        },
+        SkillRequirement {
+            name: "Billing".into(),
+            min_proficiency: 4,
+        },
+    ];
+    let (record, placement, _) = s.start(c, t0());
+    assert_eq!(placement.agent_id, "ann");
+    assert_eq!(
+        record.contact.required_skills,
+        [SkillRequirement {
+            name: "billing".into(),
+            min_proficiency: 4,
+        }],
+        "one requirement per normalized name, the higher minimum kept"
+    );
+}
+
+#[test]
 fn queue_skills_count_when_the_contact_targets_the_queue() {
     let mut s = state();
     s.upsert_queue(
