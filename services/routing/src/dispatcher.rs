@@ -290,6 +290,14 @@ impl Dispatcher {
                 };
                 Ok(Change::contact(value, record, effects))
             }),
+            Command::CheckTransfer {
+                tenant_id,
+                contact_id,
+                plan,
+                reply,
+            } => {
+                let _ = reply.send(self.state.check_transfer(&tenant_id, &contact_id, &plan));
+            }
             Command::Contact {
                 tenant_id,
                 contact_id,

@@ -309,6 +309,62 @@ async fn a_transfer_by_an_agent_who_does_not_hold_the_contact_is_refused() {
 }
 
 #[tokio::test]
+async fn a_transfer_nobody_could_ever_take_is_refused_at_once_and_the_contact_stays() {
+    let mesh = mesh().await;
+    let (id, _ann, _tim) = connected_to_ann(&mesh).await;
+    let err = transfer(
+        &mesh,
+        &id,
+        "ann",
+        Target::Tier(3),
+        TransferMode::Warm,
+        "t-tier3",
+    )
+    .await
+    .expect_err("nobody in tier 3");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("no registered agent serves tier 3"),
+        "{}",
+        err.message()
+    );
+    let to_mortgages = TransferRequest {
+        tenant_id: TENANT.into(),
+        contact_id: id.clone(),
+        from_agent_id: "ann".into(),
+        target: Some(TransferTarget {
+            target: Some(Target::Tier(2)),
+            required_skills: vec![baton_proto::v1::SkillRequirement {
+                name: "Mortgages".into(),
+                min_proficiency: 5,
+            }],
+        }),
+        mode: TransferMode::Cold as i32,
+        handover: Some(Handover {
+            summary: "wants to remortgage".into(),
+            ..Handover::default()
+        }),
+        idempotency_key: "t-mortgages".into(),
+    };
+    let err = mesh
+        .routing
+        .clone()
+        .transfer(to_mortgages)
+        .await
+        .expect_err("nobody has mortgages");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message()
+            .contains("has skill mortgages at proficiency 5 or more"),
+        "{}",
+        err.message()
+    );
+    let now = contact(&mesh, &id).await;
+    assert_eq!(now.state, ContactState::Connected as i32);
+    assert_eq!((now.agent_id.as_str(), now.path.len()), ("ann", 1));
+}
+
+#[tokio::test]
 async fn a_switch_from_chat_to_voice_carries_the_verification_and_the_handover() {
     let mesh = mesh().await;
     agent(&mesh, "chat-agent", 1, &[(Channel::Chat, 3)]).await;

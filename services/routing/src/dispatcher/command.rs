@@ -129,6 +129,14 @@ pub enum Command {
         agent_id: String,
         reply: Reply<Acked<EndContactResponse>>,
     },
+    /// Whether a transfer would be taken (see `RoutingState::check_transfer`); asked before
+    /// the handler records anything, and asked again when the transfer is applied.
+    CheckTransfer {
+        tenant_id: String,
+        contact_id: String,
+        plan: Box<TransferPlan>,
+        reply: Reply<()>,
+    },
     /// A live contact.
     Contact {
         tenant_id: String,
@@ -191,7 +199,10 @@ impl Command {
             | Command::CloseSession { tenant_id, .. }
             | Command::Accept { tenant_id, .. }
             | Command::Reject { tenant_id, .. } => Some(tenant_id),
-            Command::Contact { .. } | Command::Queue { .. } | Command::Agent { .. } => None,
+            Command::CheckTransfer { .. }
+            | Command::Contact { .. }
+            | Command::Queue { .. }
+            | Command::Agent { .. } => None,
         }
     }
 }

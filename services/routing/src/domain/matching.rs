@@ -9,7 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use baton_proto::v1::{Agent, Presence, SkillRequirement, audience::Target};
+use baton_proto::v1::{Agent, Channel, Presence, SkillRequirement, audience::Target};
 
 /// An agent as the router sees it: the stored profile plus what only exists while running.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -133,6 +133,98 @@ pub fn serves_target(agent: &AgentState, target: Option<&Target>) -> bool {
         Some(Target::AgentId(id)) => agent.id() == id,
         Some(Target::Channel(channel)) => agent.capacity_on(*channel) > 0,
     }
+}
+
+/// What a contact will need of its next agent, whatever that agent is doing now.
+#[derive(Debug, Clone, Copy)]
+pub struct Need<'a> {
+    /// The channel the contact will be on.
+    pub channel: i32,
+    /// Every skill needed (the contact's, the transfer's and the queue's), merged.
+    pub skills: &'a [SkillRequirement],
+    /// The tier, queue, agent or channel it will be for.
+    pub target: &'a Target,
+    /// An agent who will never be offered it (the one transferring it), or empty.
+    pub except: &'a str,
+}
+
+/// Why no agent among `agents` could ever take a contact with `need`, counting every
+/// registered agent whatever its presence, session or current load (those change by
+/// themselves; a tier, queue list, channel capacity or skill set changes only when someone
+/// edits the agent). `None` when at least one could. The reason names the first thing
+/// nobody has: the target, then the channel, then a skill at its proficiency, then the skills
+/// together.
+pub fn unservable<'a>(
+    agents: impl IntoIterator<Item = &'a AgentState>,
+    need: &Need<'_>,
+) -> Option<String> {
+    let target = describe(need.target);
+    let serving: Vec<&AgentState> = agents
+        .into_iter()
+        .filter(|a| a.id() != need.except && serves_target(a, Some(need.target)))
+        .collect();
+    if serving.is_empty() {
+        return Some(format!("no registered agent serves {target}"));
+    }
+    let channel = channel_name(need.channel);
+    let on_channel: Vec<&AgentState> = serving
+        .into_iter()
+        .filter(|a| a.capacity_on(need.channel) > 0)
+        .collect();
+    if on_channel.is_empty() {
+        return Some(format!(
+            "no registered agent serving {target} takes {channel} contacts"
+        ));
+    }
+    let has = |a: &AgentState, req: &SkillRequirement| {
+        a.proficiency(&req.name) >= req.min_proficiency.max(1)
+    };
+    for req in need.skills {
+        if !on_channel.iter().any(|a| has(a, req)) {
+            return Some(format!(
+                "no registered agent serving {target} on {channel} has skill {} at \
+                 proficiency {} or more",
+                req.name,
+                req.min_proficiency.max(1)
+            ));
+        }
+    }
+    if !on_channel
+        .iter()
+        .any(|a| need.skills.iter().all(|req| has(a, req)))
+    {
+        let all: Vec<String> = need
+            .skills
+            .iter()
+            .map(|r| format!("{} ({}+)", r.name, r.min_proficiency.max(1)))
+            .collect();
+        return Some(format!(
+            "no registered agent serving {target} on {channel} has all of {}",
+            all.join(", ")
+        ));
+    }
+    None
+}
+
+/// A target as a message names it.
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Tier(tier) => format!("tier {tier}"),
+        Target::QueueId(queue) => format!("queue {queue}"),
+        Target::AgentId(agent) => format!("agent {agent}"),
+        Target::Channel(channel) => format!("{} contacts", channel_name(*channel)),
+    }
+}
+
+/// A channel as a message names it: "voice", "chat".
+fn channel_name(channel: i32) -> String {
+    Channel::try_from(channel)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("CHANNEL_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| format!("channel {channel}"))
 }
 
 /// The agent to offer a contact to: the preferred agent when eligible; otherwise the eligible

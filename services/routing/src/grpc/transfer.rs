@@ -42,13 +42,6 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                 r.contact_id
             )));
         }
-        // Checked again by the dispatcher; checked here so a refused transfer records nothing.
-        if !r.from_agent_id.is_empty() && !record.is_with(&r.from_agent_id) {
-            return Err(Error::FailedPrecondition(format!(
-                "contact {} is not offered to, connected to or held by agent {}",
-                r.contact_id, r.from_agent_id
-            )));
-        }
         let target_msg = r.target.clone().unwrap_or_default();
         let target = match target_msg.target.clone() {
             Some(transfer_target::Target::Tier(t)) => audience::Target::Tier(t),
@@ -63,6 +56,24 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             }
         };
         let warm = r.mode == TransferMode::Warm as i32;
+        // A transfer nobody could ever take is refused before anything is recorded. The
+        // dispatcher asks again when it applies the transfer (an agent may change between).
+        let check = TransferPlan {
+            target: target.clone(),
+            extra_skills: target_msg.required_skills.clone(),
+            warm,
+            from_agent_id: r.from_agent_id.clone(),
+            handover: None,
+            token_id: String::new(),
+        };
+        self.dispatcher
+            .call(|reply| Command::CheckTransfer {
+                tenant_id: tenant.to_owned(),
+                contact_id: r.contact_id.clone(),
+                plan: Box::new(check),
+                reply,
+            })
+            .await??;
         let mode = if warm {
             TransferMode::Warm
         } else {

@@ -259,3 +259,68 @@ fn requirements_merge_by_name_keeping_the_higher_minimum() {
         vec![req("arabic", 2), req("billing", 6), req("loans", 1)]
     );
 }
+
+#[test]
+fn a_contact_nobody_could_ever_take_is_told_apart_from_one_nobody_can_take_now() {
+    let mut away = agent("ann", 2, &[("mortgages", 8)], &[(VOICE, 1)]);
+    away.profile.presence = Presence::Offline as i32;
+    away.session = None;
+    let chat_only = agent("bob", 2, &[("mortgages", 9), ("billing", 5)], &[(CHAT, 3)]);
+    let first_line = agent("cid", 1, &[("billing", 9)], &[(VOICE, 1)]);
+    let agents = [away, chat_only, first_line];
+    let need = |target: &Target, skills: &[SkillRequirement], channel: i32, except| {
+        let need = Need {
+            channel,
+            skills,
+            target,
+            except,
+        };
+        unservable(&agents, &need)
+    };
+    let mortgages = [req("mortgages", 6)];
+    assert_eq!(
+        need(&Target::Tier(2), &mortgages, VOICE, ""),
+        None,
+        "an offline agent still counts: they may log in"
+    );
+    assert_eq!(
+        need(&Target::Tier(3), &[], VOICE, "").as_deref(),
+        Some("no registered agent serves tier 3")
+    );
+    assert_eq!(
+        need(&Target::Tier(2), &mortgages, VOICE, "ann").as_deref(),
+        Some("no registered agent serving tier 2 takes voice contacts"),
+        "the transferring agent is never offered it back"
+    );
+    assert_eq!(
+        need(&Target::Tier(2), &[req("mortgages", 10)], VOICE, "").as_deref(),
+        Some(
+            "no registered agent serving tier 2 on voice has skill mortgages at proficiency 10 or more"
+        )
+    );
+    let both = [req("billing", 3), req("mortgages", 6)];
+    assert_eq!(
+        need(&Target::QueueId("billing".into()), &both, VOICE, "").as_deref(),
+        Some(
+            "no registered agent serving queue billing on voice has all of billing (3+), mortgages (6+)"
+        )
+    );
+    assert_eq!(
+        need(&Target::QueueId("billing".into()), &both, CHAT, ""),
+        None
+    );
+    assert_eq!(
+        need(
+            &Target::Channel(Channel::Email as i32),
+            &[],
+            Channel::Email as i32,
+            ""
+        )
+        .as_deref(),
+        Some("no registered agent serves email contacts")
+    );
+    assert_eq!(
+        need(&Target::AgentId("cid".into()), &[], VOICE, "bob").as_deref(),
+        None
+    );
+}

@@ -7,6 +7,7 @@ use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
 use baton_runtime::time::to_timestamp;
 
 use super::{Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TransferPlan, withdraw};
+use crate::domain::matching::{Need, unservable};
 use crate::domain::record::{ContactRecord, audience};
 use crate::domain::skills;
 use crate::error::Error;
@@ -63,31 +64,22 @@ impl RoutingState {
         now: SystemTime,
         seal: impl FnOnce(&ContactRecord) -> Vec<u8>,
     ) -> Result<(ContactRecord, Placement, Vec<Effect>), Error> {
+        self.check_transfer(tenant, contact_id, &plan)?;
         let not_found = || Error::NotFound {
             kind: "contact",
             id: contact_id.to_owned(),
         };
         let t = self.tenants.get_mut(tenant).ok_or_else(not_found)?;
-        let record = &t.contacts.get(contact_id).ok_or_else(not_found)?.record;
-        if !plan.from_agent_id.is_empty() && !record.is_with(&plan.from_agent_id) {
-            return Err(Error::FailedPrecondition(format!(
-                "contact {contact_id} is not offered to, connected to or held by agent {}",
-                plan.from_agent_id
-            )));
-        }
-        let contact = &record.contact;
+        let contact = &t
+            .contacts
+            .get(contact_id)
+            .ok_or_else(not_found)?
+            .record
+            .contact;
         let connected_agent = (contact.state == ContactState::Connected as i32)
             .then(|| contact.agent_id.clone())
             .filter(|a| !a.is_empty());
         let holder = Some(contact.holding_agent_id.clone()).filter(|a| !a.is_empty());
-        if let Target::AgentId(agent_id) = &plan.target
-            && !t.agents.contains_key(agent_id)
-        {
-            return Err(Error::NotFound {
-                kind: "agent",
-                id: agent_id.clone(),
-            });
-        }
         let mut effects = Vec::new();
         effects.extend(withdraw(t, contact_id, "contact transferred", now));
         let first = connected_agent.clone().or(holder.clone());
@@ -162,6 +154,87 @@ impl RoutingState {
         let record = self.record(tenant, contact_id);
         let placement = self.placement(tenant, contact_id, now);
         Ok((record, placement, effects))
+    }
+
+    /// Whether [`Self::transfer`] would take `plan`: `from_agent_id`, when not empty, has the
+    /// contact; a named agent exists; and some registered agent other than the one
+    /// transferring could ever take the contact where it goes (its target, channel and every
+    /// skill at its proficiency, whatever the agent's presence, session or load now; see
+    /// [`unservable`]). Changes nothing, so a handler can ask before it records anything.
+    pub fn check_transfer(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        plan: &TransferPlan,
+    ) -> Result<(), Error> {
+        let not_found = || Error::NotFound {
+            kind: "contact",
+            id: contact_id.to_owned(),
+        };
+        let t = self.tenants.get(tenant).ok_or_else(not_found)?;
+        let record = &t.contacts.get(contact_id).ok_or_else(not_found)?.record;
+        if !plan.from_agent_id.is_empty() && !record.is_with(&plan.from_agent_id) {
+            return Err(Error::FailedPrecondition(format!(
+                "contact {contact_id} is not offered to, connected to or held by agent {}",
+                plan.from_agent_id
+            )));
+        }
+        if let Target::AgentId(agent_id) = &plan.target
+            && !t.agents.contains_key(agent_id)
+        {
+            return Err(Error::NotFound {
+                kind: "agent",
+                id: agent_id.clone(),
+            });
+        }
+        let contact = &record.contact;
+        let transferring = if plan.from_agent_id.is_empty() {
+            let connected = (contact.state == ContactState::Connected as i32)
+                .then_some(contact.agent_id.as_str());
+            connected
+                .filter(|a| !a.is_empty())
+                .unwrap_or(&contact.holding_agent_id)
+        } else {
+            &plan.from_agent_id
+        };
+        let except = match &plan.target {
+            Target::AgentId(agent_id) if agent_id == transferring => "",
+            _ => transferring,
+        };
+        let channel = match &plan.target {
+            Target::Channel(channel) => *channel,
+            _ => contact.channel,
+        };
+        let queue_skills = match &plan.target {
+            Target::QueueId(q) => t
+                .queues
+                .get(q)
+                .map(|q| q.required_skills.as_slice())
+                .unwrap_or_default(),
+            _ => &[],
+        };
+        let skills = skills::requirements(
+            contact
+                .required_skills
+                .iter()
+                .chain(&plan.extra_skills)
+                .chain(queue_skills)
+                .cloned()
+                .collect(),
+        );
+        let need = Need {
+            channel,
+            skills: &skills,
+            target: &plan.target,
+            except,
+        };
+        match unservable(t.agents.values(), &need) {
+            None => Ok(()),
+            Some(reason) => Err(Error::FailedPrecondition(format!(
+                "transfer of contact {contact_id} refused: {reason}, so no agent could ever \
+                 take it"
+            ))),
+        }
     }
 
     /// Ends a live contact: its offer is withdrawn, its agent and holding agent are released,

@@ -531,6 +531,8 @@ fn a_second_session_is_refused_and_the_first_keeps_its_offers() {
 fn cold_transfer_releases_the_first_agent_at_once() {
     let mut s = state();
     add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    // Tier 2 has an agent who could take it, not logged in yet.
+    add_agent(&mut s, "t2", 2, &[], &[(VOICE, 1)], None);
     connect(&mut s, "c1", "a", 1);
     let (record, placement, _) = s
         .transfer(T, "c1", plan(Target::Tier(2), false, "a"), t0(), |_| {
@@ -628,6 +630,70 @@ fn transfer_checks_the_transferring_agent_and_the_target_agent() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_transfer_nobody_could_ever_take_is_refused_and_changes_nothing() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[("billing", 5)], &[(VOICE, 1)], Some(1));
+    // Offline and without a session: still someone who could take it once logged in.
+    add_agent(&mut s, "m", 2, &[("mortgages", 7)], &[(VOICE, 1)], None);
+    s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "m".into(),
+            presence: Some(Presence::Offline),
+            ..AgentUpdate::default()
+        },
+        t0(),
+    );
+    connect(&mut s, "c1", "a", 1);
+    let before = s.contact(T, "c1").cloned();
+    let mut to_mortgages = plan(Target::Tier(2), true, "a");
+    to_mortgages.extra_skills = vec![SkillRequirement {
+        name: "Mortgages".into(),
+        min_proficiency: 9,
+    }];
+    let err = s
+        .transfer(T, "c1", to_mortgages.clone(), t0(), |_| Vec::new())
+        .expect_err("nobody that proficient");
+    let Error::FailedPrecondition(message) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(
+        message.contains("has skill mortgages at proficiency 9 or more"),
+        "{message}"
+    );
+    assert_eq!(s.contact(T, "c1").cloned(), before, "nothing moved");
+    assert_eq!(active(&s, "a"), ["c1"]);
+
+    let err = s
+        .transfer(T, "c1", plan(Target::Tier(3), false, "a"), t0(), |_| {
+            Vec::new()
+        })
+        .expect_err("no tier 3");
+    assert!(
+        err.to_string()
+            .contains("no registered agent serves tier 3"),
+        "{err}"
+    );
+    let err = s
+        .transfer(
+            T,
+            "c1",
+            plan(Target::Channel(CHAT), false, "a"),
+            t0(),
+            |_| Vec::new(),
+        )
+        .expect_err("nobody chats");
+    assert!(err.to_string().contains("serves chat contacts"), "{err}");
+
+    to_mortgages.extra_skills[0].min_proficiency = 7;
+    let (_, placement, _) = s
+        .transfer(T, "c1", to_mortgages, t0(), |_| Vec::new())
+        .expect("m could take it");
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    assert_eq!(active(&s, "a"), ["c1"], "warm: a holds until m accepts");
 }
 
 #[test]
