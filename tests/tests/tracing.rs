@@ -102,6 +102,9 @@ async fn a_journey_is_one_trace_across_four_services_and_a_later_transfer_links_
     let mut m = TestMesh::start(dir.path()).await;
     let t = tenant();
     available_agent(&mut m.routing, &t, "chat-ann", 1, pb::Channel::Chat, 3).await;
+    // Tier 2 has someone who could take the transfer below (a transfer nobody could ever
+    // take is refused), not at a desk yet.
+    available_agent(&mut m.routing, &t, "chat-tim", 2, pb::Channel::Chat, 3).await;
     let mut desk = Desk::open(&mut m.routing, &t, "chat-ann").await;
 
     // The gateway's trace: the contact starts and an agent takes it.
