@@ -153,6 +153,10 @@ pub struct MeshConfig {
     /// How long an agent has to accept an offer before it goes to the next agent.
     #[arg(long, env = "BATON_OFFER_TIMEOUT_SECS", default_value_t = 30)]
     pub offer_timeout_secs: u64,
+    /// How long an agent who rejected a contact (or let its offer lapse) is not offered it
+    /// again; after that, it is when nobody else can take it.
+    #[arg(long, env = "BATON_OFFER_COOLDOWN_SECS", default_value_t = 5)]
+    pub offer_cooldown_secs: u64,
     /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
     #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
     pub priority_aging_secs: u64,
@@ -244,6 +248,7 @@ impl MeshConfig {
             token_keys: None,
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
+            offer_cooldown_secs: 5,
             priority_aging_secs: 60,
             default_region: None,
             tenant_regions: String::new(),

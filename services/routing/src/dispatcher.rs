@@ -46,6 +46,25 @@ const RECENT_ANSWERS: usize = 10_000;
 /// How many commands may wait for the dispatcher before callers wait to send.
 const COMMAND_DEPTH: usize = 1024;
 
+/// What a timer is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// An offer lapses unless answered first.
+    OfferLapses {
+        /// The offer.
+        offer_id: String,
+    },
+    /// An agent who declined a contact may be offered it again (when nobody else can take it).
+    CoolDownEnds {
+        /// The contact declined.
+        contact_id: String,
+        /// The agent who declined it.
+        agent_id: String,
+        /// The offer declined: a later refusal has a cool-down of its own.
+        offer_id: String,
+    },
+}
+
 /// An open desktop session.
 #[derive(Debug)]
 struct Session {
@@ -95,9 +114,10 @@ pub struct Dispatcher {
     state: RoutingState,
     /// Open sessions by tenant and agent.
     sessions: HashMap<(String, String), Session>,
-    /// Offer deadlines: `(when, tenant, offer id)`. Entries for offers already answered are
-    /// left to fire and do nothing, which is cheaper than finding them.
-    timers: BTreeSet<(Instant, String, String)>,
+    /// Offer deadlines and cool-downs: `(when, tenant, what)`. Entries for offers already
+    /// answered, or contacts that moved on, are left to fire and do nothing, which is cheaper
+    /// than finding them.
+    timers: BTreeSet<(Instant, String, Timer)>,
     /// Recent answers by key, with the digest of the request they answer; oldest first in
     /// `recent_order`.
     recent: HashMap<Slot, Remembered>,
@@ -556,7 +576,7 @@ impl Dispatcher {
                     let timer = (
                         Instant::now() + self.config.offer_timeout,
                         tenant_id.clone(),
-                        offer_id,
+                        Timer::OfferLapses { offer_id },
                     );
                     (
                         tenant_id,
@@ -565,6 +585,21 @@ impl Dispatcher {
                         Event::Offer(offer),
                         Some(timer),
                     )
+                }
+                Effect::CoolDown {
+                    tenant_id,
+                    contact_id,
+                    agent_id,
+                    offer_id,
+                } => {
+                    let at = Instant::now() + self.config.offer_cooldown;
+                    let timer = Timer::CoolDownEnds {
+                        contact_id,
+                        agent_id,
+                        offer_id,
+                    };
+                    self.timers.insert((at, tenant_id, timer));
+                    continue;
                 }
                 Effect::Withdrawn {
                     tenant_id,
@@ -639,15 +674,31 @@ impl Dispatcher {
             if first.0 > now {
                 break;
             }
-            let Some((_, tenant, offer_id)) = self.timers.pop_first() else {
+            let Some((_, tenant, timer)) = self.timers.pop_first() else {
                 break;
             };
-            let effects = self
-                .state
-                .offer_timed_out(&tenant, &offer_id, SystemTime::now());
-            if !effects.is_empty() {
-                tracing::info!(tenant = %tenant, offer = %offer_id, "offer timed out");
-            }
+            let effects = match timer {
+                Timer::OfferLapses { offer_id } => {
+                    let effects = self
+                        .state
+                        .offer_timed_out(&tenant, &offer_id, SystemTime::now());
+                    if !effects.is_empty() {
+                        tracing::info!(tenant = %tenant, offer = %offer_id, "offer timed out");
+                    }
+                    effects
+                }
+                Timer::CoolDownEnds {
+                    contact_id,
+                    agent_id,
+                    offer_id,
+                } => self.state.cool_down_over(
+                    &tenant,
+                    &contact_id,
+                    &agent_id,
+                    &offer_id,
+                    SystemTime::now(),
+                ),
+            };
             self.deliver(effects);
             self.observe(&tenant);
         }

@@ -56,6 +56,10 @@ pub struct RoutingConfig {
     pub token_ttl: Duration,
     /// How long an agent has to answer an offer before it goes to the next agent.
     pub offer_timeout: Duration,
+    /// How long an agent who rejected a contact, or let its offer lapse, is not offered it
+    /// again. After that it may be, when nobody else can take it: a contact nobody else
+    /// serves is never left waiting for good.
+    pub offer_cooldown: Duration,
     /// Waiting this long raises a contact's priority by one, so nobody waits forever behind
     /// higher-priority arrivals.
     pub priority_aging: Duration,
@@ -66,6 +70,7 @@ impl Default for RoutingConfig {
         Self {
             token_ttl: Duration::from_secs(3600),
             offer_timeout: Duration::from_secs(30),
+            offer_cooldown: Duration::from_secs(5),
             priority_aging: Duration::from_secs(60),
         }
     }

@@ -169,6 +169,30 @@ async fn a_rejected_offer_goes_to_the_next_agent() {
 }
 
 #[tokio::test]
+async fn a_rejecting_agent_alone_is_offered_the_contact_again_after_the_cool_down() {
+    let config = baton_routing::RoutingConfig {
+        offer_cooldown: std::time::Duration::from_millis(300),
+        ..baton_routing::RoutingConfig::default()
+    };
+    let mesh = mesh_with(config, true).await;
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    let mut ann = desk(&mesh, "ann").await;
+    let started = start(&mesh, start_request(Channel::Voice, "start-c")).await;
+    let offer = ann.offer().await;
+    let rejected_at = std::time::Instant::now();
+    ann.reject(&offer.offer_id).await;
+    // Refreshing her state brings nothing back early and loses nothing.
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    let again = ann.offer().await;
+    assert!(rejected_at.elapsed() >= std::time::Duration::from_millis(300));
+    assert_ne!(again.offer_id, offer.offer_id);
+    assert_eq!(
+        again.contact.map(|c| c.contact_id),
+        started.contact.map(|c| c.contact_id)
+    );
+}
+
+#[tokio::test]
 async fn an_unanswered_offer_is_withdrawn_and_offered_to_someone_else() {
     let mesh = mesh_with(quick_offers(), true).await;
     agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;

@@ -225,3 +225,39 @@ async fn shutdown_ends_every_session() {
         .expect("call");
     assert!(matches!(refused, Err(Error::Busy(_))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_contact_nobody_else_can_take_comes_back_after_the_cool_down() {
+    let (d, _dir, _shutdown) = setup().await;
+    let mut a = agent(&d, "a").await;
+    let acked = start(&d, "c1", "k1").await;
+    acked.durable.await.expect("sent").expect("durable");
+    let Some(Event::Offer(offer)) = a.recv().await.and_then(|m| m.event) else {
+        panic!("a is offered");
+    };
+    let rejected_at = Instant::now();
+    d.tell(Command::Reject {
+        tenant_id: T.into(),
+        agent_id: "a".into(),
+        session: 1,
+        offer_id: offer.offer_id.clone(),
+    })
+    .await;
+    // With time paused, the runtime jumps to the next timer: the cool-down's end.
+    let next = tokio::time::timeout(Duration::from_secs(600), a.recv()).await;
+    let Ok(Some(AgentSessionResponse {
+        event: Some(Event::Offer(again)),
+    })) = next
+    else {
+        panic!("offered again within the cool-down, got {next:?}");
+    };
+    let waited = rejected_at.elapsed();
+    let cooldown = RoutingConfig::default().offer_cooldown;
+    assert!(waited >= cooldown, "{waited:?}");
+    assert!(
+        waited < RoutingConfig::default().offer_timeout,
+        "{waited:?}"
+    );
+    assert_ne!(again.offer_id, offer.offer_id);
+    assert_eq!(again.contact.map(|c| c.contact_id), Some("c1".into()));
+}

@@ -104,13 +104,39 @@ pub struct Demand<'a> {
     pub target: Option<&'a Target>,
     /// The agent the customer prefers; wins whenever eligible.
     pub preferred_agent_id: &'a str,
-    /// Agents who rejected (or let time out) this contact on this hop.
+    /// Agents never to be offered it on this hop (the one who transferred it).
     pub excluded: &'a BTreeSet<String>,
+    /// Agents who rejected it (or let an offer lapse) on this hop: offered it again only
+    /// once their cool-down is over, and only when nobody else can take it now.
+    pub declined: &'a BTreeMap<String, Declined>,
 }
 
-/// Whether `agent` may be offered a contact with `demand` now. Tenancy is structural: the
-/// router only ever asks about agents of the contact's own tenant.
+/// An agent's refusal of a contact on one hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declined {
+    /// The offer refused; only the cool-down started for it may end it (a later refusal
+    /// starts a new one).
+    pub offer_id: String,
+    /// Whether the cool-down is over: the agent may be offered the contact again when
+    /// nobody else can take it.
+    pub cooled: bool,
+}
+
+/// Whether `agent` may be offered a contact with `demand` now, before any agent who
+/// declined it. Tenancy is structural: the router only ever asks about agents of the
+/// contact's own tenant.
 pub fn is_eligible(agent: &AgentState, demand: &Demand<'_>) -> bool {
+    is_able(agent, demand) && !demand.declined.contains_key(agent.id())
+}
+
+/// Whether `agent`, who declined a contact with `demand`, may be offered it again now that
+/// nobody else can take it: its cool-down is over and it is able to.
+fn may_retry(agent: &AgentState, demand: &Demand<'_>) -> bool {
+    demand.declined.get(agent.id()).is_some_and(|d| d.cooled) && is_able(agent, demand)
+}
+
+/// Whether `agent` could take a contact with `demand` now, leaving refusals aside.
+fn is_able(agent: &AgentState, demand: &Demand<'_>) -> bool {
     agent.profile.presence == Presence::Available as i32
         && agent.session.is_some()
         && agent.capacity_on(demand.channel) > agent.active_on(demand.channel)
@@ -230,15 +256,28 @@ fn channel_name(channel: i32) -> String {
 /// The agent to offer a contact to: the preferred agent when eligible; otherwise the eligible
 /// agent with the fewest active contacts, then the highest total proficiency on the required
 /// skills, then the longest since their last offer, then the smallest id (so the choice is
-/// deterministic).
+/// deterministic). When no agent is eligible, the same choice among the agents who declined
+/// it and whose cool-down is over.
 pub fn choose<'a>(
-    agents: impl IntoIterator<Item = &'a AgentState>,
+    agents: impl IntoIterator<Item = &'a AgentState> + Clone,
     demand: &Demand<'_>,
 ) -> Option<&'a AgentState> {
-    let eligible: Vec<&AgentState> = agents
-        .into_iter()
-        .filter(|a| is_eligible(a, demand))
-        .collect();
+    pick(
+        agents
+            .clone()
+            .into_iter()
+            .filter(|a| is_eligible(a, demand)),
+        demand,
+    )
+    .or_else(|| pick(agents.into_iter().filter(|a| may_retry(a, demand)), demand))
+}
+
+/// The best of `candidates` for `demand` (see [`choose`]).
+fn pick<'a>(
+    candidates: impl Iterator<Item = &'a AgentState>,
+    demand: &Demand<'_>,
+) -> Option<&'a AgentState> {
+    let eligible: Vec<&AgentState> = candidates.collect();
     if !demand.preferred_agent_id.is_empty()
         && let Some(preferred) = eligible
             .iter()

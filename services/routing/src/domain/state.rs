@@ -20,7 +20,9 @@ use baton_proto::v1::{
 use baton_runtime::time::{from_timestamp, to_timestamp};
 
 use crate::domain::ids;
-use crate::domain::matching::{AgentState, Demand, choose, merge_requirements, queue_order_key};
+use crate::domain::matching::{
+    AgentState, Declined, Demand, choose, merge_requirements, queue_order_key,
+};
 use crate::domain::record::ContactRecord;
 use crate::domain::skills;
 use crate::error::Error;
@@ -55,6 +57,18 @@ pub enum Effect {
         offer_id: String,
         /// Why ("offer timed out", "contact ended").
         reason: &'static str,
+    },
+    /// Start the cool-down of an agent who declined a contact (rejected it or let the offer
+    /// lapse); when it is over, call [`RoutingState::cool_down_over`] with the same fields.
+    CoolDown {
+        /// The tenant.
+        tenant_id: String,
+        /// The contact declined.
+        contact_id: String,
+        /// The agent who declined it.
+        agent_id: String,
+        /// The offer declined.
+        offer_id: String,
     },
 }
 
@@ -99,8 +113,13 @@ pub struct TransferPlan {
 pub struct LiveContact {
     /// The durable record.
     pub record: ContactRecord,
-    /// Agents who rejected it or let an offer lapse on this hop; cleared by a transfer.
+    /// Agents never offered it on this hop (the one who transferred it); cleared by a
+    /// transfer.
     pub excluded: BTreeSet<String>,
+    /// Agents who rejected it or let an offer lapse on this hop, each offered it again only
+    /// after a cool-down and when nobody else can take it; cleared by a transfer. Not stored:
+    /// after a restart every agent may be offered it again.
+    pub declined: BTreeMap<String, Declined>,
     /// The outstanding offer, if it is `OFFERED`.
     pub offer_id: Option<String>,
 }
@@ -223,6 +242,7 @@ impl RoutingState {
                 LiveContact {
                     record,
                     excluded: BTreeSet::new(),
+                    declined: BTreeMap::new(),
                     offer_id: None,
                 },
             );
@@ -483,6 +503,7 @@ impl RoutingState {
                 target: live.record.target(),
                 preferred_agent_id: &live.record.contact.preferred_agent_id,
                 excluded: &live.excluded,
+                declined: &live.declined,
             };
             let Some(agent_id) = choose(t.agents.values(), &demand).map(|a| a.id().to_owned())
             else {

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use baton_proto::v1::{Agent, Channel, ChannelCapacity, Presence, Skill, SkillRequirement};
@@ -41,6 +41,9 @@ fn req(name: &str, min: u32) -> SkillRequirement {
     }
 }
 
+/// Nobody declined.
+static NO_REFUSALS: BTreeMap<String, Declined> = BTreeMap::new();
+
 fn demand<'a>(
     skills: &'a [SkillRequirement],
     target: Option<&'a Target>,
@@ -52,6 +55,7 @@ fn demand<'a>(
         target,
         preferred_agent_id: "",
         excluded,
+        declined: &NO_REFUSALS,
     }
 }
 
@@ -150,6 +154,66 @@ fn presence_session_and_rejection_gate_offers() {
         &agent("a", 1, &[], &[(VOICE, 1)]),
         &demand(&[], None, &rejected)
     ));
+}
+
+#[test]
+fn an_agent_who_declined_is_chosen_only_after_its_cool_down_and_when_nobody_else_can() {
+    let none = BTreeSet::new();
+    let cooling = Declined {
+        offer_id: "o1".into(),
+        cooled: false,
+    };
+    let mut declined = BTreeMap::from([("a".to_owned(), cooling)]);
+    let d = Demand {
+        declined: &declined,
+        ..demand(&[], None, &none)
+    };
+    let a = agent("a", 1, &[], &[(VOICE, 1)]);
+    let mut b = agent("b", 1, &[], &[(VOICE, 1)]);
+    b.last_offer = 9;
+    assert_eq!(choose([&a], &d).map(AgentState::id), None, "still cooling");
+    declined.insert(
+        "a".into(),
+        Declined {
+            offer_id: "o1".into(),
+            cooled: true,
+        },
+    );
+    let d = Demand {
+        declined: &declined,
+        ..demand(&[], None, &none)
+    };
+    assert_eq!(
+        choose([&a], &d).map(AgentState::id),
+        Some("a"),
+        "cooled, and alone"
+    );
+    assert_eq!(
+        choose([&a, &b], &d).map(AgentState::id),
+        Some("b"),
+        "anyone else first, even one offered work more recently"
+    );
+    let excluded: BTreeSet<String> = ["a".to_owned()].into();
+    let d = Demand {
+        declined: &declined,
+        ..demand(&[], None, &excluded)
+    };
+    assert_eq!(
+        choose([&a], &d).map(AgentState::id),
+        None,
+        "excluded stays excluded"
+    );
+    let mut away = a;
+    away.profile.presence = Presence::Away as i32;
+    let d = Demand {
+        declined: &declined,
+        ..demand(&[], None, &none)
+    };
+    assert_eq!(
+        choose([&away], &d).map(AgentState::id),
+        None,
+        "and must be able to"
+    );
 }
 
 #[test]

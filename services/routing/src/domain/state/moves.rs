@@ -1,13 +1,15 @@
 //! How contacts move: start, transfer, end, and the answers to offers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
 use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
 use baton_runtime::time::to_timestamp;
 
-use super::{Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TransferPlan, withdraw};
-use crate::domain::matching::{Need, unservable};
+use super::{
+    Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TenantState, TransferPlan, withdraw,
+};
+use crate::domain::matching::{Declined, Need, unservable};
 use crate::domain::record::{ContactRecord, audience};
 use crate::domain::skills;
 use crate::error::Error;
@@ -39,6 +41,7 @@ impl RoutingState {
             LiveContact {
                 record,
                 excluded: BTreeSet::new(),
+                declined: BTreeMap::new(),
                 offer_id: None,
             },
         );
@@ -146,6 +149,7 @@ impl RoutingState {
         c.token_id = plan.token_id;
         record.target = Some(audience(plan.target.clone()));
         live.excluded.clear();
+        live.declined.clear();
         if !from_agent_id.is_empty() && plan.target != Target::AgentId(from_agent_id.clone()) {
             live.excluded.insert(from_agent_id);
         }
@@ -314,8 +318,9 @@ impl RoutingState {
         Ok((self.record(tenant, &contact_id), effects))
     }
 
-    /// An agent rejects an offer: the contact goes on to the next eligible agent, never back
-    /// to this one on this hop.
+    /// An agent rejects an offer: the contact goes on to the next eligible agent, and back to
+    /// this one on this hop only after its cool-down ([`Effect::CoolDown`]) and when nobody
+    /// else can take it.
     pub fn reject(
         &mut self,
         tenant: &str,
@@ -325,20 +330,45 @@ impl RoutingState {
         now: SystemTime,
     ) -> Result<Vec<Effect>, Error> {
         let contact_id = self.check_offer(tenant, agent_id, session, offer_id)?;
+        let mut effects = Vec::new();
         if let Some(t) = self.tenants.get_mut(tenant) {
             // The rejecting agent knows: no withdrawal message.
             withdraw(t, &contact_id, REJECTED, now);
-            if let Some(live) = t.contacts.get_mut(&contact_id) {
-                live.excluded.insert(agent_id.to_owned());
-            }
+            effects.extend(decline(t, &contact_id, agent_id, offer_id));
         }
-        Ok(self.dispatch(tenant, now))
+        effects.extend(self.dispatch(tenant, now));
+        Ok(effects)
+    }
+
+    /// The cool-down of an agent who declined a contact is over: from now on the agent may be
+    /// offered it again when nobody else can take it, which may be at once. Does nothing if
+    /// the contact moved on (ended, transferred) or the agent declined it again since.
+    pub fn cool_down_over(
+        &mut self,
+        tenant: &str,
+        contact_id: &str,
+        agent_id: &str,
+        offer_id: &str,
+        now: SystemTime,
+    ) -> Vec<Effect> {
+        let Some(declined) = self
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.contacts.get_mut(contact_id))
+            .and_then(|live| live.declined.get_mut(agent_id))
+            .filter(|d| d.offer_id == offer_id && !d.cooled)
+        else {
+            return Vec::new();
+        };
+        declined.cooled = true;
+        self.dispatch(tenant, now)
     }
 
     /// An offer lapsed: withdrawn from its agent ("offer timed out"), and the contact goes on
-    /// to the next eligible agent. A lapsed agent counts as having rejected it on this hop, so
-    /// a desk left unattended does not hold the contact again and again. Does nothing if the
-    /// offer was already answered or withdrawn.
+    /// to the next eligible agent. A lapsed agent counts as having rejected it on this hop
+    /// (a cool-down, then offered again only when nobody else can take it), so a desk left
+    /// unattended does not hold the contact again and again. Does nothing if the offer was
+    /// already answered or withdrawn.
     pub fn offer_timed_out(
         &mut self,
         tenant: &str,
@@ -359,12 +389,33 @@ impl RoutingState {
         let mut effects: Vec<Effect> = withdraw(t, &contact_id, TIMED_OUT, now)
             .into_iter()
             .collect();
-        if let Some(live) = t.contacts.get_mut(&contact_id) {
-            live.excluded.insert(agent_id);
-        }
+        effects.extend(decline(t, &contact_id, &agent_id, offer_id));
         effects.extend(self.dispatch(tenant, now));
         effects
     }
+}
+
+/// Records that `agent_id` declined `offer_id` of a contact, and asks for its cool-down.
+fn decline(
+    t: &mut TenantState,
+    contact_id: &str,
+    agent_id: &str,
+    offer_id: &str,
+) -> Option<Effect> {
+    let live = t.contacts.get_mut(contact_id)?;
+    live.declined.insert(
+        agent_id.to_owned(),
+        Declined {
+            offer_id: offer_id.to_owned(),
+            cooled: false,
+        },
+    );
+    Some(Effect::CoolDown {
+        tenant_id: live.record.contact.tenant_id.clone(),
+        contact_id: contact_id.to_owned(),
+        agent_id: agent_id.to_owned(),
+        offer_id: offer_id.to_owned(),
+    })
 }
 
 fn hop_kind(warm: bool) -> HopKind {

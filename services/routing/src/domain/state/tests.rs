@@ -102,7 +102,7 @@ pub(super) fn offers(effects: &[Effect]) -> Vec<(String, String, String)> {
                 agent_id.clone(),
                 offer_id.clone(),
             )),
-            Effect::Withdrawn { .. } => None,
+            Effect::Withdrawn { .. } | Effect::CoolDown { .. } => None,
         })
         .collect()
 }
@@ -114,7 +114,7 @@ fn withdrawn(effects: &[Effect]) -> Vec<(String, &'static str)> {
             Effect::Withdrawn {
                 agent_id, reason, ..
             } => Some((agent_id.clone(), *reason)),
-            Effect::Offer { .. } => None,
+            Effect::Offer { .. } | Effect::CoolDown { .. } => None,
         })
         .collect()
 }
@@ -438,6 +438,93 @@ fn a_timed_out_offer_is_withdrawn_and_goes_to_the_next_agent() {
         s.offer_timed_out(T, &offer_id, t0()).is_empty(),
         "fires once"
     );
+}
+
+fn cool_downs(effects: &[Effect]) -> Vec<(String, String, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CoolDown {
+                contact_id,
+                agent_id,
+                offer_id,
+                ..
+            } => Some((contact_id.clone(), agent_id.clone(), offer_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_who_rejected_is_offered_the_contact_again_after_its_cool_down_when_nobody_else_can() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(1)), t0());
+    let (_, _, first) = offers(&effects).pop().expect("offer");
+    let effects = s.reject(T, "a", 1, &first, t0()).expect("reject");
+    assert!(offers(&effects).is_empty(), "not at once");
+    assert_eq!(
+        cool_downs(&effects),
+        [("c1".to_owned(), "a".to_owned(), first.clone())]
+    );
+    // Refreshing its state neither brings the contact back early nor loses the cool-down.
+    let refreshed = add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], None);
+    assert!(offers(&refreshed).is_empty());
+    assert!(
+        s.cool_down_over(T, "c1", "a", "some-other-offer", t0())
+            .is_empty()
+    );
+    let effects = s.cool_down_over(T, "c1", "a", &first, t0());
+    let (contact, to, second) = offers(&effects).pop().expect("offered again");
+    assert_eq!((contact.as_str(), to.as_str()), ("c1", "a"));
+    assert!(
+        s.cool_down_over(T, "c1", "a", &first, t0()).is_empty(),
+        "a cool-down ends once"
+    );
+
+    // Lapsing counts as declining; meanwhile someone else who can take it goes first, and
+    // the cooled agent is next only when that one cannot.
+    let effects = s.offer_timed_out(T, &second, t0());
+    assert!(offers(&effects).is_empty());
+    assert_eq!(cool_downs(&effects).len(), 1);
+    add_agent(&mut s, "b", 1, &[], &[(VOICE, 1)], Some(2));
+    let b_offer = s
+        .contact(T, "c1")
+        .and_then(|l| l.offer_id.clone())
+        .expect("offered to b");
+    assert_eq!(
+        s.contact(T, "c1")
+            .map(|l| l.record.contact.agent_id.clone()),
+        Some("b".into())
+    );
+    let effects = s.cool_down_over(T, "c1", "a", &second, t0());
+    assert!(offers(&effects).is_empty(), "b holds the offer");
+    let effects = s.reject(T, "b", 2, &b_offer, t0()).expect("b rejects");
+    assert_eq!(
+        offers(&effects)
+            .into_iter()
+            .map(|o| o.1)
+            .collect::<Vec<_>>(),
+        ["a"],
+        "b cools down; a's cool-down is over"
+    );
+}
+
+#[test]
+fn a_transfer_forgets_who_declined() {
+    let mut s = state();
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "b", 2, &[], &[(VOICE, 1)], Some(2));
+    let (_, _, effects) = s.start(contact("c1", VOICE, Target::Tier(2)), t0());
+    let (_, to, offer_id) = offers(&effects).pop().expect("offer");
+    assert_eq!(to, "b");
+    s.reject(T, "b", 2, &offer_id, t0()).expect("reject");
+    let (_, placement, _) = s
+        .transfer(T, "c1", plan(Target::Tier(2), false, ""), t0(), |_| {
+            Vec::new()
+        })
+        .expect("transfer");
+    assert_eq!(placement.agent_id, "b", "a new hop: b may take it at once");
 }
 
 #[test]

@@ -139,6 +139,10 @@ fn check_invariants(s: &RoutingState, started: &BTreeSet<String>, effects: &[Eff
         assert!(agent.session.is_some());
         assert!(serves_target(agent, live.record.target()));
         assert!(!live.excluded.contains(agent_id));
+        assert!(
+            live.declined.get(agent_id).is_none_or(|d| d.cooled),
+            "an agent who declined is offered again only after its cool-down"
+        );
         for req in &live.record.contact.required_skills {
             assert!(agent.proficiency(&req.name) >= req.min_proficiency.max(1));
         }
