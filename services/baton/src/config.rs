@@ -157,6 +157,10 @@ pub struct MeshConfig {
     /// again; after that, it is when nobody else can take it.
     #[arg(long, env = "BATON_OFFER_COOLDOWN_SECS", default_value_t = 5)]
     pub offer_cooldown_secs: u64,
+    /// How long a warm transfer waits for an agent to accept it when its queue sets no
+    /// escalation timeout; then the transferring agent is told and gets the contact back.
+    #[arg(long, env = "BATON_WARM_TRANSFER_TIMEOUT_SECS", default_value_t = 120)]
+    pub warm_transfer_timeout_secs: u64,
     /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
     #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
     pub priority_aging_secs: u64,
@@ -249,6 +253,7 @@ impl MeshConfig {
             token_ttl_secs: 3600,
             offer_timeout_secs: 30,
             offer_cooldown_secs: 5,
+            warm_transfer_timeout_secs: 120,
             priority_aging_secs: 60,
             default_region: None,
             tenant_regions: String::new(),

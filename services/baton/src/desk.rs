@@ -158,6 +158,7 @@ impl Desk {
             Event::Offer(_) => "an offer",
             Event::Withdrawn(_) => "a withdrawal",
             Event::Connected(_) => "a connection",
+            Event::TransferReturned(_) => "a transfer returned",
         };
         DeskError::Unexpected {
             agent: self.agent_id.clone(),

@@ -489,6 +489,7 @@ async fn routing<S: baton_routing::RoutingStore>(
         token_ttl: Duration::from_secs(config.token_ttl_secs),
         offer_timeout: Duration::from_secs(config.offer_timeout_secs),
         offer_cooldown: Duration::from_secs(config.offer_cooldown_secs),
+        warm_transfer_timeout: Duration::from_secs(config.warm_transfer_timeout_secs),
         priority_aging: Duration::from_secs(config.priority_aging_secs),
     };
     let svc = baton_routing::grpc_service(store, deps, keys, routing_config, shutdown)

@@ -8,7 +8,7 @@ use baton_proto::v1::{
 use baton_store::StoreError;
 
 use crate::domain::erasure::ErasureJob;
-use crate::domain::record::ContactRecord;
+use crate::domain::record::{ContactRecord, WarmOrigin};
 use crate::store::{RoutingStore, Write};
 
 fn record(tenant: &str, id: &str, state: ContactState) -> ContactRecord {
@@ -37,6 +37,36 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     a_customers_contacts_are_found_and_erased(store).await;
     a_customers_answers_are_found_and_forgotten(store).await;
     erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt(store).await;
+    a_warm_transfer_keeps_what_it_returns_to(store).await;
+}
+
+/// A contact held during a warm transfer reads back and reloads with what it returns to if
+/// nobody accepts (so a restart can still give it back to the holding agent).
+pub async fn a_warm_transfer_keeps_what_it_returns_to<S: RoutingStore>(store: &S) {
+    let first = record("conf-w", "con_w", ContactState::Connected);
+    let mut held = record("conf-w", "con_w", ContactState::Queued);
+    held.contact.holding_agent_id = "ann".into();
+    held.contact.tier = 3;
+    held.holding_channel = Channel::Voice as i32;
+    held.warm_origin = Some(WarmOrigin {
+        contact: Some(first.contact.clone()),
+        target: first.target.clone(),
+        token: b"first hop".to_vec(),
+    });
+    store
+        .apply(vec![Write::Contact(Box::new(held.clone()))])
+        .await
+        .expect("apply");
+    assert_eq!(
+        store.contact("conf-w", "con_w").await.expect("read"),
+        Some(held.clone())
+    );
+    let loaded = store.load().await.expect("load");
+    let reloaded = loaded
+        .contacts
+        .iter()
+        .find(|c| c.tenant_id() == "conf-w" && c.contact_id() == "con_w");
+    assert_eq!(reloaded, Some(&held));
 }
 
 /// A stored contact reads back whole; ending it keeps it readable but out of `load`.

@@ -16,7 +16,8 @@ use std::time::SystemTime;
 
 use baton_proto::v1::{
     AgentSessionResponse, Contact, ContactOffer, EndContactResponse, OfferWithdrawn,
-    SetAgentStateResponse, StartContactResponse, TransferResponse, agent_session_response::Event,
+    SetAgentStateResponse, StartContactResponse, TransferResponse, TransferReturned,
+    agent_session_response::Event,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::time::{from_timestamp, to_timestamp};
@@ -29,7 +30,7 @@ use crate::RoutingConfig;
 use crate::domain::matching::AgentState;
 use crate::domain::mint;
 use crate::domain::record::ContactRecord;
-use crate::domain::state::{Effect, RoutingState};
+use crate::domain::state::{Effect, Return, RoutingState};
 use crate::error::Error;
 use crate::metrics::RoutingMetrics;
 use crate::persist::Persister;
@@ -62,6 +63,13 @@ enum Timer {
         agent_id: String,
         /// The offer declined: a later refusal has a cool-down of its own.
         offer_id: String,
+    },
+    /// A warm transfer goes back to the agent holding it unless accepted first.
+    WarmTransferLapses {
+        /// The contact transferred.
+        contact_id: String,
+        /// The transfer's hop: a later hop has a timer of its own.
+        token_id: String,
     },
 }
 
@@ -165,8 +173,17 @@ impl Dispatcher {
             metrics,
             waiting: HashMap::new(),
         };
-        // Contacts reloaded from the store are waiting already.
+        // Contacts reloaded from the store are waiting already, and warm transfers among them
+        // wait for an agent again from now.
         dispatcher.observe_all();
+        for (tenant, contact_id, token_id, secs) in dispatcher.state.warm_transfers() {
+            let at = Instant::now() + dispatcher.escalation_timeout(secs);
+            let timer = Timer::WarmTransferLapses {
+                contact_id,
+                token_id,
+            };
+            dispatcher.timers.insert((at, tenant, timer));
+        }
         tokio::spawn(dispatcher.run(rx, shutdown));
         DispatcherHandle { tx }
     }
@@ -384,6 +401,15 @@ impl Dispatcher {
                 agent_id,
                 session,
             } => self.close_session(&tenant_id, &agent_id, session, now),
+            Command::CancelTransfer {
+                tenant_id,
+                agent_id,
+                contact_id,
+            } => {
+                let cause = Return::Cancelled { agent_id };
+                let effects = self.return_warm_transfer(&tenant_id, &contact_id, &cause);
+                self.deliver(effects);
+            }
             Command::Accept {
                 tenant_id,
                 agent_id,
@@ -586,6 +612,39 @@ impl Dispatcher {
                         Some(timer),
                     )
                 }
+                Effect::WarmTransferPending {
+                    tenant_id,
+                    contact_id,
+                    token_id,
+                    timeout_secs,
+                } => {
+                    let at = Instant::now() + self.escalation_timeout(timeout_secs);
+                    let timer = Timer::WarmTransferLapses {
+                        contact_id,
+                        token_id,
+                    };
+                    self.timers.insert((at, tenant_id, timer));
+                    continue;
+                }
+                Effect::TransferReturned {
+                    tenant_id,
+                    agent_id,
+                    session,
+                    contact,
+                    reason,
+                } => {
+                    let returned = TransferReturned {
+                        contact: Some(*contact),
+                        reason: reason.to_owned(),
+                    };
+                    (
+                        tenant_id,
+                        agent_id,
+                        session,
+                        Event::TransferReturned(returned),
+                        None,
+                    )
+                }
                 Effect::CoolDown {
                     tenant_id,
                     contact_id,
@@ -668,6 +727,16 @@ impl Dispatcher {
         }
     }
 
+    /// How long a warm transfer waits for an agent: its queue's escalation timeout when it
+    /// has one, else the configured default.
+    fn escalation_timeout(&self, queue_secs: u32) -> std::time::Duration {
+        if queue_secs == 0 {
+            self.config.warm_transfer_timeout
+        } else {
+            std::time::Duration::from_secs(u64::from(queue_secs))
+        }
+    }
+
     fn fire_timers(&mut self) {
         let now = Instant::now();
         while let Some(first) = self.timers.first() {
@@ -698,9 +767,46 @@ impl Dispatcher {
                     &offer_id,
                     SystemTime::now(),
                 ),
+                Timer::WarmTransferLapses {
+                    contact_id,
+                    token_id,
+                } => {
+                    let cause = Return::Lapsed { token_id };
+                    self.return_warm_transfer(&tenant, &contact_id, &cause)
+                }
             };
             self.deliver(effects);
             self.observe(&tenant);
+        }
+    }
+
+    /// Gives a warm transfer back to the agent holding it (see
+    /// [`RoutingState::return_warm_transfer`]) and stores the contact as it is again. Nobody
+    /// waits for the commit: the holding agent is told at once, and after a crash before it
+    /// the transfer is still pending and lapses again. Returns the effects to deliver; none
+    /// when the transfer was no longer pending.
+    fn return_warm_transfer(
+        &mut self,
+        tenant: &str,
+        contact_id: &str,
+        cause: &Return,
+    ) -> Vec<Effect> {
+        match self
+            .state
+            .return_warm_transfer(tenant, contact_id, cause, SystemTime::now())
+        {
+            Ok((record, effects)) => {
+                tracing::info!(tenant = %tenant, contact = %contact_id, ?cause, "warm transfer returned");
+                drop(
+                    self.persister
+                        .enqueue(vec![Write::Contact(Box::new(record))]),
+                );
+                effects
+            }
+            Err(err) => {
+                tracing::debug!(tenant = %tenant, contact = %contact_id, error = %err, "warm transfer not returned");
+                Vec::new()
+            }
         }
     }
 

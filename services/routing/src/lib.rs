@@ -60,6 +60,9 @@ pub struct RoutingConfig {
     /// again. After that it may be, when nobody else can take it: a contact nobody else
     /// serves is never left waiting for good.
     pub offer_cooldown: Duration,
+    /// How long a warm transfer waits for an agent to accept it when its queue sets no
+    /// escalation timeout; then the agent holding the customer is told and gets it back.
+    pub warm_transfer_timeout: Duration,
     /// Waiting this long raises a contact's priority by one, so nobody waits forever behind
     /// higher-priority arrivals.
     pub priority_aging: Duration,
@@ -71,6 +74,7 @@ impl Default for RoutingConfig {
             token_ttl: Duration::from_secs(3600),
             offer_timeout: Duration::from_secs(30),
             offer_cooldown: Duration::from_secs(5),
+            warm_transfer_timeout: Duration::from_secs(120),
             priority_aging: Duration::from_secs(60),
         }
     }

@@ -305,6 +305,54 @@ async fn a_warm_transfer_holds_the_first_agent_until_the_next_accepts() {
 }
 
 #[tokio::test]
+async fn the_first_agent_may_cancel_a_warm_transfer_nobody_accepted_yet() {
+    let mesh = mesh().await;
+    let (id, mut ann, mut tim) = connected_to_ann(&mesh).await;
+    transfer(
+        &mesh,
+        &id,
+        "ann",
+        Target::Tier(2),
+        TransferMode::Warm,
+        "t-cancel",
+    )
+    .await
+    .expect("transfer");
+    let offer = tim.offer().await;
+    ann.send(Action::CancelTransfer(baton_proto::v1::CancelTransfer {
+        contact_id: id.clone(),
+    }))
+    .await;
+    match ann.next().await {
+        Event::TransferReturned(r) => {
+            assert_eq!(r.reason, "transfer cancelled");
+            let c = r.contact.expect("contact");
+            assert_eq!(
+                (c.agent_id.as_str(), c.state),
+                ("ann", ContactState::Connected as i32)
+            );
+        }
+        other => panic!("expected the transfer back, got {other:?}"),
+    }
+    match tim.next().await {
+        Event::Withdrawn(w) => assert_eq!(
+            (w.offer_id.as_str(), w.reason.as_str()),
+            (offer.offer_id.as_str(), "transfer cancelled")
+        ),
+        other => panic!("expected withdrawn, got {other:?}"),
+    }
+    let now = contact(&mesh, &id).await;
+    assert_eq!(
+        (
+            now.agent_id.as_str(),
+            now.holding_agent_id.as_str(),
+            now.path.len()
+        ),
+        ("ann", "", 1)
+    );
+}
+
+#[tokio::test]
 async fn a_transfer_by_an_agent_who_does_not_hold_the_contact_is_refused() {
     let mesh = mesh().await;
     let (id, _ann, _tim) = connected_to_ann(&mesh).await;

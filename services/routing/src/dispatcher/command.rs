@@ -177,6 +177,12 @@ pub enum Command {
         offer_id: String,
         reply: Reply<Accepted>,
     },
+    /// An agent takes back a warm transfer it started.
+    CancelTransfer {
+        tenant_id: String,
+        agent_id: String,
+        contact_id: String,
+    },
     /// An agent rejected an offer.
     Reject {
         tenant_id: String,
@@ -198,7 +204,8 @@ impl Command {
             Command::OpenSession { tenant_id, .. }
             | Command::CloseSession { tenant_id, .. }
             | Command::Accept { tenant_id, .. }
-            | Command::Reject { tenant_id, .. } => Some(tenant_id),
+            | Command::Reject { tenant_id, .. }
+            | Command::CancelTransfer { tenant_id, .. } => Some(tenant_id),
             Command::CheckTransfer { .. }
             | Command::Contact { .. }
             | Command::Queue { .. }

@@ -261,3 +261,83 @@ async fn a_rejected_contact_nobody_else_can_take_comes_back_after_the_cool_down(
     assert_ne!(again.offer_id, offer.offer_id);
     assert_eq!(again.contact.map(|c| c.contact_id), Some("c1".into()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_transfer_nobody_accepts_is_returned_to_the_first_agents_desk() {
+    let (d, _dir, _shutdown) = setup().await;
+    let mut a = agent(&d, "a").await;
+    let mut b = agent(&d, "b").await;
+    start(&d, "c1", "k1").await;
+    let Some(Event::Offer(offer)) = a.recv().await.and_then(|m| m.event) else {
+        panic!("a is offered first");
+    };
+    let accepted = d
+        .call(|reply| Command::Accept {
+            tenant_id: T.into(),
+            agent_id: "a".into(),
+            session: 1,
+            offer_id: offer.offer_id.clone(),
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("accept");
+    accepted.durable.await.expect("sent").expect("durable");
+    let plan = crate::domain::state::TransferPlan {
+        target: Target::Tier(1),
+        extra_skills: Vec::new(),
+        warm: true,
+        from_agent_id: "a".into(),
+        handover: None,
+        token_id: "tok-warm".into(),
+    };
+    let transferred_at = Instant::now();
+    d.call(|reply| Command::Transfer {
+        idem: idem("t1"),
+        contact_id: "c1".into(),
+        plan: Box::new(plan),
+        parts: Box::default(),
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("transfer");
+    let Some(Event::Offer(to_b)) = b.recv().await.and_then(|m| m.event) else {
+        panic!("b is offered the transfer");
+    };
+    assert_eq!(to_b.contact.map(|c| c.holding_agent_id), Some("a".into()));
+    // Nobody at b's desk answers: offers lapse, cool down and come back until the
+    // escalation timeout gives the contact back to a, who is told.
+    let returned = loop {
+        let next = tokio::time::timeout(Duration::from_secs(600), a.recv()).await;
+        match next {
+            Ok(Some(AgentSessionResponse {
+                event: Some(Event::TransferReturned(r)),
+            })) => break r,
+            Ok(Some(_)) => {}
+            other => panic!("a is told of the return, got {other:?}"),
+        }
+    };
+    assert!(transferred_at.elapsed() >= RoutingConfig::default().warm_transfer_timeout);
+    assert_eq!(returned.reason, "nobody accepted the transfer in time");
+    let contact = returned.contact.expect("contact");
+    assert_eq!(
+        (
+            contact.state,
+            contact.agent_id.as_str(),
+            contact.holding_agent_id.as_str()
+        ),
+        (ContactState::Connected as i32, "a", "")
+    );
+    let live = d
+        .call(|reply| Command::Contact {
+            tenant_id: T.into(),
+            contact_id: "c1".into(),
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("live");
+    assert_eq!(live.contact.agent_id, "a");
+    assert!(live.warm_origin.is_none());
+}

@@ -36,6 +36,25 @@ pub struct ContactRecord {
     /// contact shows from the customer's next contact on.
     #[prost(string, repeated, tag = "7")]
     pub merged_ids: Vec<String>,
+    /// During a warm transfer: the contact as it was with the agent holding it, to go back
+    /// to if nobody accepts the transfer in time or the agent cancels it.
+    #[prost(message, optional, tag = "8")]
+    pub warm_origin: Option<WarmOrigin>,
+}
+
+/// Where a warm transfer started: what the contact returns to when the transfer comes back
+/// to the agent holding the customer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WarmOrigin {
+    /// The contact as it was, connected to the holding agent.
+    #[prost(message, optional, tag = "1")]
+    pub contact: Option<Contact>,
+    /// Its routing target then.
+    #[prost(message, optional, tag = "2")]
+    pub target: Option<Audience>,
+    /// Its newest token then, which the holding agent has.
+    #[prost(bytes = "vec", tag = "3")]
+    pub token: Vec<u8>,
 }
 
 impl ContactRecord {

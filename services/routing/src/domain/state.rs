@@ -58,6 +58,32 @@ pub enum Effect {
         /// Why ("offer timed out", "contact ended").
         reason: &'static str,
     },
+    /// Start the escalation timer of a warm transfer: when it lapses and nobody has accepted,
+    /// call [`RoutingState::return_warm_transfer`] with [`Return::Lapsed`] and this token id.
+    WarmTransferPending {
+        /// The tenant.
+        tenant_id: String,
+        /// The contact transferred.
+        contact_id: String,
+        /// The id of the token minted for the transfer's hop: a later hop has its own timer.
+        token_id: String,
+        /// The target queue's escalation timeout in seconds; 0 for the router's default.
+        timeout_secs: u32,
+    },
+    /// Tell the agent holding a warm transfer that it came back: the agent is connected to
+    /// the contact again.
+    TransferReturned {
+        /// The tenant.
+        tenant_id: String,
+        /// The agent who held the customer.
+        agent_id: String,
+        /// The agent's session.
+        session: u64,
+        /// The contact as it is now, connected to the agent.
+        contact: Box<Contact>,
+        /// Why ("nobody accepted the transfer in time", "transfer cancelled").
+        reason: &'static str,
+    },
     /// Start the cool-down of an agent who declined a contact (rejected it or let the offer
     /// lapse); when it is over, call [`RoutingState::cool_down_over`] with the same fields.
     CoolDown {
@@ -69,6 +95,21 @@ pub enum Effect {
         agent_id: String,
         /// The offer declined.
         offer_id: String,
+    },
+}
+
+/// Why a warm transfer goes back to the agent holding the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Return {
+    /// Nobody accepted the hop minted with this token id within its escalation timeout.
+    Lapsed {
+        /// The hop's token id.
+        token_id: String,
+    },
+    /// The holding agent took the transfer back.
+    Cancelled {
+        /// The agent cancelling; must be the one holding.
+        agent_id: String,
     },
 }
 
@@ -270,6 +311,27 @@ impl RoutingState {
             .get(tenant)
             .into_iter()
             .flat_map(|t| t.contacts.values())
+    }
+
+    /// Warm transfers waiting for an agent to accept them, as `(tenant, contact id, token
+    /// id, queue escalation timeout in seconds or 0)`: after a restart their escalation
+    /// timers start again.
+    pub fn warm_transfers(&self) -> Vec<(String, String, String, u32)> {
+        let mut pending = Vec::new();
+        for (tenant, t) in &self.tenants {
+            for live in t.contacts.values() {
+                let c = &live.record.contact;
+                if live.record.warm_origin.is_some() && !c.holding_agent_id.is_empty() {
+                    pending.push((
+                        tenant.clone(),
+                        c.contact_id.clone(),
+                        c.token_id.clone(),
+                        escalation_secs(t, live.record.target()),
+                    ));
+                }
+            }
+        }
+        pending
     }
 
     /// Every tenant that has state.
@@ -535,6 +597,14 @@ impl RoutingState {
 
     fn tenant_mut(&mut self, tenant: &str) -> &mut TenantState {
         self.tenants.entry(tenant.to_owned()).or_default()
+    }
+}
+
+/// The escalation timeout of a transfer to `target`: its queue's, or 0 for the default.
+fn escalation_secs(t: &TenantState, target: Option<&Target>) -> u32 {
+    match target {
+        Some(Target::QueueId(q)) => t.queues.get(q).map_or(0, |q| q.escalation_timeout_secs),
+        _ => 0,
     }
 }
 

@@ -104,6 +104,21 @@ impl Desk {
                     action: Some(Action::Accept(accept)),
                 })) => self.accept(accept).await,
                 Ok(Some(AgentSessionRequest {
+                    action: Some(Action::CancelTransfer(cancel)),
+                })) => {
+                    if let Err(status) = validate::cancel_transfer(&cancel) {
+                        tracing::debug!(agent = %self.agent_id, error = %status.message(), "cancel ignored");
+                        continue;
+                    }
+                    self.dispatcher
+                        .tell(Command::CancelTransfer {
+                            tenant_id: self.tenant_id.clone(),
+                            agent_id: self.agent_id.clone(),
+                            contact_id: cancel.contact_id,
+                        })
+                        .await;
+                }
+                Ok(Some(AgentSessionRequest {
                     action: Some(Action::Reject(reject)),
                 })) => {
                     self.dispatcher

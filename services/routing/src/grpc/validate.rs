@@ -3,11 +3,12 @@
 //! so an oversized field is one violation and no work.
 
 use baton_proto::v1::{
-    AcceptOffer, AddNoteRequest, AgentHello, CapacitySet, Channel, Disposition, EndContactRequest,
-    ForgetCustomerRequest, GetContactRequest, Handover, Identifier, IdentifierAssurance,
-    IdentifierKind, OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest,
-    SkillRequirement, SkillSet, StartContactRequest, TransferMode, TransferRequest,
-    UpsertQueueRequest, VerificationMethod, open_token_request, transfer_target::Target,
+    AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, CapacitySet, Channel, Disposition,
+    EndContactRequest, ForgetCustomerRequest, GetContactRequest, Handover, Identifier,
+    IdentifierAssurance, IdentifierKind, OpenTokenRequest, Presence, RejectOffer,
+    SetAgentStateRequest, SkillRequirement, SkillSet, StartContactRequest, TransferMode,
+    TransferRequest, UpsertQueueRequest, VerificationMethod, open_token_request,
+    transfer_target::Target,
 };
 // A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
 // apply, checked the same way.
@@ -43,6 +44,8 @@ const MAX_REASON_LEN: usize = 512;
 const MAX_REJECT_REASON_LEN: usize = 256;
 /// Longest reason for an erasure (what identity, context and recommendation accept).
 const MAX_FORGET_REASON_LEN: usize = 256;
+/// Longest escalation timeout a queue may set.
+const MAX_ESCALATION_SECS: u32 = 86_400;
 /// Most contacts an agent may take at once on one channel.
 const MAX_CAPACITY: u32 = 100;
 
@@ -294,6 +297,12 @@ pub fn upsert_queue(r: &UpsertQueueRequest) -> Result<(), Status> {
             v.id("queue.queue_id", &q.queue_id);
             v.text("queue.name", &q.name, MAX_NAME_LEN);
             skill_requirements(&mut v, "queue.required_skills", &q.required_skills);
+            if q.escalation_timeout_secs > MAX_ESCALATION_SECS {
+                v.add(
+                    "queue.escalation_timeout_secs",
+                    format!("must be at most {MAX_ESCALATION_SECS} (a day)"),
+                );
+            }
         }
     }
     key(&mut v, &r.idempotency_key, false);
@@ -336,6 +345,13 @@ pub fn hello(h: &AgentHello) -> Result<(), Status> {
 pub fn accept(a: &AcceptOffer) -> Result<(), Status> {
     let mut v = Violations::new();
     v.id("accept.offer_id", &a.offer_id);
+    v.check()
+}
+
+/// Checks an agent session's cancellation of a warm transfer.
+pub fn cancel_transfer(c: &CancelTransfer) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.id("cancel_transfer.contact_id", &c.contact_id);
     v.check()
 }
 

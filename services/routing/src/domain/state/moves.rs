@@ -7,10 +7,11 @@ use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
 use baton_runtime::time::to_timestamp;
 
 use super::{
-    Effect, LiveContact, REJECTED, RoutingState, TIMED_OUT, TenantState, TransferPlan, withdraw,
+    Effect, LiveContact, REJECTED, Return, RoutingState, TIMED_OUT, TenantState, TransferPlan,
+    escalation_secs, withdraw,
 };
 use crate::domain::matching::{Declined, Need, unservable};
-use crate::domain::record::{ContactRecord, audience};
+use crate::domain::record::{ContactRecord, WarmOrigin, audience};
 use crate::domain::skills;
 use crate::error::Error;
 
@@ -83,6 +84,16 @@ impl RoutingState {
             .then(|| contact.agent_id.clone())
             .filter(|a| !a.is_empty());
         let holder = Some(contact.holding_agent_id.clone()).filter(|a| !a.is_empty());
+        // What a warm transfer goes back to: the contact with its first agent, before this
+        // hop (or before the first warm hop, when it is already held).
+        let before = {
+            let record = &t.contacts.get(contact_id).ok_or_else(not_found)?.record;
+            record.warm_origin.clone().unwrap_or_else(|| WarmOrigin {
+                contact: Some(record.contact.clone()),
+                target: record.target.clone(),
+                token: record.token.clone(),
+            })
+        };
         let mut effects = Vec::new();
         effects.extend(withdraw(t, contact_id, "contact transferred", now));
         let first = connected_agent.clone().or(holder.clone());
@@ -128,8 +139,10 @@ impl RoutingState {
         c.state = ContactState::Queued as i32;
         c.state_since = Some(to_timestamp(now));
         c.agent_id.clear();
+        let held = new_holder.is_some();
         c.holding_agent_id = new_holder.unwrap_or_default();
         record.holding_channel = holding_channel;
+        record.warm_origin = held.then_some(before);
         c.required_skills = skills::requirements(
             c.required_skills
                 .drain(..)
@@ -154,6 +167,14 @@ impl RoutingState {
             live.excluded.insert(from_agent_id);
         }
         live.record.token = seal(&live.record);
+        if held {
+            effects.push(Effect::WarmTransferPending {
+                tenant_id: tenant.to_owned(),
+                contact_id: contact_id.to_owned(),
+                token_id: live.record.contact.token_id.clone(),
+                timeout_secs: escalation_secs(t, Some(&plan.target)),
+            });
+        }
         effects.extend(self.dispatch(tenant, now));
         let record = self.record(tenant, contact_id);
         let placement = self.placement(tenant, contact_id, now);
@@ -282,6 +303,7 @@ impl RoutingState {
         record.contact.state_since = Some(to_timestamp(now));
         record.contact.holding_agent_id.clear();
         record.holding_channel = 0;
+        record.warm_origin = None;
         effects.extend(self.dispatch(tenant, now));
         Ok((record, effects))
     }
@@ -308,6 +330,7 @@ impl RoutingState {
         c.state_since = Some(to_timestamp(now));
         let holder = std::mem::take(&mut c.holding_agent_id);
         live.record.holding_channel = 0;
+        live.record.warm_origin = None;
         if !holder.is_empty()
             && holder != agent_id
             && let Some(agent) = t.agents.get_mut(&holder)
@@ -338,6 +361,86 @@ impl RoutingState {
         }
         effects.extend(self.dispatch(tenant, now));
         Ok(effects)
+    }
+
+    /// A warm transfer goes back to the agent holding the customer: any outstanding offer to
+    /// the next agent is withdrawn, and the contact is connected to the holding agent again
+    /// as it was before the transfer (its target, channel, skills and token), which the
+    /// agent is told. The holding agent kept its capacity all along, so none is taken.
+    /// Returns the record to store. `Lapsed` of a hop that is no longer the contact's, or of
+    /// a transfer already accepted, is `FailedPrecondition` and changes nothing, as is a
+    /// `Cancelled` by an agent not holding a warm transfer of the contact.
+    pub fn return_warm_transfer(
+        &mut self,
+        tenant: &str,
+        contact_id: &str,
+        cause: &Return,
+        now: SystemTime,
+    ) -> Result<(ContactRecord, Vec<Effect>), Error> {
+        let none_pending = || {
+            Error::FailedPrecondition(format!(
+                "contact {contact_id} has no warm transfer pending{}",
+                match cause {
+                    Return::Cancelled { agent_id } => format!(" from agent {agent_id}"),
+                    Return::Lapsed { .. } => String::new(),
+                }
+            ))
+        };
+        let t = self.tenants.get_mut(tenant).ok_or_else(none_pending)?;
+        let live = t.contacts.get(contact_id).ok_or_else(none_pending)?;
+        let c = &live.record.contact;
+        let applies = match cause {
+            Return::Lapsed { token_id } => c.token_id == *token_id,
+            Return::Cancelled { agent_id } => c.holding_agent_id == *agent_id,
+        };
+        if !applies || c.holding_agent_id.is_empty() || live.record.warm_origin.is_none() {
+            return Err(none_pending());
+        }
+        let (withdrawn, reason) = match cause {
+            Return::Lapsed { .. } => (
+                "transfer returned to the first agent",
+                "nobody accepted the transfer in time",
+            ),
+            Return::Cancelled { .. } => ("transfer cancelled", "transfer cancelled"),
+        };
+        let mut effects: Vec<Effect> = withdraw(t, contact_id, withdrawn, now)
+            .into_iter()
+            .collect();
+        let live = t.contacts.get_mut(contact_id).ok_or_else(none_pending)?;
+        let holder = live.record.contact.holding_agent_id.clone();
+        let origin = live.record.warm_origin.take().unwrap_or_default();
+        let mut contact = origin
+            .contact
+            .unwrap_or_else(|| live.record.contact.clone());
+        contact.state = ContactState::Connected as i32;
+        contact.agent_id = holder.clone();
+        contact.holding_agent_id.clear();
+        contact.state_since = Some(to_timestamp(now));
+        live.record.contact = contact;
+        live.record.target = origin.target;
+        if !origin.token.is_empty() {
+            live.record.token = origin.token;
+        }
+        live.record.holding_channel = 0;
+        live.excluded.clear();
+        live.declined.clear();
+        let record = live.record.clone();
+        if let Some(agent) = t.agents.get_mut(&holder) {
+            agent
+                .active
+                .insert(contact_id.to_owned(), record.contact.channel);
+            if let Some(session) = agent.session {
+                effects.push(Effect::TransferReturned {
+                    tenant_id: tenant.to_owned(),
+                    agent_id: holder,
+                    session,
+                    contact: Box::new(record.contact.clone()),
+                    reason,
+                });
+            }
+        }
+        effects.extend(self.dispatch(tenant, now));
+        Ok((record, effects))
     }
 
     /// The cool-down of an agent who declined a contact is over: from now on the agent may be

@@ -102,7 +102,7 @@ pub(super) fn offers(effects: &[Effect]) -> Vec<(String, String, String)> {
                 agent_id.clone(),
                 offer_id.clone(),
             )),
-            Effect::Withdrawn { .. } | Effect::CoolDown { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -114,7 +114,7 @@ fn withdrawn(effects: &[Effect]) -> Vec<(String, &'static str)> {
             Effect::Withdrawn {
                 agent_id, reason, ..
             } => Some((agent_id.clone(), *reason)),
-            Effect::Offer { .. } | Effect::CoolDown { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -932,4 +932,169 @@ fn reload_requeues_offered_contacts_and_keeps_connected_ones_with_their_agent() 
     // The first session to open gets the waiting contact.
     let (_, effects) = s.open_session(T, "a", 1, t0()).expect("open");
     assert_eq!(offers(&effects)[0].0, "offered");
+}
+
+fn pending_escalations(effects: &[Effect]) -> Vec<(String, u32)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::WarmTransferPending {
+                token_id,
+                timeout_secs,
+                ..
+            } => Some((token_id.clone(), *timeout_secs)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn returned(effects: &[Effect]) -> Vec<(String, &'static str, i32)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::TransferReturned {
+                agent_id,
+                reason,
+                contact,
+                ..
+            } => Some((agent_id.clone(), *reason, contact.state)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_warm_transfer_nobody_accepts_goes_back_to_the_agent_holding_the_customer() {
+    let mut s = state();
+    add_agent(&mut s, "ann", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "tim", 2, &[], &[(VOICE, 1)], Some(2));
+    connect(&mut s, "c1", "ann", 1);
+    let before = s.contact(T, "c1").map(|l| l.record.clone()).expect("live");
+    let (_, _, effects) = s
+        .transfer(T, "c1", plan(Target::Tier(2), true, "ann"), t0(), |_| {
+            b"t2".to_vec()
+        })
+        .expect("transfer");
+    assert_eq!(pending_escalations(&effects), [("tok-next".to_owned(), 0)]);
+    let (_, to, tims_offer) = offers(&effects).pop().expect("offered to tim");
+    assert_eq!(to, "tim");
+
+    let stale = Return::Lapsed {
+        token_id: "tok-c1".into(),
+    };
+    assert!(
+        s.return_warm_transfer(T, "c1", &stale, t0()).is_err(),
+        "an older hop's timer"
+    );
+    let lapsed = Return::Lapsed {
+        token_id: "tok-next".into(),
+    };
+    let (record, effects) = s
+        .return_warm_transfer(T, "c1", &lapsed, t0())
+        .expect("returned");
+    assert_eq!(
+        withdrawn(&effects),
+        [("tim".to_owned(), "transfer returned to the first agent")]
+    );
+    assert_eq!(
+        returned(&effects),
+        [(
+            "ann".to_owned(),
+            "nobody accepted the transfer in time",
+            ContactState::Connected as i32
+        )]
+    );
+    assert_eq!(record.state(), ContactState::Connected);
+    assert_eq!(record.contact.agent_id, "ann");
+    assert_eq!(record.contact.holding_agent_id, "");
+    assert_eq!(record.contact.tier, 1);
+    assert_eq!(
+        record.contact.path, before.contact.path,
+        "as before the transfer"
+    );
+    assert_eq!((record.target, record.token), (before.target, before.token));
+    assert!(record.warm_origin.is_none());
+    assert_eq!(active(&s, "ann"), ["c1"]);
+    assert!(active(&s, "tim").is_empty());
+    assert!(
+        s.accept(T, "tim", 2, &tims_offer, t0()).is_err(),
+        "never assigned twice"
+    );
+    assert!(
+        s.return_warm_transfer(T, "c1", &lapsed, t0()).is_err(),
+        "once"
+    );
+}
+
+#[test]
+fn the_holding_agent_may_cancel_a_warm_transfer_until_it_is_accepted() {
+    let mut s = state();
+    add_agent(&mut s, "ann", 1, &[], &[(VOICE, 1)], Some(1));
+    add_agent(&mut s, "tim", 2, &[], &[(VOICE, 1)], Some(2));
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "loans".into(),
+            tier: 2,
+            escalation_timeout_secs: 45,
+            ..Queue::default()
+        },
+        t0(),
+    );
+    s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "tim".into(),
+            queue_ids: Some(vec!["loans".into()]),
+            ..AgentUpdate::default()
+        },
+        t0(),
+    );
+    connect(&mut s, "c1", "ann", 1);
+    let (_, _, effects) = s
+        .transfer(
+            T,
+            "c1",
+            plan(Target::QueueId("loans".into()), true, "ann"),
+            t0(),
+            |_| Vec::new(),
+        )
+        .expect("transfer");
+    assert_eq!(
+        pending_escalations(&effects),
+        [("tok-next".to_owned(), 45)],
+        "the queue's escalation timeout"
+    );
+    let by_tim = Return::Cancelled {
+        agent_id: "tim".into(),
+    };
+    assert!(s.return_warm_transfer(T, "c1", &by_tim, t0()).is_err());
+    let by_ann = Return::Cancelled {
+        agent_id: "ann".into(),
+    };
+    let (record, effects) = s
+        .return_warm_transfer(T, "c1", &by_ann, t0())
+        .expect("cancelled");
+    assert_eq!(
+        withdrawn(&effects),
+        [("tim".to_owned(), "transfer cancelled")]
+    );
+    assert_eq!(returned(&effects)[0].1, "transfer cancelled");
+    assert_eq!(record.contact.agent_id, "ann");
+
+    // Accepted: there is nothing to cancel or lapse any more.
+    let (_, _, effects) = s
+        .transfer(T, "c1", plan(Target::Tier(2), true, "ann"), t0(), |_| {
+            Vec::new()
+        })
+        .expect("again");
+    let (_, _, offer_id) = offers(&effects).pop().expect("offer");
+    s.accept(T, "tim", 2, &offer_id, t0()).expect("accept");
+    assert!(s.return_warm_transfer(T, "c1", &by_ann, t0()).is_err());
+    let lapsed = Return::Lapsed {
+        token_id: "tok-next".into(),
+    };
+    assert!(s.return_warm_transfer(T, "c1", &lapsed, t0()).is_err());
+    assert_eq!(active(&s, "tim"), ["c1"]);
+    assert!(active(&s, "ann").is_empty());
 }

@@ -34,6 +34,13 @@ enum Step {
         agent: usize,
         open: bool,
     },
+    /// A warm transfer lapses (or, with `cancel`, its holding agent takes it back).
+    Return {
+        contact: usize,
+        cancel: bool,
+    },
+    /// Some declined agent's cool-down ends.
+    CoolDownOver(usize),
 }
 
 fn channel() -> impl Strategy<Value = i32> {
@@ -52,6 +59,9 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(i, tier, warm, channel)| Step::Transfer { contact: i.index(1 << 16), tier, warm, channel }),
         1 => (0usize..6, any::<bool>()).prop_map(|(agent, available)| Step::Presence { agent, available }),
         1 => (0usize..6, any::<bool>()).prop_map(|(agent, open)| Step::Session { agent, open }),
+        1 => (any::<prop::sample::Index>(), any::<bool>())
+            .prop_map(|(i, cancel)| Step::Return { contact: i.index(1 << 16), cancel }),
+        1 => any::<prop::sample::Index>().prop_map(|i| Step::CoolDownOver(i.index(1 << 16))),
     ]
 }
 
@@ -222,6 +232,23 @@ proptest! {
                     let Some(id) = pick(&agent_ids, agent) else { continue };
                     let presence = if available { Presence::Available } else { Presence::Away };
                     s.set_agent(T, AgentUpdate { agent_id: id, presence: Some(presence), ..AgentUpdate::default() }, t0()).1
+                }
+                Step::Return { contact, cancel } => match pick(&live, contact) {
+                    Some(id) => {
+                        let holder = s.contact(T, &id).map(|c| c.record.contact.holding_agent_id.clone()).unwrap_or_default();
+                        let cause = if cancel { Return::Cancelled { agent_id: holder } } else { Return::Lapsed { token_id: "tok-next".into() } };
+                        s.return_warm_transfer(T, &id, &cause, t0()).map(|r| r.1).unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                },
+                Step::CoolDownOver(i) => {
+                    let declined: Vec<(String, String, String)> = s.contacts(T)
+                        .flat_map(|l| l.declined.iter().map(|(a, d)| (l.record.contact.contact_id.clone(), a.clone(), d.offer_id.clone())))
+                        .collect();
+                    match pick(&declined, i) {
+                        Some((contact, agent, offer)) => s.cool_down_over(T, &contact, &agent, &offer, t0()),
+                        None => Vec::new(),
+                    }
                 }
                 Step::Session { agent, open } => {
                     let i = agent % agent_ids.len();
