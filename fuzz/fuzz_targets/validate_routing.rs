@@ -8,7 +8,7 @@ use baton_fuzz::requests::routing::*;
 use baton_fuzz::status::accepted;
 use baton_fuzz::{pick, with_decoded};
 use baton_proto::v1::{
-    AcceptOffer, AddNoteRequest, AgentHello, EndContactRequest, ForgetCustomerRequest,
+    AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, EndContactRequest, ForgetCustomerRequest,
     GetContactRequest, OpenTokenRequest, RejectOffer, SetAgentStateRequest, StartContactRequest,
     TransferRequest, UpsertQueueRequest,
 };
@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         ACCEPT_OFFER => check::<AcceptOffer>(bytes, validate::accept),
         REJECT_OFFER => check::<RejectOffer>(bytes, validate::reject),
         FORGET_CUSTOMER => check::<ForgetCustomerRequest>(bytes, validate::forget),
+        CANCEL_TRANSFER => check::<CancelTransfer>(bytes, validate::cancel_transfer),
         _ => unreachable!("pick returns a number below COUNT"),
     }
 });

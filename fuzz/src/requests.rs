@@ -63,8 +63,10 @@ pub mod routing {
     pub const REJECT_OFFER: u8 = 10;
     /// `ForgetCustomerRequest`.
     pub const FORGET_CUSTOMER: u8 = 11;
+    /// `CancelTransfer`, in an agent session.
+    pub const CANCEL_TRANSFER: u8 = 12;
     /// How many there are.
-    pub const COUNT: u8 = 12;
+    pub const COUNT: u8 = 13;
 }
 
 /// RecommendationService requests.

@@ -9,7 +9,7 @@ use baton_proto::v1::event::Payload;
 use baton_proto::v1::open_token_request::Opener;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AppendEventRequest, Article,
+    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AppendEventRequest, Article, CancelTransfer,
     Audience, CapacitySet, CaseOpened, CatalogItem, Channel, ChannelCapacity, ContactStarted,
     ContextSnapshot, ContextToken, EndContactRequest, Event, ForgetCustomerRequest,
     GetContactRequest, GetContextRequest, GetProfileRequest, Greeting, Handover, Hop, HopKind,
@@ -606,6 +606,7 @@ fn validate_routing() -> Seeds {
                         name: "Billing".into(),
                         tier: 1,
                         required_skills: Vec::new(),
+                        escalation_timeout_secs: 0,
                     }),
                     idempotency_key: String::new(),
                 },
@@ -629,6 +630,15 @@ fn validate_routing() -> Seeds {
                 &AgentHello {
                     tenant_id: TENANT.into(),
                     agent_id: "a-1".into(),
+                },
+            ),
+        ),
+        (
+            "cancel-transfer",
+            request(
+                CANCEL_TRANSFER,
+                &CancelTransfer {
+                    contact_id: "c-42".into(),
                 },
             ),
         ),
