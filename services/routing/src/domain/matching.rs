@@ -135,6 +135,20 @@ fn may_retry(agent: &AgentState, demand: &Demand<'_>) -> bool {
     demand.declined.get(agent.id()).is_some_and(|d| d.cooled) && is_able(agent, demand)
 }
 
+/// Whether `agent` could take some contact for `target` now, whatever its channel and skills:
+/// available, at a desk, inside the target and with free capacity on some channel. What every
+/// eligible agent is, so a target nobody is this for has no eligible agent at all.
+pub fn may_take_some(agent: &AgentState, target: Option<&Target>) -> bool {
+    agent.profile.presence == Presence::Available as i32
+        && agent.session.is_some()
+        && serves_target(agent, target)
+        && agent
+            .profile
+            .capacities
+            .iter()
+            .any(|c| c.max_contacts > agent.active_on(c.channel))
+}
+
 /// Whether `agent` could take a contact with `demand` now, leaving refusals aside.
 fn is_able(agent: &AgentState, demand: &Demand<'_>) -> bool {
     agent.profile.presence == Presence::Available as i32

@@ -17,11 +17,11 @@ use baton_proto::v1::{
     Agent, ChannelCapacity, Contact, ContactState, Handover, Placement, Presence, Queue, Skill,
     SkillRequirement, audience::Target,
 };
-use baton_runtime::time::{from_timestamp, to_timestamp};
+use baton_runtime::time::to_timestamp;
 
 use crate::domain::ids;
 use crate::domain::matching::{
-    AgentState, Declined, Demand, choose, merge_requirements, queue_order_key,
+    AgentState, Declined, Demand, choose, may_take_some, merge_requirements, queue_order_key,
 };
 use crate::domain::record::ContactRecord;
 use crate::domain::skills;
@@ -199,6 +199,8 @@ struct TenantState {
     offers: HashMap<String, String>,
     /// Offer outcomes since the tally was last taken.
     tally: OfferTally,
+    /// Queued contacts indexed by target and order, and waiting counts by tier.
+    queued: queued::Queued,
 }
 
 /// Routing state for every tenant.
@@ -279,7 +281,7 @@ impl RoutingState {
                 agent.active.insert(id.clone(), channel);
             }
             t.contacts.insert(
-                id,
+                id.clone(),
                 LiveContact {
                     record,
                     excluded: BTreeSet::new(),
@@ -287,6 +289,8 @@ impl RoutingState {
                     offer_id: None,
                 },
             );
+            // Every stored contact has its request time; one without goes first.
+            t.sync(&id, SystemTime::UNIX_EPOCH);
         }
     }
 
@@ -350,6 +354,16 @@ impl RoutingState {
     /// A tenant's contacts waiting for an agent (queued, or offered and not yet accepted), by
     /// the tier they wait for.
     pub fn waiting_by_tier(&self, tenant: &str) -> BTreeMap<u32, i64> {
+        self.tenants
+            .get(tenant)
+            .map(|t| t.queued.waiting_by_tier())
+            .unwrap_or_default()
+    }
+
+    /// [`Self::waiting_by_tier`] counted from the contacts themselves (what the index must
+    /// agree with).
+    #[cfg(test)]
+    fn waiting_by_tier_counted(&self, tenant: &str) -> BTreeMap<u32, i64> {
         let mut waiting = BTreeMap::new();
         for live in self.contacts(tenant) {
             if matches!(
@@ -509,17 +523,12 @@ impl RoutingState {
             position: 0,
             agent_id: c.agent_id.clone(),
         };
-        if c.state == ContactState::Queued as i32 {
-            let key = |l: &LiveContact| order_key(l, now, self.aging);
-            let own = key(live);
-            let ahead = self
-                .contacts(tenant)
-                .filter(|l| {
-                    l.record.state() == ContactState::Queued
-                        && l.record.target == live.record.target
-                        && key(l) < own
-                })
-                .count();
+        if c.state == ContactState::Queued as i32
+            && let Some(ahead) = self
+                .tenants
+                .get(tenant)
+                .and_then(|t| t.queued.ahead_of(contact_id, now, self.aging))
+        {
             placement.position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
         }
         placement
@@ -533,14 +542,21 @@ impl RoutingState {
         let Some(t) = self.tenants.get_mut(tenant) else {
             return Vec::new();
         };
+        // Only contacts some agent could take now are looked at: a target nobody available
+        // with free capacity serves is skipped whole, however many contacts wait for it.
         let mut waiting: Vec<_> = t
-            .contacts
-            .values()
-            .filter(|l| l.record.state() == ContactState::Queued && l.offer_id.is_none())
-            .map(|l| {
+            .queued
+            .groups()
+            .filter(|g| {
+                t.agents
+                    .values()
+                    .any(|a| may_take_some(a, g.target.as_ref()))
+            })
+            .flat_map(|g| t.queued.members(g))
+            .map(|(priority, requested_at, id)| {
                 (
-                    order_key(l, now, aging),
-                    l.record.contact.contact_id.clone(),
+                    queue_order_key(priority, requested_at, id, now, aging),
+                    id.to_owned(),
                 )
             })
             .collect();
@@ -608,16 +624,6 @@ fn escalation_secs(t: &TenantState, target: Option<&Target>) -> u32 {
     }
 }
 
-fn order_key(
-    live: &LiveContact,
-    now: SystemTime,
-    aging: Duration,
-) -> (std::cmp::Reverse<i64>, SystemTime, String) {
-    let c = &live.record.contact;
-    let requested_at = c.requested_at.as_ref().map_or(now, from_timestamp);
-    queue_order_key(c.priority, requested_at, &c.contact_id, now, aging)
-}
-
 /// Contacts with an outstanding offer to `agent_id`.
 fn offered_to(t: &TenantState, agent_id: &str) -> Vec<String> {
     let mut ids: Vec<String> = t
@@ -651,16 +657,18 @@ fn offer(
     c.state = ContactState::Offered as i32;
     c.agent_id = agent_id.to_owned();
     c.state_since = Some(to_timestamp(now));
-    t.offers.insert(offer_id.clone(), contact_id.to_owned());
-    t.tally.offered += 1;
-    Some(Effect::Offer {
+    let effect = Effect::Offer {
         tenant_id: c.tenant_id.clone(),
         agent_id: agent_id.to_owned(),
         session,
-        offer_id,
+        offer_id: offer_id.clone(),
         contact: Box::new(c.clone()),
         token: live.record.token.clone(),
-    })
+    };
+    t.offers.insert(offer_id, contact_id.to_owned());
+    t.tally.offered += 1;
+    t.sync(contact_id, now);
+    Some(effect)
 }
 
 /// Takes back a contact's outstanding offer, if any: the agent's capacity is freed and the
@@ -683,10 +691,12 @@ fn withdraw(
     let agent_id = std::mem::take(&mut c.agent_id);
     c.state = ContactState::Queued as i32;
     c.state_since = Some(to_timestamp(now));
+    let tenant_id = c.tenant_id.clone();
+    t.sync(contact_id, now);
     let agent = t.agents.get_mut(&agent_id)?;
     agent.active.remove(contact_id);
     Some(Effect::Withdrawn {
-        tenant_id: c.tenant_id.clone(),
+        tenant_id,
         agent_id,
         session: agent.session?,
         offer_id,
@@ -695,6 +705,7 @@ fn withdraw(
 }
 
 mod moves;
+mod queued;
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,7 @@ impl RoutingState {
                 offer_id: None,
             },
         );
+        self.tenant_mut(&tenant).sync(&id, now);
         let effects = self.dispatch(&tenant, now);
         let record = self.record(&tenant, &id);
         let placement = self.placement(&tenant, &id, now);
@@ -175,6 +176,7 @@ impl RoutingState {
                 timeout_secs: escalation_secs(t, Some(&plan.target)),
             });
         }
+        t.sync(contact_id, now);
         effects.extend(self.dispatch(tenant, now));
         let record = self.record(tenant, contact_id);
         let placement = self.placement(tenant, contact_id, now);
@@ -304,6 +306,7 @@ impl RoutingState {
         record.contact.holding_agent_id.clear();
         record.holding_channel = 0;
         record.warm_origin = None;
+        t.sync(contact_id, now);
         effects.extend(self.dispatch(tenant, now));
         Ok((record, effects))
     }
@@ -331,6 +334,7 @@ impl RoutingState {
         let holder = std::mem::take(&mut c.holding_agent_id);
         live.record.holding_channel = 0;
         live.record.warm_origin = None;
+        t.sync(&contact_id, now);
         if !holder.is_empty()
             && holder != agent_id
             && let Some(agent) = t.agents.get_mut(&holder)
@@ -425,6 +429,7 @@ impl RoutingState {
         live.excluded.clear();
         live.declined.clear();
         let record = live.record.clone();
+        t.sync(contact_id, now);
         if let Some(agent) = t.agents.get_mut(&holder) {
             agent
                 .active

@@ -15,6 +15,10 @@ enum Step {
         tier: u32,
         skill: Option<u32>,
         preferred: Option<usize>,
+        /// Base priority and how long before `t0` the customer asked, so positions mix
+        /// priorities and aging.
+        priority: i32,
+        waited_secs: u64,
     },
     Accept(usize),
     Reject(usize),
@@ -49,8 +53,8 @@ fn channel() -> impl Strategy<Value = i32> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (channel(), 1u32..=2, proptest::option::of(1u32..=10), proptest::option::of(0usize..6))
-            .prop_map(|(channel, tier, skill, preferred)| Step::Start { channel, tier, skill, preferred }),
+        3 => (channel(), 1u32..=2, proptest::option::of(1u32..=10), proptest::option::of(0usize..6), -2i32..=2, 0u64..300)
+            .prop_map(|(channel, tier, skill, preferred, priority, waited_secs)| Step::Start { channel, tier, skill, preferred, priority, waited_secs }),
         3 => any::<prop::sample::Index>().prop_map(|i| Step::Accept(i.index(1 << 16))),
         1 => any::<prop::sample::Index>().prop_map(|i| Step::Reject(i.index(1 << 16))),
         1 => any::<prop::sample::Index>().prop_map(|i| Step::Timeout(i.index(1 << 16))),
@@ -76,7 +80,40 @@ fn pick<T: Clone>(items: &[T], i: usize) -> Option<T> {
     (!items.is_empty()).then(|| items[i % items.len()].clone())
 }
 
+/// The index of queued contacts agrees with the contacts: the waiting counts, and every
+/// queued contact's position against one counted over all contacts.
+fn check_queue_index(s: &RoutingState) {
+    assert_eq!(s.waiting_by_tier(T), s.waiting_by_tier_counted(T));
+    let t = s.tenants.get(T).expect("tenant");
+    let key = |l: &LiveContact| {
+        let c = &l.record.contact;
+        let at = c
+            .requested_at
+            .as_ref()
+            .map_or(t0(), baton_runtime::time::from_timestamp);
+        crate::domain::matching::queue_order_key(c.priority, at, &c.contact_id, t0(), s.aging)
+    };
+    for (id, c) in &t.contacts {
+        let ahead = t.queued.ahead_of(id, t0(), s.aging);
+        if c.record.state() != ContactState::Queued {
+            assert_eq!(ahead, None, "{id} is not queued");
+            continue;
+        }
+        let counted = t
+            .contacts
+            .values()
+            .filter(|l| {
+                l.record.state() == ContactState::Queued
+                    && l.record.target == c.record.target
+                    && key(l) < key(c)
+            })
+            .count();
+        assert_eq!(ahead, Some(counted), "position of {id}");
+    }
+}
+
 fn check_invariants(s: &RoutingState, started: &BTreeSet<String>, effects: &[Effect]) {
+    check_queue_index(s);
     let t = s.tenants.get(T).expect("tenant");
     for agent in t.agents.values() {
         for channel in [VOICE, CHAT] {
@@ -184,10 +221,12 @@ proptest! {
             offered.sort();
             let session_of = |s: &RoutingState, agent: &str| s.agent(T, agent).and_then(|a| a.session).unwrap_or(0);
             let effects = match step {
-                Step::Start { channel, tier, skill, preferred } => {
+                Step::Start { channel, tier, skill, preferred, priority, waited_secs } => {
                     let id = format!("c{n}");
                     let mut c = contact(&id, channel, Target::Tier(tier));
                     c.contact.tier = tier;
+                    c.contact.priority = priority;
+                    c.contact.requested_at = Some(to_timestamp(t0() - Duration::from_secs(waited_secs)));
                     if let Some(min) = skill {
                         c.contact.required_skills = vec![SkillRequirement { name: "billing".into(), min_proficiency: min }];
                     }
@@ -267,5 +306,24 @@ proptest! {
             };
             check_invariants(&s, &started, &effects);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn positions_in_a_long_queue_are_counted_from_the_index_as_over_every_contact(
+        waiting in proptest::collection::vec((-2i32..=2, 0u64..600, 1u32..=2), 1..80),
+    ) {
+        let mut s = state();
+        for (n, (priority, waited_secs, tier)) in waiting.into_iter().enumerate() {
+            let mut c = contact(&format!("c{n:02}"), VOICE, Target::Tier(tier));
+            c.contact.priority = priority;
+            c.contact.requested_at = Some(to_timestamp(t0() - Duration::from_secs(waited_secs)));
+            let (_, placement, _) = s.start(c, t0());
+            prop_assert_eq!(placement.state, ContactState::Queued as i32);
+        }
+        check_queue_index(&s);
     }
 }
