@@ -199,13 +199,28 @@ impl Members {
     }
 }
 
+/// A query with at least this many keys scores only candidates sharing two or more of them.
+///
+/// Two records of one person share most of their keys (each key is built from a pair of
+/// fields, and the fields overlap), so a candidate sharing a single key of many shares one
+/// field pair and nothing else: it cannot reach the review threshold, and scoring it is
+/// most of the work of placing a new person (whose best candidates share one key each).
+pub const SINGLE_KEY_QUERY_LIMIT: usize = 4;
+
 /// The candidates of a query from the members of its keys: the customers sharing the most
-/// keys with it first (ties by id, so answers are stable), at most [`MAX_CANDIDATES`], and
-/// only those sharing at least half as many keys as the first.
+/// keys with it first (ties by id, so answers are stable), at most [`MAX_CANDIDATES`], only
+/// those sharing at least half as many keys as the first, and, when the query has
+/// [`SINGLE_KEY_QUERY_LIMIT`] keys or more, at least two.
 pub fn rank<'a>(
     members: impl IntoIterator<Item = &'a Members>,
     exclude: &BTreeSet<String>,
 ) -> Vec<String> {
+    let members: Vec<&Members> = members.into_iter().collect();
+    let least = if members.len() >= SINGLE_KEY_QUERY_LIMIT {
+        2
+    } else {
+        1
+    };
     let mut shared: BTreeMap<&str, usize> = BTreeMap::new();
     for m in members {
         for id in &m.ids {
@@ -221,7 +236,7 @@ pub fn rank<'a>(
     let best = ranked.first().map_or(0, |r| r.1);
     ranked
         .into_iter()
-        .take_while(|(_, n)| n * 2 >= best)
+        .take_while(|(_, n)| n * 2 >= best && *n >= least)
         .take(MAX_CANDIDATES)
         .map(|(id, _)| id.to_owned())
         .collect()
@@ -282,6 +297,29 @@ mod tests {
         );
         let skip: BTreeSet<String> = ["y".to_owned()].into();
         assert_eq!(rank([&a, &b, &c], &skip), ["x", "z"]);
+    }
+
+    #[test]
+    fn a_query_with_many_keys_skips_candidates_sharing_one() {
+        let keys: Vec<Members> = ["p q", "p", "r", "s"]
+            .iter()
+            .map(|m| Members::decode(Some(m)))
+            .collect();
+        let none = BTreeSet::new();
+        assert_eq!(
+            rank(&keys, &none),
+            ["p"],
+            "q, r and s share one key of four"
+        );
+        let lone: Vec<Members> = ["r", "s"]
+            .iter()
+            .map(|m| Members::decode(Some(m)))
+            .collect();
+        assert_eq!(
+            rank(&lone, &none),
+            ["r", "s"],
+            "a query of two keys keeps them"
+        );
     }
 
     #[test]
