@@ -77,10 +77,24 @@ fn near_miss_weight(kind: IdentifierKind) -> f64 {
     }
 }
 
-/// Identifier kinds a person holds one of per issuer: a different value on the candidate
-/// means a different person (or a data error a person must look at).
+/// Identifier kinds a person holds one of per issuer: a different value on the candidate,
+/// when either side proved its value, means a different person (or a data error a person
+/// must look at).
 fn unique_kind(kind: IdentifierKind) -> bool {
     matches!(kind, IdentifierKind::NationalId | IdentifierKind::Login)
+}
+
+/// Identifier kinds a household does not share: agreeing on one tells a person from their
+/// relatives.
+fn personal_kind(kind: IdentifierKind) -> bool {
+    matches!(
+        kind,
+        IdentifierKind::NationalId
+            | IdentifierKind::Login
+            | IdentifierKind::Email
+            | IdentifierKind::AccountNumber
+            | IdentifierKind::CrmId
+    )
 }
 
 /// Kinds compared within one edit (long numbers people type).
@@ -153,6 +167,11 @@ pub struct Scored {
     pub holds_identifier: bool,
     /// Fields whose disagreement forbids matching this candidate without a question.
     pub vetoes: Vec<&'static str>,
+    /// Whether the evidence tells the candidate from the people they live with: a personal
+    /// identifier agrees, or both sides give a given name and a date of birth. Family name,
+    /// address and a household phone are shared by twins, parents and children, so agreement
+    /// on them alone never matches without a question.
+    pub personal: bool,
 }
 
 /// Scores one candidate against the query, one field at a time.
@@ -162,20 +181,24 @@ pub fn score(
     query: &Query<'_>,
     candidate: &Profile,
 ) -> Scored {
-    let held: Vec<IdentityKey> = candidate
+    let held: Vec<(IdentityKey, bool)> = candidate
         .identifiers
         .iter()
-        .filter_map(|l| l.identifier.as_ref().and_then(IdentityKey::of_stored))
+        .filter_map(|l| {
+            let key = l.identifier.as_ref().and_then(IdentityKey::of_stored)?;
+            Some((key, l.verified))
+        })
         .collect();
     let mut evidence = Vec::new();
     let mut vetoes = Vec::new();
     let mut holds_identifier = false;
+    let mut personal = false;
     for (presented, owner) in query.identifiers.iter().zip(query.owners) {
         let kind = presented.key.kind;
         let (agree, disagree) = identifier_weights(kind);
-        let same_kind: Vec<&IdentityKey> = held
+        let same_kind: Vec<&(IdentityKey, bool)> = held
             .iter()
-            .filter(|k| k.kind == kind && k.namespace == presented.key.namespace)
+            .filter(|(k, _)| k.kind == kind && k.namespace == presented.key.namespace)
             .collect();
         let (comparison, weight, detail) =
             if owner.as_deref() == Some(candidate.customer_id.as_str()) {
@@ -184,17 +207,25 @@ pub fn score(
             } else if near_miss_kind(kind)
                 && same_kind
                     .iter()
-                    .any(|k| compare::within_one_edit(&k.value, &presented.key.value))
+                    .any(|(k, _)| compare::within_one_edit(&k.value, &presented.key.value))
             {
                 (FieldComparison::Partial, near_miss_weight(kind), "one edit")
             } else if !same_kind.is_empty() {
-                if unique_kind(kind) {
+                // Two proven values of a once-per-person identifier are two people; an
+                // unproven one may be a typing or filing error, and weighs against.
+                let proven = presented.is_verified() || same_kind.iter().any(|(_, v)| *v);
+                if unique_kind(kind) && proven {
                     vetoes.push(presented.key.field());
                 }
                 (FieldComparison::Mismatch, disagree, "different")
             } else {
                 (FieldComparison::Missing, 0.0, "not on record")
             };
+        personal |= personal_kind(kind)
+            && matches!(
+                comparison,
+                FieldComparison::Exact | FieldComparison::Partial
+            );
         evidence.push(FieldEvidence {
             field: presented.key.field().to_owned(),
             comparison: comparison as i32,
@@ -229,6 +260,12 @@ pub fn score(
             }
         }
         if let Some((weight, fields, _)) = scored.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+            let given = |field: Field| {
+                fields.iter().any(|e| {
+                    e.field == field.name() && e.comparison != FieldComparison::Missing as i32
+                })
+            };
+            personal |= given(Field::GivenName) && given(Field::DateOfBirth);
             trait_weight = weight;
             evidence.extend(fields);
         }
@@ -244,6 +281,7 @@ pub fn score(
         trait_weight,
         holds_identifier,
         vetoes,
+        personal,
     }
 }
 
@@ -393,6 +431,14 @@ pub fn decide(ranked: &[Scored], owners: &[Option<String>]) -> Decision {
                 ),
             };
         }
+        if !best.personal {
+            return Decision::Ambiguous {
+                reason: "a candidate scores above the match threshold on what a household \
+                         shares, without a personal identifier or both a given name and a date \
+                         of birth to tell them from a relative"
+                    .to_owned(),
+            };
+        }
         let runner_up = ranked.get(1).map_or(f64::NEG_INFINITY, |s| s.weight);
         if runner_up >= REVIEW_WEIGHT && best.weight - runner_up < MARGIN {
             return Decision::Ambiguous {
@@ -467,7 +513,9 @@ pub fn question(query: &Query<'_>, profiles: &[&Profile]) -> DisambiguationQuest
             .map(|d| format!("{}-{}-{}", d.year, d.month, d.day))
             .unwrap_or_default()
     });
-    if person.date_of_birth.is_none() && dobs >= 2 {
+    // Without a date of birth nothing tells a person from a namesake in the household, so
+    // it is the question whenever a candidate has one on record.
+    if person.date_of_birth.is_none() && dobs >= 1 {
         return ask("date_of_birth");
     }
     let postcodes = distinct(&|p| p.address.postal_code.clone());
@@ -509,6 +557,7 @@ fn ask(field: &str) -> DisambiguationQuestion {
 
 #[cfg(test)]
 mod tests {
+    use baton_proto::v1::{Identifier, IdentifierAssurance};
     use proptest::prelude::*;
 
     use super::*;
@@ -530,6 +579,7 @@ mod tests {
             trait_weight,
             holds_identifier: holds,
             vetoes: vetoes.to_vec(),
+            personal: true,
         }
     }
 
@@ -618,6 +668,126 @@ mod tests {
         let low = [scored("a", REVIEW_WEIGHT - 1.0, 0.0, false, &[])];
         assert!(matches!(decide(&low, &none), Decision::New { .. }));
         assert!(matches!(decide(&[], &none), Decision::New { .. }));
+    }
+
+    fn traits(given: &str, dob: Option<(u32, u32, u32)>) -> baton_proto::v1::PersonTraits {
+        baton_proto::v1::PersonTraits {
+            given_name: given.to_owned(),
+            family_name: "Okafor".to_owned(),
+            date_of_birth: dob.map(|(year, month, day)| baton_proto::v1::CalendarDate {
+                year: year as i32,
+                month: month as i32,
+                day: day as i32,
+            }),
+            address: Some(baton_proto::v1::PostalAddress {
+                lines: vec!["14 Wattle Street".to_owned()],
+                locality: "Ballarat".to_owned(),
+                region: "VIC".to_owned(),
+                postal_code: "3350".to_owned(),
+                country_code: "AU".to_owned(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn national_id(value: &str, assurance: IdentifierAssurance) -> Normalized {
+        crate::normalize::identifier(&Identifier {
+            kind: IdentifierKind::NationalId as i32,
+            value: value.to_owned(),
+            assurance: assurance as i32,
+            ..Default::default()
+        })
+        .expect("a valid national id")
+    }
+
+    fn on_file(traits: baton_proto::v1::PersonTraits, id: &Normalized, verified: bool) -> Profile {
+        Profile {
+            customer_id: "c".to_owned(),
+            traits: Some(traits),
+            identifiers: vec![baton_proto::v1::LinkedIdentifier {
+                identifier: Some(id.key.to_identifier(id.assurance)),
+                verified,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn score_against(
+        query: &[Normalized],
+        traits: &baton_proto::v1::PersonTraits,
+        p: &Profile,
+    ) -> Scored {
+        let owners = vec![None; query.len()];
+        let q = Query {
+            identifiers: query,
+            owners: &owners,
+            person: Some(standardize::person(traits)),
+        };
+        score(&Model::default(), &Frequencies::default(), &q, p)
+    }
+
+    #[test]
+    fn only_a_proven_national_id_that_differs_vetoes() {
+        let person = traits("Ada", Some((1980, 3, 14)));
+        let stored = national_id("530421871", IdentifierAssurance::Claimed);
+        let typed = national_id("812207455", IdentifierAssurance::Claimed);
+        let proven = national_id("812207455", IdentifierAssurance::Verified);
+        let unproven = score_against(
+            std::slice::from_ref(&typed),
+            &person,
+            &on_file(person.clone(), &stored, false),
+        );
+        assert!(unproven.vetoes.is_empty(), "{:?}", unproven.vetoes);
+        let (_, disagree) = identifier_weights(IdentifierKind::NationalId);
+        assert!(
+            unproven.weight < unproven.trait_weight,
+            "a different value weighs against"
+        );
+        assert!(disagree < 0.0);
+        let presented = score_against(
+            std::slice::from_ref(&proven),
+            &person,
+            &on_file(person.clone(), &stored, false),
+        );
+        assert_eq!(presented.vetoes, ["national_id"]);
+        let held = score_against(
+            std::slice::from_ref(&typed),
+            &person,
+            &on_file(person.clone(), &stored, true),
+        );
+        assert_eq!(held.vetoes, ["national_id"]);
+    }
+
+    #[test]
+    fn household_agreement_alone_is_a_question() {
+        let stored = national_id("530421871", IdentifierAssurance::Claimed);
+        let on_record = on_file(traits("Ada", Some((1980, 3, 14))), &stored, false);
+        let none: Vec<Option<String>> = vec![];
+        // Name and address agree but the caller gave no date of birth: a parent or child
+        // with the same name scores the same.
+        let no_dob = traits("Ada", None);
+        let s = score_against(&[], &no_dob, &on_record);
+        assert!(!s.personal);
+        assert!(
+            s.weight >= MATCH_WEIGHT,
+            "strong enough to match otherwise: {}",
+            s.weight
+        );
+        assert!(matches!(decide(&[s], &none), Decision::Ambiguous { .. }));
+        // The same with a date of birth, or with the national id, matches.
+        let full = score_against(&[], &traits("Ada", Some((1980, 3, 14))), &on_record);
+        assert!(full.personal);
+        assert!(matches!(decide(&[full], &none), Decision::Matched { .. }));
+        let presented = [stored];
+        let held = [Some("c".to_owned())];
+        let q = Query {
+            identifiers: &presented,
+            owners: &held,
+            person: Some(standardize::person(&no_dob)),
+        };
+        let id = score(&Model::default(), &Frequencies::default(), &q, &on_record);
+        assert!(id.personal, "the national id on file tells them apart");
     }
 
     #[test]
