@@ -470,6 +470,7 @@ pub async fn link<S: IdentityStore>(
     let a_clusters = label_all(&mut labels, &a_customers);
     let mut decisions = [0; 4];
     let mut matched = Vec::with_capacity(b.len());
+    let (mut misses, mut merges) = (explain_budget(), explain_budget());
     let began = Instant::now();
     for r in b {
         let request = ResolveRequest {
@@ -489,6 +490,23 @@ pub async fn link<S: IdentityStore>(
         let answer = identity.resolve(cmd, digest).await?;
         decisions[decision_slot(answer.decision)] += 1;
         let hit = answer.decision == ResolveDecision::Matched as i32;
+        if misses > 0 && !hit {
+            misses -= 1;
+            eprintln!("not matched: {r:?}\n  because {}", answer.reason);
+        }
+        if merges > 0 && hit {
+            let partner = a_customers
+                .iter()
+                .position(|c| c.as_deref() == Some(answer.customer_id.as_str()))
+                .map(|i| &a[i]);
+            if let Some(other) = partner.filter(|o| o.entity != r.entity) {
+                merges -= 1;
+                eprintln!(
+                    "false merge: {r:?}\n  with {other:?}\n  because {}",
+                    answer.reason
+                );
+            }
+        }
         matched.push(hit.then_some(answer.customer_id));
     }
     let elapsed = began.elapsed();
@@ -509,6 +527,15 @@ pub async fn link<S: IdentityStore>(
         decisions,
         elapsed,
     })
+}
+
+/// How many unmatched B records, and how many wrongly matched ones, [`link`] describes on stderr: `BATON_LINKAGE_EXPLAIN`,
+/// for looking into what a model misses (0 when unset).
+fn explain_budget() -> usize {
+    std::env::var("BATON_LINKAGE_EXPLAIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Splits a generated population for linkage: A holds the originals, except those of one

