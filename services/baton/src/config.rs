@@ -263,7 +263,13 @@ impl MeshConfig {
                 drain_timeout_secs: 2,
                 ..ServerConfig::default()
             },
-            client: ClientConfig::default(),
+            // Test binaries share two cores with each other: a dependency call given the
+            // production 2 s would sometimes run out while the machine is busy, and the
+            // scenario would see degraded (unidentified) routing it did not ask for.
+            client: ClientConfig {
+                request_timeout_ms: 10_000,
+                ..ClientConfig::default()
+            },
             telemetry: TelemetryConfig::default(),
             metrics: MetricsConfig { port: 0 },
         }
