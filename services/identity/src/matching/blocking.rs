@@ -123,12 +123,17 @@ pub fn identifier_keys(key: &IdentityKey, keys: &mut BTreeSet<String>) {
 /// traits, and of its identifiers.
 pub fn profile_keys(profile: &Profile) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
+    // A profile's own traits are usually its first record's: each distinct set once.
+    let mut seen: Vec<&baton_proto::v1::PersonTraits> = Vec::new();
     for traits in profile
         .traits
         .iter()
         .chain(profile.records.iter().filter_map(|r| r.traits.as_ref()))
     {
-        trait_keys(&standardize::person(traits), &mut keys);
+        if !seen.contains(&traits) {
+            seen.push(traits);
+            trait_keys(&standardize::person(traits), &mut keys);
+        }
     }
     for linked in &profile.identifiers {
         if let Some(key) = linked.identifier.as_ref().and_then(IdentityKey::of_stored) {
@@ -143,8 +148,10 @@ pub fn profile_keys(profile: &Profile) -> BTreeSet<String> {
 pub struct Members {
     /// Too common to list; yields no candidates.
     pub saturated: bool,
-    /// The customers filed under it, in id order.
-    pub ids: BTreeSet<String>,
+    /// The customers filed under it, in id order without repeats (a sorted list rather than
+    /// a set: keys are decoded on every query and every profile write, and a list of a
+    /// couple of hundred ids is built and searched far faster than a tree of them).
+    pub ids: Vec<String>,
 }
 
 impl Members {
@@ -154,16 +161,24 @@ impl Members {
             None => Self::default(),
             Some(SATURATED) => Self {
                 saturated: true,
-                ids: BTreeSet::new(),
+                ids: Vec::new(),
             },
-            Some(list) => Self {
-                saturated: false,
-                ids: list
+            Some(list) => {
+                let mut ids: Vec<String> = list
                     .split(' ')
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
-                    .collect(),
-            },
+                    .collect();
+                // Written sorted; checked so a list written otherwise still reads as a set.
+                if !ids.is_sorted_by(|a, b| a < b) {
+                    ids.sort_unstable();
+                    ids.dedup();
+                }
+                Self {
+                    saturated: false,
+                    ids,
+                }
+            }
         }
     }
 
@@ -182,20 +197,25 @@ impl Members {
 
     /// Adds a member; saturates instead when the list is full.
     pub fn add(&mut self, id: &str) {
-        if self.saturated || self.ids.contains(id) {
+        if self.saturated {
             return;
         }
+        let Err(at) = self.ids.binary_search_by(|m| m.as_str().cmp(id)) else {
+            return;
+        };
         if self.ids.len() >= MAX_MEMBERS {
             self.saturated = true;
             self.ids.clear();
         } else {
-            self.ids.insert(id.to_owned());
+            self.ids.insert(at, id.to_owned());
         }
     }
 
     /// Removes a member (a saturated key stays saturated).
     pub fn remove(&mut self, id: &str) {
-        self.ids.remove(id);
+        if let Ok(at) = self.ids.binary_search_by(|m| m.as_str().cmp(id)) {
+            self.ids.remove(at);
+        }
     }
 }
 
