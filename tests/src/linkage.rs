@@ -438,6 +438,7 @@ pub async fn dedup<S: IdentityStore>(
     let (customers, decisions) = import_all(identity, tenant, source, &order, ids, 1).await?;
     let elapsed = began.elapsed();
     let customers = survivors(identity, tenant, &customers).await?;
+    explain_merges(&order, &customers);
     let refused = customers.iter().filter(|c| c.is_none()).count();
     let clusters = label_all(&mut Labels::default(), &customers);
     let truth: Vec<Truth> = order.iter().map(|r| Truth::from(*r)).collect();
@@ -527,6 +528,21 @@ pub async fn link<S: IdentityStore>(
         decisions,
         elapsed,
     })
+}
+
+/// Describes on stderr up to `BATON_LINKAGE_EXPLAIN` records placed with a customer that
+/// an earlier record of another person is on.
+fn explain_merges(records: &[&Record], customers: &[Option<String>]) {
+    let mut budget = explain_budget();
+    let mut first: std::collections::HashMap<&str, &Record> = std::collections::HashMap::new();
+    for (r, c) in records.iter().zip(customers) {
+        let Some(c) = c else { continue };
+        let earlier = *first.entry(c.as_str()).or_insert(r);
+        if budget > 0 && earlier.entity != r.entity {
+            budget -= 1;
+            eprintln!("false merge: {r:?}\n  with {earlier:?}");
+        }
+    }
 }
 
 /// How many unmatched B records, and how many wrongly matched ones, [`link`] describes on stderr: `BATON_LINKAGE_EXPLAIN`,
