@@ -690,3 +690,85 @@ async fn forgetting_a_survivor_erases_what_was_merged_into_it_and_a_retired_id_i
         Err(Error::MergeNotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_join_by_matching_is_a_merge_the_ledger_can_reverse() {
+    let f = fixture();
+    let person = |given: &str| PersonTraits {
+        given_name: given.into(),
+        family_name: "Okonkwo-Baptiste".into(),
+        date_of_birth: Some(CalendarDate {
+            year: 1979,
+            month: 11,
+            day: 3,
+        }),
+        address: Some(baton_proto::v1::PostalAddress {
+            lines: vec!["41 Harbour Terrace".into()],
+            locality: "Fremantle".into(),
+            region: "WA".into(),
+            postal_code: "6160".into(),
+            country_code: "AU".into(),
+        }),
+        ..Default::default()
+    };
+    let upsert = |external_id: &str, given: &str, key: &str| UpsertCommand {
+        tenant: "t1".into(),
+        records: vec![ProfileRecord {
+            external_id: external_id.into(),
+            source: "crm".into(),
+            traits: Some(person(given)),
+            ..Default::default()
+        }],
+        idempotency_key: key.into(),
+    };
+    let first = f
+        .identity
+        .upsert(upsert("A-1", "Chidinma", "u1"))
+        .await
+        .expect("first");
+    let customer = first.results[0].customer_id.clone();
+    assert!(
+        first.results[0].merge_id.is_empty(),
+        "a new customer is no join"
+    );
+    let before = f.identity.profile("t1", &customer).await.expect("profile");
+
+    let second = f
+        .identity
+        .upsert(upsert("B-7", "Chidinma", "u2"))
+        .await
+        .expect("second");
+    let joined = &second.results[0];
+    assert_eq!(joined.decision, ResolveDecision::Matched as i32);
+    assert_eq!(
+        joined.customer_id, customer,
+        "the second record joins the first"
+    );
+    assert!(!joined.created);
+    assert!(!joined.merge_id.is_empty(), "the join is in the ledger");
+    let after = f.identity.profile("t1", &customer).await.expect("joined");
+    assert_eq!(after.records.len(), 2);
+
+    f.identity
+        .unmerge(UnmergeCommand {
+            tenant: "t1".into(),
+            merge_id: joined.merge_id.clone(),
+            reason: "two people after all".into(),
+            actor_id: "steward".into(),
+            idempotency_key: "un".into(),
+        })
+        .await
+        .expect("unmerge");
+    let back = f.identity.profile("t1", &customer).await.expect("survivor");
+    assert_eq!(back.records, before.records, "the first record alone");
+    assert_eq!(back.traits, before.traits);
+    assert!(back.retired_ids.is_empty());
+    // The record that joined is a customer of its own again, found by its external id.
+    let again = f
+        .identity
+        .upsert(upsert("B-7", "Chidinma", "u3"))
+        .await
+        .expect("again");
+    assert_ne!(again.results[0].customer_id, customer);
+    assert!(again.results[0].unchanged, "{:?}", again.results[0]);
+}

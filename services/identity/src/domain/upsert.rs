@@ -13,7 +13,7 @@ use baton_proto::v1::{
 use baton_runtime::time;
 use prost_types::Timestamp;
 
-use super::{candidates, index, person, profile};
+use super::{MergeCommand, candidates, index, merge, person, profile};
 use crate::{
     Error,
     compare::model::Model,
@@ -74,6 +74,7 @@ pub(super) fn apply(
                 result.decision = placed.decision as i32;
                 result.candidates = placed.candidates;
                 result.unchanged = placed.unchanged;
+                result.merge_id = placed.merge_id;
             }
             Err(refused) => result.error = refused,
         }
@@ -91,6 +92,8 @@ struct Placed {
     decision: ResolveDecision,
     candidates: Vec<Candidate>,
     unchanged: bool,
+    /// The ledger entry of a join by matching (empty otherwise).
+    merge_id: String,
 }
 
 /// Most candidates a result lists.
@@ -186,6 +189,20 @@ fn upsert_one(
         }
     }
     // Every check passed: stage the rest and write.
+    if joined {
+        return join(txn, tenant, record, &linking, p, &found, now).map(
+            |(customer_id, merge_id)| {
+                Ok(Placed {
+                    customer_id,
+                    created: false,
+                    decision,
+                    candidates: close(),
+                    unchanged: false,
+                    merge_id,
+                })
+            },
+        );
+    }
     for n in &linking {
         profile::link(txn, &mut p, n, now)?;
     }
@@ -197,16 +214,11 @@ fn upsert_one(
         &r.source == source && r.external_id == external_id && r.traits.as_ref() == Some(&traits)
     });
     let on_record = p.traits.get_or_insert_with(Default::default);
-    if joined {
-        // Another record of the same person: it fills gaps, it does not overrule.
-        person::fill_empty(on_record, &traits);
-    } else if record_changed {
+    if record_changed {
         // The source changed what it holds: it is the authority for what it sends.
         person::replace_present(on_record, &traits);
     }
-    if let Some(since) = record.customer_since
-        && (created || !joined)
-    {
+    if let Some(since) = record.customer_since {
         p.customer_since = Some(since);
     }
     keep_record(&mut p, source, external_id, traits, now);
@@ -220,6 +232,7 @@ fn upsert_one(
             close()
         },
         unchanged,
+        merge_id: String::new(),
     };
     if original.as_ref() == Some(&p) {
         return Ok(Ok(placed(&p, true)));
@@ -227,6 +240,73 @@ fn upsert_one(
     profile::touch(&mut p, now);
     index::save(txn, &p)?;
     Ok(Ok(placed(&p, false)))
+}
+
+/// Who the ledger names for joins the matcher made.
+pub const MATCHER_ACTOR: &str = "identity-matcher";
+
+/// A record with a new external id that matched `survivor` on its traits: it becomes a
+/// customer of its own for a moment and is merged into the survivor at once, so the join is a
+/// merge like any other, in the ledger with the matcher's score and reason, and
+/// `UnmergeProfile` takes the record back out exactly. Returns the survivor's id and the
+/// merge id.
+fn join(
+    txn: &mut dyn IdentityWrite,
+    tenant: &str,
+    record: &ProfileRecord,
+    linking: &[Normalized],
+    survivor: Profile,
+    found: &candidates::Found,
+    now: Timestamp,
+) -> Result<(String, String), Error> {
+    let mut own = profile::new_profile(tenant, profile::new_customer_id(), now);
+    for n in linking {
+        profile::link(txn, &mut own, n, now)?;
+    }
+    let traits = record.traits.clone().unwrap_or_default();
+    own.traits = Some(traits.clone());
+    own.attributes = record.attributes.clone();
+    own.customer_since = record.customer_since;
+    keep_record(
+        &mut own,
+        &linking[0].key.namespace,
+        record.external_id.trim(),
+        traits,
+        now,
+    );
+    profile::touch(&mut own, now);
+    index::save(txn, &own)?;
+    let score = found
+        .ranked
+        .iter()
+        .find(|s| s.candidate.customer_id == survivor.customer_id)
+        .map_or(0.0, |s| s.weight);
+    let why = match &found.decision {
+        Decision::Matched { reason, .. } => reason.as_str(),
+        _ => "matched",
+    };
+    let mut reason = format!(
+        "record {} joined by matching, weight {score:.1}: {why}",
+        record.external_id.trim()
+    );
+    // The ledger's reason is at most 256 bytes, like a caller's.
+    let mut cut = reason.len().min(256);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reason.truncate(cut);
+    let merged = merge::merge(
+        txn,
+        &MergeCommand {
+            tenant: tenant.to_owned(),
+            survivor_id: survivor.customer_id.clone(),
+            merged_id: own.customer_id,
+            reason,
+            actor_id: MATCHER_ACTOR.to_owned(),
+            idempotency_key: String::new(),
+        },
+    )?;
+    Ok((survivor.customer_id, merged.merge_id))
 }
 
 /// Files the record's traits on the profile under its source and external id, replacing an
