@@ -8,8 +8,9 @@ use baton_fuzz::requests::routing::*;
 use baton_fuzz::status::accepted;
 use baton_fuzz::{pick, with_decoded};
 use baton_proto::v1::{
-    AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, EndContactRequest, ForgetCustomerRequest,
-    GetContactRequest, OpenTokenRequest, RejectOffer, SetAgentStateRequest, StartContactRequest,
+    AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, EndContactRequest,
+    ForgetCustomerRequest, GetContactRequest, GetQueueStatsRequest, ListAgentsRequest,
+    ListQueuesRequest, OpenTokenRequest, RejectOffer, SetAgentStateRequest, StartContactRequest,
     TransferRequest, UpsertQueueRequest,
 };
 use baton_routing::grpc::validate;
@@ -41,6 +42,9 @@ fuzz_target!(|data: &[u8]| {
         REJECT_OFFER => check::<RejectOffer>(bytes, validate::reject),
         FORGET_CUSTOMER => check::<ForgetCustomerRequest>(bytes, validate::forget),
         CANCEL_TRANSFER => check::<CancelTransfer>(bytes, validate::cancel_transfer),
+        LIST_QUEUES => check::<ListQueuesRequest>(bytes, validate::list_queues),
+        GET_QUEUE_STATS => check::<GetQueueStatsRequest>(bytes, validate::get_queue_stats),
+        LIST_AGENTS => check::<ListAgentsRequest>(bytes, validate::list_agents),
         _ => unreachable!("pick returns a number below COUNT"),
     }
 });

@@ -65,8 +65,14 @@ pub mod routing {
     pub const FORGET_CUSTOMER: u8 = 11;
     /// `CancelTransfer`, in an agent session.
     pub const CANCEL_TRANSFER: u8 = 12;
+    /// `ListQueuesRequest`.
+    pub const LIST_QUEUES: u8 = 13;
+    /// `GetQueueStatsRequest`.
+    pub const GET_QUEUE_STATS: u8 = 14;
+    /// `ListAgentsRequest`.
+    pub const LIST_AGENTS: u8 = 15;
     /// How many there are.
-    pub const COUNT: u8 = 13;
+    pub const COUNT: u8 = 16;
 }
 
 /// RecommendationService requests.

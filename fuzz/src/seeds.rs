@@ -9,19 +9,19 @@ use baton_proto::v1::event::Payload;
 use baton_proto::v1::open_token_request::Opener;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AppendEventRequest, Article, CancelTransfer,
-    Audience, CapacitySet, CaseOpened, CatalogItem, Channel, ChannelCapacity, ContactStarted,
-    ContextSnapshot, ContextToken, EndContactRequest, Event, ForgetCustomerRequest,
-    GetContactRequest, GetContextRequest, GetProfileRequest, Greeting, Handover, Hop, HopKind,
-    Identifier, IdentifierAssurance, IdentifierKind, KnownFact, LinkIdentifierRequest,
-    ListEventsRequest, MergeProfilesRequest, MessageDirection, MessageExchanged, Money,
-    OfferAnswered, OfferOutcome, OpenTokenRequest, PersonTraits, Presence, ProfileRecord,
-    PurchaseMade, Queue, QueueSet, RecommendRequest, Recommendations, RecordOutcomeRequest,
-    RejectOffer, ResolveRequest, SetAgentStateRequest, Skill, SkillRequirement, SkillSet,
-    StartContactRequest, Tenure, TransferMode, TransferRequest, TransferTarget,
-    UnmergeProfileRequest, UpsertArticlesRequest, UpsertCatalogRequest, UpsertProfileRequest,
-    UpsertQueueRequest, Verification, VerificationLevel, VerificationMethod, WatchContextRequest,
-    transfer_target,
+    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AppendEventRequest, Article,
+    Audience, CancelTransfer, CapacitySet, CaseOpened, CatalogItem, Channel, ChannelCapacity,
+    ContactStarted, ContextSnapshot, ContextToken, EndContactRequest, Event, ForgetCustomerRequest,
+    GetContactRequest, GetContextRequest, GetProfileRequest, GetQueueStatsRequest, Greeting,
+    Handover, Hop, HopKind, Identifier, IdentifierAssurance, IdentifierKind, KnownFact,
+    LinkIdentifierRequest, ListAgentsRequest, ListEventsRequest, ListQueuesRequest,
+    MergeProfilesRequest, MessageDirection, MessageExchanged, Money, OfferAnswered, OfferOutcome,
+    OpenTokenRequest, PersonTraits, Presence, ProfileRecord, PurchaseMade, Queue, QueueSet,
+    RecommendRequest, Recommendations, RecordOutcomeRequest, RejectOffer, ResolveRequest,
+    SetAgentStateRequest, Skill, SkillRequirement, SkillSet, StartContactRequest, Tenure,
+    TransferMode, TransferRequest, TransferTarget, UnmergeProfileRequest, UpsertArticlesRequest,
+    UpsertCatalogRequest, UpsertProfileRequest, UpsertQueueRequest, Verification,
+    VerificationLevel, VerificationMethod, WatchContextRequest, transfer_target,
 };
 use baton_token::{ISSUER, PAYLOAD_VERSION};
 use prost::Message;
@@ -607,6 +607,8 @@ fn validate_routing() -> Seeds {
                         tier: 1,
                         required_skills: Vec::new(),
                         escalation_timeout_secs: 0,
+                        service_level_percent: 80,
+                        service_level_answer_secs: 20,
                     }),
                     idempotency_key: String::new(),
                 },
@@ -630,6 +632,39 @@ fn validate_routing() -> Seeds {
                 &AgentHello {
                     tenant_id: TENANT.into(),
                     agent_id: "a-1".into(),
+                },
+            ),
+        ),
+        (
+            "list-queues",
+            request(
+                LIST_QUEUES,
+                &ListQueuesRequest {
+                    tenant_id: TENANT.into(),
+                    page_size: 50,
+                    page_token: "billing".into(),
+                },
+            ),
+        ),
+        (
+            "get-queue-stats",
+            request(
+                GET_QUEUE_STATS,
+                &GetQueueStatsRequest {
+                    tenant_id: TENANT.into(),
+                    queue_id: "billing".into(),
+                },
+            ),
+        ),
+        (
+            "list-agents",
+            request(
+                LIST_AGENTS,
+                &ListAgentsRequest {
+                    tenant_id: TENANT.into(),
+                    page_size: 0,
+                    page_token: String::new(),
+                    queue_id: "billing".into(),
                 },
             ),
         ),

@@ -133,6 +133,23 @@ pub const TABLE: &[Rule] = &[
         &[Admin],
     )
     .audited(targets::forget_customer),
+    // What a supervisor watches: queues and agents as they are now. Reads of live figures,
+    // no personal data, so not audited.
+    rule(
+        "/baton.v1.RoutingService/ListQueues",
+        "queues.read",
+        &[Supervisor, Admin],
+    ),
+    rule(
+        "/baton.v1.RoutingService/GetQueueStats",
+        "queues.read",
+        &[Supervisor, Admin],
+    ),
+    rule(
+        "/baton.v1.RoutingService/ListAgents",
+        "agents.read",
+        &[Supervisor, Admin],
+    ),
     // Identity: routing resolves; administrators curate.
     rule(
         "/baton.v1.IdentityService/Resolve",

@@ -1,14 +1,18 @@
 //! The behaviour every [`RoutingStore`] backend must have. Each function panics on a
 //! violation; backends call them from their own tests on a fresh store.
 
-use baton_proto::v1::{
-    Agent, Channel, Contact, ContactState, Presence, Queue, ServiceErasure, Skill, SkillRequirement,
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use baton_proto::v1::{
+    Agent, Channel, ChannelCapacity, Contact, ContactState, Presence, Queue, ServiceErasure, Skill,
+    SkillRequirement, audience::Target,
+};
+use baton_runtime::time::to_timestamp;
 use baton_store::StoreError;
 
 use crate::domain::erasure::ErasureJob;
-use crate::domain::record::{ContactRecord, WarmOrigin};
+use crate::domain::record::{ContactRecord, WarmOrigin, audience};
+use crate::domain::state::RoutingState;
 use crate::store::{RoutingStore, Write};
 
 fn record(tenant: &str, id: &str, state: ContactState) -> ContactRecord {
@@ -38,6 +42,129 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     a_customers_answers_are_found_and_forgotten(store).await;
     erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt(store).await;
     a_warm_transfer_keeps_what_it_returns_to(store).await;
+    queue_figures_read_the_same_after_a_reload(store).await;
+}
+
+/// What every figure of the queue check below is taken at.
+fn stats_now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// A contact of tenant `conf-q` for `queue` that asked for help `waited` seconds before
+/// [`stats_now`].
+fn in_queue(id: &str, queue: &str, state: ContactState, waited: u64) -> ContactRecord {
+    let mut r = record("conf-q", id, state);
+    r.contact.tier = 1;
+    r.contact.queue_id = queue.into();
+    r.contact.requested_at = Some(to_timestamp(stats_now() - Duration::from_secs(waited)));
+    r.target = Some(audience(Target::QueueId(queue.into())));
+    r
+}
+
+/// A queue's figures and an agent's load, read from the routing state the store reloads,
+/// are the same on every backend: depth and oldest wait from the index of the queued contacts
+/// (an offered one comes back queued, connected and ended ones are not waiting), the agents
+/// serving each queue, queues and agents in id order.
+pub async fn queue_figures_read_the_same_after_a_reload<S: RoutingStore>(store: &S) {
+    let billing = Queue {
+        queue_id: "billing".into(),
+        tier: 1,
+        service_level_percent: 80,
+        service_level_answer_secs: 20,
+        ..Queue::default()
+    };
+    let claims = Queue {
+        queue_id: "claims".into(),
+        tier: 1,
+        ..Queue::default()
+    };
+    let ann = Agent {
+        agent_id: "ann".into(),
+        tier: 1,
+        presence: Presence::Available as i32,
+        queue_ids: vec!["billing".into()],
+        capacities: vec![ChannelCapacity {
+            channel: Channel::Voice as i32,
+            max_contacts: 1,
+        }],
+        ..Agent::default()
+    };
+    let mut connected = in_queue("c-connected", "billing", ContactState::Connected, 300);
+    connected.contact.agent_id = "ann".into();
+    let mut writes = vec![
+        Write::Queue {
+            tenant_id: "conf-q".into(),
+            queue: claims,
+        },
+        Write::Queue {
+            tenant_id: "conf-q".into(),
+            queue: billing.clone(),
+        },
+        Write::Agent {
+            tenant_id: "conf-q".into(),
+            agent: ann,
+        },
+        Write::Contact(Box::new(connected)),
+    ];
+    for (id, queue, state, waited) in [
+        ("c-oldest", "billing", ContactState::Queued, 90),
+        ("c-newer", "billing", ContactState::Queued, 30),
+        ("c-offered", "billing", ContactState::Offered, 10),
+        ("c-ended", "billing", ContactState::Ended, 600),
+        ("c-claims", "claims", ContactState::Queued, 5),
+    ] {
+        writes.push(Write::Contact(Box::new(in_queue(id, queue, state, waited))));
+    }
+    store.apply(writes).await.expect("apply");
+
+    let loaded = store.load().await.expect("load");
+    let mut state = RoutingState::new(Duration::from_secs(60));
+    state.load(loaded.agents, loaded.queues, loaded.contacts);
+    let stats = state
+        .queue_stats("conf-q", "billing", stats_now())
+        .expect("billing reloads");
+    assert_eq!(stats.queue.as_ref(), Some(&billing));
+    assert_eq!((stats.depth, stats.offered), (3, 0));
+    assert_eq!(stats.oldest_wait_ms, 90_000);
+    assert_eq!(
+        stats.oldest_requested_at,
+        Some(to_timestamp(stats_now() - Duration::from_secs(90)))
+    );
+    assert_eq!(stats.channels, [Channel::Voice as i32]);
+    assert_eq!(
+        (stats.agents_logged_in, stats.agents_available),
+        (0, 0),
+        "no desk is open after a restart"
+    );
+    let level = stats.service_level.expect("billing has a target");
+    assert_eq!(
+        (level.answered, level.abandoned, level.achieved),
+        (0, 0, 1.0)
+    );
+
+    let (queues, next) = state.list_queues("conf-q", "", 10, stats_now());
+    let figures: Vec<(&str, u32, u64)> = queues
+        .iter()
+        .map(|q| {
+            let id = q.queue.as_ref().map_or("", |q| q.queue_id.as_str());
+            (id, q.depth, q.oldest_wait_ms)
+        })
+        .collect();
+    assert_eq!(figures, [("billing", 3, 90_000), ("claims", 1, 5_000)]);
+    assert_eq!(next, None);
+
+    let (agents, _) = state.list_agents("conf-q", "", 10, "billing");
+    let ann = agents.first().expect("ann reloads");
+    assert_eq!(
+        ann.agent.as_ref().map(|a| a.active_contact_ids.clone()),
+        Some(vec!["c-connected".to_owned()])
+    );
+    let load: Vec<(i32, u32, u32)> = ann
+        .load
+        .iter()
+        .map(|l| (l.channel, l.active, l.max_contacts))
+        .collect();
+    assert_eq!(load, [(Channel::Voice as i32, 1, 1)]);
 }
 
 /// A contact held during a warm transfer reads back and reloads with what it returns to if

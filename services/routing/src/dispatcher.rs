@@ -360,6 +360,30 @@ impl Dispatcher {
             } => {
                 let _ = reply.send(self.state.agent(&tenant_id, &agent_id).cloned());
             }
+            Command::QueueStats {
+                tenant_id,
+                queue_id,
+                reply,
+            } => {
+                let _ = reply.send(self.state.queue_stats(&tenant_id, &queue_id, now));
+            }
+            Command::ListQueues {
+                tenant_id,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.state.list_queues(&tenant_id, &after, limit, now));
+            }
+            Command::ListAgents {
+                tenant_id,
+                after,
+                limit,
+                queue_id,
+                reply,
+            } => {
+                let _ = reply.send(self.state.list_agents(&tenant_id, &after, limit, &queue_id));
+            }
             Command::OpenSession {
                 tenant_id,
                 agent_id,

@@ -3,11 +3,13 @@
 
 mod common;
 
+use baton_auth::Role;
 use baton_proto::v1::{
-    AddNoteRequest, Channel, ContactState, EndContactRequest, GetContactRequest, Handover,
-    Identifier, IdentifierAssurance, IdentifierKind, OpenTokenRequest, Presence, QueueSet,
+    AddNoteRequest, Channel, ContactState, EndContactRequest, GetContactRequest,
+    GetQueueStatsRequest, Handover, Identifier, IdentifierAssurance, IdentifierKind,
+    ListAgentsRequest, ListQueuesRequest, OpenTokenRequest, Presence, Queue, QueueSet,
     SetAgentStateRequest, Skill, SkillSet, StartContactRequest, TransferRequest, TransferTarget,
-    open_token_request::Opener, transfer_target::Target,
+    UpsertQueueRequest, open_token_request::Opener, transfer_target::Target,
 };
 use baton_runtime::validate::field_violations;
 use common::*;
@@ -515,4 +517,135 @@ async fn an_agent_acts_only_on_its_own_contacts_and_a_gateway_never_as_an_agent(
         .contact
         .expect("contact");
     assert_eq!(ended.state, ContactState::Ended as i32);
+}
+
+#[tokio::test]
+async fn only_supervisors_and_admins_see_queues_and_agents() {
+    let mesh = auth_mesh().await;
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    mesh.supervisor()
+        .upsert_queue(UpsertQueueRequest {
+            queue: Some(Queue {
+                queue_id: "billing".into(),
+                service_level_percent: 80,
+                service_level_answer_secs: 20,
+                ..Queue::default()
+            }),
+            idempotency_key: "queue-billing".into(),
+            ..UpsertQueueRequest::default()
+        })
+        .await
+        .expect("upsert queue");
+    let mut queued = start_request(Channel::Voice, "start-q");
+    queued.queue_id = "billing".into();
+    mesh.gateway("ivr-1")
+        .start_contact(queued)
+        .await
+        .expect("start");
+
+    for (who, client) in [
+        ("agent", mesh.agent_desk(TENANT, "ann")),
+        ("gateway", mesh.gateway("ivr-1")),
+    ] {
+        let err = client
+            .clone()
+            .list_queues(ListQueuesRequest::default())
+            .await
+            .expect_err(who);
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}");
+        assert!(err.message().contains("queues.read"), "{}", err.message());
+        let err = client
+            .clone()
+            .get_queue_stats(GetQueueStatsRequest {
+                queue_id: "billing".into(),
+                ..GetQueueStatsRequest::default()
+            })
+            .await
+            .expect_err(who);
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}");
+        let err = client
+            .clone()
+            .list_agents(ListAgentsRequest::default())
+            .await
+            .expect_err(who);
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}");
+        assert!(err.message().contains("agents.read"), "{}", err.message());
+    }
+
+    let supervisor = mesh.supervisor();
+    let page = supervisor
+        .clone()
+        .list_queues(ListQueuesRequest::default())
+        .await
+        .expect("a supervisor may")
+        .into_inner();
+    assert_eq!(page.queues.len(), 1);
+    assert_eq!(page.next_page_token, "");
+    let billing = &page.queues[0];
+    assert_eq!(
+        (
+            billing.depth,
+            billing.agents_logged_in,
+            billing.agents_available
+        ),
+        (1, 0, 0),
+        "ann has no desk open"
+    );
+    assert_eq!(billing.channels, [Channel::Voice as i32]);
+    assert!(billing.service_level.as_ref().is_some_and(|l| l.met));
+    let stats = supervisor
+        .clone()
+        .get_queue_stats(GetQueueStatsRequest {
+            queue_id: "billing".into(),
+            ..GetQueueStatsRequest::default()
+        })
+        .await
+        .expect("a supervisor may")
+        .into_inner()
+        .stats
+        .expect("stats");
+    assert_eq!(stats.depth, 1);
+    let err = supervisor
+        .clone()
+        .get_queue_stats(GetQueueStatsRequest {
+            queue_id: "nowhere".into(),
+            ..GetQueueStatsRequest::default()
+        })
+        .await
+        .expect_err("no such queue");
+    assert_eq!(err.code(), Code::NotFound);
+    let agents = supervisor
+        .clone()
+        .list_agents(ListAgentsRequest {
+            queue_id: "billing".into(),
+            ..ListAgentsRequest::default()
+        })
+        .await
+        .expect("a supervisor may")
+        .into_inner()
+        .agents;
+    assert_eq!(agents.len(), 1);
+    assert_eq!(
+        agents[0].agent.as_ref().map(|a| a.agent_id.as_str()),
+        Some("ann")
+    );
+
+    // Another tenant's supervisor sees none of it, even naming the tenant.
+    let other = mesh.client_as(&claims("sam", "globex", &[Role::Supervisor], None));
+    let err = other
+        .clone()
+        .list_queues(ListQueuesRequest {
+            tenant_id: TENANT.into(),
+            ..ListQueuesRequest::default()
+        })
+        .await
+        .expect_err("another tenant");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let theirs = other
+        .clone()
+        .list_queues(ListQueuesRequest::default())
+        .await
+        .expect("its own tenant")
+        .into_inner();
+    assert!(theirs.queues.is_empty());
 }

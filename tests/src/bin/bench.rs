@@ -14,6 +14,11 @@
 //! since a shared machine drifts between runs more than tracing costs. Closed loop:
 //! `--concurrency` callers, each sending its next call when the last answered, for `--secs`
 //! after a warm-up. Latencies go into HDR histograms.
+//!
+//! Then, in a sixth child on the embedded store: StartContact into a queue nobody serves that
+//! already holds `--queue-depth` waiting contacts (10,000), against StartContact into a queue
+//! nobody waits in, each against the echo of the same child, so a placement that went through
+//! every waiting contact would show as a ratio well above 1. `--queue-only` runs just that.
 
 use std::{
     process::{Command, ExitCode},
@@ -297,6 +302,170 @@ async fn child(
     ExitCode::SUCCESS
 }
 
+/// A StartContact of worker `w`'s `n`th call into `queue`, where nobody serves it: it waits.
+fn queued_start(w: usize, n: u64, queue: String, prefix: &str) -> pb::StartContactRequest {
+    pb::StartContactRequest {
+        tenant_id: "bench".into(),
+        channel: pb::Channel::Chat as i32,
+        identifiers: vec![ident(
+            IdentifierKind::Email,
+            &format!("w{w}-c{}@bench.example", n % 500),
+            IdentifierAssurance::Verified,
+        )],
+        utterance: "where is my order".into(),
+        queue_id: queue,
+        idempotency_key: format!("{prefix}-w{w}-n{n}"),
+        ..Default::default()
+    }
+}
+
+/// The queue child: echo, then StartContact into empty queues, then the same into one queue
+/// holding `depth` waiting contacts (filled first, not measured).
+async fn queue_child(settings: Settings, depth: u64) -> ExitCode {
+    let mut mesh_config = Stores::embedded().config();
+    mesh_config.auth.rate_limit_per_sec = 0;
+    let telemetry = telemetry::init("baton-bench", &TelemetryConfig::default()).expect("telemetry");
+    let mesh = TestMesh::start_with(mesh_config).await;
+    let endpoint =
+        tonic::transport::Channel::from_shared(mesh.url(ServiceName::Routing)).expect("url");
+    let channel = endpoint.connect().await.expect("connect");
+    let channel = baton_runtime::client::with_credentials(
+        channel,
+        Some(mesh.token.clone()),
+        std::time::Duration::from_secs(10),
+    );
+    let health = HealthClient::new(channel.clone());
+    let echo = closed_loop(settings, move |_, _| {
+        let mut client = health.clone();
+        async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", echo.line("echo"));
+
+    let routing = pb::routing_service_client::RoutingServiceClient::new(channel);
+    // A queue of its own per call: nobody waits in it when the contact arrives.
+    let client = routing.clone();
+    let empty = closed_loop(settings, move |w, n| {
+        let mut client = client.clone();
+        async move {
+            let queue = format!("empty-w{w}-n{n}");
+            client
+                .start_contact(queued_start(w, n, queue, "empty"))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", empty.line("queue_empty"));
+
+    let workers = settings.concurrency.max(1) as u64;
+    let fills: Vec<_> = (0..workers)
+        .map(|w| {
+            let mut client = routing.clone();
+            tokio::spawn(async move {
+                let mut n = w;
+                while n < depth {
+                    let request = queued_start(w as usize, n, "deep".into(), "fill");
+                    client.start_contact(request).await.expect("fill the queue");
+                    n += workers;
+                }
+            })
+        })
+        .collect();
+    for fill in fills {
+        fill.await.expect("filled");
+    }
+    let client = routing.clone();
+    let deep = closed_loop(settings, move |w, n| {
+        let mut client = client.clone();
+        async move {
+            client
+                .start_contact(queued_start(w, n, "deep".into(), "deep"))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", deep.line("queue_deep"));
+    mesh.stop().await;
+    drop(telemetry);
+    ExitCode::SUCCESS
+}
+
+/// Runs the queue child `rounds` times and reports StartContact into a deep queue against an
+/// empty one, and each against the echo measured in the same child. False when calls failed.
+fn queue_comparison(settings: Settings, rounds: usize, depth: u64) -> bool {
+    let runs: Vec<Vec<String>> = (0..rounds)
+        .map(|_| run_child_with(settings, "queue", &["--queue-depth", &depth.to_string()]))
+        .collect();
+    let per_round = |name: &str, key: &str| -> Vec<f64> {
+        runs.iter()
+            .map(|lines| {
+                let line = lines.iter().find(|l| l.starts_with(name));
+                field(line.map_or("", String::as_str), key)
+            })
+            .collect()
+    };
+    println!("\nStartContact into a queue nobody serves, {depth} waiting vs none:");
+    for (name, line) in [
+        ("echo", "echo "),
+        ("StartContact, none waiting", "queue_empty "),
+        ("StartContact, deep queue", "queue_deep "),
+    ] {
+        println!(
+            "{name:<30} {:>9.1} calls/s   p50 {:>7.3} ms   p99 {:>7.3} ms   errors {}",
+            median(per_round(line, "per_sec")),
+            median(per_round(line, "p50_ms")),
+            median(per_round(line, "p99_ms")),
+            per_round(line, "errors").iter().sum::<f64>()
+        );
+    }
+    let ratio = |a: &str, b: &str, key: &str| -> Vec<f64> {
+        per_round(a, key)
+            .into_iter()
+            .zip(per_round(b, key))
+            .map(|(a, b)| a / b)
+            .collect()
+    };
+    for (label, ratios) in [
+        (
+            "deep / empty queue, p50:",
+            ratio("queue_deep ", "queue_empty ", "p50_ms"),
+        ),
+        (
+            "deep / empty queue, p99:",
+            ratio("queue_deep ", "queue_empty ", "p99_ms"),
+        ),
+        (
+            "empty queue p50 / echo p50:",
+            ratio("queue_empty ", "echo ", "p50_ms"),
+        ),
+        (
+            "deep queue p50 / echo p50:",
+            ratio("queue_deep ", "echo ", "p50_ms"),
+        ),
+    ] {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        println!(
+            "{label:<40} {:.3}x  (rounds: {})",
+            median(ratios),
+            each.join(", ")
+        );
+    }
+    let errors: f64 = ["queue_empty ", "queue_deep "]
+        .iter()
+        .flat_map(|line| per_round(line, "errors"))
+        .sum();
+    !(errors.is_nan() || errors > 0.0)
+}
+
 /// The middle value (the mean of the two middle ones for an even count); NaN for none.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -316,6 +485,11 @@ fn field(line: &str, key: &str) -> f64 {
 
 /// Runs one measuring child: `mode` is `plain`, `redis`, or the OTLP endpoint to export to.
 fn run_child(settings: Settings, mode: &str) -> Vec<String> {
+    run_child_with(settings, mode, &[])
+}
+
+/// [`run_child`] with more arguments for the child.
+fn run_child_with(settings: Settings, mode: &str, extra: &[&str]) -> Vec<String> {
     let exe = std::env::current_exe().expect("own path");
     let output = Command::new(exe)
         .args([
@@ -328,6 +502,7 @@ fn run_child(settings: Settings, mode: &str) -> Vec<String> {
             "--concurrency",
             &settings.concurrency.to_string(),
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .output()
         .expect("child runs");
@@ -352,6 +527,7 @@ fn main() -> ExitCode {
         warmup_secs: arg("--warmup-secs", 2),
         concurrency: arg("--concurrency", 8) as usize,
     };
+    let depth = arg("--queue-depth", 10_000);
     if let Some(i) = args.iter().position(|a| a == "--child") {
         let mode = args.get(i + 1).cloned().unwrap_or_default();
         let on_redis = mode == "redis";
@@ -360,15 +536,26 @@ fn main() -> ExitCode {
             "mtls" => Security::Mtls,
             _ => Security::Dev,
         };
-        let otlp = Some(mode).filter(|m| m.starts_with("http"));
+        let otlp = Some(mode.clone()).filter(|m| m.starts_with("http"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .expect("runtime");
+        if mode == "queue" {
+            return runtime.block_on(queue_child(settings, depth));
+        }
         return runtime.block_on(child(settings, otlp, on_redis, security));
     }
 
     let rounds = arg("--rounds", 3).max(1) as usize;
+    if args.iter().any(|a| a == "--queue-only") {
+        return if queue_comparison(settings, rounds, depth) {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("bench calls failed");
+            ExitCode::FAILURE
+        };
+    }
     println!(
         "baton bench: closed loop, {} callers, {} s measured after {} s warm-up, in child \
          processes; {rounds} rounds of the five modes, in a rotating order\n",
@@ -501,11 +688,12 @@ fn main() -> ExitCode {
         ratio(on_redis, sc, plain, sc, "per_sec"),
         "",
     );
+    let queue_ok = queue_comparison(settings, rounds, depth);
     let errors: f64 = runs
         .iter()
         .flat_map(|mode| per_round(mode, sc, "errors"))
         .sum();
-    if errors.is_nan() || errors > 0.0 {
+    if errors.is_nan() || errors > 0.0 || !queue_ok {
         eprintln!("bench calls failed: {errors}");
         return ExitCode::FAILURE;
     }

@@ -2,8 +2,8 @@
 
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
-    AgentSessionResponse, EndContactResponse, Queue, SetAgentStateResponse, StartContactResponse,
-    TransferResponse,
+    AgentSessionResponse, AgentStatus, EndContactResponse, Queue, QueueStats,
+    SetAgentStateResponse, StartContactResponse, TransferResponse,
 };
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::matching::AgentState;
 use crate::domain::mint::TokenParts;
 use crate::domain::record::ContactRecord;
+use crate::domain::state::stats::Page;
 use crate::domain::state::{AgentUpdate, TransferPlan};
 use crate::error::Error;
 use crate::persist::Durable;
@@ -155,6 +156,27 @@ pub enum Command {
         agent_id: String,
         reply: oneshot::Sender<Option<AgentState>>,
     },
+    /// One queue's figures now (`None`: no such queue).
+    QueueStats {
+        tenant_id: String,
+        queue_id: String,
+        reply: oneshot::Sender<Option<QueueStats>>,
+    },
+    /// A page of queues' figures, by id, after `after`.
+    ListQueues {
+        tenant_id: String,
+        after: String,
+        limit: usize,
+        reply: oneshot::Sender<Page<QueueStats>>,
+    },
+    /// A page of agents, by id, after `after`; only those serving `queue_id` unless empty.
+    ListAgents {
+        tenant_id: String,
+        after: String,
+        limit: usize,
+        queue_id: String,
+        reply: oneshot::Sender<Page<AgentStatus>>,
+    },
     /// Open a desktop session; replies with the session id (the agent goes to `tx` as the
     /// welcome).
     OpenSession {
@@ -209,7 +231,10 @@ impl Command {
             Command::CheckTransfer { .. }
             | Command::Contact { .. }
             | Command::Queue { .. }
-            | Command::Agent { .. } => None,
+            | Command::Agent { .. }
+            | Command::QueueStats { .. }
+            | Command::ListQueues { .. }
+            | Command::ListAgents { .. } => None,
         }
     }
 }

@@ -201,6 +201,8 @@ struct TenantState {
     tally: OfferTally,
     /// Queued contacts indexed by target and order, and waiting counts by tier.
     queued: queued::Queued,
+    /// How contacts left each queue recently, for its service level.
+    outcomes: stats::Outcomes,
 }
 
 /// Routing state for every tenant.
@@ -706,6 +708,7 @@ fn withdraw(
 
 mod moves;
 mod queued;
+pub mod stats;
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,9 @@
 //! change is durable, and maps errors to statuses. Every mutating request's idempotency key is
 //! scoped to its caller and bound to the digest of the request as received.
 //!
-//! - `start`, `transfer`, `contacts` (end, note, get), `agents` (agents, queues, tokens):
-//!   one file per group of RPCs.
+//! - `start`, `transfer`, `contacts` (end, note, get), `agents` (agents, queues, tokens),
+//!   `queues` (what supervisors watch: queues' figures, agents' load): one file per group of
+//!   RPCs.
 //! - `access`: what a caller may do within a call (which agent it acts as, which contacts it
 //!   touches); the auth layer already checked it may call the RPC at all.
 //! - `forget`: ForgetCustomer across the mesh, as a durable job resumed after a crash.
@@ -17,6 +18,7 @@ mod agents;
 mod contacts;
 mod deps;
 pub(crate) mod forget;
+mod queues;
 mod session;
 mod start;
 mod transfer;
@@ -31,9 +33,10 @@ use baton_proto::v1::routing_service_server::RoutingService;
 use baton_proto::v1::{
     AddNoteRequest, AddNoteResponse, AgentSessionRequest, AgentSessionResponse, EndContactRequest,
     EndContactResponse, ForgetCustomerReceipt, ForgetCustomerRequest, GetContactRequest,
-    GetContactResponse, OpenTokenRequest, OpenTokenResponse, SetAgentStateRequest,
-    SetAgentStateResponse, StartContactRequest, StartContactResponse, TransferRequest,
-    TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
+    GetContactResponse, GetQueueStatsRequest, GetQueueStatsResponse, ListAgentsRequest,
+    ListAgentsResponse, ListQueuesRequest, ListQueuesResponse, OpenTokenRequest, OpenTokenResponse,
+    SetAgentStateRequest, SetAgentStateResponse, StartContactRequest, StartContactResponse,
+    TransferRequest, TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::trace::CallSpan;
@@ -418,5 +421,47 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
             digest,
         );
         Ok(Response::new(self.eraser.forget(request, idem).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
+    async fn list_queues(
+        &self,
+        request: Request<ListQueuesRequest>,
+    ) -> Result<Response<ListQueuesResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        validate::list_queues(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(self.queues(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
+    async fn get_queue_stats(
+        &self,
+        request: Request<GetQueueStatsRequest>,
+    ) -> Result<Response<GetQueueStatsResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        validate::get_queue_stats(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(self.queue_stats(request).await?))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        validate::list_agents(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(self.agents(request).await?))
     }
 }

@@ -4,11 +4,11 @@
 
 use baton_proto::v1::{
     AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, CapacitySet, Channel, Disposition,
-    EndContactRequest, ForgetCustomerRequest, GetContactRequest, Handover, Identifier,
-    IdentifierAssurance, IdentifierKind, OpenTokenRequest, Presence, RejectOffer,
-    SetAgentStateRequest, SkillRequirement, SkillSet, StartContactRequest, TransferMode,
-    TransferRequest, UpsertQueueRequest, VerificationMethod, open_token_request,
-    transfer_target::Target,
+    EndContactRequest, ForgetCustomerRequest, GetContactRequest, GetQueueStatsRequest, Handover,
+    Identifier, IdentifierAssurance, IdentifierKind, ListAgentsRequest, ListQueuesRequest,
+    OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest, SkillRequirement, SkillSet,
+    StartContactRequest, TransferMode, TransferRequest, UpsertQueueRequest, VerificationMethod,
+    open_token_request, transfer_target::Target,
 };
 // A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
 // apply, checked the same way.
@@ -303,9 +303,55 @@ pub fn upsert_queue(r: &UpsertQueueRequest) -> Result<(), Status> {
                     format!("must be at most {MAX_ESCALATION_SECS} (a day)"),
                 );
             }
+            service_level(&mut v, q.service_level_percent, q.service_level_answer_secs);
         }
     }
     key(&mut v, &r.idempotency_key, false);
+    v.check()
+}
+
+/// A queue's service-level target: none (both 0), or a percentage of 1 to 100 answered
+/// within a time of 1 second to a day.
+fn service_level(v: &mut Violations, percent: u32, answer_secs: u32) {
+    if percent == 0 && answer_secs == 0 {
+        return;
+    }
+    if !(1..=100).contains(&percent) {
+        v.add(
+            "queue.service_level_percent",
+            "must be 1 to 100 when service_level_answer_secs is set",
+        );
+    }
+    if !(1..=MAX_ESCALATION_SECS).contains(&answer_secs) {
+        v.add(
+            "queue.service_level_answer_secs",
+            format!("must be 1 to {MAX_ESCALATION_SECS} (a day) when service_level_percent is set"),
+        );
+    }
+}
+
+/// Checks a ListQueues request (a larger page size reads as the largest, so it is no error).
+pub fn list_queues(r: &ListQueuesRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
+    v.optional_id("page_token", &r.page_token);
+    v.check()
+}
+
+/// Checks a GetQueueStats request.
+pub fn get_queue_stats(r: &GetQueueStatsRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
+    v.id("queue_id", &r.queue_id);
+    v.check()
+}
+
+/// Checks a ListAgents request.
+pub fn list_agents(r: &ListAgentsRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
+    v.optional_id("page_token", &r.page_token);
+    v.optional_id("queue_id", &r.queue_id);
     v.check()
 }
 
@@ -548,6 +594,64 @@ mod tests {
         };
         assert!(start(&start_at_limits).is_ok());
         assert!(start_at_limits.encoded_len() < 20 * 1024);
+    }
+
+    #[test]
+    fn a_service_level_target_needs_both_its_halves_in_range() {
+        let upsert = |percent, answer_secs| UpsertQueueRequest {
+            tenant_id: "acme".into(),
+            queue: Some(Queue {
+                queue_id: "billing".into(),
+                service_level_percent: percent,
+                service_level_answer_secs: answer_secs,
+                ..Queue::default()
+            }),
+            ..UpsertQueueRequest::default()
+        };
+        assert!(upsert_queue(&upsert(0, 0)).is_ok(), "no target");
+        assert!(upsert_queue(&upsert(80, 20)).is_ok());
+        assert_eq!(
+            fields(upsert_queue(&upsert(80, 0)).expect_err("no time")),
+            ["queue.service_level_answer_secs"]
+        );
+        assert_eq!(
+            fields(upsert_queue(&upsert(101, 86_401)).expect_err("out of range")),
+            [
+                "queue.service_level_percent",
+                "queue.service_level_answer_secs"
+            ]
+        );
+    }
+
+    #[test]
+    fn queue_and_agent_lists_bound_their_tokens_and_need_a_queue_for_stats() {
+        let long = "q".repeat(200);
+        let r = ListQueuesRequest {
+            tenant_id: "acme".into(),
+            page_token: long.clone(),
+            ..ListQueuesRequest::default()
+        };
+        assert_eq!(fields(list_queues(&r).expect_err("long")), ["page_token"]);
+        let r = ListAgentsRequest {
+            tenant_id: "acme".into(),
+            page_token: long.clone(),
+            queue_id: long,
+            ..ListAgentsRequest::default()
+        };
+        assert_eq!(
+            fields(list_agents(&r).expect_err("long")),
+            ["page_token", "queue_id"]
+        );
+        assert_eq!(
+            fields(
+                get_queue_stats(&GetQueueStatsRequest {
+                    tenant_id: "acme".into(),
+                    ..GetQueueStatsRequest::default()
+                })
+                .expect_err("no queue")
+            ),
+            ["queue_id"]
+        );
     }
 
     #[test]

@@ -292,9 +292,17 @@ impl RoutingState {
                 "contact {contact_id} is not with agent {by_agent}"
             )));
         }
+        // Ended while waiting, with nobody holding the customer: abandoned.
+        let waiting = matches!(
+            live.record.state(),
+            ContactState::Queued | ContactState::Offered
+        ) && contact.holding_agent_id.is_empty();
         let mut effects = Vec::new();
         effects.extend(withdraw(t, contact_id, "contact ended", now));
         let live = t.contacts.remove(contact_id).ok_or_else(not_found)?;
+        if waiting {
+            t.abandoned(&live.record, now);
+        }
         let mut record = live.record;
         for agent_id in [&record.contact.agent_id, &record.contact.holding_agent_id] {
             if let Some(agent) = t.agents.get_mut(agent_id) {
@@ -334,6 +342,8 @@ impl RoutingState {
         let holder = std::mem::take(&mut c.holding_agent_id);
         live.record.holding_channel = 0;
         live.record.warm_origin = None;
+        let record = live.record.clone();
+        t.answered(&record, now);
         t.sync(&contact_id, now);
         if !holder.is_empty()
             && holder != agent_id

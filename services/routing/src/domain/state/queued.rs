@@ -43,6 +43,21 @@ pub(super) struct Queued {
     /// Contacts waiting for an agent (queued or offered) by tier, and each one's tier.
     waiting: BTreeMap<u32, i64>,
     waiting_tier: HashMap<String, u32>,
+    /// Offered contacts (out of `groups` until the offer ends) by group, and each one's group,
+    /// so a queue's figures count them without going through the contacts.
+    offered: HashMap<Group, usize>,
+    offered_group: HashMap<String, Group>,
+}
+
+/// What the index says of one group: see [`Queued::figures`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Figures {
+    /// Queued contacts, not offered to anyone.
+    pub depth: usize,
+    /// Contacts with an outstanding offer.
+    pub offered: usize,
+    /// The earliest request time among the queued ones.
+    pub oldest: Option<SystemTime>,
 }
 
 impl Queued {
@@ -62,6 +77,28 @@ impl Queued {
                     .map(move |(at, id)| (*priority, *at, id.as_str()))
             })
         })
+    }
+
+    /// How many contacts wait for `group` (queued, and offered) and the earliest request
+    /// among the queued: each base priority's set is ordered by request time, so this costs one
+    /// step per distinct priority, however many contacts wait.
+    pub fn figures(&self, group: &Group) -> Figures {
+        let mut figures = Figures {
+            offered: self.offered.get(group).copied().unwrap_or(0),
+            ..Figures::default()
+        };
+        for set in self
+            .groups
+            .get(group)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+        {
+            figures.depth += set.len();
+            if let Some((at, _)) = set.first() {
+                figures.oldest = Some(figures.oldest.map_or(*at, |o| o.min(*at)));
+            }
+        }
+        figures
     }
 
     /// Contacts waiting for an agent, by tier.
@@ -109,6 +146,14 @@ impl Queued {
     }
 
     fn remove(&mut self, contact_id: &str) {
+        if let Some(group) = self.offered_group.remove(contact_id)
+            && let Some(n) = self.offered.get_mut(&group)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.offered.remove(&group);
+            }
+        }
         if let Some(tier) = self.waiting_tier.remove(contact_id)
             && let Some(n) = self.waiting.get_mut(&tier)
         {
@@ -150,13 +195,21 @@ impl TenantState {
                 .waiting_tier
                 .insert(contact_id.to_owned(), c.tier);
         }
-        if state != ContactState::Queued || live.offer_id.is_some() {
+        let group = Group {
+            target: live.record.target().cloned(),
+        };
+        if live.offer_id.is_some() {
+            *self.queued.offered.entry(group.clone()).or_insert(0) += 1;
+            self.queued
+                .offered_group
+                .insert(contact_id.to_owned(), group);
+            return;
+        }
+        if state != ContactState::Queued {
             return;
         }
         let entry = Entry {
-            group: Group {
-                target: live.record.target().cloned(),
-            },
+            group,
             priority: c.priority,
             requested_at: c.requested_at.as_ref().map_or(now, from_timestamp),
         };

@@ -10,6 +10,7 @@ use super::*;
 use crate::domain::record::audience;
 
 mod properties;
+mod stats;
 
 pub(super) const T: &str = "acme";
 pub(super) const VOICE: i32 = Channel::Voice as i32;

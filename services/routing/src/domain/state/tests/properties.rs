@@ -110,6 +110,41 @@ fn check_queue_index(s: &RoutingState) {
             .count();
         assert_eq!(ahead, Some(counted), "position of {id}");
     }
+    // What a queue's figures read from the index: depth, offered and the oldest request.
+    let targets: BTreeSet<_> = t
+        .contacts
+        .values()
+        .map(|l| format!("{:?}", l.record.target()))
+        .collect();
+    for target in targets {
+        let members: Vec<&LiveContact> = t
+            .contacts
+            .values()
+            .filter(|l| format!("{:?}", l.record.target()) == target)
+            .collect();
+        let group = super::super::queued::Group {
+            target: members[0].record.target().cloned(),
+        };
+        let queued: Vec<&&LiveContact> = members
+            .iter()
+            .filter(|l| l.record.state() == ContactState::Queued && l.offer_id.is_none())
+            .collect();
+        let counted = super::super::queued::Figures {
+            depth: queued.len(),
+            offered: members.iter().filter(|l| l.offer_id.is_some()).count(),
+            oldest: queued
+                .iter()
+                .map(|l| {
+                    l.record
+                        .contact
+                        .requested_at
+                        .as_ref()
+                        .map_or(t0(), baton_runtime::time::from_timestamp)
+                })
+                .min(),
+        };
+        assert_eq!(t.queued.figures(&group), counted, "figures of {target}");
+    }
 }
 
 fn check_invariants(s: &RoutingState, started: &BTreeSet<String>, effects: &[Effect]) {
