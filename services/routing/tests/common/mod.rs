@@ -190,7 +190,12 @@ async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
     } else {
         dead_address().await
     };
-    let clients = ClientConfig::default();
+    // Longer than production's 2 s: test binaries share the machine's cores, and a call that
+    // ran out would turn a scenario into routing without an identified customer.
+    let clients = ClientConfig {
+        request_timeout_ms: 10_000,
+        ..ClientConfig::default()
+    };
     let deps = Dependencies {
         identity: IdentityServiceClient::new(
             connect_lazy(&url(identity_for_routing), &clients).expect("client"),
