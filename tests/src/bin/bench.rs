@@ -73,6 +73,24 @@ impl Measured {
     }
 }
 
+/// The baseline of every child: health checks on the same channel, printed as "echo".
+async fn echo(settings: Settings, channel: &baton_runtime::client::ClientChannel) {
+    let health = HealthClient::new(channel.clone());
+    let measured = closed_loop(settings, move |_, _| {
+        let mut client = health.clone();
+        async move {
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!("{}", measured.line("echo"));
+}
+
 /// Runs `call(worker, n)` from `concurrency` workers; counts only calls after the warm-up.
 async fn closed_loop<F, Fut>(settings: Settings, call: F) -> Measured
 where
@@ -253,20 +271,7 @@ async fn child(
         std::time::Duration::from_secs(10),
     );
 
-    let health = HealthClient::new(channel.clone());
-    let echo = closed_loop(settings, move |_, _| {
-        let mut client = health.clone();
-        async move {
-            client
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok()
-        }
-    })
-    .await;
-    println!("{}", echo.line("echo"));
+    echo(settings, &channel).await;
 
     let routing = pb::routing_service_client::RoutingServiceClient::new(channel);
     let tenant = "bench".to_owned();
@@ -334,20 +339,7 @@ async fn queue_child(settings: Settings, depth: u64) -> ExitCode {
         Some(mesh.token.clone()),
         std::time::Duration::from_secs(10),
     );
-    let health = HealthClient::new(channel.clone());
-    let echo = closed_loop(settings, move |_, _| {
-        let mut client = health.clone();
-        async move {
-            client
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok()
-        }
-    })
-    .await;
-    println!("{}", echo.line("echo"));
+    echo(settings, &channel).await;
 
     let routing = pb::routing_service_client::RoutingServiceClient::new(channel);
     // A queue of its own per call: nobody waits in it when the contact arrives.
