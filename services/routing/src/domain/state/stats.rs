@@ -1,7 +1,7 @@
 //! What a supervisor sees: each queue's figures (depth, oldest wait, agents who serve it,
 //! service level) and each agent's load, read from the live state.
 //!
-//! Depth and oldest wait come from the index of queued contacts ([`super::queued`]), never
+//! Depth and oldest wait come from the index of queued contacts (`state::queued`), never
 //! from going through the contacts. The agents serving a page of queues are counted in one
 //! pass over the tenant's agents for the whole page. Service level is counted from the
 //! outcomes kept here as contacts leave a queue: answered (an agent accepted) or abandoned
