@@ -117,7 +117,7 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-identity ## bench-identity, then StartContact against a bare tonic call and a bare Redis PING (ratios)
+bench: redis-server bench-identity ## bench-identity, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
 
 .PHONY: bench-identity
