@@ -215,7 +215,7 @@ impl Violations {
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, with an ellipsis when cut.
-fn cut(mut text: String, max: usize) -> String {
+pub fn cut(mut text: String, max: usize) -> String {
     const ELLIPSIS: &str = "...";
     if text.len() <= max {
         return text;

@@ -190,7 +190,7 @@ fn upsert_one(
     }
     // Every check passed: stage the rest and write.
     if joined {
-        return join(txn, tenant, record, &linking, p, &found, now).map(
+        return join(txn, tenant, record, &linking, &p.customer_id, &found, now).map(
             |(customer_id, merge_id)| {
                 Ok(Placed {
                     customer_id,
@@ -245,7 +245,7 @@ fn upsert_one(
 /// Who the ledger names for joins the matcher made.
 pub const MATCHER_ACTOR: &str = "identity-matcher";
 
-/// A record with a new external id that matched `survivor` on its traits: it becomes a
+/// A record with a new external id that matched `survivor_id` on its traits: it becomes a
 /// customer of its own for a moment and is merged into the survivor at once, so the join is a
 /// merge like any other, in the ledger with the matcher's score and reason, and
 /// `UnmergeProfile` takes the record back out exactly. Returns the survivor's id and the
@@ -255,7 +255,7 @@ fn join(
     tenant: &str,
     record: &ProfileRecord,
     linking: &[Normalized],
-    survivor: Profile,
+    survivor_id: &str,
     found: &candidates::Found,
     now: Timestamp,
 ) -> Result<(String, String), Error> {
@@ -279,34 +279,32 @@ fn join(
     let score = found
         .ranked
         .iter()
-        .find(|s| s.candidate.customer_id == survivor.customer_id)
+        .find(|s| s.candidate.customer_id == survivor_id)
         .map_or(0.0, |s| s.weight);
     let why = match &found.decision {
         Decision::Matched { reason, .. } => reason.as_str(),
         _ => "matched",
     };
-    let mut reason = format!(
-        "record {} joined by matching, weight {score:.1}: {why}",
-        record.external_id.trim()
-    );
     // The ledger's reason is at most 256 bytes, like a caller's.
-    let mut cut = reason.len().min(256);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    reason.truncate(cut);
+    let reason = baton_runtime::validate::cut(
+        format!(
+            "record {} joined by matching, weight {score:.1}: {why}",
+            record.external_id.trim()
+        ),
+        256,
+    );
     let merged = merge::merge(
         txn,
         &MergeCommand {
             tenant: tenant.to_owned(),
-            survivor_id: survivor.customer_id.clone(),
+            survivor_id: survivor_id.to_owned(),
             merged_id: own.customer_id,
             reason,
             actor_id: MATCHER_ACTOR.to_owned(),
             idempotency_key: String::new(),
         },
     )?;
-    Ok((survivor.customer_id, merged.merge_id))
+    Ok((survivor_id.to_owned(), merged.merge_id))
 }
 
 /// Files the record's traits on the profile under its source and external id, replacing an
