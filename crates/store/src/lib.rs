@@ -13,10 +13,11 @@
 //! - [`idempotency`]: answers remembered per tenant, operation and idempotency key, written in
 //!   the same transaction as the change they acknowledge.
 //!
-//! - [`redis_db`]: the same services on one Redis primary: cluster-ready hash-tagged keys and
-//!   guarded optimistic commits, reached over TLS with a password from a file, refused at
-//!   connect when the server does not fsync every write; plus a throwaway test server behind
-//!   `test-support`.
+//! - [`redis_db`]: the same services on one Redis primary or on a Redis Cluster: hash-tagged
+//!   keys (one slot per group) and guarded optimistic commits, reached over TLS with a
+//!   password from a file, refused at connect when a server (every master of a cluster) does
+//!   not fsync every write; plus a throwaway test server and a three-master test cluster
+//!   behind `test-support`.
 //!
 //! - [`audit`]: the audit log of privileged calls, embedded (`audit.redb`) and on Redis.
 //!

@@ -35,13 +35,32 @@
 //! Durability is the server's: with `appendonly yes` and `appendfsync always` an
 //! acknowledged commit survives a crash of the Redis process; with replicas, `wait_replicas`
 //! makes each commit wait until that many replicas have it. [`RedisDb::connect`] checks those
-//! settings and refuses a server without them unless told to allow it
-//! ([`RedisOptions::allow_weak_durability`]); see `durability` for a server that hides them.
+//! settings (on a cluster, on every master) and refuses a server without them unless told to
+//! allow it ([`RedisOptions::allow_weak_durability`]); see `durability` for a server that
+//! hides them.
 //!
 //! # Connecting
 //!
 //! [`RedisOptions`] adds what a url should not hold: a password read from a file, and for
 //! `rediss://` (TLS through rustls) a CA of its own and a client certificate.
+//!
+//! # Redis Cluster
+//!
+//! With [`RedisOptions::cluster`] the url is a comma-separated list of seed nodes and
+//! [`RedisDb`] holds a cluster connection instead of one to a single server, behind the same
+//! [`RedisConn`]: each command goes to the node holding its key's slot. What that takes of the
+//! stores, and how it is kept:
+//!
+//! - one commit script, one `MULTI` or pipeline, one `MGET` must touch one slot: every key
+//!   they name is of one group, and [`RedisDb::commit`] refuses keys of another group than
+//!   the guard's on a single server too, so a mistake fails its tests without a cluster;
+//! - `WAIT` goes to the master of the commit's slot, the one that took its writes;
+//! - the durability check runs on every master;
+//! - [`RedisDb::scan`] walks every master (a cluster's `SCAN` walks one node's keys).
+//!
+//! The cluster client follows `MOVED` and `ASK` redirects and reconnects to nodes on its own,
+//! retrying a command a few times, as the single-server connection does after a lost
+//! connection.
 
 use std::time::Duration;
 
@@ -49,15 +68,20 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::{StoreError, keys::SEP};
 
+mod conn;
 mod connect;
 mod durability;
 
+pub use conn::RedisConn;
 pub use connect::RedisOptions;
 
-/// One connection to Redis, shared by every task of a service (multiplexed, reconnecting).
+/// One connection to Redis, shared by every task of a service (multiplexed, reconnecting): to
+/// one server, or to every node of a Redis Cluster.
 #[derive(Clone)]
 pub struct RedisDb {
-    conn: ConnectionManager,
+    conn: RedisConn,
+    /// `host:port` of the server, or of the cluster's seeds, for messages.
+    addr: String,
     service: &'static str,
     wait_replicas: u32,
 }
@@ -66,6 +90,7 @@ impl std::fmt::Debug for RedisDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisDb")
             .field("service", &self.service)
+            .field("cluster", &self.conn.is_cluster())
             .field("wait_replicas", &self.wait_replicas)
             .finish_non_exhaustive()
     }
@@ -154,34 +179,63 @@ impl RedisDb {
 
     /// Connects to `url` (`redis://[user[:password]@]host:port/db`, or `rediss://` for TLS)
     /// for `service`, whose keys all start `baton:<service>:`, with `options` (password file,
-    /// CA, client certificate). Fails when the server cannot be reached or refuses the
-    /// credentials now, and when it does not fsync every write to an append-only file (unless
-    /// `options` allow that), so a misconfigured deployment fails at start, not on the first
-    /// call. Messages name the server by `host:port`, never with the url's password.
+    /// CA, client certificate). With [`RedisOptions::cluster`], `url` is one or more
+    /// comma-separated seed node urls of a Redis Cluster. Fails when the server (or no seed)
+    /// cannot be reached or refuses the credentials now, and when it (or any master of the
+    /// cluster) does not fsync every write to an append-only file (unless `options` allow
+    /// that), so a misconfigured deployment fails at start, not on the first call. Messages
+    /// name the server by `host:port`, never with the url's password.
     pub async fn connect_with(
         url: &str,
         service: &'static str,
         options: &RedisOptions,
     ) -> Result<Self, StoreError> {
-        let (client, addr) = connect::client(url, options).await?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| connect::refused(&addr, options, e))?;
+        let (conn, addr) = if options.cluster {
+            let (client, addr) = connect::cluster_client(url, options).await?;
+            let conn = client
+                .get_async_connection()
+                .await
+                .map_err(|e| connect::refused(&addr, options, e))?;
+            (RedisConn::cluster(conn), addr)
+        } else {
+            if url.contains(',') {
+                return Err(StoreError::Config(
+                    "the redis url names several servers (separated by commas), which only a \
+                     cluster takes: say that it is one (--redis-cluster) or give one url"
+                        .to_owned(),
+                ));
+            }
+            let (client, addr) = connect::client(url, options).await?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(connect::TIMEOUT))
+                .set_response_timeout(Some(connect::TIMEOUT))
+                .set_number_of_retries(connect::RETRIES as usize);
+            let conn = ConnectionManager::new_with_config(client, config)
+                .await
+                .map_err(|e| connect::refused(&addr, options, e))?;
+            (RedisConn::single(conn), addr)
+        };
         let db = Self {
             conn,
+            addr,
             service,
             wait_replicas: 0,
         };
-        let _: String = redis::cmd("PING")
-            .query_async(&mut db.conn())
+        // Every master: on a cluster, a refused password or a weak node anywhere fails now.
+        let addr = &db.addr;
+        let masters = db
+            .conn()
+            .masters(addr)
             .await
-            .map_err(|e| connect::refused(&addr, options, e))?;
-        let durability = durability::inspect(&mut db.conn()).await?;
-        durability::enforce(&durability, &addr, options.allow_weak_durability)?;
+            .map_err(|e| connect::refused(addr, options, e))?;
+        for mut master in masters {
+            let _: String = redis::cmd("PING")
+                .query_async(&mut master)
+                .await
+                .map_err(|e| connect::refused(&master.addr, options, e))?;
+            let durability = durability::inspect(&mut master).await?;
+            durability::enforce(&durability, &master.addr, options.allow_weak_durability)?;
+        }
         Ok(db)
     }
 
@@ -192,8 +246,44 @@ impl RedisDb {
     }
 
     /// A handle for issuing commands (cheap: the connection is shared).
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> RedisConn {
         self.conn.clone()
+    }
+
+    /// True when connected to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
+    /// Every key matching `pattern` (a `SCAN MATCH` glob), each once, in no particular order.
+    /// On a cluster every master is scanned, since a `SCAN` walks the keys of the one node it
+    /// reaches. Like `SCAN`, it sees every key that exists throughout, and may or may not see
+    /// one written or removed meanwhile.
+    pub async fn scan(&self, pattern: &str, count: usize) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        for mut master in self.conn().masters(&self.addr).await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut master)
+                    .await?;
+                names.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        // SCAN may return a key twice, and a slot moving between masters meanwhile may show
+        // its keys on both.
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// The key of `parts` within `group`.
@@ -250,6 +340,14 @@ impl RedisDb {
         expected: Option<u64>,
         writes: &Writes,
     ) -> Result<Commit, StoreError> {
+        // A cluster refuses a script whose keys are in different slots (CROSSSLOT); refusing
+        // it here on one server too makes such a caller fail its tests before a cluster.
+        if let Some(key) = writes.keys.iter().find(|k| hash_tag(k) != hash_tag(guard)) {
+            return Err(StoreError::Backend(format!(
+                "a commit guarded by {guard} writes {key}, of another group: every key of one \
+                 commit must share the guard's hash tag"
+            )));
+        }
         let script = commit_script();
         let mut invocation = script.key(guard);
         for key in &writes.keys {
@@ -268,21 +366,22 @@ impl RedisDb {
             return Ok(Commit::Conflict);
         }
         if !writes.is_empty() {
-            self.wait().await?;
+            self.wait(guard).await?;
         }
         Ok(Commit::Done(version as u64))
     }
 
-    /// Waits for the configured replicas (no-op without replicas).
-    async fn wait(&self) -> Result<(), StoreError> {
+    /// Waits for the configured replicas (no-op without replicas). `WAIT` counts the replicas
+    /// that have every write sent on this connection to the node it reaches, so on a cluster it
+    /// goes to the master of the commit's slot, the guard's.
+    async fn wait(&self, guard: &str) -> Result<(), StoreError> {
         if self.wait_replicas == 0 {
             return Ok(());
         }
-        let acked: u32 = redis::cmd("WAIT")
-            .arg(self.wait_replicas)
-            .arg(WAIT_TIMEOUT.as_millis() as u64)
-            .query_async(&mut self.conn())
-            .await?;
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.wait_replicas)
+            .arg(WAIT_TIMEOUT.as_millis() as u64);
+        let acked: u32 = self.conn().at_key(&wait, guard).await?;
         if acked < self.wait_replicas {
             return Err(StoreError::Backend(format!(
                 "only {acked} of {} replicas acknowledged the write within {WAIT_TIMEOUT:?}",
@@ -291,6 +390,19 @@ impl RedisDb {
         }
         Ok(())
     }
+}
+
+/// The part of `key` Redis Cluster hashes to find its slot: the text between the first `{`
+/// and the first `}` after it when that is not empty, else the whole key.
+fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key)
 }
 
 fn commit_script() -> &'static redis::Script {
@@ -406,7 +518,11 @@ impl From<redis::RedisError> for StoreError {
 }
 
 #[cfg(any(test, feature = "test-support"))]
+mod cluster_server;
+#[cfg(any(test, feature = "test-support"))]
 mod server;
+#[cfg(any(test, feature = "test-support"))]
+pub use cluster_server::{CLUSTER_MASTERS, RedisCluster};
 #[cfg(any(test, feature = "test-support"))]
 pub use server::{RedisServer, RedisServerBuilder, ServerTls};
 
@@ -464,6 +580,35 @@ mod tests {
         assert_eq!(db.version(&guard).await.expect("version"), 1);
         let other = db.key("t2", &["version"]);
         assert_eq!(db.version(&other).await.expect("version"), 0);
+    }
+
+    #[test]
+    fn the_hash_tag_is_what_redis_cluster_hashes() {
+        assert_eq!(hash_tag("baton:identity:{t1}:profile\u{1f}c1"), "t1");
+        assert_eq!(hash_tag("a{b}c{d}"), "b");
+        assert_eq!(hash_tag("a{}b{c}"), "a{}b{c}");
+        assert_eq!(hash_tag("no-tag"), "no-tag");
+        assert_eq!(hash_tag("open{only"), "open{only");
+    }
+
+    #[tokio::test]
+    async fn a_commit_across_groups_is_refused_before_it_reaches_redis() {
+        let server = RedisServer::start();
+        let db = db(&server).await;
+        let mut w = Writes::new();
+        w.set(&db.key("t1", &["a"]), b"1")
+            .set(&db.key("t2", &["a"]), b"2");
+        let err = db
+            .commit(&db.key("t1", &["version"]), 0, &w)
+            .await
+            .expect_err("two groups");
+        assert!(err.to_string().contains("another group"), "{err}");
+        let a: Option<String> = redis::cmd("GET")
+            .arg(db.key("t1", &["a"]))
+            .query_async(&mut db.conn())
+            .await
+            .expect("get");
+        assert_eq!(a, None);
     }
 
     #[tokio::test]

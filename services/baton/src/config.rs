@@ -98,7 +98,8 @@ pub struct MeshConfig {
     #[arg(long, env = "BATON_STORE", value_enum, default_value_t = StoreKind::Embedded)]
     pub store: StoreKind,
     /// The Redis server of `--store redis`, `redis://[user[:password]@]host:port/db`, or
-    /// `rediss://` for TLS.
+    /// `rediss://` for TLS. With `--redis-cluster`: one or more seed nodes of the cluster,
+    /// their urls separated by commas.
     #[arg(
         long,
         env = "BATON_REDIS_URL",
@@ -106,6 +107,15 @@ pub struct MeshConfig {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// With `--store redis`: `--redis-url` names seed nodes of a Redis Cluster, not one
+    /// server. Every key of one transaction shares a hash tag, so each commit stays on one
+    /// node; the password file and TLS options apply to every node.
+    #[arg(
+        long,
+        env = "BATON_REDIS_CLUSTER",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub redis_cluster: bool,
     /// With `--store redis`: how many Redis replicas must hold each write before it is
     /// acknowledged (Redis `WAIT`); 0 relies on the primary's own append-only file.
     #[arg(long, env = "BATON_REDIS_WAIT_REPLICAS", default_value_t = 0)]
@@ -243,6 +253,7 @@ impl MeshConfig {
             data_dir,
             store: StoreKind::Embedded,
             redis_url: "redis://127.0.0.1:6379/".to_owned(),
+            redis_cluster: false,
             redis_wait_replicas: 0,
             redis_password_file: None,
             redis_ca_file: None,
@@ -354,6 +365,7 @@ mod tests {
         assert_eq!(cli.mesh.store, StoreKind::Redis);
         assert_eq!(cli.mesh.redis_url, "redis://redis:6379/2");
         assert_eq!(cli.mesh.redis_wait_replicas, 0);
+        assert!(!cli.mesh.redis_cluster);
         assert_eq!(cli.mesh.redis_password_file, None);
         assert_eq!(cli.mesh.redis_ca_file, None);
         assert!(!cli.mesh.redis_allow_weak_durability);
@@ -395,6 +407,24 @@ mod tests {
     }
 
     #[test]
+    fn the_redis_store_takes_cluster_seeds() {
+        let cli = Cli::try_parse_from([
+            "baton",
+            "--store",
+            "redis",
+            "--redis-cluster",
+            "--redis-url",
+            "redis://redis-0:6379/,redis://redis-1:6379/",
+        ])
+        .expect("parses");
+        assert!(cli.mesh.redis_cluster);
+        assert_eq!(
+            cli.mesh.redis_url,
+            "redis://redis-0:6379/,redis://redis-1:6379/"
+        );
+    }
+
+    #[test]
     fn a_redis_client_certificate_needs_its_key() {
         let err = Cli::try_parse_from(["baton", "--redis-client-cert-file", "/c.crt"])
             .expect_err("no key");
@@ -419,6 +449,7 @@ mod tests {
                 .map(str::to_owned)
         };
         for (id, variable) in [
+            ("redis_cluster", "BATON_REDIS_CLUSTER"),
             ("redis_password_file", "BATON_REDIS_PASSWORD_FILE"),
             ("redis_ca_file", "BATON_REDIS_CA_FILE"),
             ("redis_client_cert_file", "BATON_REDIS_CLIENT_CERT_FILE"),

@@ -402,6 +402,7 @@ fn redis_options(config: &MeshConfig) -> baton_store::redis_db::RedisOptions {
         client_cert_file: config.redis_client_cert_file.clone(),
         client_key_file: config.redis_client_key_file.clone(),
         allow_weak_durability: config.redis_allow_weak_durability,
+        cluster: config.redis_cluster,
     }
 }
 

@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use redis::{
-    ClientTlsConfig, ConnectionAddr, IntoConnectionInfo as _, RedisError, TlsCertificates,
+    ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo as _, RedisError,
+    TlsCertificates, cluster::ClusterClient,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 
@@ -32,6 +33,10 @@ pub struct RedisOptions {
     /// Start against a server that does not fsync every write to an append-only file, with a
     /// warning, instead of refusing to (acknowledged writes could then be lost on a crash).
     pub allow_weak_durability: bool,
+    /// The url names the seed nodes of a Redis Cluster, one or more urls separated by commas
+    /// (`redis://node-a:6379/,redis://node-b:6379/`), instead of one server. The client learns
+    /// the other nodes from whichever seed answers; every seed takes the options above.
+    pub cluster: bool,
 }
 
 /// A client for `url` with `options` applied, and the server's `host:port` for messages.
@@ -39,6 +44,89 @@ pub(super) async fn client(
     url: &str,
     options: &RedisOptions,
 ) -> Result<(redis::Client, String), StoreError> {
+    let (info, addr, tls) = node(url, options).await?;
+    let certificates = tls_certificates(options).await?;
+    let client = match (tls, certificates) {
+        (true, certificates) => {
+            use_ring();
+            match certificates {
+                Some(certificates) => redis::Client::build_with_tls(info, certificates),
+                None => redis::Client::open(info),
+            }
+        }
+        (false, Some(_)) => return Err(not_tls(&addr)),
+        (false, None) => redis::Client::open(info),
+    }
+    .map_err(|e| config(format!("redis at {addr}: {e}")))?;
+    Ok((client, addr))
+}
+
+/// A cluster client for the comma-separated seed node urls of `urls`, each checked and given
+/// `options` as a single server's url is, and the seeds' `host:port`s for messages. The client
+/// learns the other nodes from the seeds, so one reachable seed is enough.
+pub(super) async fn cluster_client(
+    urls: &str,
+    options: &RedisOptions,
+) -> Result<(ClusterClient, String), StoreError> {
+    let mut seeds = Vec::new();
+    let mut addrs = Vec::new();
+    let mut tls = None;
+    for url in urls.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let (info, addr, seed_tls) = node(url, options).await?;
+        if *tls.get_or_insert(seed_tls) != seed_tls {
+            return Err(config(format!(
+                "redis cluster seed {addr} is not reached like the first seed: give every \
+                 seed as redis:// or every seed as rediss://"
+            )));
+        }
+        if info.redis_settings().db() != 0 {
+            return Err(config(format!(
+                "redis cluster seed {addr} names database {}: a cluster has database 0 only",
+                info.redis_settings().db()
+            )));
+        }
+        seeds.push(info);
+        addrs.push(addr);
+    }
+    let addr = addrs.join(",");
+    if seeds.is_empty() {
+        return Err(config(
+            "a redis cluster needs at least one seed node url (comma-separated)".to_owned(),
+        ));
+    }
+    let mut builder = ClusterClient::builder(seeds)
+        .connection_timeout(TIMEOUT)
+        .response_timeout(TIMEOUT)
+        .retries(RETRIES);
+    match (tls == Some(true), tls_certificates(options).await?) {
+        (true, certificates) => {
+            use_ring();
+            if let Some(certificates) = certificates {
+                builder = builder.certs(certificates);
+            }
+        }
+        (false, Some(_)) => return Err(not_tls(&addr)),
+        (false, None) => {}
+    }
+    let client = builder
+        .build()
+        .map_err(|e| config(format!("redis cluster at {addr}: {e}")))?;
+    Ok((client, addr))
+}
+
+/// How long connecting to a node, and each answer, may take.
+pub(super) const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How many times a command is sent again after a lost connection (and, on a cluster, after a
+/// redirect or a node that is still failing over).
+pub(super) const RETRIES: u32 = 3;
+
+/// The connection info of `url` with `options` applied, its `host:port`, and whether it is
+/// reached over TLS.
+async fn node(
+    url: &str,
+    options: &RedisOptions,
+) -> Result<(ConnectionInfo, String, bool), StoreError> {
     let info = url
         .into_connection_info()
         .map_err(|e| config(format!("redis url {}: {e}", redacted(url))))?;
@@ -80,26 +168,14 @@ pub(super) async fn client(
              password in a file"
         )));
     }
+    Ok((info, addr, tls))
+}
 
-    let certificates = tls_certificates(options).await?;
-    let client = match (tls, certificates) {
-        (true, certificates) => {
-            use_ring();
-            match certificates {
-                Some(certificates) => redis::Client::build_with_tls(info, certificates),
-                None => redis::Client::open(info),
-            }
-        }
-        (false, Some(_)) => {
-            return Err(config(format!(
-                "a CA file or client certificate is given for redis at {addr}, but its url is \
-                 not rediss://: use rediss:// to reach it over TLS"
-            )));
-        }
-        (false, None) => redis::Client::open(info),
-    }
-    .map_err(|e| config(format!("redis at {addr}: {e}")))?;
-    Ok((client, addr))
+fn not_tls(addr: &str) -> StoreError {
+    config(format!(
+        "a CA file or client certificate is given for redis at {addr}, but its url is not \
+         rediss://: use rediss:// to reach it over TLS"
+    ))
 }
 
 /// The error of a connection attempt or its first command: a configuration error with a hint

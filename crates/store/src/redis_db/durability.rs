@@ -9,12 +9,17 @@
 //! warning rather than a refusal: refusing would make such services unusable, while the file
 //! being on is the part a deployment most often gets wrong, and it is checked.
 //!
+//! On a Redis Cluster every master is checked, each on its own connection, and the first that
+//! falls short is named; replicas are not (they hold no acknowledged write that their master
+//! lacks, and `wait_replicas` counts them). A master added to the cluster later is not checked
+//! until the next start.
+//!
 //! The check runs once, at connect: a server reconfigured later, or a failover to one set up
 //! differently, goes unnoticed until the next start.
 
 use std::collections::HashMap;
 
-use redis::{RedisError, aio::ConnectionManager};
+use redis::{RedisError, aio::ConnectionLike};
 
 use crate::StoreError;
 
@@ -32,8 +37,11 @@ pub(super) enum Durability {
     Unknown(String),
 }
 
-/// Reads the server's durability settings.
-pub(super) async fn inspect(conn: &mut ConnectionManager) -> Result<Durability, StoreError> {
+/// Reads the durability settings of the server behind `conn` (one server, or one node).
+pub(super) async fn inspect<C>(conn: &mut C) -> Result<Durability, StoreError>
+where
+    C: ConnectionLike + Send,
+{
     match config_get(conn).await {
         Ok(settings) => Ok(from_config(&settings)),
         Err(err) if is_refused(&err) => {
@@ -102,7 +110,10 @@ pub(super) fn enforce(
 }
 
 /// `appendonly` and `appendfsync`, in one round trip; any value Redis does not know is absent.
-async fn config_get(conn: &mut ConnectionManager) -> Result<HashMap<String, String>, RedisError> {
+async fn config_get<C>(conn: &mut C) -> Result<HashMap<String, String>, RedisError>
+where
+    C: ConnectionLike + Send,
+{
     let (appendonly, appendfsync): (HashMap<String, String>, HashMap<String, String>) =
         redis::pipe()
             .cmd("CONFIG")

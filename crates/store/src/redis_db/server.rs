@@ -52,14 +52,14 @@ pub struct ServerTls {
 }
 
 /// The binary: `$BATON_REDIS_SERVER`, else `redis-server` on the `PATH`.
-fn binary() -> PathBuf {
+pub(super) fn binary() -> PathBuf {
     std::env::var_os("BATON_REDIS_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("redis-server"))
 }
 
 /// Starts `redis-server` on `port` (and `tls_port`) with `args`, keeping its files in `dir`.
-fn spawn(
+pub(super) fn spawn(
     port: u16,
     tls_port: Option<u16>,
     args: &[OsString],
@@ -80,11 +80,11 @@ fn spawn(
 }
 
 /// A port nobody listens on now (someone may take it before the server binds it).
-fn free_port() -> Result<TcpListener, String> {
+pub(super) fn free_port() -> Result<TcpListener, String> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("no free port: {e}"))
 }
 
-fn port_of(listener: &TcpListener) -> Result<u16, String> {
+pub(super) fn port_of(listener: &TcpListener) -> Result<u16, String> {
     listener
         .local_addr()
         .map(|a| a.port())

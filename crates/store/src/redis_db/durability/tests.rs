@@ -7,6 +7,7 @@ const ALLOW_WEAK: RedisOptions = RedisOptions {
     client_cert_file: None,
     client_key_file: None,
     allow_weak_durability: true,
+    cluster: false,
 };
 
 async fn refusal(server: &RedisServer) -> String {
