@@ -1,5 +1,5 @@
-//! The store conformance suite on every backend: the embedded redb store, and Redis on a
-//! throwaway `redis-server` per test. The Redis tests never skip: without `redis-server` they
+//! The store conformance suite on every backend: the embedded redb store, Redis on a
+//! throwaway `redis-server` per test, and a throwaway three-master Redis Cluster per test. The Redis tests never skip: without `redis-server` they
 //! fail and say how to install it.
 
 /// One test per conformance check, each on a fresh store from `$fresh` (an async fn returning
@@ -63,6 +63,21 @@ mod embedded {
         let dir = tempfile::tempdir().expect("tempdir");
         conformance::data_survives_reopening(|| open_embedded(dir.path()).expect("open")).await;
     }
+}
+
+mod redis_cluster {
+    use baton_identity::{RedisIdentityStore, conformance};
+    use baton_store::redis_db::{RedisCluster, RedisDb};
+
+    async fn fresh() -> (RedisCluster, RedisIdentityStore) {
+        let cluster = RedisCluster::start();
+        let db = RedisDb::connect_with(&cluster.url(), "identity", &RedisCluster::options())
+            .await
+            .expect("connect to the cluster");
+        (cluster, RedisIdentityStore::new(db))
+    }
+
+    conformance_suite!(fresh);
 }
 
 mod redis {

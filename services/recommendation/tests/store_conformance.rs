@@ -1,11 +1,14 @@
-//! The store conformance suite on both backends, and durability: across reopening the
-//! embedded store, and across a crash of the Redis server.
+//! The store conformance suite on both backends (Redis as one server and as a three-master
+//! Redis Cluster), and durability: across reopening the embedded store, and across a crash of
+//! the Redis server.
 
 use baton_proto::v1::{CatalogItem, OfferOutcome, OfferRecord, PurchaseStatus};
 use baton_recommendation::conformance::{self, CHECKS, sent};
 use baton_recommendation::recommend::articles::index;
-use baton_recommendation::{RecommendationStore, open_embedded, open_redis};
-use baton_store::redis_db::RedisServer;
+use baton_recommendation::{
+    RecommendationStore, RedisRecommendationStore, open_embedded, open_redis,
+};
+use baton_store::redis_db::{RedisCluster, RedisDb, RedisServer};
 
 macro_rules! checks {
     ($($name:ident),* $(,)?) => {
@@ -30,6 +33,26 @@ macro_rules! checks {
                 async fn $name() {
                     let server = RedisServer::start();
                     let store = open_redis(&server.url()).await.expect("connect");
+                    conformance::run(stringify!($name), &store).await;
+                }
+            )*
+        }
+
+        /// Each check on a fresh three-master Redis Cluster of its own.
+        mod redis_cluster {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let cluster = RedisCluster::start();
+                    let db = RedisDb::connect_with(
+                        &cluster.url(),
+                        "recommendation",
+                        &RedisCluster::options(),
+                    )
+                    .await
+                    .expect("connect to the cluster");
+                    let store = RedisRecommendationStore::new(db);
                     conformance::run(stringify!($name), &store).await;
                 }
             )*

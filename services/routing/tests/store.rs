@@ -1,5 +1,6 @@
-//! The conformance suite on every store backend, and what survives restarting each (reopening
-//! the embedded file, a crash of the Redis server).
+//! The conformance suite on every store backend (Redis as one server and as a three-master
+//! Redis Cluster), and what survives restarting each (reopening the embedded file, a crash of
+//! the Redis server).
 
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use baton_proto::v1::{Agent, Channel, Contact, ContactState, audience::Target};
 use baton_routing::domain::record::{ContactRecord, audience};
 use baton_routing::domain::state::RoutingState;
 use baton_routing::store::{RoutingStore, Write};
-use baton_routing::{conformance, open_embedded, open_redis};
-use baton_store::redis_db::RedisServer;
+use baton_routing::{RedisRoutingStore, conformance, open_embedded, open_redis};
+use baton_store::redis_db::{RedisCluster, RedisDb, RedisServer};
 
 #[tokio::test]
 async fn embedded_store_passes_the_conformance_suite() {
@@ -109,6 +110,15 @@ async fn redis_store_passes_the_conformance_suite() {
     let server = RedisServer::start();
     let store = open_redis(&server.url()).await.expect("connect");
     conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_passes_the_conformance_suite() {
+    let cluster = RedisCluster::start();
+    let db = RedisDb::connect_with(&cluster.url(), "routing", &RedisCluster::options())
+        .await
+        .expect("connect to the cluster");
+    conformance::run_all(&RedisRoutingStore::new(db)).await;
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@
 //! | `baton:routing:{mesh}:live`                       | set    | `<tenant>␟<id>` of every contact not ended  |
 //! | `baton:routing:{mesh}:agents`                     | hash   | `<tenant>␟<agent id>` to the encoded agent  |
 //! | `baton:routing:{mesh}:queues`                     | hash   | `<tenant>␟<queue id>` to the encoded queue  |
-//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer (an erasure finds a tenant's by `SCAN`) |
+//! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer (an erasure finds a tenant's by `SCAN`, of every master on a cluster) |
 //! | `baton:routing:{mesh}:customer␟<tenant>␟<id>`     | set    | `<tenant>␟<contact id>` of the customer's contacts |
 //! | `baton:routing:{mesh}:jobs`                       | hash   | `<tenant>␟<key>` to an open erasure job     |
 //!
@@ -29,7 +29,8 @@
 //! one fixed `mesh`: every key lives in one hash slot and one [`RedisDb::commit`] script
 //! applies the whole batch. That puts all of routing's keys on one node of a cluster, which is
 //! fine while routing runs as a single replica; when router replicas share state, the group
-//! has to follow whatever they partition by.
+//! has to follow whatever they partition by. Every multi-key read (`MGET`, the `MULTI` of a
+//! load) is of that one slot, so it reaches one node and stays atomic on a cluster.
 //!
 //! A remembered answer is the record `baton_store::idempotency::seal` builds (the request's
 //! digest, then the answer) and is read back through `idempotency::open`, so a key that comes
@@ -345,31 +346,12 @@ impl RoutingStore for RedisRoutingStore {
         customer_id: &str,
     ) -> Result<Vec<CustomerAnswer>, StoreError> {
         // Answers are one string each, so the tenant's are found by `SCAN` over their prefix
-        // (every routing key is on one node: the group is one hash slot).
+        // (on a cluster, of every master: a `SCAN` walks one node's keys only).
         let mut prefix = self.db.key(GROUP, &["answer", tenant_id]);
         prefix.push(keys::SEP);
         let pattern = format!("{}*", glob_escape(&prefix));
+        let names = self.db.scan(&pattern, SCAN_BATCH).await?;
         let mut conn = self.db.conn();
-        let mut names = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_BATCH)
-                .query_async(&mut conn)
-                .await?;
-            names.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // SCAN may return a key twice.
-        names.sort();
-        names.dedup();
         let mut found = Vec::new();
         for chunk in names.chunks(SCAN_BATCH) {
             let records: Vec<Option<Vec<u8>>> =
