@@ -25,17 +25,18 @@ use baton_runtime::{
     client::{ClientChannel, ClientConfig, connect_lazy},
     shutdown::Shutdown,
 };
-use baton_store::redis_db::RedisServer;
+use baton_store::redis_db::{RedisCluster, RedisServer};
 
 /// How long a scenario waits for something the mesh should do promptly.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Where a test mesh keeps its state: a fresh data directory, and with Redis a throwaway
-/// `redis-server` of its own. Both go when this is dropped.
+/// `redis-server` (or Redis Cluster) of its own. All go when this is dropped.
 #[derive(Debug)]
 pub struct Stores {
     dir: tempfile::TempDir,
     redis: Option<RedisServer>,
+    cluster: Option<RedisCluster>,
 }
 
 impl Stores {
@@ -44,6 +45,16 @@ impl Stores {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
             redis: None,
+            cluster: None,
+        }
+    }
+
+    /// A fresh three-master Redis Cluster, reached through `--redis-cluster` with every
+    /// master as a seed.
+    pub fn redis_cluster() -> Self {
+        Self {
+            cluster: Some(RedisCluster::start()),
+            ..Self::embedded()
         }
     }
 
@@ -64,7 +75,7 @@ impl Stores {
             .crash_and_restart();
     }
 
-    /// The Redis server's URL, when on Redis.
+    /// The Redis server's URL, when on one Redis server (not a cluster).
     pub fn redis_url(&self) -> Option<String> {
         self.redis.as_ref().map(RedisServer::url)
     }
@@ -75,6 +86,11 @@ impl Stores {
         if let Some(redis) = &self.redis {
             config.store = StoreKind::Redis;
             config.redis_url = redis.url();
+        }
+        if let Some(cluster) = &self.cluster {
+            config.store = StoreKind::Redis;
+            config.redis_cluster = true;
+            config.redis_url = cluster.url();
         }
         config
     }

@@ -18,6 +18,11 @@ use tonic_reflection::pb::v1::{
 
 baton_tests::on_every_store!(data_survives_a_restart_of_the_mesh);
 
+#[tokio::test]
+async fn data_survives_a_restart_of_the_mesh_on_a_redis_cluster() {
+    data_survives_a_restart_of_the_mesh(Stores::redis_cluster()).await
+}
+
 const SERVICES: [(ServiceName, &str); 4] = [
     (ServiceName::Identity, "baton.v1.IdentityService"),
     (ServiceName::Context, "baton.v1.ContextService"),

@@ -26,6 +26,8 @@ pub const CLUSTER_MASTERS: usize = 3;
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    /// What the nodes require of every client, and of each other.
+    password: Option<String>,
     /// Every node's data directory, below this one.
     _dir: tempfile::TempDir,
 }
@@ -40,11 +42,21 @@ impl RedisCluster {
     /// Starts the masters, splits the slots between them, joins them and waits until every
     /// node reports `cluster_state:ok`. Panics when no cluster can be formed.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Like [`RedisCluster::start`], with every node requiring `password` (`requirepass`, and
+    /// `masterauth` between nodes).
+    pub fn start_with_password(password: &str) -> Self {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Self {
         let mut last = String::new();
         // A free port found by binding port 0 can be taken by someone else before the server
         // binds it; try a few.
         for _ in 0..5 {
-            match Self::try_start() {
+            match Self::try_start(password) {
                 Ok(cluster) => return cluster,
                 Err(err) => last = err,
             }
@@ -75,7 +87,7 @@ impl RedisCluster {
         }
     }
 
-    fn try_start() -> Result<Self, String> {
+    fn try_start(password: Option<&str>) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         // Every listener at once, so that no two ports are the same.
         let listeners = (0..CLUSTER_MASTERS * 2)
@@ -92,7 +104,7 @@ impl RedisCluster {
             let (port, bus_port) = (pair[0], pair[1]);
             let node_dir = dir.path().join(format!("node-{i}"));
             std::fs::create_dir(&node_dir).map_err(|e| format!("{}: {e}", node_dir.display()))?;
-            let args: Vec<OsString> = [
+            let mut args: Vec<OsString> = [
                 "--save",
                 "",
                 "--appendonly",
@@ -111,6 +123,11 @@ impl RedisCluster {
             .into_iter()
             .map(OsString::from)
             .collect();
+            if let Some(password) = password {
+                args.extend(
+                    ["--requirepass", password, "--masterauth", password].map(OsString::from),
+                );
+            }
             let child = spawn(port, None, &args, &node_dir).map_err(|e| {
                 format!(
                     "{} did not start ({e}); install it with `make redis-server` \
@@ -121,7 +138,11 @@ impl RedisCluster {
             nodes.push(Node { child, port });
         }
         // From here on, dropping `cluster` stops whatever was started.
-        let mut cluster = RedisCluster { nodes, _dir: dir };
+        let mut cluster = RedisCluster {
+            nodes,
+            password: password.map(str::to_owned),
+            _dir: dir,
+        };
         cluster.await_answers(Duration::from_secs(10))?;
         cluster.form(&ports)?;
         cluster.await_ok(Duration::from_secs(30))?;
@@ -131,22 +152,19 @@ impl RedisCluster {
     /// Waits until every node answers PING, at most `within`; fails when one exits first.
     fn await_answers(&mut self, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
-        for node in &mut self.nodes {
+        for i in 0..self.nodes.len() {
+            let port = self.nodes[i].port;
             loop {
-                if let Ok(Some(status)) = node.child.try_wait() {
-                    return Err(format!(
-                        "redis-server on port {} exited: {status}",
-                        node.port
-                    ));
+                if let Ok(Some(status)) = self.nodes[i].child.try_wait() {
+                    return Err(format!("redis-server on port {port} exited: {status}"));
                 }
-                if matches!(command(node.port, &["PING"]), Ok(Reply::Text(pong)) if pong == "PONG")
+                if matches!(self.command(port, &["PING"]), Ok(Reply::Text(pong)) if pong == "PONG")
                 {
                     break;
                 }
                 if Instant::now() > deadline {
                     return Err(format!(
-                        "redis-server on port {} did not answer within {within:?}",
-                        node.port
+                        "redis-server on port {port} did not answer within {within:?}"
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -165,7 +183,7 @@ impl RedisCluster {
             } else {
                 first + share - 1
             };
-            expect_ok(
+            self.expect_ok(
                 node.port,
                 &[
                     "CLUSTER",
@@ -179,7 +197,7 @@ impl RedisCluster {
         for (i, pair) in ports.chunks(2).enumerate().skip(1) {
             let (port, bus_port) = (pair[0], pair[1]);
             debug_assert_eq!(self.nodes[i].port, port);
-            expect_ok(
+            self.expect_ok(
                 first,
                 &[
                     "CLUSTER",
@@ -199,7 +217,7 @@ impl RedisCluster {
         let known = format!("cluster_known_nodes:{CLUSTER_MASTERS}");
         for node in &self.nodes {
             loop {
-                let info = match command(node.port, &["CLUSTER", "INFO"]) {
+                let info = match self.command(node.port, &["CLUSTER", "INFO"]) {
                     Ok(Reply::Text(info)) => info,
                     Ok(Reply::Error(err)) => err,
                     Err(err) => err,
@@ -239,28 +257,48 @@ enum Reply {
     Error(String),
 }
 
-/// Fails unless the node on `port` answers `args` with `+OK`.
-fn expect_ok(port: u16, args: &[&str]) -> Result<(), String> {
-    match command(port, args)? {
-        Reply::Text(ok) if ok == "OK" => Ok(()),
-        reply => Err(format!("{} on port {port}: {reply:?}", args.join(" "))),
+impl RedisCluster {
+    /// Fails unless the node on `port` answers `args` with `+OK`.
+    fn expect_ok(&self, port: u16, args: &[&str]) -> Result<(), String> {
+        match self.command(port, args)? {
+            Reply::Text(ok) if ok == "OK" => Ok(()),
+            reply => Err(format!("{} on port {port}: {reply:?}", args.join(" "))),
+        }
+    }
+
+    /// Sends `args` as one command to the node on `port` (after `AUTH`, when the nodes require
+    /// a password) and reads its reply.
+    fn command(&self, port: u16, args: &[&str]) -> Result<Reply, String> {
+        let fail = |e: std::io::Error| format!("port {port}: {e}");
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(fail)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(fail)?;
+        let mut reader = BufReader::new(stream.try_clone().map_err(fail)?);
+        if let Some(password) = &self.password {
+            send(&mut stream, &["AUTH", password]).map_err(fail)?;
+            match read_reply(&mut reader, port)? {
+                Reply::Text(ok) if ok == "OK" => {}
+                reply => return Err(format!("AUTH on port {port}: {reply:?}")),
+            }
+        }
+        send(&mut stream, args).map_err(fail)?;
+        read_reply(&mut reader, port)
     }
 }
 
-/// Sends `args` as one command to the node on `port` and reads its reply (a string or an
-/// error; nothing else is asked for).
-fn command(port: u16, args: &[&str]) -> Result<Reply, String> {
-    let fail = |e: std::io::Error| format!("port {port}: {e}");
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(fail)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(fail)?;
+/// Writes `args` as one RESP command.
+fn send(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<()> {
     let mut request = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
         request.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
     }
-    stream.write_all(&request).map_err(fail)?;
-    let mut reader = BufReader::new(stream);
+    stream.write_all(&request)
+}
+
+/// Reads one reply: a string or an error (nothing else is asked for).
+fn read_reply(reader: &mut BufReader<TcpStream>, port: u16) -> Result<Reply, String> {
+    let fail = |e: std::io::Error| format!("port {port}: {e}");
     let mut line = String::new();
     reader.read_line(&mut line).map_err(fail)?;
     let line = line.trim_end_matches(['\r', '\n']);

@@ -182,20 +182,27 @@ fn not_tls(addr: &str) -> StoreError {
 /// when the server refused the credentials, else a backend error naming the server.
 pub(super) fn refused(addr: &str, options: &RedisOptions, err: RedisError) -> StoreError {
     let code = err.code().unwrap_or_default();
-    if code == "WRONGPASS" || err.kind() == redis::ErrorKind::AuthenticationFailed {
+    let text = err.to_string();
+    // A cluster client reports the refusal of its first node inside an error of its own, so
+    // the kind is found in the text there.
+    let wrapped = |kind: &str| code.is_empty() && text.contains(kind);
+    if code == "WRONGPASS"
+        || err.kind() == redis::ErrorKind::AuthenticationFailed
+        || wrapped("AuthenticationFailed")
+        || wrapped("WRONGPASS")
+    {
         let from = match &options.password_file {
             Some(file) => format!("the password in {}", file.display()),
             None => "the password in the url".to_owned(),
         };
         return config(format!("redis at {addr} refused {from}: {err}"));
     }
-    if code == "NOAUTH" {
+    if code == "NOAUTH" || wrapped("NOAUTH") {
         return config(format!(
             "redis at {addr} requires a password and none was given: put it in a file and pass \
              that file (--redis-password-file)"
         ));
     }
-    let text = err.to_string();
     if text.contains("CertificateRequired") {
         return config(format!(
             "redis at {addr} requires a client certificate: {err} (give the certificate and \

@@ -165,3 +165,68 @@ async fn several_urls_without_the_cluster_option_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_commit_waits_for_replicas_of_the_master_that_took_it() {
+    // The test cluster's masters have no replicas: `WAIT 1` reaches the master of each
+    // commit's slot, which answers 0, and the commit is reported as not replicated.
+    let cluster = RedisCluster::start();
+    let db = db(&cluster).await.wait_for_replicas(1);
+    for group in ["t1", "t2", "t3"] {
+        let mut w = Writes::new();
+        w.set(&db.key(group, &["a"]), b"1");
+        let err = db
+            .commit(&db.key(group, &["version"]), 0, &w)
+            .await
+            .expect_err("no replica can acknowledge");
+        assert!(
+            err.to_string().contains("only 0 of 1 replicas"),
+            "{group}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_node_takes_the_password_from_the_file() {
+    let cluster = RedisCluster::start_with_password("s3cret-cluster");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("password");
+    let options = |password: &str| {
+        std::fs::write(&file, format!("{password}\n")).expect("write password file");
+        crate::redis_db::RedisOptions {
+            password_file: Some(file.clone()),
+            ..RedisCluster::options()
+        }
+    };
+    let seed = &cluster.node_urls()[0];
+    let err = RedisDb::connect_with(seed, "test", &options("wrong"))
+        .await
+        .expect_err("a wrong password is refused");
+    assert!(
+        matches!(&err, StoreError::Config(m) if m.contains("refused the password in")),
+        "{err}"
+    );
+    // Without one, the cluster says that it needs one.
+    let err = RedisDb::connect_with(seed, "test", &RedisCluster::options())
+        .await
+        .expect_err("no password");
+    assert!(
+        matches!(&err, StoreError::Config(m) if m.contains("requires a password")),
+        "{err}"
+    );
+
+    let db = RedisDb::connect_with(seed, "test", &options("s3cret-cluster"))
+        .await
+        .expect("connect with the password file");
+    // Groups on every master: the nodes found through the seed take the password too.
+    for group in groups() {
+        let mut w = Writes::new();
+        w.set(&db.key(&group, &["a"]), b"1");
+        assert_eq!(
+            db.commit(&db.key(&group, &["version"]), 0, &w)
+                .await
+                .expect("commit"),
+            Commit::Done(1)
+        );
+    }
+}
