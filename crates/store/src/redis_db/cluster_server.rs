@@ -25,6 +25,7 @@ pub const CLUSTER_MASTERS: usize = 3;
 /// A running Redis Cluster of [`CLUSTER_MASTERS`] masters owned by the test that started it.
 #[derive(Debug)]
 pub struct RedisCluster {
+    /// The masters, in the order of their slot ranges, then the replica if there is one.
     nodes: Vec<Node>,
     /// What the nodes require of every client, and of each other.
     password: Option<String>,
@@ -42,21 +43,27 @@ impl RedisCluster {
     /// Starts the masters, splits the slots between them, joins them and waits until every
     /// node reports `cluster_state:ok`. Panics when no cluster can be formed.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, false)
     }
 
     /// Like [`RedisCluster::start`], with every node requiring `password` (`requirepass`, and
     /// `masterauth` between nodes).
     pub fn start_with_password(password: &str) -> Self {
-        Self::start_with(Some(password))
+        Self::start_with(Some(password), false)
     }
 
-    fn start_with(password: Option<&str>) -> Self {
+    /// Like [`RedisCluster::start`], plus one replica, of the first master (the one serving
+    /// slots 0 to 5460) alone, so that a test can tell which master a `WAIT` reached.
+    pub fn start_with_replica() -> Self {
+        Self::start_with(None, true)
+    }
+
+    fn start_with(password: Option<&str>, replica: bool) -> Self {
         let mut last = String::new();
         // A free port found by binding port 0 can be taken by someone else before the server
         // binds it; try a few.
         for _ in 0..5 {
-            match Self::try_start(password) {
+            match Self::try_start(password, replica) {
                 Ok(cluster) => return cluster,
                 Err(err) => last = err,
             }
@@ -73,7 +80,7 @@ impl RedisCluster {
 
     /// `redis://127.0.0.1:<port>/` of each master, in the order of their slot ranges.
     pub fn node_urls(&self) -> Vec<String> {
-        self.nodes
+        self.nodes[..CLUSTER_MASTERS]
             .iter()
             .map(|node| format!("redis://127.0.0.1:{}/", node.port))
             .collect()
@@ -87,10 +94,11 @@ impl RedisCluster {
         }
     }
 
-    fn try_start(password: Option<&str>) -> Result<Self, String> {
+    fn try_start(password: Option<&str>, replica: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
+        let count = CLUSTER_MASTERS + usize::from(replica);
         // Every listener at once, so that no two ports are the same.
-        let listeners = (0..CLUSTER_MASTERS * 2)
+        let listeners = (0..count * 2)
             .map(|_| free_port())
             .collect::<Result<Vec<_>, _>>()?;
         let ports = listeners
@@ -99,7 +107,7 @@ impl RedisCluster {
             .collect::<Result<Vec<_>, _>>()?;
         drop(listeners);
 
-        let mut nodes = Vec::with_capacity(CLUSTER_MASTERS);
+        let mut nodes = Vec::with_capacity(count);
         for (i, pair) in ports.chunks(2).enumerate() {
             let (port, bus_port) = (pair[0], pair[1]);
             let node_dir = dir.path().join(format!("node-{i}"));
@@ -146,6 +154,9 @@ impl RedisCluster {
         cluster.await_answers(Duration::from_secs(10))?;
         cluster.form(&ports)?;
         cluster.await_ok(Duration::from_secs(30))?;
+        if replica {
+            cluster.replicate_first()?;
+        }
         Ok(cluster)
     }
 
@@ -176,7 +187,7 @@ impl RedisCluster {
     /// Gives each node an equal share of the slots and introduces every node to the first.
     fn form(&self, ports: &[u16]) -> Result<(), String> {
         let share = 16384 / CLUSTER_MASTERS;
-        for (i, node) in self.nodes.iter().enumerate() {
+        for (i, node) in self.nodes[..CLUSTER_MASTERS].iter().enumerate() {
             let first = i * share;
             let last = if i + 1 == CLUSTER_MASTERS {
                 16383
@@ -211,10 +222,33 @@ impl RedisCluster {
         Ok(())
     }
 
+    /// Makes the last node a replica of the first and waits until the first counts it online.
+    fn replicate_first(&self) -> Result<(), String> {
+        let (first, replica) = (self.nodes[0].port, self.nodes[CLUSTER_MASTERS].port);
+        let id = match self.command(first, &["CLUSTER", "MYID"])? {
+            Reply::Text(id) => id,
+            reply => return Err(format!("CLUSTER MYID on port {first}: {reply:?}")),
+        };
+        self.expect_ok(replica, &["CLUSTER", "REPLICATE", &id])?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = match self.command(first, &["INFO", "replication"])? {
+                Reply::Text(info) | Reply::Error(info) => info,
+            };
+            if info.contains("connected_slaves:1") && info.contains("state=online") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no replica of port {first} came online: {info}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until every node knows every other and sees every slot served.
     fn await_ok(&self, within: Duration) -> Result<(), String> {
         let deadline = Instant::now() + within;
-        let known = format!("cluster_known_nodes:{CLUSTER_MASTERS}");
+        let known = format!("cluster_known_nodes:{}", self.nodes.len());
         for node in &self.nodes {
             loop {
                 let info = match self.command(node.port, &["CLUSTER", "INFO"]) {
