@@ -30,6 +30,7 @@ use crate::RoutingConfig;
 use crate::domain::matching::AgentState;
 use crate::domain::mint;
 use crate::domain::record::ContactRecord;
+use crate::domain::state::stats::AgentFilter;
 use crate::domain::state::{Effect, Return, RoutingState};
 use crate::error::Error;
 use crate::metrics::RoutingMetrics;
@@ -70,6 +71,15 @@ enum Timer {
         contact_id: String,
         /// The transfer's hop: a later hop has a timer of its own.
         token_id: String,
+    },
+    /// Some waiting contact's queue widens who may take it.
+    Widen,
+    /// An agent's wrap-up is over unless it ended otherwise first.
+    WrapUpEnds {
+        /// The agent.
+        agent_id: String,
+        /// When it was to end: a later wrap-up has a timer of its own.
+        until: SystemTime,
     },
 }
 
@@ -145,6 +155,9 @@ pub struct Dispatcher {
     metrics: RoutingMetrics,
     /// Contacts waiting by tier, per tenant, as last added to the queue depth metric.
     waiting: HashMap<String, BTreeMap<u32, i64>>,
+    /// The earliest [`Timer::Widen`] set per tenant: a later one is not set beside it, since
+    /// every dispatch asks again for the next.
+    widening: HashMap<String, Instant>,
 }
 
 impl Dispatcher {
@@ -172,6 +185,7 @@ impl Dispatcher {
             stopping: false,
             metrics,
             waiting: HashMap::new(),
+            widening: HashMap::new(),
         };
         // Contacts reloaded from the store are waiting already, and warm transfers among them
         // wait for an agent again from now.
@@ -183,6 +197,9 @@ impl Dispatcher {
                 token_id,
             };
             dispatcher.timers.insert((at, tenant, timer));
+        }
+        for (tenant, agent_id, until) in dispatcher.state.wrap_ups() {
+            dispatcher.time_wrap_up(tenant, agent_id, until);
         }
         tokio::spawn(dispatcher.run(rx, shutdown));
         DispatcherHandle { tx }
@@ -325,7 +342,19 @@ impl Dispatcher {
                 let value = EndContactResponse {
                     contact: Some(record.contact.clone()),
                 };
-                Ok(Change::contact(value, record, effects))
+                let mut change = Change::contact(value, record, effects);
+                // An agent put in wrap-up is stored with the end that caused it.
+                for effect in &change.effects {
+                    if let Effect::WrapUp { agent_id, .. } = effect
+                        && let Some(agent) = d.state.agent(tenant, agent_id)
+                    {
+                        change.writes.push(Write::Agent {
+                            tenant_id: tenant.to_owned(),
+                            agent: agent.profile.clone(),
+                        });
+                    }
+                }
+                Ok(change)
             }),
             Command::CheckTransfer {
                 tenant_id,
@@ -380,9 +409,14 @@ impl Dispatcher {
                 after,
                 limit,
                 queue_id,
+                team,
                 reply,
             } => {
-                let _ = reply.send(self.state.list_agents(&tenant_id, &after, limit, &queue_id));
+                let filter = AgentFilter {
+                    queue_id: &queue_id,
+                    team: &team,
+                };
+                let _ = reply.send(self.state.list_agents(&tenant_id, &after, limit, &filter));
             }
             Command::OpenSession {
                 tenant_id,
@@ -669,6 +703,24 @@ impl Dispatcher {
                         None,
                     )
                 }
+                Effect::WrapUp {
+                    tenant_id,
+                    agent_id,
+                    until,
+                } => {
+                    self.tell_presence(&tenant_id, &agent_id);
+                    self.time_wrap_up(tenant_id, agent_id, until);
+                    continue;
+                }
+                Effect::Widen { tenant_id, at } => {
+                    let after = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    let at = Instant::now() + after;
+                    if self.widening.get(&tenant_id).is_none_or(|set| at < *set) {
+                        self.widening.insert(tenant_id.clone(), at);
+                        self.timers.insert((at, tenant_id, Timer::Widen));
+                    }
+                    continue;
+                }
                 Effect::CoolDown {
                     tenant_id,
                     contact_id,
@@ -727,6 +779,25 @@ impl Dispatcher {
         }
     }
 
+    /// Tells the agent's desk, if one is open, its presence as the router just set it.
+    fn tell_presence(&self, tenant: &str, agent_id: &str) {
+        let key = (tenant.to_owned(), agent_id.to_owned());
+        if let (Some(session), Some(agent)) =
+            (self.sessions.get(&key), self.state.agent(tenant, agent_id))
+        {
+            let _ = session.tx.try_send(AgentSessionResponse {
+                event: Some(Event::PresenceChanged(agent.view())),
+            });
+        }
+    }
+
+    /// Sets the timer that ends a wrap-up at `until` (at once if that has passed).
+    fn time_wrap_up(&mut self, tenant: String, agent_id: String, until: SystemTime) {
+        let after = until.duration_since(SystemTime::now()).unwrap_or_default();
+        let timer = Timer::WrapUpEnds { agent_id, until };
+        self.timers.insert((Instant::now() + after, tenant, timer));
+    }
+
     /// The token an offer to `agent_id` carries: the contact's newest token (`hop_token`)
     /// addressed to that agent alone.
     fn offer_token(
@@ -767,7 +838,7 @@ impl Dispatcher {
             if first.0 > now {
                 break;
             }
-            let Some((_, tenant, timer)) = self.timers.pop_first() else {
+            let Some((at, tenant, timer)) = self.timers.pop_first() else {
                 break;
             };
             let effects = match timer {
@@ -797,6 +868,30 @@ impl Dispatcher {
                 } => {
                     let cause = Return::Lapsed { token_id };
                     self.return_warm_transfer(&tenant, &contact_id, &cause)
+                }
+                Timer::Widen => {
+                    if self.widening.get(&tenant) == Some(&at) {
+                        self.widening.remove(&tenant);
+                    }
+                    self.state.widen(&tenant, SystemTime::now())
+                }
+                Timer::WrapUpEnds { agent_id, until } => {
+                    match self
+                        .state
+                        .wrap_up_over(&tenant, &agent_id, until, SystemTime::now())
+                    {
+                        Some((profile, effects)) => {
+                            // Nobody waits for it: after a crash first, the agent is still in
+                            // wrap-up and its timer is set again at start.
+                            drop(self.persister.enqueue(vec![Write::Agent {
+                                tenant_id: tenant.clone(),
+                                agent: profile,
+                            }]));
+                            self.tell_presence(&tenant, &agent_id);
+                            effects
+                        }
+                        None => Vec::new(),
+                    }
                 }
             };
             self.deliver(effects);

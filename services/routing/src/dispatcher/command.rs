@@ -175,6 +175,7 @@ pub enum Command {
         after: String,
         limit: usize,
         queue_id: String,
+        team: String,
         reply: oneshot::Sender<Page<AgentStatus>>,
     },
     /// Open a desktop session; replies with the session id (the agent goes to `tx` as the

@@ -58,6 +58,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                 after: r.page_token,
                 limit: page_len(r.page_size),
                 queue_id: r.queue_id,
+                team: r.team,
                 reply,
             })
             .await?;
