@@ -22,7 +22,7 @@ use baton_proto::v1::{
     StartContactRequest, Tenure, TransferMode, TransferRequest, TransferTarget,
     UnmergeProfileRequest, UpsertArticlesRequest, UpsertCatalogRequest, UpsertProfileRequest,
     UpsertQueueRequest, Verification, VerificationLevel, VerificationMethod, WatchContextRequest,
-    Widening, transfer_target,
+    WatchRoutingRequest, Widening, transfer_target,
 };
 use baton_token::{ISSUER, PAYLOAD_VERSION};
 use prost::Message;
@@ -677,6 +677,16 @@ fn validate_routing() -> Seeds {
                     page_token: String::new(),
                     queue_id: "billing".into(),
                     team: "north".into(),
+                },
+            ),
+        ),
+        (
+            "watch-routing",
+            request(
+                WATCH_ROUTING,
+                &WatchRoutingRequest {
+                    tenant_id: TENANT.into(),
+                    queue_id: "billing".into(),
                 },
             ),
         ),

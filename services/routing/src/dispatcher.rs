@@ -38,6 +38,7 @@ use crate::persist::Persister;
 use crate::store::Write;
 
 mod command;
+pub mod events;
 
 pub use command::{Accepted, Acked, Command, DispatcherHandle, Idem};
 use command::{Entity, Reply, Slot};
@@ -155,6 +156,8 @@ pub struct Dispatcher {
     metrics: RoutingMetrics,
     /// Contacts waiting by tier, per tenant, as last added to the queue depth metric.
     waiting: HashMap<String, BTreeMap<u32, i64>>,
+    /// Every change, for supervisors watching.
+    events: events::Events,
     /// The earliest [`Timer::Widen`] set per tenant: a later one is not set beside it, since
     /// every dispatch asks again for the next.
     widening: HashMap<String, Instant>,
@@ -172,7 +175,9 @@ impl Dispatcher {
         metrics: RoutingMetrics,
     ) -> DispatcherHandle {
         let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
+        let events = events::channel();
         let mut dispatcher = Dispatcher {
+            events: events.clone(),
             state,
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
@@ -202,7 +207,7 @@ impl Dispatcher {
             dispatcher.time_wrap_up(tenant, agent_id, until);
         }
         tokio::spawn(dispatcher.run(rx, shutdown));
-        DispatcherHandle { tx }
+        DispatcherHandle { tx, events }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: Shutdown) {
@@ -446,6 +451,7 @@ impl Dispatcher {
                         };
                         let _ = tx.try_send(welcome);
                         self.sessions.insert(key, Session { id, tx });
+                        self.announce_agent(&tenant_id, &agent_id);
                         let _ = reply.send(Ok(id));
                         self.deliver(effects);
                     }
@@ -487,9 +493,9 @@ impl Dispatcher {
                             self.metrics
                                 .queue_wait(c.tier, waited.unwrap_or_default().as_secs_f64());
                         }
-                        let durable = self
-                            .persister
-                            .enqueue(vec![Write::Contact(Box::new(record.clone()))]);
+                        let write = Write::Contact(Box::new(record.clone()));
+                        self.announce_write(&write);
+                        let durable = self.persister.enqueue(vec![write]);
                         let agent_tier = self
                             .state
                             .agent(&tenant_id, &agent_id)
@@ -532,6 +538,9 @@ impl Dispatcher {
         let result = match self.replay(&idem) {
             Some(replayed) => replayed,
             None => change(self, &idem.tenant_id).map(|c| {
+                for write in &c.writes {
+                    self.announce_write(write);
+                }
                 let acked = self.commit(idem, c.value, c.entity, c.writes);
                 self.deliver(c.effects);
                 acked
@@ -650,6 +659,8 @@ impl Dispatcher {
                     token,
                 } => {
                     let now = SystemTime::now();
+                    let change = events::contact(&contact, &offer_id, "");
+                    events::announce(&self.events, &tenant_id, &contact.queue_id, change);
                     let token = self.offer_token(&contact, token, &agent_id, now);
                     let offer = ContactOffer {
                         offer_id: offer_id.clone(),
@@ -691,6 +702,8 @@ impl Dispatcher {
                     contact,
                     reason,
                 } => {
+                    let change = events::contact(&contact, "", reason);
+                    events::announce(&self.events, &tenant_id, &contact.queue_id, change);
                     let returned = TransferReturned {
                         contact: Some(*contact),
                         reason: reason.to_owned(),
@@ -741,8 +754,25 @@ impl Dispatcher {
                     agent_id,
                     session,
                     offer_id,
+                    contact_id,
                     reason,
                 } => {
+                    let (queue_id, change) = match self.state.contact(&tenant_id, &contact_id) {
+                        Some(live) => {
+                            let c = &live.record.contact;
+                            let mut change = events::contact(c, &offer_id, reason);
+                            if let baton_proto::v1::routing_event::Change::Contact(ch) = &mut change
+                            {
+                                ch.agent_id.clone_from(&agent_id);
+                            }
+                            (c.queue_id.clone(), change)
+                        }
+                        None => (
+                            String::new(),
+                            events::gone(&contact_id, &agent_id, &offer_id, reason),
+                        ),
+                    };
+                    events::announce(&self.events, &tenant_id, &queue_id, change);
                     let withdrawn = OfferWithdrawn {
                         offer_id,
                         reason: reason.to_owned(),
@@ -779,8 +809,42 @@ impl Dispatcher {
         }
     }
 
+    /// Announces a durable change to supervisors watching: a contact as it now stands, an
+    /// agent with its session and load, a queue.
+    fn announce_write(&self, write: &Write) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        use baton_proto::v1::routing_event::Change;
+        match write {
+            Write::Contact(record) => {
+                let c = &record.contact;
+                let offer = self
+                    .state
+                    .contact(&c.tenant_id, &c.contact_id)
+                    .and_then(|live| live.offer_id.as_deref());
+                let change = events::contact(c, offer.unwrap_or_default(), "");
+                events::announce(&self.events, &c.tenant_id, &c.queue_id, change);
+            }
+            Write::Agent { tenant_id, agent } => self.announce_agent(tenant_id, &agent.agent_id),
+            Write::Queue { tenant_id, queue } => {
+                events::announce(&self.events, tenant_id, "", Change::Queue(queue.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Announces an agent as it is now (profile, session, contacts).
+    fn announce_agent(&self, tenant: &str, agent_id: &str) {
+        if let Some(agent) = self.state.agent(tenant, agent_id) {
+            let change = baton_proto::v1::routing_event::Change::Agent(agent.view());
+            events::announce(&self.events, tenant, "", change);
+        }
+    }
+
     /// Tells the agent's desk, if one is open, its presence as the router just set it.
     fn tell_presence(&self, tenant: &str, agent_id: &str) {
+        self.announce_agent(tenant, agent_id);
         let key = (tenant.to_owned(), agent_id.to_owned());
         if let (Some(session), Some(agent)) =
             (self.sessions.get(&key), self.state.agent(tenant, agent_id))
@@ -935,6 +999,7 @@ impl Dispatcher {
             self.sessions.remove(&key);
         }
         let effects = self.state.close_session(tenant, agent, session, now);
+        self.announce_agent(tenant, agent);
         self.deliver(effects);
     }
 

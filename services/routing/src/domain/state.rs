@@ -56,6 +56,8 @@ pub enum Effect {
         session: u64,
         /// The withdrawn offer.
         offer_id: String,
+        /// The contact it offered.
+        contact_id: String,
         /// Why ("offer timed out", "contact ended").
         reason: &'static str,
     },
@@ -821,6 +823,7 @@ fn withdraw(
         agent_id,
         session: agent.session?,
         offer_id,
+        contact_id: contact_id.to_owned(),
         reason,
     })
 }

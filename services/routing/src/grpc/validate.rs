@@ -8,7 +8,8 @@ use baton_proto::v1::{
     Handover, Identifier, IdentifierAssurance, IdentifierKind, ListAgentsRequest,
     ListQueuesRequest, OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest,
     SkillRequirement, SkillSet, StartContactRequest, TransferMode, TransferRequest,
-    UpsertQueueRequest, VerificationMethod, Widening, open_token_request, transfer_target::Target,
+    UpsertQueueRequest, VerificationMethod, WatchRoutingRequest, Widening, open_token_request,
+    transfer_target::Target,
 };
 // A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
 // apply, checked the same way.
@@ -402,6 +403,14 @@ pub fn list_agents(r: &ListAgentsRequest) -> Result<(), Status> {
     v.optional_id("page_token", &r.page_token);
     v.optional_id("queue_id", &r.queue_id);
     v.optional_id("team", &r.team);
+    v.check()
+}
+
+/// Checks a WatchRouting request.
+pub fn watch_routing(r: &WatchRoutingRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
+    v.optional_id("queue_id", &r.queue_id);
     v.check()
 }
 
