@@ -11,7 +11,7 @@ use baton_proto::v1::{
     AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, EndContactRequest,
     ForgetCustomerRequest, GetContactRequest, GetQueueStatsRequest, ListAgentsRequest,
     ListQueuesRequest, OpenTokenRequest, RejectOffer, SetAgentStateRequest, StartContactRequest,
-    TransferRequest, UpsertQueueRequest,
+    TransferRequest, UpsertQueueRequest, WatchRoutingRequest,
 };
 use baton_routing::grpc::validate;
 use libfuzzer_sys::fuzz_target;
@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
         LIST_QUEUES => check::<ListQueuesRequest>(bytes, validate::list_queues),
         GET_QUEUE_STATS => check::<GetQueueStatsRequest>(bytes, validate::get_queue_stats),
         LIST_AGENTS => check::<ListAgentsRequest>(bytes, validate::list_agents),
+        WATCH_ROUTING => check::<WatchRoutingRequest>(bytes, validate::watch_routing),
         _ => unreachable!("pick returns a number below COUNT"),
     }
 });

@@ -71,8 +71,10 @@ pub mod routing {
     pub const GET_QUEUE_STATS: u8 = 14;
     /// `ListAgentsRequest`.
     pub const LIST_AGENTS: u8 = 15;
+    /// `WatchRoutingRequest`.
+    pub const WATCH_ROUTING: u8 = 16;
     /// How many there are.
-    pub const COUNT: u8 = 16;
+    pub const COUNT: u8 = 17;
 }
 
 /// RecommendationService requests.

@@ -9,19 +9,20 @@ use baton_proto::v1::event::Payload;
 use baton_proto::v1::open_token_request::Opener;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AppendEventRequest, Article,
-    Audience, CancelTransfer, CapacitySet, CaseOpened, CatalogItem, Channel, ChannelCapacity,
-    ContactStarted, ContextSnapshot, ContextToken, EndContactRequest, Event, ForgetCustomerRequest,
-    GetContactRequest, GetContextRequest, GetProfileRequest, GetQueueStatsRequest, Greeting,
-    Handover, Hop, HopKind, Identifier, IdentifierAssurance, IdentifierKind, KnownFact,
-    LinkIdentifierRequest, ListAgentsRequest, ListEventsRequest, ListQueuesRequest,
-    MergeProfilesRequest, MessageDirection, MessageExchanged, Money, OfferAnswered, OfferOutcome,
-    OpenTokenRequest, PersonTraits, Presence, ProfileRecord, PurchaseMade, Queue, QueueSet,
-    RecommendRequest, Recommendations, RecordOutcomeRequest, RejectOffer, ResolveRequest,
-    SetAgentStateRequest, Skill, SkillRequirement, SkillSet, StartContactRequest, Tenure,
-    TransferMode, TransferRequest, TransferTarget, UnmergeProfileRequest, UpsertArticlesRequest,
-    UpsertCatalogRequest, UpsertProfileRequest, UpsertQueueRequest, Verification,
-    VerificationLevel, VerificationMethod, WatchContextRequest, transfer_target,
+    AcceptOffer, Actor, ActorKind, AddNoteRequest, AgentHello, AgentSelection, AppendEventRequest,
+    Article, Audience, CancelTransfer, CapacitySet, CaseOpened, CatalogItem, Channel,
+    ChannelCapacity, ContactStarted, ContextSnapshot, ContextToken, EndContactRequest, Event,
+    ForgetCustomerRequest, GetContactRequest, GetContextRequest, GetProfileRequest,
+    GetQueueStatsRequest, Greeting, Handover, Hop, HopKind, Identifier, IdentifierAssurance,
+    IdentifierKind, KnownFact, LinkIdentifierRequest, ListAgentsRequest, ListEventsRequest,
+    ListQueuesRequest, MergeProfilesRequest, MessageDirection, MessageExchanged, Money,
+    OfferAnswered, OfferOutcome, OpenTokenRequest, PersonTraits, Presence, ProfileRecord,
+    PurchaseMade, Queue, QueueSet, RecommendRequest, Recommendations, RecordOutcomeRequest,
+    RejectOffer, ResolveRequest, SetAgentStateRequest, Skill, SkillRequirement, SkillSet,
+    StartContactRequest, Tenure, TransferMode, TransferRequest, TransferTarget,
+    UnmergeProfileRequest, UpsertArticlesRequest, UpsertCatalogRequest, UpsertProfileRequest,
+    UpsertQueueRequest, Verification, VerificationLevel, VerificationMethod, WatchContextRequest,
+    WatchRoutingRequest, Widening, transfer_target,
 };
 use baton_token::{ISSUER, PAYLOAD_VERSION};
 use prost::Message;
@@ -542,12 +543,14 @@ fn validate_routing() -> Seeds {
             capacities: vec![ChannelCapacity {
                 channel: Channel::Chat as i32,
                 max_contacts: 3,
+                exclusive: false,
             }],
         }),
         queues: Some(QueueSet {
             queue_ids: vec!["billing".into()],
         }),
         idempotency_key: "agent-1".into(),
+        team: Some("north".into()),
     };
     let note = AddNoteRequest {
         tenant_id: TENANT.into(),
@@ -609,6 +612,14 @@ fn validate_routing() -> Seeds {
                         escalation_timeout_secs: 0,
                         service_level_percent: 80,
                         service_level_answer_secs: 20,
+                        agent_selection: AgentSelection::LongestIdle as i32,
+                        widening: Some(Widening {
+                            preferred_agent_secs: 30,
+                            team_secs: 60,
+                            relax_after_secs: 300,
+                            relax_levels: 2,
+                        }),
+                        wrap_up_secs: 30,
                     }),
                     idempotency_key: String::new(),
                 },
@@ -664,6 +675,17 @@ fn validate_routing() -> Seeds {
                     tenant_id: TENANT.into(),
                     page_size: 0,
                     page_token: String::new(),
+                    queue_id: "billing".into(),
+                    team: "north".into(),
+                },
+            ),
+        ),
+        (
+            "watch-routing",
+            request(
+                WATCH_ROUTING,
+                &WatchRoutingRequest {
+                    tenant_id: TENANT.into(),
                     queue_id: "billing".into(),
                 },
             ),

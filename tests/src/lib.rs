@@ -307,11 +307,13 @@ pub async fn agent(
                     .map(|(channel, max)| pb::ChannelCapacity {
                         channel: *channel as i32,
                         max_contacts: *max,
+                        exclusive: false,
                     })
                     .collect(),
             }),
             queues: None,
             idempotency_key: key(),
+            team: None,
         })
         .await
         .expect("agent state set")

@@ -150,6 +150,11 @@ pub const TABLE: &[Rule] = &[
         "agents.read",
         &[Supervisor, Admin],
     ),
+    stream(
+        "/baton.v1.RoutingService/WatchRouting",
+        "routing.watch",
+        &[Supervisor, Admin],
+    ),
     // Identity: routing resolves; administrators curate.
     rule(
         "/baton.v1.IdentityService/Resolve",

@@ -39,6 +39,13 @@
 //! allow it ([`RedisOptions::allow_weak_durability`]); see `durability` for a server that
 //! hides them.
 //!
+//! # Announcing
+//!
+//! A commit may publish a message ([`Writes::publish`]) in the same script as its writes, so
+//! that a change is never committed unannounced; a [`Subscriber`] hears a channel on a
+//! connection of its own and says when it (re)subscribed, since messages sent while it was
+//! away are lost.
+//!
 //! # Connecting
 //!
 //! [`RedisOptions`] adds what a url should not hold: a password read from a file, and for
@@ -71,15 +78,20 @@ use crate::{StoreError, keys::SEP};
 mod conn;
 mod connect;
 mod durability;
+mod pubsub;
 
 pub use conn::RedisConn;
 pub use connect::RedisOptions;
+pub use pubsub::{Heard, Subscriber};
 
 /// One connection to Redis, shared by every task of a service (multiplexed, reconnecting): to
 /// one server, or to every node of a Redis Cluster.
 #[derive(Clone)]
 pub struct RedisDb {
     conn: RedisConn,
+    /// Open the dedicated connections a shared one cannot serve ([`Subscriber`]s): the
+    /// server's client, or one per seed of a cluster (any node hears every `PUBLISH`).
+    subscribe_via: Vec<redis::Client>,
     /// `host:port` of the server, or of the cluster's seeds, for messages.
     addr: String,
     service: &'static str,
@@ -128,8 +140,9 @@ const WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// to skip that check; ARGV[2] the number of value checks, each four arguments: the kind (`h`,
 /// a hash field), the index of its key in KEYS, the field, and the SHA-1 of the value expected
 /// there (empty: absent). Then, per write: the command name, the index of its key in KEYS, how
-/// many further arguments follow, and those arguments. Returns -1 when a check failed; else,
-/// with writes, the guard's new version, without, its current one.
+/// many further arguments follow, and those arguments; index 0 names no key, for a command
+/// that takes none (`PUBLISH`: its channel is an argument, never declared in KEYS). Returns -1
+/// when a check failed; else, with writes, the guard's new version, without, its current one.
 const COMMIT: &str = r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if ARGV[1] ~= '' and current ~= tonumber(ARGV[1]) then
@@ -153,9 +166,13 @@ if i > #ARGV then
 end
 while i <= #ARGV do
   local command = ARGV[i]
-  local key = KEYS[tonumber(ARGV[i + 1])]
+  local index = tonumber(ARGV[i + 1])
   local n = tonumber(ARGV[i + 2])
-  redis.call(command, key, unpack(ARGV, i + 3, i + 2 + n))
+  if index == 0 then
+    redis.call(command, unpack(ARGV, i + 3, i + 2 + n))
+  else
+    redis.call(command, KEYS[index], unpack(ARGV, i + 3, i + 2 + n))
+  end
   i = i + 3 + n
 end
 return redis.call('INCR', KEYS[1])
@@ -190,13 +207,17 @@ impl RedisDb {
         service: &'static str,
         options: &RedisOptions,
     ) -> Result<Self, StoreError> {
-        let (conn, addr) = if options.cluster {
+        let (conn, subscribe_via, addr) = if options.cluster {
             let (client, addr) = connect::cluster_client(url, options).await?;
             let conn = client
                 .get_async_connection()
                 .await
                 .map_err(|e| connect::refused(&addr, options, e))?;
-            (RedisConn::cluster(conn), addr)
+            let mut seeds = Vec::new();
+            for seed in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+                seeds.push(connect::client(seed, options).await?.0);
+            }
+            (RedisConn::cluster(conn), seeds, addr)
         } else {
             if url.contains(',') {
                 return Err(StoreError::Config(
@@ -210,13 +231,14 @@ impl RedisDb {
                 .set_connection_timeout(Some(connect::TIMEOUT))
                 .set_response_timeout(Some(connect::TIMEOUT))
                 .set_number_of_retries(connect::RETRIES as usize);
-            let conn = ConnectionManager::new_with_config(client, config)
+            let conn = ConnectionManager::new_with_config(client.clone(), config)
                 .await
                 .map_err(|e| connect::refused(&addr, options, e))?;
-            (RedisConn::single(conn), addr)
+            (RedisConn::single(conn), vec![client], addr)
         };
         let db = Self {
             conn,
+            subscribe_via,
             addr,
             service,
             wait_replicas: 0,
@@ -508,6 +530,20 @@ impl Writes {
     /// `SREM key member`.
     pub fn srem(&mut self, key: &str, member: &[u8]) -> &mut Self {
         self.command("SREM", key, &[member])
+    }
+
+    /// `PUBLISH channel message`, sent only if the commit applies, by the same script: a
+    /// committed change is never left unannounced, nor an unapplied one announced. Subscribers
+    /// hear it once the commit is done (Redis runs nothing between). The channel is not a key
+    /// and is not declared as one; on a cluster the message reaches subscribers on every node.
+    pub fn publish(&mut self, channel: &str, message: &[u8]) -> &mut Self {
+        self.args.push(b"PUBLISH".to_vec());
+        // Index 0: no key (see `COMMIT`).
+        self.args.push(b"0".to_vec());
+        self.args.push(b"2".to_vec());
+        self.args.push(channel.as_bytes().to_vec());
+        self.args.push(message.to_vec());
+        self
     }
 }
 

@@ -215,11 +215,13 @@ impl Demo<'_> {
                         .map(|(c, n)| pb::ChannelCapacity {
                             channel: *c as i32,
                             max_contacts: *n,
+                            exclusive: false,
                         })
                         .collect(),
                 }),
                 queues: None,
                 idempotency_key: key(),
+                team: None,
             })
             .await
             .map_err(call("setting up agents"))?;

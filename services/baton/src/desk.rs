@@ -159,6 +159,7 @@ impl Desk {
             Event::Withdrawn(_) => "a withdrawal",
             Event::Connected(_) => "a connection",
             Event::TransferReturned(_) => "a transfer returned",
+            Event::PresenceChanged(_) => "a presence change",
         };
         DeskError::Unexpected {
             agent: self.agent_id.clone(),

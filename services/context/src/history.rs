@@ -69,11 +69,15 @@ pub struct Page {
 }
 
 impl<S: ContextStore> History<S> {
-    /// A history over `store`; watches end when `shutdown` fires.
+    /// A history over `store`; watches end when `shutdown` fires. A store shared with other
+    /// processes starts following their changes ([`ContextStore::follow`]), so call this on a
+    /// Tokio runtime.
     pub fn new(store: S, shutdown: Shutdown) -> Self {
+        let hub = Hub::new();
+        store.follow(hub.feed());
         Self {
             store: Arc::new(store),
-            hub: Hub::new(),
+            hub,
             shutdown,
         }
     }

@@ -12,7 +12,8 @@
 //! - [`history`]: the domain: appends (ids, clocks, publishing to watchers), snapshots,
 //!   pages, watches and erasure over any store. No gRPC types.
 //! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap).
-//! - `hub`: the in-process fan-out of committed events to watchers.
+//! - `hub`: the in-process fan-out of committed events to watchers, and the [`store::Feed`]
+//!   through which a shared store reports changes made by other processes.
 //! - [`store`]: the [`ContextStore`] trait, the embedded redb implementation and the Redis one.
 //! - [`conformance`]: the test suite every store backend must pass.
 //! - `validate`: request checks as field violations.

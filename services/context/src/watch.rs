@@ -7,10 +7,15 @@
 //! filled from the store, which is the truth. The channel to the client is bounded, so a slow
 //! client slows its own watch instead of growing memory.
 //!
-//! On a store shared by several processes (Redis), an append made through another replica
-//! never reaches this process's feed; the watch then also reads the store every
-//! [`ContextStore::shared_poll_interval`], so such an event arrives within that interval, and
-//! a watch whose customer was erased through another replica ends within it.
+//! On a store shared by several processes (Redis), appends and erasures made through another
+//! replica reach the hub as notices ([`ContextStore::follow`]): a new version wakes the
+//! watch to read what it lacks, an erasure to check that the last event it sent is still
+//! stored (and to end when it is not). Notices missed while the store's subscription was
+//! down are made up for by a resync: every watch checks the store once. The watch never
+//! polls; with nothing happening it costs the store nothing.
+//!
+//! The check compares the stored event at the last sequence sent with the one sent, id and
+//! all, so an erased history that grew back to that length meanwhile is not mistaken for it.
 
 use std::sync::Arc;
 
@@ -48,6 +53,7 @@ pub(crate) fn spawn<S: ContextStore>(
         tenant_id: tenant_id.to_owned(),
         customer_id: customer_id.to_owned(),
         last: after_version,
+        last_id: None,
     };
     tokio::spawn(
         async move {
@@ -72,6 +78,8 @@ struct Watch<S> {
     customer_id: String,
     /// The sequence of the last event sent (or the caller's `after_version`).
     last: u64,
+    /// The id of the last event sent; `None` before the first.
+    last_id: Option<String>,
 }
 
 impl<S: ContextStore> Watch<S> {
@@ -79,33 +87,24 @@ impl<S: ContextStore> Watch<S> {
         if self.catch_up(false).await.is_err() {
             return;
         }
-        let mut poll = self.store.shared_poll_interval().map(|every| {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval
-        });
         loop {
-            let step = match poll.as_mut() {
-                None => self.receive(subscription.recv().await).await,
-                Some(interval) => tokio::select! {
-                    received = subscription.recv() => self.receive(received).await,
-                    _ = interval.tick() => self.catch_up(true).await,
-                },
-            };
-            if step.is_err() {
+            if self.receive(subscription.recv().await).await.is_err() {
                 return;
             }
         }
     }
 
-    /// Forwards what the in-process feed delivered, filling any gap from the store.
+    /// Forwards what the hub delivered, filling any gap from the store.
     async fn receive(&mut self, received: Received) -> Result<(), Stop> {
         match received {
             Received::Event(event) if event.sequence <= self.last => Ok(()),
             Received::Event(event) if event.sequence == self.last + 1 => {
                 self.send(Arc::unwrap_or_clone(event)).await
             }
-            Received::Event(_) | Received::Lagged => self.catch_up(false).await,
+            // Already sent (this process's own append, heard again from the store).
+            Received::Changed(version) if version <= self.last => Ok(()),
+            Received::Event(_) | Received::Changed(_) => self.catch_up(false).await,
+            Received::Recheck | Received::Lagged => self.catch_up(true).await,
             Received::Closed => {
                 tracing::debug!("watch ended by erasure");
                 Err(Stop)
@@ -113,10 +112,10 @@ impl<S: ContextStore> Watch<S> {
         }
     }
 
-    /// Sends every stored event after the last one sent. With `check_last` (a poll of a shared
-    /// store) the first read starts at the last event sent, which must still be there: when it
-    /// is gone, the history was erased through another process, whose erasure never reaches
-    /// this process's feed, and the watch ends. One read either way.
+    /// Sends every stored event after the last one sent. With `check_last` (a recheck) the
+    /// first read starts at the last event sent, which must still be there, the same event:
+    /// when it is not, the history was erased through another process (whose erasure closes
+    /// no channel of this process's hub), and the watch ends. One read either way.
     async fn catch_up(&mut self, check_last: bool) -> Result<(), Stop> {
         let mut check = check_last && self.last > 0;
         loop {
@@ -135,9 +134,13 @@ impl<S: ContextStore> Watch<S> {
             let complete = events.len() < READ_BATCH;
             let mut events = events.into_iter();
             if std::mem::take(&mut check)
-                && events
-                    .next()
-                    .is_none_or(|first| first.sequence != self.last)
+                && events.next().is_none_or(|first| {
+                    first.sequence != self.last
+                        || self
+                            .last_id
+                            .as_ref()
+                            .is_some_and(|id| *id != first.event_id)
+                })
             {
                 tracing::debug!("watch ended by erasure through another process");
                 return Err(Stop);
@@ -153,6 +156,7 @@ impl<S: ContextStore> Watch<S> {
 
     async fn send(&mut self, event: Event) -> Result<(), Stop> {
         self.last = event.sequence;
+        self.last_id = Some(event.event_id.clone());
         self.tx.send(Ok(event)).await.map_err(|_| Stop)
     }
 }
@@ -238,6 +242,49 @@ mod tests {
         let six = append(6).await;
         hub.publish("t1", &six);
         assert_eq!(next(&mut rx).await, Some(6), "late duplicates are skipped");
+    }
+
+    #[tokio::test]
+    async fn a_recheck_keeps_an_intact_watch_and_ends_one_whose_history_grew_back() {
+        let store = Arc::new(MemoryStore::default());
+        let hub = Hub::new();
+        let feed = hub.feed();
+        let append = |key: &'static str| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .append(conformance::new_event(
+                        "t1",
+                        "c1",
+                        key,
+                        0,
+                        conformance::started("x"),
+                    ))
+                    .await
+                    .expect("append")
+            }
+        };
+        append("a1").await;
+        append("a2").await;
+        let mut rx = spawn(Arc::clone(&store), &hub, Shutdown::new(), "t1", "c1", 0);
+        assert_eq!(next(&mut rx).await, Some(1));
+        assert_eq!(next(&mut rx).await, Some(2));
+
+        // A resync over an unchanged history sends nothing and ends nothing.
+        feed.resync();
+        append("a3").await;
+        feed.appended("t1", "c1", 3);
+        feed.appended("t1", "c1", 3);
+        assert_eq!(next(&mut rx).await, Some(3), "read once, sent once");
+
+        // Erased elsewhere and grown back to the same length before the notice arrives: the
+        // sequences match, the events do not.
+        store.forget("t1", "c1").await.expect("forget");
+        for key in ["b1", "b2", "b3"] {
+            append(key).await;
+        }
+        feed.erased("t1", "c1");
+        assert_eq!(next(&mut rx).await, None, "the watch ends");
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use baton_store::StoreError;
 use crate::domain::erasure::ErasureJob;
 use crate::domain::record::{ContactRecord, WarmOrigin, audience};
 use crate::domain::state::RoutingState;
+use crate::domain::state::stats::AgentFilter;
 use crate::store::{RoutingStore, Write};
 
 fn record(tenant: &str, id: &str, state: ContactState) -> ContactRecord {
@@ -86,6 +87,7 @@ pub async fn queue_figures_read_the_same_after_a_reload<S: RoutingStore>(store: 
         capacities: vec![ChannelCapacity {
             channel: Channel::Voice as i32,
             max_contacts: 1,
+            exclusive: false,
         }],
         ..Agent::default()
     };
@@ -153,7 +155,7 @@ pub async fn queue_figures_read_the_same_after_a_reload<S: RoutingStore>(store: 
     assert_eq!(figures, [("billing", 3, 90_000), ("claims", 1, 5_000)]);
     assert_eq!(next, None);
 
-    let (agents, _) = state.list_agents("conf-q", "", 10, "billing");
+    let (agents, _) = state.list_agents("conf-q", "", 10, &AgentFilter::queue("billing"));
     let ann = agents.first().expect("ann reloads");
     assert_eq!(
         ann.agent.as_ref().map(|a| a.active_contact_ids.clone()),

@@ -30,6 +30,7 @@ use crate::RoutingConfig;
 use crate::domain::matching::AgentState;
 use crate::domain::mint;
 use crate::domain::record::ContactRecord;
+use crate::domain::state::stats::AgentFilter;
 use crate::domain::state::{Effect, Return, RoutingState};
 use crate::error::Error;
 use crate::metrics::RoutingMetrics;
@@ -37,6 +38,7 @@ use crate::persist::Persister;
 use crate::store::Write;
 
 mod command;
+pub mod events;
 
 pub use command::{Accepted, Acked, Command, DispatcherHandle, Idem};
 use command::{Entity, Reply, Slot};
@@ -70,6 +72,15 @@ enum Timer {
         contact_id: String,
         /// The transfer's hop: a later hop has a timer of its own.
         token_id: String,
+    },
+    /// Some waiting contact's queue widens who may take it.
+    Widen,
+    /// An agent's wrap-up is over unless it ended otherwise first.
+    WrapUpEnds {
+        /// The agent.
+        agent_id: String,
+        /// When it was to end: a later wrap-up has a timer of its own.
+        until: SystemTime,
     },
 }
 
@@ -145,6 +156,11 @@ pub struct Dispatcher {
     metrics: RoutingMetrics,
     /// Contacts waiting by tier, per tenant, as last added to the queue depth metric.
     waiting: HashMap<String, BTreeMap<u32, i64>>,
+    /// Every change, for supervisors watching.
+    events: events::Events,
+    /// The earliest [`Timer::Widen`] set per tenant: a later one is not set beside it, since
+    /// every dispatch asks again for the next.
+    widening: HashMap<String, Instant>,
 }
 
 impl Dispatcher {
@@ -159,7 +175,9 @@ impl Dispatcher {
         metrics: RoutingMetrics,
     ) -> DispatcherHandle {
         let (tx, rx) = mpsc::channel(COMMAND_DEPTH);
+        let events = events::channel();
         let mut dispatcher = Dispatcher {
+            events: events.clone(),
             state,
             sessions: HashMap::new(),
             timers: BTreeSet::new(),
@@ -172,6 +190,7 @@ impl Dispatcher {
             stopping: false,
             metrics,
             waiting: HashMap::new(),
+            widening: HashMap::new(),
         };
         // Contacts reloaded from the store are waiting already, and warm transfers among them
         // wait for an agent again from now.
@@ -184,8 +203,11 @@ impl Dispatcher {
             };
             dispatcher.timers.insert((at, tenant, timer));
         }
+        for (tenant, agent_id, until) in dispatcher.state.wrap_ups() {
+            dispatcher.time_wrap_up(tenant, agent_id, until);
+        }
         tokio::spawn(dispatcher.run(rx, shutdown));
-        DispatcherHandle { tx }
+        DispatcherHandle { tx, events }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: Shutdown) {
@@ -325,7 +347,19 @@ impl Dispatcher {
                 let value = EndContactResponse {
                     contact: Some(record.contact.clone()),
                 };
-                Ok(Change::contact(value, record, effects))
+                let mut change = Change::contact(value, record, effects);
+                // An agent put in wrap-up is stored with the end that caused it.
+                for effect in &change.effects {
+                    if let Effect::WrapUp { agent_id, .. } = effect
+                        && let Some(agent) = d.state.agent(tenant, agent_id)
+                    {
+                        change.writes.push(Write::Agent {
+                            tenant_id: tenant.to_owned(),
+                            agent: agent.profile.clone(),
+                        });
+                    }
+                }
+                Ok(change)
             }),
             Command::CheckTransfer {
                 tenant_id,
@@ -380,9 +414,14 @@ impl Dispatcher {
                 after,
                 limit,
                 queue_id,
+                team,
                 reply,
             } => {
-                let _ = reply.send(self.state.list_agents(&tenant_id, &after, limit, &queue_id));
+                let filter = AgentFilter {
+                    queue_id: &queue_id,
+                    team: &team,
+                };
+                let _ = reply.send(self.state.list_agents(&tenant_id, &after, limit, &filter));
             }
             Command::OpenSession {
                 tenant_id,
@@ -412,6 +451,7 @@ impl Dispatcher {
                         };
                         let _ = tx.try_send(welcome);
                         self.sessions.insert(key, Session { id, tx });
+                        self.announce_agent(&tenant_id, &agent_id);
                         let _ = reply.send(Ok(id));
                         self.deliver(effects);
                     }
@@ -453,9 +493,9 @@ impl Dispatcher {
                             self.metrics
                                 .queue_wait(c.tier, waited.unwrap_or_default().as_secs_f64());
                         }
-                        let durable = self
-                            .persister
-                            .enqueue(vec![Write::Contact(Box::new(record.clone()))]);
+                        let write = Write::Contact(Box::new(record.clone()));
+                        self.announce_write(&write);
+                        let durable = self.persister.enqueue(vec![write]);
                         let agent_tier = self
                             .state
                             .agent(&tenant_id, &agent_id)
@@ -498,6 +538,9 @@ impl Dispatcher {
         let result = match self.replay(&idem) {
             Some(replayed) => replayed,
             None => change(self, &idem.tenant_id).map(|c| {
+                for write in &c.writes {
+                    self.announce_write(write);
+                }
                 let acked = self.commit(idem, c.value, c.entity, c.writes);
                 self.deliver(c.effects);
                 acked
@@ -616,6 +659,8 @@ impl Dispatcher {
                     token,
                 } => {
                     let now = SystemTime::now();
+                    let change = events::contact(&contact, &offer_id, "");
+                    events::announce(&self.events, &tenant_id, &contact.queue_id, change);
                     let token = self.offer_token(&contact, token, &agent_id, now);
                     let offer = ContactOffer {
                         offer_id: offer_id.clone(),
@@ -657,6 +702,8 @@ impl Dispatcher {
                     contact,
                     reason,
                 } => {
+                    let change = events::contact(&contact, "", reason);
+                    events::announce(&self.events, &tenant_id, &contact.queue_id, change);
                     let returned = TransferReturned {
                         contact: Some(*contact),
                         reason: reason.to_owned(),
@@ -668,6 +715,24 @@ impl Dispatcher {
                         Event::TransferReturned(returned),
                         None,
                     )
+                }
+                Effect::WrapUp {
+                    tenant_id,
+                    agent_id,
+                    until,
+                } => {
+                    self.tell_presence(&tenant_id, &agent_id);
+                    self.time_wrap_up(tenant_id, agent_id, until);
+                    continue;
+                }
+                Effect::Widen { tenant_id, at } => {
+                    let after = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    let at = Instant::now() + after;
+                    if self.widening.get(&tenant_id).is_none_or(|set| at < *set) {
+                        self.widening.insert(tenant_id.clone(), at);
+                        self.timers.insert((at, tenant_id, Timer::Widen));
+                    }
+                    continue;
                 }
                 Effect::CoolDown {
                     tenant_id,
@@ -689,8 +754,25 @@ impl Dispatcher {
                     agent_id,
                     session,
                     offer_id,
+                    contact_id,
                     reason,
                 } => {
+                    let (queue_id, change) = match self.state.contact(&tenant_id, &contact_id) {
+                        Some(live) => {
+                            let c = &live.record.contact;
+                            let mut change = events::contact(c, &offer_id, reason);
+                            if let baton_proto::v1::routing_event::Change::Contact(ch) = &mut change
+                            {
+                                ch.agent_id.clone_from(&agent_id);
+                            }
+                            (c.queue_id.clone(), change)
+                        }
+                        None => (
+                            String::new(),
+                            events::gone(&contact_id, &agent_id, &offer_id, reason),
+                        ),
+                    };
+                    events::announce(&self.events, &tenant_id, &queue_id, change);
                     let withdrawn = OfferWithdrawn {
                         offer_id,
                         reason: reason.to_owned(),
@@ -725,6 +807,59 @@ impl Dispatcher {
                 pending.extend(self.state.close_session(&key.0, &key.1, session, now));
             }
         }
+    }
+
+    /// Announces a durable change to supervisors watching: a contact as it now stands, an
+    /// agent with its session and load, a queue.
+    fn announce_write(&self, write: &Write) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        use baton_proto::v1::routing_event::Change;
+        match write {
+            Write::Contact(record) => {
+                let c = &record.contact;
+                let offer = self
+                    .state
+                    .contact(&c.tenant_id, &c.contact_id)
+                    .and_then(|live| live.offer_id.as_deref());
+                let change = events::contact(c, offer.unwrap_or_default(), "");
+                events::announce(&self.events, &c.tenant_id, &c.queue_id, change);
+            }
+            Write::Agent { tenant_id, agent } => self.announce_agent(tenant_id, &agent.agent_id),
+            Write::Queue { tenant_id, queue } => {
+                events::announce(&self.events, tenant_id, "", Change::Queue(queue.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Announces an agent as it is now (profile, session, contacts).
+    fn announce_agent(&self, tenant: &str, agent_id: &str) {
+        if let Some(agent) = self.state.agent(tenant, agent_id) {
+            let change = baton_proto::v1::routing_event::Change::Agent(agent.view());
+            events::announce(&self.events, tenant, "", change);
+        }
+    }
+
+    /// Tells the agent's desk, if one is open, its presence as the router just set it.
+    fn tell_presence(&self, tenant: &str, agent_id: &str) {
+        self.announce_agent(tenant, agent_id);
+        let key = (tenant.to_owned(), agent_id.to_owned());
+        if let (Some(session), Some(agent)) =
+            (self.sessions.get(&key), self.state.agent(tenant, agent_id))
+        {
+            let _ = session.tx.try_send(AgentSessionResponse {
+                event: Some(Event::PresenceChanged(agent.view())),
+            });
+        }
+    }
+
+    /// Sets the timer that ends a wrap-up at `until` (at once if that has passed).
+    fn time_wrap_up(&mut self, tenant: String, agent_id: String, until: SystemTime) {
+        let after = until.duration_since(SystemTime::now()).unwrap_or_default();
+        let timer = Timer::WrapUpEnds { agent_id, until };
+        self.timers.insert((Instant::now() + after, tenant, timer));
     }
 
     /// The token an offer to `agent_id` carries: the contact's newest token (`hop_token`)
@@ -767,7 +902,7 @@ impl Dispatcher {
             if first.0 > now {
                 break;
             }
-            let Some((_, tenant, timer)) = self.timers.pop_first() else {
+            let Some((at, tenant, timer)) = self.timers.pop_first() else {
                 break;
             };
             let effects = match timer {
@@ -797,6 +932,30 @@ impl Dispatcher {
                 } => {
                     let cause = Return::Lapsed { token_id };
                     self.return_warm_transfer(&tenant, &contact_id, &cause)
+                }
+                Timer::Widen => {
+                    if self.widening.get(&tenant) == Some(&at) {
+                        self.widening.remove(&tenant);
+                    }
+                    self.state.widen(&tenant, SystemTime::now())
+                }
+                Timer::WrapUpEnds { agent_id, until } => {
+                    match self
+                        .state
+                        .wrap_up_over(&tenant, &agent_id, until, SystemTime::now())
+                    {
+                        Some((profile, effects)) => {
+                            // Nobody waits for it: after a crash first, the agent is still in
+                            // wrap-up and its timer is set again at start.
+                            drop(self.persister.enqueue(vec![Write::Agent {
+                                tenant_id: tenant.clone(),
+                                agent: profile,
+                            }]));
+                            self.tell_presence(&tenant, &agent_id);
+                            effects
+                        }
+                        None => Vec::new(),
+                    }
                 }
             };
             self.deliver(effects);
@@ -840,6 +999,7 @@ impl Dispatcher {
             self.sessions.remove(&key);
         }
         let effects = self.state.close_session(tenant, agent, session, now);
+        self.announce_agent(tenant, agent);
         self.deliver(effects);
     }
 

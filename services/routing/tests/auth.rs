@@ -9,10 +9,12 @@ use baton_proto::v1::{
     GetQueueStatsRequest, Handover, Identifier, IdentifierAssurance, IdentifierKind,
     ListAgentsRequest, ListQueuesRequest, OpenTokenRequest, Presence, Queue, QueueSet,
     SetAgentStateRequest, Skill, SkillSet, StartContactRequest, TransferRequest, TransferTarget,
-    UpsertQueueRequest, open_token_request::Opener, transfer_target::Target,
+    UpsertQueueRequest, WatchRoutingRequest, open_token_request::Opener, routing_event,
+    transfer_target::Target,
 };
 use baton_runtime::validate::field_violations;
 use common::*;
+use std::time::Duration;
 use tonic::Code;
 
 async fn open(
@@ -648,4 +650,75 @@ async fn only_supervisors_and_admins_see_queues_and_agents() {
         .expect("its own tenant")
         .into_inner();
     assert!(theirs.queues.is_empty());
+}
+
+#[tokio::test]
+async fn a_supervisor_watches_contacts_and_agents_change_and_nobody_else_may() {
+    let mesh = auth_mesh().await;
+    let err = mesh
+        .agent_desk(TENANT, "ann")
+        .watch_routing(WatchRoutingRequest::default())
+        .await
+        .expect_err("an agent may not watch routing");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("routing.watch"), "{}", err.message());
+
+    let mut events = mesh
+        .supervisor()
+        .watch_routing(WatchRoutingRequest::default())
+        .await
+        .expect("a supervisor may")
+        .into_inner();
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    let mut ann = desk_on(&mesh.agent_desk(TENANT, "ann"), "ann")
+        .await
+        .expect("ann's desk");
+    mesh.gateway("ivr-1")
+        .start_contact(start_request(Channel::Voice, "start-w"))
+        .await
+        .expect("start");
+    let offer = ann.offer().await;
+    ann.accept(&offer.offer_id).await;
+
+    // Read until the contact is connected: on the way, ann appears with her desk open and the
+    // contact is queued and offered to her, in that order.
+    let mut seen = Vec::new();
+    while !seen.contains(&"connected") {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("events keep coming")
+            .expect("stream")
+            .expect("an event");
+        assert!(event.at.is_some());
+        match event.change {
+            Some(routing_event::Change::Agent(a)) if a.agent_id == "ann" && a.session_open => {
+                seen.push("desk open");
+            }
+            Some(routing_event::Change::Contact(c)) => {
+                assert_eq!(
+                    c.contact_id,
+                    offer.contact.as_ref().expect("contact").contact_id
+                );
+                match ContactState::try_from(c.state) {
+                    Ok(ContactState::Queued) => seen.push("queued"),
+                    Ok(ContactState::Offered) => {
+                        assert_eq!(
+                            (c.agent_id.as_str(), c.offer_id.as_str()),
+                            ("ann", offer.offer_id.as_str())
+                        );
+                        seen.push("offered");
+                    }
+                    Ok(ContactState::Connected) => {
+                        assert_eq!(c.agent_id, "ann");
+                        seen.push("connected");
+                    }
+                    other => panic!("unexpected state {other:?}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    let at = |what| seen.iter().position(|s| *s == what);
+    assert!(at("desk open") < at("offered"), "{seen:?}");
+    assert!(at("offered") < at("connected"), "{seen:?}");
 }

@@ -18,6 +18,8 @@ mod redis;
 pub use embedded::EmbeddedContextStore;
 pub use redis::RedisContextStore;
 
+pub use crate::hub::Feed;
+
 /// The operation appends remember their answers under (and name when a key is reused).
 pub(crate) const APPEND_OPERATION: &str = "context.append";
 
@@ -80,11 +82,14 @@ pub trait ContextStore: Send + Sync + 'static {
         customer_ids: &[String],
     ) -> impl Future<Output = Result<Vec<Option<View>>, Error>> + Send;
 
-    /// How often a watch reads the store for events that other processes appended: `None`
-    /// when every append to this store goes through this process (the embedded store), so the
-    /// in-process feed misses nothing.
-    fn shared_poll_interval(&self) -> Option<std::time::Duration> {
-        None
+    /// Starts reporting to `feed` the appends and erasures committed through other
+    /// processes, until the feed closes; called once, by [`History::new`](crate::History::new),
+    /// on a Tokio runtime. Reports are nudges: watches read the store when woken, so a store
+    /// may report late, twice or out of order, and must [`Feed::resync`] whenever it may have
+    /// missed some. The default does nothing: right for a store that only this process writes
+    /// (the embedded one), whose appends all reach the hub directly.
+    fn follow(&self, feed: Feed) {
+        let _ = feed;
     }
 
     /// Up to `limit` events with a sequence greater than `after`, oldest first.

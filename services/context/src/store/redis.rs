@@ -43,17 +43,28 @@
 //!
 //! Erasure is one guarded commit too: the events, the view, the `append-keys` set and every
 //! `append` record naming the customer.
-
-use std::time::Duration;
+//!
+//! # Notices
+//!
+//! Every commit that changes a history also publishes, in the same script, a notice on the
+//! service's channel `baton:context:notices`: `<version>␟<tenant>␟<customer>`, the version
+//! in decimal after an append or `erased` after an erasure. A committed change is therefore
+//! never left unannounced by a crash between commit and publish. Each process listens on one
+//! dedicated connection ([`ContextStore::follow`]) and hands what it hears to its hub; when
+//! that subscription is (re)established, it asks every watch to read the store once, for
+//! the notices it missed meanwhile. The cost of watching is one connection per process, not
+//! a read per watch per interval. A notice names ids only, and Redis keeps none of them.
 
 use baton_proto::v1::{AppendEventResponse, ContextSnapshot, Event};
 use baton_store::{
     codec, idempotency,
+    keys::SEP,
     redis::{self, RedisError},
-    redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended},
+    redis_db::{Commit, Heard, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended},
 };
+use tracing::Instrument as _;
 
-use super::{APPEND_OPERATION, Appended, ContextStore, NewEvent};
+use super::{APPEND_OPERATION, Appended, ContextStore, Feed, NewEvent};
 use crate::{
     Error,
     view::{self, View},
@@ -67,20 +78,25 @@ const CUSTOMER: &str = "customer";
 /// The field of an `append` record holding the remembered answer, after the request's digest.
 const ANSWER: &str = "answer";
 
-/// How often a watch reads Redis for events appended through another replica.
-const WATCH_POLL: Duration = Duration::from_millis(250);
+/// The name of the channel notices are published on, within the service's.
+const NOTICES: &str = "notices";
+/// The version part of an erasure's notice.
+const ERASED: &str = "erased";
 
 /// A [`ContextStore`] in Redis. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
 pub struct RedisContextStore {
     /// The service's connection and key builder (`baton:context:{tenant}:..`).
     db: RedisDb,
+    /// The channel every commit announces itself on (`baton:context:notices`).
+    notices: String,
 }
 
 impl RedisContextStore {
     /// The store on `db`, connected for the `context` service.
     pub fn new(db: RedisDb) -> Self {
-        Self { db }
+        let notices = db.channel(NOTICES);
+        Self { db, notices }
     }
 
     /// The keys of one customer's history.
@@ -121,6 +137,65 @@ fn guard_shard(customer_id: &str) -> u64 {
     hash % GUARD_SHARDS
 }
 
+/// A change to one history, as announced on the notices channel.
+#[derive(Debug, PartialEq, Eq)]
+enum Notice<'a> {
+    /// The history reached this version.
+    Appended(&'a str, &'a str, u64),
+    /// The history was erased.
+    Erased(&'a str, &'a str),
+}
+
+impl<'a> Notice<'a> {
+    /// `<version or erased>␟<tenant>␟<customer>`. A tenant holds no `␟`; the customer comes
+    /// last, so its id needs no escaping.
+    fn encode(&self) -> Vec<u8> {
+        let (what, tenant, customer) = match self {
+            Notice::Appended(tenant, customer, version) => (version.to_string(), tenant, customer),
+            Notice::Erased(tenant, customer) => (ERASED.to_owned(), tenant, customer),
+        };
+        format!("{what}{SEP}{tenant}{SEP}{customer}").into_bytes()
+    }
+
+    /// The notice in `bytes`, or `None` when they are not one.
+    fn decode(bytes: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(3, SEP);
+        let (what, tenant, customer) = (parts.next()?, parts.next()?, parts.next()?);
+        if what == ERASED {
+            return Some(Notice::Erased(tenant, customer));
+        }
+        Some(Notice::Appended(tenant, customer, what.parse().ok()?))
+    }
+
+    /// Passes the notice on to the watchers it concerns.
+    fn report(&self, feed: &Feed) {
+        match *self {
+            Notice::Appended(tenant, customer, version) => {
+                feed.appended(tenant, customer, version);
+            }
+            Notice::Erased(tenant, customer) => feed.erased(tenant, customer),
+        }
+    }
+}
+
+/// Waits (briefly) until the shared connection answers. A subscription made again usually
+/// means the server was lost, and the shared connection fails the first command after such
+/// a loss while it reconnects: better this ping than the reads of every watch woken next.
+async fn reconnected(db: &RedisDb) {
+    for attempt in 1..=10u32 {
+        let answer: Result<String, RedisError> =
+            redis::cmd("PING").query_async(&mut db.conn()).await;
+        match answer {
+            Ok(_) => return,
+            Err(err) => {
+                tracing::debug!(attempt, error = %err, "shared connection not back yet");
+                tokio::time::sleep(std::time::Duration::from_millis(50) * attempt).await;
+            }
+        }
+    }
+}
+
 /// Any Redis failure as the service's error.
 fn backend(err: RedisError) -> Error {
     Error::Store(err.into())
@@ -147,10 +222,31 @@ type AppendSnapshot = (
 type ForgetSnapshot = (Option<u64>, u64, bool, Vec<String>);
 
 impl ContextStore for RedisContextStore {
-    /// Other replicas append to the same Redis; their events reach this process's watches by
-    /// reading the store this often.
-    fn shared_poll_interval(&self) -> Option<Duration> {
-        Some(WATCH_POLL)
+    /// Other replicas append to the same Redis: listens to the notices of every commit on a
+    /// connection of its own, and resyncs the feed each time that subscription is made.
+    fn follow(&self, mut feed: Feed) {
+        let mut subscriber = self.db.subscriber(&self.notices);
+        let db = self.db.clone();
+        let listen = async move {
+            loop {
+                let heard = tokio::select! {
+                    () = feed.closed() => return,
+                    heard = subscriber.next() => heard,
+                };
+                match heard {
+                    Heard::Subscribed => {
+                        tracing::debug!("subscribed to notices: every watch reads the store");
+                        reconnected(&db).await;
+                        feed.resync();
+                    }
+                    Heard::Message(bytes) => match Notice::decode(&bytes) {
+                        Some(notice) => notice.report(&feed),
+                        None => tracing::warn!(len = bytes.len(), "unreadable notice ignored"),
+                    },
+                }
+            }
+        };
+        tokio::spawn(listen.instrument(tracing::info_span!("context_notices")));
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %new.tenant_id, customer = %new.customer_id))]
@@ -233,7 +329,11 @@ impl ContextStore for RedisContextStore {
                         &record_answer,
                     ],
                 )
-                .sadd(&keys.append_keys, idempotency_key.as_bytes());
+                .sadd(&keys.append_keys, idempotency_key.as_bytes())
+                .publish(
+                    &self.notices,
+                    &Notice::Appended(&tenant_id, &customer_id, version + 1).encode(),
+                );
             match self.db.commit(&keys.guard, guard, &writes).await? {
                 Commit::Done(_) => {
                     return Ok(Appended {
@@ -369,6 +469,10 @@ impl ContextStore for RedisContextStore {
                 }
                 writes.srem(&keys.append_keys, key.as_bytes());
             }
+            writes.publish(
+                &self.notices,
+                &Notice::Erased(tenant_id, customer_id).encode(),
+            );
             match self.db.commit(&keys.guard, guard, &writes).await? {
                 Commit::Done(_) => return Ok(events + u64::from(has_view)),
                 Commit::Conflict => tokio::time::sleep(back_off(attempt)).await,
@@ -398,47 +502,276 @@ mod tests {
         conformance::run_all(|| open(&server)).await;
     }
 
+    use std::time::Duration;
+
+    use crate::history::{Append, History};
+
+    /// An append of a started contact to `customer`, with the idempotency key `key`.
+    fn append_of(customer: &str, key: &str) -> Append {
+        Append {
+            tenant_id: "t-watch".into(),
+            customer_id: customer.into(),
+            event: Event {
+                payload: Some(started("chat")),
+                ..Default::default()
+            },
+            idempotency_key: key.into(),
+            request_digest: [7; 32],
+            expected_version: 0,
+        }
+    }
+
+    /// The next thing a watch sends within `wait`: `Some(sequence)`, or `None` when it ended.
+    async fn next_within(
+        watch: &mut tokio::sync::mpsc::Receiver<Result<Event, Error>>,
+        wait: Duration,
+    ) -> Option<u64> {
+        tokio::time::timeout(wait, watch.recv())
+            .await
+            .expect("the watch answers in time")
+            .map(|item| item.expect("no error").sequence)
+    }
+
+    /// A plain connection for inspecting the server.
+    async fn admin(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(server.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect")
+    }
+
+    /// `(commands processed, ZRANGE calls)` so far, as `INFO` counts them.
+    async fn commands(conn: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .arg("commandstats")
+            .query_async(conn)
+            .await
+            .expect("info");
+        let field = |prefix: &str| {
+            info.lines()
+                .find_map(|line| line.strip_prefix(prefix))
+                .map_or(0, |rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().expect("a count")
+                })
+        };
+        (
+            field("total_commands_processed:"),
+            field("cmdstat_zrange:calls="),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_cluster_watches_hear_of_appends_through_another_replica_whatever_node_holds_them()
+    {
+        use baton_store::redis_db::RedisCluster;
+        let cluster = RedisCluster::start();
+        let open = || async {
+            let db = RedisDb::connect_with(&cluster.url(), "context", &RedisCluster::options())
+                .await
+                .expect("connect to the cluster");
+            RedisContextStore::new(db)
+        };
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open().await, shutdown.clone());
+        let writing = History::new(open().await, shutdown.clone());
+        // Tenants hash to slots all over the cluster; the subscriber listens on one node.
+        let tenants: Vec<String> = (0..6).map(|i| format!("t-cluster-{i}")).collect();
+        let mut watches: Vec<_> = tenants.iter().map(|t| watching.watch(t, "c1", 0)).collect();
+        for (tenant, watch) in tenants.iter().zip(&mut watches) {
+            let append = Append {
+                tenant_id: tenant.clone(),
+                ..append_of("c1", &format!("k-{tenant}"))
+            };
+            writing
+                .append(append)
+                .await
+                .expect("append through the other replica");
+            assert_eq!(
+                next_within(watch, Duration::from_secs(2)).await,
+                Some(1),
+                "{tenant}"
+            );
+        }
+        shutdown.trigger();
+    }
+
     #[tokio::test]
-    async fn a_watch_sees_appends_and_erasure_made_through_another_replica() {
-        use crate::history::{Append, History};
+    async fn a_watch_hears_of_appends_and_erasure_through_another_replica_without_polling() {
         let server = RedisServer::start();
         let shutdown = baton_runtime::shutdown::Shutdown::new();
         let watching = History::new(open(&server).await, shutdown.clone());
         let writing = History::new(open(&server).await, shutdown.clone());
         let mut watch = watching.watch("t-watch", "c1", 0);
+        let mut admin = admin(&server).await;
         for n in 1..=3u64 {
             writing
-                .append(Append {
-                    tenant_id: "t-watch".into(),
-                    customer_id: "c1".into(),
-                    event: baton_proto::v1::Event {
-                        payload: Some(started("chat")),
-                        ..Default::default()
-                    },
-                    idempotency_key: format!("k{n}"),
-                    request_digest: [n as u8; 32],
-                    expected_version: 0,
-                })
+                .append(append_of("c1", &format!("k{n}")))
                 .await
                 .expect("append through the other replica");
-            let event = tokio::time::timeout(std::time::Duration::from_secs(5), watch.recv())
-                .await
-                .expect("the watch hears of it within the poll interval")
-                .expect("open")
-                .expect("no error");
-            assert_eq!(event.sequence, n);
+            assert_eq!(
+                next_within(&mut watch, Duration::from_secs(1)).await,
+                Some(n)
+            );
         }
+
+        // Idle for several of the old poll intervals: the watch reads nothing.
+        let (_, before) = commands(&mut admin).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let (_, after) = commands(&mut admin).await;
+        assert_eq!(after, before, "an idle watch does not read the store");
+
         writing
             .forget("t-watch", "c1")
             .await
             .expect("erase through the other replica");
-        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), watch.recv())
+        let ended = tokio::time::timeout(Duration::from_secs(1), watch.recv())
             .await
-            .expect("the watch ends within the poll interval");
+            .expect("the watch ends promptly");
         assert!(
             ended.is_none(),
             "the watch ends, it does not send: {ended:?}"
         );
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn a_lost_subscription_resyncs_and_the_watch_misses_nothing() {
+        let server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open(&server).await, shutdown.clone());
+        let writing = History::new(open(&server).await, shutdown.clone());
+        let mut watch = watching.watch("t-watch", "c1", 0);
+        let mut admin = admin(&server).await;
+        writing.append(append_of("c1", "k1")).await.expect("append");
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(5)).await,
+            Some(1)
+        );
+
+        // New connections are refused (established ones stay signed in), so the watching
+        // replica's subscription stays down while appends are announced to nobody.
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("for-the-test")
+            .query_async(&mut admin)
+            .await
+            .expect("config set");
+        let killed: u64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut admin)
+            .await
+            .expect("client kill");
+        assert_eq!(killed, 2, "one subscription per replica");
+        for n in 2..=4 {
+            writing
+                .append(append_of("c1", &format!("k{n}")))
+                .await
+                .expect("append while the watching replica is deaf");
+        }
+        let unheard = tokio::time::timeout(Duration::from_millis(300), watch.recv()).await;
+        assert!(
+            unheard.is_err(),
+            "nothing can reach the watch yet: {unheard:?}"
+        );
+
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("")
+            .query_async(&mut admin)
+            .await
+            .expect("config set");
+        for n in 2..=4 {
+            assert_eq!(
+                next_within(&mut watch, Duration::from_secs(10)).await,
+                Some(n),
+                "the resync reads what was missed"
+            );
+        }
+        writing.append(append_of("c1", "k5")).await.expect("append");
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(5)).await,
+            Some(5),
+            "nothing was sent twice, and notices are heard again"
+        );
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
+    async fn a_watch_carries_on_across_a_redis_restart() {
+        let mut server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open(&server).await, shutdown.clone());
+        let writing = History::new(open(&server).await, shutdown.clone());
+        let mut watch = watching.watch("t-watch", "c1", 0);
+        writing.append(append_of("c1", "k1")).await.expect("append");
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(5)).await,
+            Some(1)
+        );
+
+        server.crash_and_restart();
+        for n in 2..=3 {
+            // The writer's connection reconnects on its own, maybe after a refused attempt.
+            let mut attempts = 0;
+            while let Err(err) = writing.append(append_of("c1", &format!("k{n}"))).await {
+                attempts += 1;
+                assert!(attempts < 50, "the writer never reconnected: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(10)).await,
+            Some(2)
+        );
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(10)).await,
+            Some(3)
+        );
+        writing.append(append_of("c1", "k4")).await.expect("append");
+        assert_eq!(
+            next_within(&mut watch, Duration::from_secs(5)).await,
+            Some(4),
+            "each event once, in order"
+        );
+        shutdown.trigger();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_watches_cost_redis_no_commands() {
+        let server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let history = History::new(open(&server).await, shutdown.clone());
+        let mut admin = admin(&server).await;
+        let mut watches = Vec::new();
+        for n in [1, 100, 1000] {
+            while watches.len() < n {
+                let customer = format!("c{}", watches.len());
+                watches.push(history.watch("t-watch", &customer, 0));
+            }
+            // Time for every new watch to make its first read.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+
+            let (total, zrange) = commands(&mut admin).await;
+            let window = Duration::from_secs(2);
+            tokio::time::sleep(window).await;
+            let (total_after, zrange_after) = commands(&mut admin).await;
+            // The second INFO is counted, the first is not yet.
+            let per_second = (total_after - total - 1) as f64 / window.as_secs_f64();
+            println!("{n} idle watches: {per_second:.1} commands/s");
+            assert_eq!(zrange_after, zrange, "{n} idle watches read nothing");
+            assert_eq!(
+                total_after - total,
+                1,
+                "{n} idle watches: only INFO was sent"
+            );
+        }
         shutdown.trigger();
     }
 

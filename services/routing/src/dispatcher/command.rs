@@ -175,6 +175,7 @@ pub enum Command {
         after: String,
         limit: usize,
         queue_id: String,
+        team: String,
         reply: oneshot::Sender<Page<AgentStatus>>,
     },
     /// Open a desktop session; replies with the session id (the agent goes to `tx` as the
@@ -244,9 +245,18 @@ impl Command {
 pub struct DispatcherHandle {
     /// Bounded: callers wait when the dispatcher is behind.
     pub(super) tx: mpsc::Sender<Command>,
+    /// Where the dispatcher announces every change (see [`super::events`]).
+    pub(super) events: super::events::Events,
 }
 
 impl DispatcherHandle {
+    /// Subscribes to every change from now on.
+    pub fn watch(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<super::events::Announced>> {
+        self.events.subscribe()
+    }
+
     /// Sends a command built around a fresh reply channel and awaits the reply.
     pub async fn call<T>(
         &self,

@@ -44,7 +44,9 @@ async fn agent(d: &DispatcherHandle, id: &str) -> mpsc::Receiver<AgentSessionRes
         capacities: Some(vec![ChannelCapacity {
             channel: Channel::Voice as i32,
             max_contacts: 1,
+            exclusive: false,
         }]),
+        queue_ids: Some(vec!["q".into()]),
         ..AgentUpdate::default()
     };
     let acked = d
@@ -340,4 +342,148 @@ async fn a_warm_transfer_nobody_accepts_is_returned_to_the_first_agents_desk() {
         .expect("live");
     assert_eq!(live.contact.agent_id, "a");
     assert!(live.warm_origin.is_none());
+}
+
+#[tokio::test]
+async fn a_contact_waiting_for_its_busy_preferred_agent_widens_to_others_on_time() {
+    let (d, _dir, _shutdown) = setup().await;
+    let queue = baton_proto::v1::Queue {
+        queue_id: "q".into(),
+        tier: 1,
+        widening: Some(baton_proto::v1::Widening {
+            preferred_agent_secs: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    d.call(|reply| Command::UpsertQueue {
+        idem: idem("q"),
+        queue,
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("queue");
+    let mut a = agent(&d, "a").await;
+    // A call for "a" alone takes its only place.
+    let mut busy = record("c0");
+    busy.target = Some(audience(Target::AgentId("a".into())));
+    d.call(|reply| Command::Start {
+        idem: idem("k0"),
+        record: Box::new(busy),
+        response: Box::default(),
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("start");
+    assert!(matches!(
+        a.recv().await.and_then(|m| m.event),
+        Some(Event::Offer(_))
+    ));
+    let mut b = agent(&d, "b").await;
+    let mut waiting = record("c1");
+    waiting.target = Some(audience(Target::QueueId("q".into())));
+    waiting.contact.preferred_agent_id = "a".into();
+    waiting.contact.requested_at = Some(to_timestamp(SystemTime::now()));
+    d.call(|reply| Command::Start {
+        idem: idem("k1"),
+        record: Box::new(waiting),
+        response: Box::default(),
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("start");
+    // Inside the preferred agent's ring, "b" is not offered it...
+    let early = tokio::time::timeout(Duration::from_millis(500), b.recv()).await;
+    assert!(early.is_err(), "offered before the ring widened: {early:?}");
+    // ...and once the second is over, with nothing else happening, it is.
+    let Ok(Some(AgentSessionResponse {
+        event: Some(Event::Offer(offer)),
+    })) = tokio::time::timeout(Duration::from_secs(5), b.recv()).await
+    else {
+        panic!("b is offered the contact once the ring widens");
+    };
+    assert_eq!(offer.contact.map(|c| c.contact_id), Some("c1".into()));
+}
+
+#[tokio::test]
+async fn wrap_up_after_a_queue_contact_ends_on_time_and_the_desk_hears_both() {
+    let (d, _dir, _shutdown) = setup().await;
+    let queue = baton_proto::v1::Queue {
+        queue_id: "q".into(),
+        tier: 1,
+        wrap_up_secs: 1,
+        ..Default::default()
+    };
+    d.call(|reply| Command::UpsertQueue {
+        idem: idem("q"),
+        queue,
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("queue");
+    let mut a = agent(&d, "a").await;
+    let mut call = record("c1");
+    call.target = Some(audience(Target::QueueId("q".into())));
+    d.call(|reply| Command::Start {
+        idem: idem("k1"),
+        record: Box::new(call),
+        response: Box::default(),
+        reply,
+    })
+    .await
+    .expect("call")
+    .expect("start");
+    let Some(Event::Offer(offer)) = a.recv().await.and_then(|m| m.event) else {
+        panic!("a is offered the call");
+    };
+    let accepted = d
+        .call(|reply| Command::Accept {
+            tenant_id: T.into(),
+            agent_id: "a".into(),
+            session: 1,
+            offer_id: offer.offer_id,
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("accept");
+    accepted.durable.await.expect("sent").expect("durable");
+    let ended = d
+        .call(|reply| Command::End {
+            idem: idem("end"),
+            contact_id: "c1".into(),
+            agent_id: "a".into(),
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("end");
+    ended.durable.await.expect("sent").expect("durable");
+    let presence = |event: Option<AgentSessionResponse>| match event.and_then(|m| m.event) {
+        Some(Event::PresenceChanged(agent)) => (agent.presence, agent.wrap_up_until.is_some()),
+        other => panic!("a presence change expected, got {other:?}"),
+    };
+    assert_eq!(
+        presence(a.recv().await),
+        (Presence::WrapUp as i32, true),
+        "the desk is told it wraps up, and until when"
+    );
+    let stored = d
+        .call(|reply| Command::Agent {
+            tenant_id: T.into(),
+            agent_id: "a".into(),
+            reply,
+        })
+        .await
+        .expect("call")
+        .expect("agent");
+    assert_eq!(stored.profile.presence, Presence::WrapUp as i32);
+    let back = tokio::time::timeout(Duration::from_secs(5), a.recv())
+        .await
+        .expect("wrap-up ends within its second");
+    assert_eq!(presence(back), (Presence::Available as i32, false));
 }

@@ -9,7 +9,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
-use baton_proto::v1::{Agent, Channel, Presence, SkillRequirement, audience::Target};
+use baton_proto::v1::{
+    Agent, AgentSelection, Channel, Presence, SkillRequirement, Widening, audience::Target,
+};
 
 /// An agent as the router sees it: the stored profile plus what only exists while running.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +27,10 @@ pub struct AgentState {
     /// The router's offer counter when this agent last got an offer (0: never), so the agent
     /// who waited longest for work goes first among equals.
     pub last_offer: u64,
+    /// Since when the agent has had no contact and been available (their last contact left
+    /// them, they became available or opened their desk); `None`: since before this process
+    /// started, which counts as longest.
+    pub idle_since: Option<SystemTime>,
 }
 
 impl AgentState {
@@ -69,6 +75,56 @@ impl AgentState {
             .unwrap_or(0)
     }
 
+    /// Takes `contact_id` off the agent; one left with nothing is idle from `now`.
+    pub fn release(&mut self, contact_id: &str, now: SystemTime) {
+        if self.active.remove(contact_id).is_some() && self.active.is_empty() {
+            self.idle_since = Some(now);
+        }
+    }
+
+    /// Whether a contact on `channel` is shut out by the agent's contacts on other channels:
+    /// one of them is on an exclusive channel, or `channel` itself is exclusive and the agent
+    /// has something elsewhere.
+    pub fn blocked_on(&self, channel: i32) -> bool {
+        let exclusive = |ch: i32| {
+            self.profile
+                .capacities
+                .iter()
+                .any(|c| c.channel == ch && c.exclusive)
+        };
+        self.active
+            .values()
+            .any(|&ch| ch != channel && (exclusive(ch) || exclusive(channel)))
+    }
+
+    /// Whether the agent has room for one more contact on `channel`: free capacity there and
+    /// nothing elsewhere that shuts it out.
+    pub fn has_room_on(&self, channel: i32) -> bool {
+        self.capacity_on(channel) > self.active_on(channel) && !self.blocked_on(channel)
+    }
+
+    /// Whether the agent is at a desk and working: a session open and available, or in
+    /// wrap-up (about to be free). Widening waits only for agents who are.
+    pub fn is_present(&self) -> bool {
+        self.session.is_some()
+            && (self.profile.presence == Presence::Available as i32
+                || self.profile.presence == Presence::WrapUp as i32)
+    }
+
+    /// How full the agent is, in millionths of their total capacity.
+    fn occupancy(&self) -> u64 {
+        let capacity: u64 = self
+            .profile
+            .capacities
+            .iter()
+            .map(|c| u64::from(c.max_contacts))
+            .sum();
+        let active = self.active.len() as u64;
+        (active * 1_000_000)
+            .checked_div(capacity)
+            .unwrap_or(u64::MAX)
+    }
+
     /// Channels the agent takes contacts on (capacity above zero).
     pub fn channels(&self) -> Vec<i32> {
         let mut channels: Vec<i32> = self
@@ -109,6 +165,87 @@ pub struct Demand<'a> {
     /// Agents who rejected it (or let an offer lapse) on this hop: offered it again only
     /// once their cool-down is over, and only when nobody else can take it now.
     pub declined: &'a BTreeMap<String, Declined>,
+    /// Who may be offered it now, as its queue's widening stands.
+    pub ring: Ring<'a>,
+    /// How the queue chooses among those who may.
+    pub selection: AgentSelection,
+}
+
+/// The agents a waiting contact may be offered to now (bullseye routing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ring<'a> {
+    /// Only its preferred agent.
+    Preferred,
+    /// Its preferred agent and the agents of this team.
+    Team(&'a str),
+    /// Every agent able to.
+    Everyone,
+}
+
+/// Where a waiting contact stands in its queue's widening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage<'a> {
+    /// Who may be offered it now.
+    pub ring: Ring<'a>,
+    /// Whether its proficiency requirements are relaxed.
+    pub relaxed: bool,
+    /// How long after starting its hop the stage next changes by itself, if it does.
+    pub changes_at: Option<Duration>,
+}
+
+/// The widening stage of a contact that has waited `waited` on its hop, whose preferred
+/// agent (if any) is `preferred`, with `team_present` telling whether any agent of that
+/// agent's team is present ([`AgentState::is_present`]). A ring nobody present is in is
+/// skipped at once: a preferred agent who is away or offline does not hold the contact.
+pub fn stage<'a>(
+    widening: Option<&Widening>,
+    waited: Duration,
+    preferred: Option<&'a AgentState>,
+    team_present: bool,
+) -> Stage<'a> {
+    let Some(w) = widening else {
+        return Stage {
+            ring: Ring::Everyone,
+            relaxed: false,
+            changes_at: None,
+        };
+    };
+    let secs = Duration::from_secs;
+    let mut changes: Vec<Duration> = Vec::new();
+    let relax_at = (w.relax_after_secs > 0).then(|| secs(w.relax_after_secs.into()));
+    let relaxed = relax_at.is_some_and(|at| waited >= at);
+    if let Some(at) = relax_at.filter(|_| !relaxed) {
+        changes.push(at);
+    }
+    let preferred_until = secs(w.preferred_agent_secs.into());
+    let team_until = preferred_until + secs(w.team_secs.into());
+    let ring = match preferred {
+        Some(agent) if waited < preferred_until && agent.is_present() => {
+            changes.push(preferred_until);
+            Ring::Preferred
+        }
+        Some(agent) if waited < team_until && !agent.profile.team.is_empty() && team_present => {
+            changes.push(team_until);
+            Ring::Team(&agent.profile.team)
+        }
+        _ => Ring::Everyone,
+    };
+    Stage {
+        ring,
+        relaxed,
+        changes_at: changes.into_iter().min(),
+    }
+}
+
+/// `requirements` with every minimum proficiency lowered by `levels`, never below 1.
+pub fn relax(requirements: &[SkillRequirement], levels: u32) -> Vec<SkillRequirement> {
+    requirements
+        .iter()
+        .map(|r| SkillRequirement {
+            name: r.name.clone(),
+            min_proficiency: r.min_proficiency.max(1).saturating_sub(levels).max(1),
+        })
+        .collect()
 }
 
 /// An agent's refusal of a contact on one hop.
@@ -146,20 +283,30 @@ pub fn may_take_some(agent: &AgentState, target: Option<&Target>) -> bool {
             .profile
             .capacities
             .iter()
-            .any(|c| c.max_contacts > agent.active_on(c.channel))
+            .any(|c| agent.has_room_on(c.channel))
 }
 
 /// Whether `agent` could take a contact with `demand` now, leaving refusals aside.
 fn is_able(agent: &AgentState, demand: &Demand<'_>) -> bool {
     agent.profile.presence == Presence::Available as i32
         && agent.session.is_some()
-        && agent.capacity_on(demand.channel) > agent.active_on(demand.channel)
+        && agent.has_room_on(demand.channel)
+        && in_ring(agent, demand)
         && demand
             .skills
             .iter()
             .all(|req| agent.proficiency(&req.name) >= req.min_proficiency.max(1))
         && serves_target(agent, demand.target)
         && !demand.excluded.contains(agent.id())
+}
+
+/// Whether the agent is inside the ring a contact may be offered to now.
+fn in_ring(agent: &AgentState, demand: &Demand<'_>) -> bool {
+    match demand.ring {
+        Ring::Everyone => true,
+        Ring::Preferred => agent.id() == demand.preferred_agent_id,
+        Ring::Team(team) => agent.id() == demand.preferred_agent_id || agent.profile.team == team,
+    }
 }
 
 /// Whether the agent is inside the audience a contact's target names. The same rules the
@@ -268,10 +415,9 @@ fn channel_name(channel: i32) -> String {
 }
 
 /// The agent to offer a contact to: the preferred agent when eligible; otherwise the eligible
-/// agent with the fewest active contacts, then the highest total proficiency on the required
-/// skills, then the longest since their last offer, then the smallest id (so the choice is
-/// deterministic). When no agent is eligible, the same choice among the agents who declined
-/// it and whose cool-down is over.
+/// agent the queue's [`AgentSelection`] ranks first (ties end on the smallest id, so the
+/// choice is deterministic). When no agent is eligible, the same choice among the agents who
+/// declined it and whose cool-down is over.
 pub fn choose<'a>(
     agents: impl IntoIterator<Item = &'a AgentState> + Clone,
     demand: &Demand<'_>,
@@ -299,19 +445,39 @@ fn pick<'a>(
     {
         return Some(preferred);
     }
-    eligible.into_iter().min_by_key(|a| {
-        let total: u32 = demand
+    let proficiency = |a: &AgentState| -> u32 {
+        demand
             .skills
             .iter()
             .map(|req| a.proficiency(&req.name))
-            .sum();
-        (
-            a.active.len(),
-            Reverse(total),
-            a.last_offer,
-            a.id().to_owned(),
-        )
-    })
+            .sum()
+    };
+    // Idle agents first, longest idle first; busy ones after (their `idle_since` is stale).
+    let idle = |a: &AgentState| (!a.active.is_empty(), a.idle_since);
+    match demand.selection {
+        AgentSelection::LongestIdle => eligible
+            .into_iter()
+            .min_by_key(|a| (idle(a), a.occupancy(), a.last_offer, a.id().to_owned())),
+        AgentSelection::MostProficient => eligible.into_iter().min_by_key(|a| {
+            (
+                Reverse(proficiency(a)),
+                a.occupancy(),
+                idle(a),
+                a.id().to_owned(),
+            )
+        }),
+        AgentSelection::LeastOccupied | AgentSelection::Unspecified => {
+            eligible.into_iter().min_by_key(|a| {
+                (
+                    a.occupancy(),
+                    Reverse(proficiency(a)),
+                    idle(a),
+                    a.last_offer,
+                    a.id().to_owned(),
+                )
+            })
+        }
+    }
 }
 
 /// A contact's priority after waiting: one step up per `aging` waited since `requested_at`.

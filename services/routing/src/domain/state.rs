@@ -14,14 +14,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use baton_proto::v1::{
-    Agent, ChannelCapacity, Contact, ContactState, Handover, Placement, Presence, Queue, Skill,
-    SkillRequirement, audience::Target,
+    Agent, AgentSelection, ChannelCapacity, Contact, ContactState, Handover, Placement, Presence,
+    Queue, Skill, SkillRequirement, audience::Target,
 };
 use baton_runtime::time::to_timestamp;
 
 use crate::domain::ids;
 use crate::domain::matching::{
     AgentState, Declined, Demand, choose, may_take_some, merge_requirements, queue_order_key,
+    relax, stage,
 };
 use crate::domain::record::ContactRecord;
 use crate::domain::skills;
@@ -55,6 +56,8 @@ pub enum Effect {
         session: u64,
         /// The withdrawn offer.
         offer_id: String,
+        /// The contact it offered.
+        contact_id: String,
         /// Why ("offer timed out", "contact ended").
         reason: &'static str,
     },
@@ -96,6 +99,26 @@ pub enum Effect {
         /// The offer declined.
         offer_id: String,
     },
+    /// An agent went into wrap-up until `until` (its profile changed: store it with the
+    /// change that caused it); then call [`RoutingState::wrap_up_over`], and tell the desk
+    /// both times.
+    WrapUp {
+        /// The tenant.
+        tenant_id: String,
+        /// The agent.
+        agent_id: String,
+        /// When wrap-up ends.
+        until: SystemTime,
+    },
+    /// A waiting contact's widening widens at `at` (a ring opens to more agents or its
+    /// requirements relax) while agents outside its present ring could take it: call
+    /// [`RoutingState::widen`] then. One per dispatch: the earliest of the tenant's.
+    Widen {
+        /// The tenant.
+        tenant_id: String,
+        /// When.
+        at: SystemTime,
+    },
 }
 
 /// Why a warm transfer goes back to the agent holding the customer.
@@ -130,6 +153,8 @@ pub struct AgentUpdate {
     pub capacities: Option<Vec<ChannelCapacity>>,
     /// New queues.
     pub queue_ids: Option<Vec<String>>,
+    /// New team (empty: none).
+    pub team: Option<String>,
 }
 
 /// How a contact moves on a transfer.
@@ -398,11 +423,13 @@ impl RoutingState {
             })
         });
         let p = &mut agent.profile;
-        if let Some(presence) = update.presence
-            && p.presence != presence as i32
-        {
-            p.presence = presence as i32;
-            p.presence_since = Some(to_timestamp(now));
+        if let Some(presence) = update.presence {
+            // Whatever the agent sets ends a wrap-up the router started.
+            p.wrap_up_until = None;
+            if p.presence != presence as i32 {
+                p.presence = presence as i32;
+                p.presence_since = Some(to_timestamp(now));
+            }
         }
         if let Some(name) = update.display_name {
             p.display_name = name;
@@ -420,7 +447,13 @@ impl RoutingState {
         if let Some(queue_ids) = update.queue_ids {
             p.queue_ids = queue_ids;
         }
-        let profile = p.clone();
+        if let Some(team) = update.team {
+            p.team = team;
+        }
+        if update.presence == Some(Presence::Available) && agent.active.is_empty() {
+            agent.idle_since = Some(now);
+        }
+        let profile = agent.profile.clone();
         let mut effects = Vec::new();
         if profile.presence != Presence::Available as i32 {
             let offered: Vec<String> = offered_to(t, &profile.agent_id);
@@ -476,6 +509,9 @@ impl RoutingState {
             )));
         }
         agent.session = Some(session);
+        if agent.active.is_empty() {
+            agent.idle_since = Some(now);
+        }
         let view = agent.view();
         Ok((view, self.dispatch(tenant, now)))
     }
@@ -564,35 +600,110 @@ impl RoutingState {
             .collect();
         waiting.sort();
         let mut effects = Vec::new();
+        let mut widens: Option<SystemTime> = None;
         for (_, contact_id) in waiting {
             let Some(live) = t.contacts.get(&contact_id) else {
                 continue;
             };
-            let queue_skills = match live.record.target() {
-                Some(Target::QueueId(q)) => t
-                    .queues
-                    .get(q)
-                    .map(|q| q.required_skills.as_slice())
-                    .unwrap_or_default(),
-                _ => &[],
+            let c = &live.record.contact;
+            let queue = match live.record.target() {
+                Some(Target::QueueId(q)) => t.queues.get(q),
+                _ => None,
             };
-            let skills = merge_requirements(&live.record.contact.required_skills, queue_skills);
+            let queue_skills = queue
+                .map(|q| q.required_skills.as_slice())
+                .unwrap_or_default();
+            let mut skills = merge_requirements(&c.required_skills, queue_skills);
+            let widening = queue.and_then(|q| q.widening.as_ref());
+            let started = hop_started(c, now);
+            let preferred = t.agents.get(&c.preferred_agent_id);
+            let team_present = preferred.is_some_and(|p| {
+                !p.profile.team.is_empty()
+                    && t.agents
+                        .values()
+                        .any(|a| a.profile.team == p.profile.team && a.is_present())
+            });
+            let waited = now.duration_since(started).unwrap_or_default();
+            let stage = stage(widening, waited, preferred, team_present);
+            if stage.relaxed {
+                skills = relax(&skills, widening.map_or(0, |w| w.relax_levels));
+            }
             let demand = Demand {
-                channel: live.record.contact.channel,
+                channel: c.channel,
                 skills: &skills,
                 target: live.record.target(),
-                preferred_agent_id: &live.record.contact.preferred_agent_id,
+                preferred_agent_id: &c.preferred_agent_id,
                 excluded: &live.excluded,
                 declined: &live.declined,
+                ring: stage.ring,
+                selection: queue.map_or(AgentSelection::Unspecified, Queue::agent_selection),
             };
             let Some(agent_id) = choose(t.agents.values(), &demand).map(|a| a.id().to_owned())
             else {
+                if let Some(after) = stage.changes_at {
+                    let at = started + after;
+                    widens = Some(widens.map_or(at, |w| w.min(at)));
+                }
                 continue;
             };
             self.offer_seq += 1;
             effects.extend(offer(t, &contact_id, &agent_id, self.offer_seq, now));
         }
+        if let Some(at) = widens {
+            effects.push(Effect::Widen {
+                tenant_id: tenant.to_owned(),
+                at,
+            });
+        }
         effects
+    }
+
+    /// Ends the wrap-up of `agent_id` that was to end at `until`, if it still stands (the
+    /// agent set no presence since): the agent is available again and offered waiting
+    /// contacts. Returns the profile to store, or `None` when nothing changed.
+    pub fn wrap_up_over(
+        &mut self,
+        tenant: &str,
+        agent_id: &str,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Option<(Agent, Vec<Effect>)> {
+        let agent = self.tenants.get_mut(tenant)?.agents.get_mut(agent_id)?;
+        let p = &mut agent.profile;
+        if p.presence != Presence::WrapUp as i32 || p.wrap_up_until != Some(to_timestamp(until)) {
+            return None;
+        }
+        p.presence = Presence::Available as i32;
+        p.presence_since = Some(to_timestamp(now));
+        p.wrap_up_until = None;
+        if agent.active.is_empty() {
+            agent.idle_since = Some(now);
+        }
+        let profile = agent.profile.clone();
+        Some((profile, self.dispatch(tenant, now)))
+    }
+
+    /// Agents in a wrap-up the router started, with when it ends (to time them again after
+    /// a restart): `(tenant, agent, until)`.
+    pub fn wrap_ups(&self) -> Vec<(String, String, SystemTime)> {
+        let mut all = Vec::new();
+        for (tenant, t) in &self.tenants {
+            for agent in t.agents.values() {
+                if agent.profile.presence == Presence::WrapUp as i32
+                    && let Some(until) = &agent.profile.wrap_up_until
+                {
+                    let until = baton_runtime::time::from_timestamp(until);
+                    all.push((tenant.clone(), agent.id().to_owned(), until));
+                }
+            }
+        }
+        all
+    }
+
+    /// Offers waiting contacts whose widening has widened since the last offers were made
+    /// (see [`Effect::Widen`]).
+    pub fn widen(&mut self, tenant: &str, now: SystemTime) -> Vec<Effect> {
+        self.dispatch(tenant, now)
     }
 
     fn check_offer(
@@ -624,6 +735,16 @@ fn escalation_secs(t: &TenantState, target: Option<&Target>) -> u32 {
         Some(Target::QueueId(q)) => t.queues.get(q).map_or(0, |q| q.escalation_timeout_secs),
         _ => 0,
     }
+}
+
+/// When the contact's current hop began (its start or latest transfer): what widening and
+/// the queue wait count from.
+fn hop_started(c: &Contact, now: SystemTime) -> SystemTime {
+    c.path
+        .last()
+        .and_then(|h| h.at.as_ref())
+        .or(c.requested_at.as_ref())
+        .map_or(now, baton_runtime::time::from_timestamp)
 }
 
 /// Contacts with an outstanding offer to `agent_id`.
@@ -696,12 +817,13 @@ fn withdraw(
     let tenant_id = c.tenant_id.clone();
     t.sync(contact_id, now);
     let agent = t.agents.get_mut(&agent_id)?;
-    agent.active.remove(contact_id);
+    agent.release(contact_id, now);
     Some(Effect::Withdrawn {
         tenant_id,
         agent_id,
         session: agent.session?,
         offer_id,
+        contact_id: contact_id.to_owned(),
         reason,
     })
 }

@@ -45,6 +45,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             skills: r.skills.map(|s| s.skills),
             capacities: r.capacities.map(|c| c.capacities),
             queue_ids: r.queues.map(|q| q.queue_ids),
+            team: r.team,
         };
         let acked = self
             .dispatcher

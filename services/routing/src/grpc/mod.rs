@@ -35,8 +35,9 @@ use baton_proto::v1::{
     EndContactResponse, ForgetCustomerReceipt, ForgetCustomerRequest, GetContactRequest,
     GetContactResponse, GetQueueStatsRequest, GetQueueStatsResponse, ListAgentsRequest,
     ListAgentsResponse, ListQueuesRequest, ListQueuesResponse, OpenTokenRequest, OpenTokenResponse,
-    SetAgentStateRequest, SetAgentStateResponse, StartContactRequest, StartContactResponse,
-    TransferRequest, TransferResponse, UpsertQueueRequest, UpsertQueueResponse,
+    RoutingEvent, SetAgentStateRequest, SetAgentStateResponse, StartContactRequest,
+    StartContactResponse, TransferRequest, TransferResponse, UpsertQueueRequest,
+    UpsertQueueResponse, WatchRoutingRequest,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::trace::CallSpan;
@@ -58,6 +59,10 @@ use crate::{Dependencies, RoutingConfig};
 /// The stream of events sent to an agent desktop.
 pub type AgentSessionStream =
     Pin<Box<dyn Stream<Item = Result<AgentSessionResponse, Status>> + Send + 'static>>;
+
+/// The stream of a supervisor's `WatchRouting`.
+pub type WatchRoutingStream =
+    Pin<Box<dyn Stream<Item = Result<RoutingEvent, Status>> + Send + 'static>>;
 
 /// The `RoutingService` implementation over a [`RoutingStore`].
 #[derive(Debug)]
@@ -463,5 +468,25 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         validate::list_agents(&request)?;
         record_ids(&call, &request.tenant_id, "");
         Ok(Response::new(self.agents(request).await?))
+    }
+
+    type WatchRoutingStream = WatchRoutingStream;
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty))]
+    async fn watch_routing(
+        &self,
+        request: Request<WatchRoutingRequest>,
+    ) -> Result<Response<WatchRoutingStream>, Status> {
+        let call = CallSpan::of(&request);
+        let caller = baton_auth::caller(&request)?;
+        let mut request = request.into_inner();
+        request.tenant_id = caller.tenant(&request.tenant_id)?;
+        validate::watch_routing(&request)?;
+        record_ids(&call, &request.tenant_id, "");
+        Ok(Response::new(queues::watch(
+            self.dispatcher.watch(),
+            request,
+            self.shutdown.clone(),
+        )))
     }
 }

@@ -1,14 +1,25 @@
 //! ListQueues, GetQueueStats and ListAgents: what a supervisor watches, read from the
-//! dispatcher's live state. The auth layer admits supervisors and administrators; the tenant
-//! is the caller's.
+//! dispatcher's live state; WatchRouting, every change as it happens. The auth layer admits
+//! supervisors and administrators; the tenant is the caller's.
+
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use baton_proto::v1::{
     GetQueueStatsRequest, GetQueueStatsResponse, ListAgentsRequest, ListAgentsResponse,
-    ListQueuesRequest, ListQueuesResponse,
+    ListQueuesRequest, ListQueuesResponse, RoutingEvent, WatchRoutingRequest,
+    routing_event::Change,
 };
+use baton_runtime::shutdown::Shutdown;
+use baton_runtime::time::to_timestamp;
+use tokio::sync::broadcast;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::RoutingGrpc;
 use crate::dispatcher::Command;
+use crate::dispatcher::events::Announced;
 use crate::domain::state::stats::page_len;
 use crate::error::Error;
 use crate::store::RoutingStore;
@@ -58,6 +69,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                 after: r.page_token,
                 limit: page_len(r.page_size),
                 queue_id: r.queue_id,
+                team: r.team,
                 reply,
             })
             .await?;
@@ -66,4 +78,26 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             next_page_token: next.unwrap_or_default(),
         })
     }
+}
+
+/// The events of `request`'s tenant (and queue) from `rx` until shutdown; a watcher that
+/// fell behind is told how many it missed and goes on from the newest.
+pub(super) fn watch(
+    rx: broadcast::Receiver<Arc<Announced>>,
+    request: WatchRoutingRequest,
+    shutdown: Shutdown,
+) -> super::WatchRoutingStream {
+    let events = BroadcastStream::new(rx).filter_map(move |item| match item {
+        Ok(announced) => announced
+            .is_for(&request.tenant_id, &request.queue_id)
+            .then(|| Ok(announced.event.clone())),
+        Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(RoutingEvent {
+            at: Some(to_timestamp(SystemTime::now())),
+            change: Some(Change::Lagged(missed)),
+        })),
+    });
+    // Shutdown ends the stream, so an open wallboard never holds the drain.
+    Box::pin(futures::StreamExt::take_until(events, async move {
+        shutdown.triggered().await;
+    }))
 }

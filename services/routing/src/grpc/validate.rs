@@ -3,12 +3,13 @@
 //! so an oversized field is one violation and no work.
 
 use baton_proto::v1::{
-    AcceptOffer, AddNoteRequest, AgentHello, CancelTransfer, CapacitySet, Channel, Disposition,
-    EndContactRequest, ForgetCustomerRequest, GetContactRequest, GetQueueStatsRequest, Handover,
-    Identifier, IdentifierAssurance, IdentifierKind, ListAgentsRequest, ListQueuesRequest,
-    OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest, SkillRequirement, SkillSet,
-    StartContactRequest, TransferMode, TransferRequest, UpsertQueueRequest, VerificationMethod,
-    open_token_request, transfer_target::Target,
+    AcceptOffer, AddNoteRequest, AgentHello, AgentSelection, CancelTransfer, CapacitySet, Channel,
+    Disposition, EndContactRequest, ForgetCustomerRequest, GetContactRequest, GetQueueStatsRequest,
+    Handover, Identifier, IdentifierAssurance, IdentifierKind, ListAgentsRequest,
+    ListQueuesRequest, OpenTokenRequest, Presence, RejectOffer, SetAgentStateRequest,
+    SkillRequirement, SkillSet, StartContactRequest, TransferMode, TransferRequest,
+    UpsertQueueRequest, VerificationMethod, WatchRoutingRequest, Widening, open_token_request,
+    transfer_target::Target,
 };
 // A start's identifiers, traits and proofs go to identity's Resolve as they are: its limits
 // apply, checked the same way.
@@ -46,6 +47,8 @@ const MAX_REJECT_REASON_LEN: usize = 256;
 const MAX_FORGET_REASON_LEN: usize = 256;
 /// Longest escalation timeout a queue may set.
 const MAX_ESCALATION_SECS: u32 = 86_400;
+/// Longest a widening ring holds a contact, and longest a wrap-up (an hour).
+const MAX_RING_SECS: u32 = 3_600;
 /// Most contacts an agent may take at once on one channel.
 const MAX_CAPACITY: u32 = 100;
 
@@ -283,6 +286,9 @@ pub fn set_agent(r: &SetAgentStateRequest) -> Result<(), Status> {
             v.id(&format!("queues.queue_ids[{i}]"), q);
         }
     }
+    if let Some(team) = &r.team {
+        v.optional_id("team", team);
+    }
     key(&mut v, &r.idempotency_key, false);
     v.check()
 }
@@ -304,10 +310,54 @@ pub fn upsert_queue(r: &UpsertQueueRequest) -> Result<(), Status> {
                 );
             }
             service_level(&mut v, q.service_level_percent, q.service_level_answer_secs);
+            v.enum_value::<AgentSelection>("queue.agent_selection", q.agent_selection, false);
+            if let Some(w) = &q.widening {
+                widening(&mut v, w);
+            }
+            if q.wrap_up_secs > MAX_RING_SECS {
+                v.add(
+                    "queue.wrap_up_secs",
+                    format!("must be at most {MAX_RING_SECS} (an hour)"),
+                );
+            }
         }
     }
     key(&mut v, &r.idempotency_key, false);
     v.check()
+}
+
+/// A queue's widening: rings of at most an hour each, relaxing after at most a day by 1 to 9
+/// levels (levels without a time, or a time without levels, are a mistake worth saying).
+fn widening(v: &mut Violations, w: &Widening) {
+    for (field, secs) in [
+        (
+            "queue.widening.preferred_agent_secs",
+            w.preferred_agent_secs,
+        ),
+        ("queue.widening.team_secs", w.team_secs),
+    ] {
+        if secs > MAX_RING_SECS {
+            v.add(field, format!("must be at most {MAX_RING_SECS} (an hour)"));
+        }
+    }
+    if w.relax_after_secs > MAX_ESCALATION_SECS {
+        v.add(
+            "queue.widening.relax_after_secs",
+            format!("must be at most {MAX_ESCALATION_SECS} (a day)"),
+        );
+    }
+    if w.relax_after_secs > 0 && !(1..=9).contains(&w.relax_levels) {
+        v.add(
+            "queue.widening.relax_levels",
+            "must be 1 to 9 when relax_after_secs is set",
+        );
+    }
+    if w.relax_after_secs == 0 && w.relax_levels != 0 {
+        v.add(
+            "queue.widening.relax_after_secs",
+            "must be set when relax_levels is",
+        );
+    }
 }
 
 /// A queue's service-level target: none (both 0), or a percentage of 1 to 100 answered
@@ -351,6 +401,15 @@ pub fn list_agents(r: &ListAgentsRequest) -> Result<(), Status> {
     let mut v = Violations::new();
     v.tenant(&r.tenant_id);
     v.optional_id("page_token", &r.page_token);
+    v.optional_id("queue_id", &r.queue_id);
+    v.optional_id("team", &r.team);
+    v.check()
+}
+
+/// Checks a WatchRouting request.
+pub fn watch_routing(r: &WatchRoutingRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&r.tenant_id);
     v.optional_id("queue_id", &r.queue_id);
     v.check()
 }
@@ -624,6 +683,72 @@ mod tests {
     }
 
     #[test]
+    fn widening_selection_and_team_are_checked() {
+        let upsert = |widening: Widening, agent_selection| UpsertQueueRequest {
+            tenant_id: "acme".into(),
+            queue: Some(Queue {
+                queue_id: "billing".into(),
+                widening: Some(widening),
+                agent_selection,
+                ..Queue::default()
+            }),
+            ..UpsertQueueRequest::default()
+        };
+        let good = Widening {
+            preferred_agent_secs: 30,
+            team_secs: 3_600,
+            relax_after_secs: 600,
+            relax_levels: 2,
+        };
+        assert!(upsert_queue(&upsert(good, AgentSelection::LongestIdle as i32)).is_ok());
+        let mut long_wrap_up = upsert(good, 0);
+        if let Some(q) = long_wrap_up.queue.as_mut() {
+            q.wrap_up_secs = 3_601;
+        }
+        assert_eq!(
+            fields(upsert_queue(&long_wrap_up).expect_err("long")),
+            ["queue.wrap_up_secs"]
+        );
+        let bad = Widening {
+            preferred_agent_secs: 3_601,
+            team_secs: 0,
+            relax_after_secs: 600,
+            relax_levels: 10,
+        };
+        assert_eq!(
+            fields(upsert_queue(&upsert(bad, 99)).expect_err("bad")),
+            [
+                "queue.agent_selection",
+                "queue.widening.preferred_agent_secs",
+                "queue.widening.relax_levels"
+            ]
+        );
+        let levels_alone = Widening {
+            relax_levels: 1,
+            ..Widening::default()
+        };
+        assert_eq!(
+            fields(upsert_queue(&upsert(levels_alone, 0)).expect_err("no time")),
+            ["queue.widening.relax_after_secs"]
+        );
+        let agent = |team: &str| SetAgentStateRequest {
+            tenant_id: "acme".into(),
+            agent_id: "a1".into(),
+            team: Some(team.into()),
+            ..SetAgentStateRequest::default()
+        };
+        assert!(set_agent(&agent("north-1")).is_ok());
+        assert!(
+            set_agent(&agent("")).is_ok(),
+            "empty leaves the agent in no team"
+        );
+        assert_eq!(
+            fields(set_agent(&agent("north\n")).expect_err("not an id")),
+            ["team"]
+        );
+    }
+
+    #[test]
     fn queue_and_agent_lists_bound_their_tokens_and_need_a_queue_for_stats() {
         let long = "q".repeat(200);
         let r = ListQueuesRequest {
@@ -717,10 +842,12 @@ mod tests {
                     ChannelCapacity {
                         channel: Channel::Voice as i32,
                         max_contacts: 1,
+                        exclusive: false,
                     },
                     ChannelCapacity {
                         channel: Channel::Voice as i32,
                         max_contacts: 2,
+                        exclusive: false,
                     },
                 ],
             }),

@@ -271,6 +271,7 @@ pub async fn agent(mesh: &Mesh, id: &str, tier: u32, channels: &[(Channel, u32)]
                     .map(|(c, n)| ChannelCapacity {
                         channel: *c as i32,
                         max_contacts: *n,
+                        exclusive: false,
                     })
                     .collect(),
             }),

@@ -69,6 +69,24 @@ async fn ping(db: &RedisDb) -> String {
         .expect("ping")
 }
 
+/// Checks that a subscriber of `db` connects as `db` did (password, TLS) and hears a publish.
+async fn subscribes(db: &RedisDb) {
+    use crate::redis_db::Heard;
+    let channel = db.channel("check");
+    let mut subscriber = db.subscriber(&channel);
+    let wait = std::time::Duration::from_secs(10);
+    let heard = tokio::time::timeout(wait, subscriber.next()).await;
+    assert_eq!(heard.ok(), Some(Heard::Subscribed));
+    let _: u64 = redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg("hello")
+        .query_async(&mut db.conn())
+        .await
+        .expect("publish");
+    let heard = tokio::time::timeout(wait, subscriber.next()).await;
+    assert_eq!(heard.ok(), Some(Heard::Message(b"hello".to_vec())));
+}
+
 fn is_config(err: &StoreError) -> bool {
     matches!(err, StoreError::Config(_))
 }
@@ -85,6 +103,7 @@ async fn a_password_from_a_file_authenticates() {
         .await
         .expect("connects");
     assert_eq!(ping(&db).await, "PONG");
+    subscribes(&db).await;
 }
 
 #[tokio::test]
@@ -266,6 +285,7 @@ async fn a_server_requiring_client_certificates_admits_one_its_ca_signed() {
         .await
         .expect("connects with a client certificate");
     assert_eq!(ping(&db).await, "PONG");
+    subscribes(&db).await;
     let err = RedisDb::connect_with(&server.url(), "test", &without)
         .await
         .expect_err("no client certificate");

@@ -24,6 +24,7 @@ fn agent(id: &str, tier: u32, skills: &[(&str, u32)], caps: &[(i32, u32)]) -> Ag
             .map(|(c, m)| ChannelCapacity {
                 channel: *c,
                 max_contacts: *m,
+                exclusive: false,
             })
             .collect(),
         queue_ids: vec!["billing".into()],
@@ -56,6 +57,8 @@ fn demand<'a>(
         preferred_agent_id: "",
         excluded,
         declined: &NO_REFUSALS,
+        ring: Ring::Everyone,
+        selection: AgentSelection::Unspecified,
     }
 }
 
@@ -386,5 +389,159 @@ fn a_contact_nobody_could_ever_take_is_told_apart_from_one_nobody_can_take_now()
     assert_eq!(
         need(&Target::AgentId("cid".into()), &[], VOICE, "bob").as_deref(),
         None
+    );
+}
+
+#[test]
+fn an_exclusive_channel_blocks_the_others_both_ways() {
+    let none = BTreeSet::new();
+    let mut a = agent("a", 1, &[], &[(VOICE, 1), (CHAT, 3)]);
+    a.profile.capacities[0].exclusive = true;
+    let voice = demand(&[], None, &none);
+    let chat = Demand {
+        channel: CHAT,
+        ..voice
+    };
+    assert!(is_eligible(&a, &voice) && is_eligible(&a, &chat));
+    a.active.insert("call".into(), VOICE);
+    assert!(!is_eligible(&a, &chat), "a call blocks chats");
+    assert!(
+        !may_take_some(&a, None),
+        "on a call the agent can take nothing"
+    );
+    a.release("call", UNIX_EPOCH);
+    a.active.insert("chat".into(), CHAT);
+    assert!(!is_eligible(&a, &voice), "a chat keeps calls away");
+    assert!(is_eligible(&a, &chat), "chats still fill beside each other");
+    // Without the flag, channels fill independently.
+    a.profile.capacities[0].exclusive = false;
+    assert!(is_eligible(&a, &voice));
+}
+
+#[test]
+fn each_selection_rule_ranks_agents_its_own_way() {
+    let none = BTreeSet::new();
+    let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+    // "busy" has a chat already; "idle" has been idle longest; "expert" is most proficient.
+    let mut busy = agent("busy", 1, &[("billing", 5)], &[(CHAT, 4)]);
+    busy.active.insert("c0".into(), CHAT);
+    let mut idle = agent("idle", 1, &[("billing", 2)], &[(CHAT, 4)]);
+    idle.idle_since = Some(t0);
+    let mut expert = agent("expert", 1, &[("billing", 9)], &[(CHAT, 4)]);
+    expert.idle_since = Some(t0 + Duration::from_secs(60));
+    let agents = [busy, idle, expert];
+    let skills = [req("billing", 1)];
+    let pick = |selection| {
+        let d = Demand {
+            channel: CHAT,
+            selection,
+            ..demand(&skills, None, &none)
+        };
+        choose(agents.iter(), &d).map(|a| a.id().to_owned())
+    };
+    assert_eq!(
+        pick(AgentSelection::LeastOccupied).as_deref(),
+        Some("expert")
+    );
+    assert_eq!(pick(AgentSelection::Unspecified).as_deref(), Some("expert"));
+    assert_eq!(pick(AgentSelection::LongestIdle).as_deref(), Some("idle"));
+    let mut ranked = agents.clone();
+    ranked[2].active.insert("c1".into(), CHAT);
+    ranked[2].active.insert("c2".into(), CHAT);
+    let d = Demand {
+        channel: CHAT,
+        selection: AgentSelection::MostProficient,
+        ..demand(&skills, None, &none)
+    };
+    assert_eq!(
+        choose(ranked.iter(), &d).map(AgentState::id),
+        Some("expert")
+    );
+    let d = Demand {
+        selection: AgentSelection::LeastOccupied,
+        ..d
+    };
+    assert_eq!(choose(ranked.iter(), &d).map(AgentState::id), Some("idle"));
+}
+
+#[test]
+fn widening_goes_from_the_preferred_agent_to_the_team_to_everyone_and_relaxes() {
+    let w = Widening {
+        preferred_agent_secs: 30,
+        team_secs: 60,
+        relax_after_secs: 120,
+        relax_levels: 2,
+    };
+    let secs = Duration::from_secs;
+    let mut pat = agent("pat", 1, &[], &[(VOICE, 1)]);
+    pat.profile.team = "north".into();
+    let at = |waited, team_present| stage(Some(&w), secs(waited), Some(&pat), team_present);
+    assert_eq!(at(0, true).ring, Ring::Preferred);
+    assert_eq!(at(0, true).changes_at, Some(secs(30)));
+    assert_eq!(at(29, true).ring, Ring::Preferred);
+    assert_eq!(at(30, true).ring, Ring::Team("north"));
+    assert_eq!(at(30, true).changes_at, Some(secs(90)));
+    assert_eq!(
+        at(30, false).ring,
+        Ring::Everyone,
+        "nobody of the team is at a desk"
+    );
+    assert_eq!(at(90, true).ring, Ring::Everyone);
+    assert_eq!(at(90, true).changes_at, Some(secs(120)));
+    assert!(!at(119, true).relaxed);
+    assert!(at(120, true).relaxed);
+    assert_eq!(
+        at(120, true).changes_at,
+        None,
+        "nothing widens after relaxing"
+    );
+
+    // An away preferred agent holds nothing: the team gets it at once.
+    pat.profile.presence = Presence::Away as i32;
+    let away = stage(Some(&w), secs(0), Some(&pat), true);
+    assert_eq!(away.ring, Ring::Team("north"));
+    // In wrap-up (soon free), the contact waits for them.
+    pat.profile.presence = Presence::WrapUp as i32;
+    assert_eq!(
+        stage(Some(&w), secs(0), Some(&pat), true).ring,
+        Ring::Preferred
+    );
+    // No preferred agent, or no widening: everyone at once.
+    assert_eq!(stage(Some(&w), secs(0), None, true).ring, Ring::Everyone);
+    assert_eq!(stage(None, secs(0), Some(&pat), true).ring, Ring::Everyone);
+    assert_eq!(stage(None, secs(0), Some(&pat), true).changes_at, None);
+
+    let relaxed = relax(&[req("mortgages", 7), req("billing", 2), req("any", 0)], 2);
+    let mins: Vec<u32> = relaxed.iter().map(|r| r.min_proficiency).collect();
+    assert_eq!(mins, [5, 1, 1]);
+}
+
+#[test]
+fn a_ring_admits_only_its_agents() {
+    let none = BTreeSet::new();
+    let mut pat = agent("pat", 1, &[], &[(VOICE, 1)]);
+    pat.profile.team = "north".into();
+    let mut sam = agent("sam", 1, &[], &[(VOICE, 1)]);
+    sam.profile.team = "north".into();
+    let kim = agent("kim", 1, &[], &[(VOICE, 1)]);
+    let base = Demand {
+        preferred_agent_id: "pat",
+        ..demand(&[], None, &none)
+    };
+    let admits = |ring, a: &AgentState| is_eligible(a, &Demand { ring, ..base });
+    assert!(admits(Ring::Preferred, &pat));
+    assert!(!admits(Ring::Preferred, &sam));
+    assert!(admits(Ring::Team("north"), &sam));
+    assert!(!admits(Ring::Team("north"), &kim));
+    assert!(admits(Ring::Everyone, &kim));
+    // Busy preferred agent in the team ring: the teammate gets it.
+    pat.active.insert("c".into(), VOICE);
+    let d = Demand {
+        ring: Ring::Team("north"),
+        ..base
+    };
+    assert_eq!(
+        choose([&pat, &sam, &kim], &d).map(AgentState::id),
+        Some("sam")
     );
 }

@@ -3,14 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
 
-use baton_proto::v1::{ContactState, Hop, HopKind, Placement, audience::Target};
+use baton_proto::v1::{ContactState, Hop, HopKind, Placement, Presence, audience::Target};
 use baton_runtime::time::to_timestamp;
 
 use super::{
     Effect, LiveContact, REJECTED, Return, RoutingState, TIMED_OUT, TenantState, TransferPlan,
     escalation_secs, withdraw,
 };
-use crate::domain::matching::{Declined, Need, unservable};
+use crate::domain::matching::{Declined, Need, relax, unservable};
 use crate::domain::record::{ContactRecord, WarmOrigin, audience};
 use crate::domain::skills;
 use crate::error::Error;
@@ -103,7 +103,7 @@ impl RoutingState {
             if Some(&agent_id) != new_holder.as_ref()
                 && let Some(agent) = t.agents.get_mut(&agent_id)
             {
-                agent.active.remove(contact_id);
+                agent.release(contact_id, now);
             }
         }
         let holding_channel = new_holder
@@ -232,15 +232,14 @@ impl RoutingState {
             Target::Channel(channel) => *channel,
             _ => contact.channel,
         };
-        let queue_skills = match &plan.target {
-            Target::QueueId(q) => t
-                .queues
-                .get(q)
-                .map(|q| q.required_skills.as_slice())
-                .unwrap_or_default(),
-            _ => &[],
+        let queue = match &plan.target {
+            Target::QueueId(q) => t.queues.get(q),
+            _ => None,
         };
-        let skills = skills::requirements(
+        let queue_skills = queue
+            .map(|q| q.required_skills.as_slice())
+            .unwrap_or_default();
+        let mut skills = skills::requirements(
             contact
                 .required_skills
                 .iter()
@@ -249,6 +248,13 @@ impl RoutingState {
                 .cloned()
                 .collect(),
         );
+        // A queue that relaxes its requirements in time is served by whoever meets them then.
+        if let Some(w) = queue
+            .and_then(|q| q.widening.as_ref())
+            .filter(|w| w.relax_after_secs > 0)
+        {
+            skills = relax(&skills, w.relax_levels);
+        }
         let need = Need {
             channel,
             skills: &skills,
@@ -306,8 +312,29 @@ impl RoutingState {
         let mut record = live.record;
         for agent_id in [&record.contact.agent_id, &record.contact.holding_agent_id] {
             if let Some(agent) = t.agents.get_mut(agent_id) {
-                agent.active.remove(contact_id);
+                agent.release(contact_id, now);
             }
+        }
+        // The agent who had the customer wraps up, when the queue asks for it.
+        let wrap_up = match record.target() {
+            Some(Target::QueueId(q)) => t.queues.get(q).map_or(0, |q| q.wrap_up_secs),
+            _ => 0,
+        };
+        if wrap_up > 0
+            && record.state() == ContactState::Connected
+            && let Some(agent) = t.agents.get_mut(&record.contact.agent_id)
+            && agent.profile.presence == Presence::Available as i32
+        {
+            let until = now + std::time::Duration::from_secs(wrap_up.into());
+            let p = &mut agent.profile;
+            p.presence = Presence::WrapUp as i32;
+            p.presence_since = Some(to_timestamp(now));
+            p.wrap_up_until = Some(to_timestamp(until));
+            effects.push(Effect::WrapUp {
+                tenant_id: tenant.to_owned(),
+                agent_id: record.contact.agent_id.clone(),
+                until,
+            });
         }
         record.contact.state = ContactState::Ended as i32;
         record.contact.state_since = Some(to_timestamp(now));
@@ -349,7 +376,7 @@ impl RoutingState {
             && holder != agent_id
             && let Some(agent) = t.agents.get_mut(&holder)
         {
-            agent.active.remove(&contact_id);
+            agent.release(&contact_id, now);
         }
         let effects = self.dispatch(tenant, now);
         Ok((self.record(tenant, &contact_id), effects))

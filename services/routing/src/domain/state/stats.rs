@@ -31,6 +31,28 @@ pub const MAX_OUTCOMES_PER_QUEUE: usize = 10_000;
 pub const MAX_PAGE: usize = 500;
 const DEFAULT_PAGE: usize = 100;
 
+/// Which agents a listing shows; empty fields do not filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AgentFilter<'a> {
+    /// Only agents serving this queue.
+    pub queue_id: &'a str,
+    /// Only agents of this team.
+    pub team: &'a str,
+}
+
+impl<'a> AgentFilter<'a> {
+    /// Only agents serving `queue_id`.
+    pub fn queue(queue_id: &'a str) -> Self {
+        Self { queue_id, team: "" }
+    }
+
+    /// Whether `agent` is listed.
+    fn admits(&self, agent: &AgentState) -> bool {
+        (self.queue_id.is_empty() || agent.profile.queue_ids.iter().any(|q| q == self.queue_id))
+            && (self.team.is_empty() || agent.profile.team == self.team)
+    }
+}
+
 /// How one contact left a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Outcome {
@@ -266,7 +288,7 @@ impl RoutingState {
         tenant: &str,
         after: &str,
         limit: usize,
-        queue_id: &str,
+        filter: &AgentFilter<'_>,
     ) -> Page<AgentStatus> {
         use std::ops::Bound::{Excluded, Unbounded};
         let Some(t) = self.tenants.get(tenant) else {
@@ -281,7 +303,7 @@ impl RoutingState {
             .agents
             .range((start, Unbounded))
             .map(|(_, a)| a)
-            .filter(|a| queue_id.is_empty() || a.profile.queue_ids.iter().any(|q| q == queue_id));
+            .filter(|a| filter.admits(a));
         let page: Vec<AgentStatus> = matching
             .by_ref()
             .take(limit)

@@ -2,7 +2,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use baton_proto::v1::{
     Agent, Channel, ChannelCapacity, Contact, ContactState, Hop, HopKind, Presence, Queue, Skill,
-    SkillRequirement, audience::Target,
+    SkillRequirement, Widening, audience::Target,
 };
 use baton_runtime::time::to_timestamp;
 
@@ -50,6 +50,7 @@ pub(super) fn add_agent(
                 .map(|(c, m)| ChannelCapacity {
                     channel: *c,
                     max_contacts: *m,
+                    exclusive: false,
                 })
                 .collect(),
         ),
@@ -905,6 +906,7 @@ fn reload_requeues_offered_contacts_and_keeps_connected_ones_with_their_agent() 
                 capacities: vec![ChannelCapacity {
                     channel: VOICE,
                     max_contacts: 1,
+                    exclusive: false,
                 }],
                 session_open: true,
                 ..Agent::default()
@@ -1098,4 +1100,239 @@ fn the_holding_agent_may_cancel_a_warm_transfer_until_it_is_accepted() {
     assert!(s.return_warm_transfer(T, "c1", &lapsed, t0()).is_err());
     assert_eq!(active(&s, "tim"), ["c1"]);
     assert!(active(&s, "ann").is_empty());
+}
+
+/// The time of the next [`Effect::Widen`] among `effects`.
+fn widens_at(effects: &[Effect]) -> Option<SystemTime> {
+    effects.iter().find_map(|e| match e {
+        Effect::Widen { at, .. } => Some(*at),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_queue_widens_from_the_preferred_agent_to_the_team_to_everyone() {
+    let mut s = state();
+    let (queue, _) = s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "billing".into(),
+            widening: Some(Widening {
+                preferred_agent_secs: 30,
+                team_secs: 60,
+                ..Widening::default()
+            }),
+            ..Queue::default()
+        },
+        t0(),
+    );
+    assert!(queue.widening.is_some());
+    for (i, (id, team)) in [("pat", "north"), ("sam", "north"), ("kim", "")]
+        .into_iter()
+        .enumerate()
+    {
+        add_agent(&mut s, id, 1, &[], &[(VOICE, 1)], Some(i as u64 + 1));
+        if id == "pat" {
+            // Pat is on a call.
+            connect(&mut s, "call", "pat", 1);
+        }
+        s.set_agent(
+            T,
+            AgentUpdate {
+                agent_id: id.into(),
+                team: Some(team.into()),
+                ..AgentUpdate::default()
+            },
+            t0(),
+        );
+    }
+    // Sam is on a break.
+    s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "sam".into(),
+            presence: Some(Presence::Away),
+            ..AgentUpdate::default()
+        },
+        t0(),
+    );
+    let mut c = contact("c2", VOICE, Target::QueueId("billing".into()));
+    c.contact.preferred_agent_id = "pat".into();
+    let (_, placement, effects) = s.start(c, t0());
+    assert_eq!(placement.state, ContactState::Queued as i32);
+    assert!(
+        offers(&effects).is_empty(),
+        "Kim is free but outside the ring"
+    );
+    let secs = Duration::from_secs;
+    assert_eq!(widens_at(&effects), Some(t0() + secs(30)));
+
+    // A change before the ring widens keeps it waiting for Pat.
+    let effects = s.widen(T, t0() + secs(10));
+    assert!(offers(&effects).is_empty());
+    // The team's ring: Pat is still busy and Sam away, so nobody yet.
+    let effects = s.widen(T, t0() + secs(30));
+    assert!(offers(&effects).is_empty());
+    assert_eq!(widens_at(&effects), Some(t0() + secs(90)));
+    // Sam comes back inside the team's ring and gets it before Kim.
+    let (_, effects) = s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "sam".into(),
+            presence: Some(Presence::Available),
+            ..AgentUpdate::default()
+        },
+        t0() + secs(40),
+    );
+    let offered = offers(&effects);
+    assert_eq!(offered.len(), 1);
+    assert_eq!(
+        (offered[0].0.as_str(), offered[0].1.as_str()),
+        ("c2", "sam")
+    );
+    // Sam lets it go; at 90 s anyone may take it, and Kim does.
+    s.reject(T, "sam", 2, &offered[0].2, t0() + secs(41))
+        .expect("open offer");
+    let effects = s.widen(T, t0() + secs(90));
+    let offered = offers(&effects);
+    assert_eq!(offered.len(), 1);
+    assert_eq!(offered[0].1, "kim");
+}
+
+#[test]
+fn an_away_preferred_agent_does_not_hold_the_contact() {
+    let mut s = state();
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "billing".into(),
+            widening: Some(Widening {
+                preferred_agent_secs: 600,
+                ..Widening::default()
+            }),
+            ..Queue::default()
+        },
+        t0(),
+    );
+    add_agent(&mut s, "pat", 1, &[], &[(VOICE, 1)], None);
+    add_agent(&mut s, "kim", 1, &[], &[(VOICE, 1)], Some(2));
+    let mut c = contact("c1", VOICE, Target::QueueId("billing".into()));
+    c.contact.preferred_agent_id = "pat".into();
+    // Pat has no desk open: skipped at once.
+    let (_, _, effects) = s.start(c, t0());
+    let offered = offers(&effects);
+    assert_eq!(offered.len(), 1);
+    assert_eq!(offered[0].1, "kim");
+    assert_eq!(widens_at(&effects), None);
+}
+
+#[test]
+fn relaxed_requirements_let_a_less_practised_agent_take_a_long_wait() {
+    let mut s = state();
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "billing".into(),
+            required_skills: vec![SkillRequirement {
+                name: "mortgages".into(),
+                min_proficiency: 8,
+            }],
+            widening: Some(Widening {
+                relax_after_secs: 120,
+                relax_levels: 3,
+                ..Widening::default()
+            }),
+            ..Queue::default()
+        },
+        t0(),
+    );
+    add_agent(
+        &mut s,
+        "junior",
+        1,
+        &[("mortgages", 5)],
+        &[(VOICE, 1)],
+        Some(1),
+    );
+    let (_, _, effects) = s.start(
+        contact("c1", VOICE, Target::QueueId("billing".into())),
+        t0(),
+    );
+    assert!(offers(&effects).is_empty());
+    assert_eq!(widens_at(&effects), Some(t0() + Duration::from_secs(120)));
+    let effects = s.widen(T, t0() + Duration::from_secs(120));
+    assert_eq!(offers(&effects).len(), 1);
+    // A transfer into the queue is not refused for want of an 8: a 5 will do in time.
+    add_agent(&mut s, "other", 1, &[], &[(VOICE, 1)], None);
+    s.start(contact("c9", VOICE, Target::Tier(1)), t0());
+    assert!(
+        s.check_transfer(T, "c9", &plan(Target::QueueId("billing".into()), false, ""))
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_agent_wraps_up_after_a_queue_contact_and_is_available_again_after() {
+    let mut s = state();
+    s.upsert_queue(
+        T,
+        Queue {
+            queue_id: "billing".into(),
+            wrap_up_secs: 60,
+            ..Queue::default()
+        },
+        t0(),
+    );
+    add_agent(&mut s, "a", 1, &[], &[(VOICE, 1)], Some(1));
+    let queued = || contact("c1", VOICE, Target::QueueId("billing".into()));
+    let (_, _, effects) = s.start(queued(), t0());
+    let (_, _, offer_id) = offers(&effects).pop().expect("offered");
+    s.accept(T, "a", 1, &offer_id, t0()).expect("accept");
+    let (_, effects) = s.end(T, "c1", "a", t0()).expect("end");
+    let until = t0() + Duration::from_secs(60);
+    assert!(effects.contains(&Effect::WrapUp {
+        tenant_id: T.into(),
+        agent_id: "a".into(),
+        until,
+    }));
+    let a = s.agent(T, "a").expect("agent");
+    assert_eq!(a.profile.presence, Presence::WrapUp as i32);
+    assert_eq!(a.profile.wrap_up_until, Some(to_timestamp(until)));
+    assert_eq!(s.wrap_ups(), [(T.to_owned(), "a".to_owned(), until)]);
+    // Nothing is offered during wrap-up...
+    let (_, _, effects) = s.start(contact("c2", VOICE, Target::Tier(1)), t0());
+    assert!(offers(&effects).is_empty());
+    // ...and once it is over the agent is available and gets what waits.
+    let (profile, effects) = s
+        .wrap_up_over(T, "a", until, until)
+        .expect("wrap-up stands");
+    assert_eq!(profile.presence, Presence::Available as i32);
+    assert_eq!(profile.wrap_up_until, None);
+    assert_eq!(offers(&effects).len(), 1);
+    assert!(s.wrap_ups().is_empty());
+
+    // A contact outside such a queue leaves its agent available.
+    let (_, effects) = s.end(T, "c2", "", until).expect("end");
+    assert!(!effects.iter().any(|e| matches!(e, Effect::WrapUp { .. })));
+    // Ending wrap-up early by setting a presence: the timer then changes nothing.
+    let (_, _, effects) = s.start(queued(), until);
+    let (_, _, offer_id) = offers(&effects).pop().expect("offered");
+    s.accept(T, "a", 1, &offer_id, until).expect("accept");
+    s.end(T, "c1", "a", until).expect("end");
+    let (profile, _) = s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "a".into(),
+            presence: Some(Presence::Away),
+            ..AgentUpdate::default()
+        },
+        until,
+    );
+    assert_eq!(profile.wrap_up_until, None);
+    let later = until + Duration::from_secs(60);
+    assert!(s.wrap_up_over(T, "a", later, later).is_none());
+    assert_eq!(
+        s.agent(T, "a").map(|a| a.profile.presence),
+        Some(Presence::Away as i32)
+    );
 }

@@ -1,7 +1,7 @@
 //! A queue's figures and an agent's load, as a supervisor reads them.
 
 use super::*;
-use crate::domain::state::stats::SERVICE_LEVEL_WINDOW;
+use crate::domain::state::stats::{AgentFilter, SERVICE_LEVEL_WINDOW};
 
 fn billing(percent: u32, answer_secs: u32) -> Queue {
     Queue {
@@ -139,7 +139,7 @@ fn lists_come_in_id_order_in_pages_and_agents_show_their_load() {
         );
     }
     s.start(contact("c1", CHAT, Target::QueueId("billing".into())), t0());
-    let (page, next) = s.list_agents(T, "", 2, "");
+    let (page, next) = s.list_agents(T, "", 2, &AgentFilter::default());
     assert_eq!(next.as_deref(), Some("b"));
     let a = &page[0];
     assert_eq!(a.agent.as_ref().map(|a| a.agent_id.as_str()), Some("a"));
@@ -157,8 +157,28 @@ fn lists_come_in_id_order_in_pages_and_agents_show_their_load() {
         a.agent.as_ref().map(|a| a.active_contact_ids.clone()),
         Some(vec!["c1".to_owned()])
     );
-    let (page, next) = s.list_agents(T, "b", 2, "");
+    let (page, next) = s.list_agents(T, "b", 2, &AgentFilter::default());
     assert_eq!((page.len(), next), (1, None));
-    let (page, _) = s.list_agents(T, "", 10, "elsewhere");
+    let (page, _) = s.list_agents(T, "", 10, &AgentFilter::queue("elsewhere"));
     assert!(page.is_empty(), "nobody serves another queue");
+    s.set_agent(
+        T,
+        AgentUpdate {
+            agent_id: "c".into(),
+            team: Some("north".into()),
+            ..AgentUpdate::default()
+        },
+        t0(),
+    );
+    let north = AgentFilter {
+        queue_id: "billing",
+        team: "north",
+    };
+    let (page, _) = s.list_agents(T, "", 10, &north);
+    let ids: Vec<_> = page
+        .iter()
+        .filter_map(|a| a.agent.as_ref())
+        .map(|a| (a.agent_id.as_str(), a.team.as_str()))
+        .collect();
+    assert_eq!(ids, [("c", "north")]);
 }
