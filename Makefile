@@ -117,8 +117,13 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-identity ## bench-identity, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
+bench: redis-server bench-identity bench-routing ## bench-identity, bench-routing, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
+
+# ROUTING_BENCH_ARGS: --agents N (7500), --queues N (500), --waiting N (10000), --samples N.
+.PHONY: bench-routing
+bench-routing: ## routing decisions with 7,500 busy agents on 500 queues and 10,000 waiting, against a 10-agent floor (p50/p99, ratio)
+	$(CARGO) run --release --locked -p baton-tests --bin baton-routing-bench -- $(ROUTING_BENCH_ARGS)
 
 .PHONY: bench-identity
 bench-identity: ## identity linkage F1 (dedup, link; with and without national ids), import rate, Resolve p50/p99 against a bare redb read, bytes/profile

@@ -580,14 +580,25 @@ impl RoutingState {
         let Some(t) = self.tenants.get_mut(tenant) else {
             return Vec::new();
         };
-        // Only contacts some agent could take now are looked at: a target nobody available
-        // with free capacity serves is skipped whole, however many contacts wait for it.
+        // The agents who could take anything now (available, at a desk, with room on some
+        // channel) are the only ones worth asking: on a busy floor, few of many.
+        let free: Vec<String> = t
+            .agents
+            .values()
+            .filter(|a| may_take_some(a, None))
+            .map(|a| a.id().to_owned())
+            .collect();
+        if free.is_empty() {
+            return Vec::new();
+        }
+        // Only contacts some free agent could take are looked at: a target none of them
+        // serves is skipped whole, however many contacts wait for it.
         let mut waiting: Vec<_> = t
             .queued
             .groups()
             .filter(|g| {
-                t.agents
-                    .values()
+                free.iter()
+                    .filter_map(|id| t.agents.get(id))
                     .any(|a| may_take_some(a, g.target.as_ref()))
             })
             .flat_map(|g| t.queued.members(g))
@@ -638,8 +649,8 @@ impl RoutingState {
                 ring: stage.ring,
                 selection: queue.map_or(AgentSelection::Unspecified, Queue::agent_selection),
             };
-            let Some(agent_id) = choose(t.agents.values(), &demand).map(|a| a.id().to_owned())
-            else {
+            let free_agents = free.iter().filter_map(|id| t.agents.get(id));
+            let Some(agent_id) = choose(free_agents, &demand).map(|a| a.id().to_owned()) else {
                 if let Some(after) = stage.changes_at {
                     let at = started + after;
                     widens = Some(widens.map_or(at, |w| w.min(at)));
