@@ -67,8 +67,9 @@ pub fn standardize(address: &PostalAddress) -> Address {
         if out.unit.is_empty() {
             out.unit = line.unit;
         } else if !line.unit.is_empty() {
-            // A second unit designator: keep its words so nothing given is lost.
-            out.other.push(line.unit);
+            // A second unit designator: keep its value so nothing given is lost, spelled out
+            // as the other words are ("u e" keeps "east"), so reading it back gives it again.
+            out.other.push(full_spelling(&line.unit).to_owned());
         }
         if Some(i) == street_line {
             out.number = line.number;
