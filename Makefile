@@ -114,7 +114,7 @@ clean: ## remove build output and the local data directory
 	$(CARGO) clean
 	rm -rf $(DATA_DIR)
 
-# IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --calls N,
+# IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --batch N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
 bench: redis-server bench-identity bench-routing ## bench-identity, bench-routing, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use baton_auth::{AssumeLayer, Principal};
+use baton_identity::{EmbeddedIdentityStore, IdentityStore};
 use baton_proto::v1::{
     Identifier, IdentifierKind, ImportProfilesRequest, ProfileRecord, ResolveDecision,
     ResolveRequest, TrainMatcherRequest, identity_service_client::IdentityServiceClient,
@@ -48,27 +49,27 @@ async fn an_import_open_at_shutdown_ends_unavailable_saying_what_committed() {
     let (url, shutdown) = serve(dir.path()).await;
     let mut client = IdentityServiceClient::connect(url).await.expect("connect");
     let (tx, rx) = mpsc::channel(4);
+    let mut watcher = client.clone();
+    let call = tokio::spawn(async move { client.import_profiles(ReceiverStream::new(rx)).await });
     // Two full batches, then the stream stays open.
-    tx.send(ImportProfilesRequest {
-        tenant_id: "acme".into(),
-        records: records(0, 500),
-    })
-    .await
-    .expect("sent");
-    for start in [500, 1000, 1500] {
+    let batch = <EmbeddedIdentityStore as IdentityStore>::IMPORT_BATCH as u32;
+    let total = 2 * batch;
+    for start in (0..total).step_by(500) {
         tx.send(ImportProfilesRequest {
-            tenant_id: String::new(),
-            records: records(start, 500),
+            tenant_id: if start == 0 {
+                "acme".into()
+            } else {
+                String::new()
+            },
+            records: records(start, 500.min(total - start)),
         })
         .await
         .expect("sent");
     }
-    let mut watcher = client.clone();
-    let call = tokio::spawn(async move { client.import_profiles(ReceiverStream::new(rx)).await });
     // Once the last record sent is on file, stop the server while the stream is still open.
     let last = Identifier {
         kind: IdentifierKind::CrmId as i32,
-        value: "crm-1999".into(),
+        value: format!("crm-{}", total - 1),
         namespace: "crm".into(),
         ..Default::default()
     };
@@ -90,7 +91,7 @@ async fn an_import_open_at_shutdown_ends_unavailable_saying_what_committed() {
             tokio::task::yield_now().await;
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), committed)
+    tokio::time::timeout(std::time::Duration::from_secs(60), committed)
         .await
         .expect("both batches commit");
     shutdown.trigger();
@@ -101,9 +102,9 @@ async fn an_import_open_at_shutdown_ends_unavailable_saying_what_committed() {
     drop(tx);
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(
-        status
-            .message()
-            .contains("2000 records were committed before the import stopped"),
+        status.message().contains(&format!(
+            "{total} records were committed before the import stopped"
+        )),
         "{status:?}"
     );
 }

@@ -6,7 +6,8 @@
 //! national ids; the same on FEBRL files when given (`--febrl3 FILE`, `--febrl4 A B`).
 //!
 //! Scale: `--identity-profiles` originals (default 1,000,000) imported into a fresh embedded
-//! store in batches of 1,000, then `--calls` lookups of each kind, interleaved call by call
+//! store in batches of `--batch` (default: what an import stream commits at once into the
+//! embedded store), then `--calls` lookups of each kind, interleaved call by call
 //! so drift hits all alike: a bare redb point read through the same blocking-pool hop (the
 //! baseline), an exact Resolve by phone, and a fuzzy Resolve by the traits of a corrupted
 //! duplicate. Latencies are reported absolute and as ratios to the baseline; storage as
@@ -16,7 +17,7 @@
 
 use std::{path::Path, process::ExitCode, time::Instant};
 
-use baton_identity::{EmbeddedIdentityStore, Identity, grpc::validate};
+use baton_identity::{EmbeddedIdentityStore, Identity, IdentityStore, grpc::validate};
 use baton_proto::v1::{self as pb, IdentifierAssurance, IdentifierKind, ResolveDecision};
 use baton_store::{EmbeddedDb, StoreError, redb::TableDefinition};
 use baton_tests::{
@@ -35,6 +36,7 @@ const SEED: u64 = 7;
 struct Args {
     records: usize,
     profiles: usize,
+    batch: usize,
     calls: usize,
     febrl3: Option<String>,
     febrl4: Option<(String, String)>,
@@ -76,6 +78,11 @@ impl Args {
                 "--identity-profiles",
                 if short { 20_000 } else { 1_000_000 },
             )?,
+            batch: number(
+                "--batch",
+                <EmbeddedIdentityStore as IdentityStore>::IMPORT_BATCH,
+            )?
+            .max(1),
             calls: number("--calls", if short { 500 } else { 3_000 })?.max(1),
             febrl3: value("--febrl3").cloned(),
             febrl4,
@@ -251,7 +258,7 @@ async fn scale(args: &Args) {
         },
     );
     let (mut loaded, mut refused, mut created) = (0usize, 0usize, 0usize);
-    let mut batch = Vec::with_capacity(1_000);
+    let mut batch = Vec::with_capacity(args.batch);
     let began = Instant::now();
     while loaded < n {
         for r in generator.next_group() {
@@ -266,7 +273,7 @@ async fn scale(args: &Args) {
                 batch.push(linkage::profile_record(&r, "crm", Ids::All));
             }
         }
-        if batch.len() >= 1_000 || loaded + batch.len() >= n {
+        if batch.len() >= args.batch || loaded + batch.len() >= n {
             loaded += batch.len();
             let answer = identity
                 .import(TENANT, std::mem::take(&mut batch))
@@ -284,9 +291,10 @@ async fn scale(args: &Args) {
     let rss_after = rss_bytes();
     let file_bytes = std::fs::metadata(dir.path().join("identity.redb")).map_or(0, |m| m.len());
     println!(
-        "identity scale: {n} profiles imported in batches of 1,000 in {import_secs:.1} s: \
+        "identity scale: {n} profiles imported in batches of {} in {import_secs:.1} s: \
          {:.0} profiles/s ({created} customers created, {refused} refused: a phone, e-mail or \
          national id drawn twice)",
+        args.batch,
         n as f64 / import_secs
     );
     println!(

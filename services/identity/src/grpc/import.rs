@@ -1,7 +1,8 @@
 //! ImportProfiles: a stream of CRM records applied in batches, with counts at the end.
 //!
 //! Records are validated one by one as they arrive (a bad one is counted and listed, never
-//! the stream's end), gathered into batches of [`BATCH`] and committed one transaction a
+//! the stream's end), gathered into batches of the store's
+//! [`IMPORT_BATCH`](IdentityStore::IMPORT_BATCH) records and committed one transaction a
 //! batch. While a batch commits, the next one is read, so the network and the store work at
 //! the same time; at most two batches are held. A stream stopped half-way (the client gave
 //! up, the process is stopping, the store failed) keeps what committed, and the status says
@@ -17,9 +18,6 @@ use tonic::{Status, Streaming};
 use super::validate;
 use crate::{domain::Identity, store::IdentityStore};
 
-/// Records committed in one transaction: large enough that a commit's fixed cost is spread,
-/// small enough that one batch's work and memory stay modest.
-pub const BATCH: usize = 1_000;
 /// Refused records listed in the answer; the rest are counted.
 pub const MAX_LISTED_ERRORS: usize = 1_000;
 
@@ -41,6 +39,8 @@ struct Reader<'a> {
     region: &'a str,
     /// The process stop signal.
     shutdown: &'a Shutdown,
+    /// Records a batch holds: the store's [`IdentityStore::IMPORT_BATCH`].
+    batch: usize,
     /// Valid records not yet handed out, with their stream positions.
     pending: Vec<(u64, ProfileRecord)>,
     /// Records received so far.
@@ -52,9 +52,9 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// The next batch of up to [`BATCH`] valid records; empty once the stream is done.
+    /// The next batch of up to `batch` valid records; empty once the stream is done.
     async fn next_batch(&mut self) -> Result<Vec<(u64, ProfileRecord)>, Stop> {
-        while !self.ended && self.pending.len() < BATCH {
+        while !self.ended && self.pending.len() < self.batch {
             let message = tokio::select! {
                 biased;
                 () = self.shutdown.triggered() => return Err(Stop::Shutdown),
@@ -65,7 +65,7 @@ impl Reader<'_> {
                 None => self.ended = true,
             }
         }
-        let n = self.pending.len().min(BATCH);
+        let n = self.pending.len().min(self.batch);
         Ok(self.pending.drain(..n).collect())
     }
 
@@ -190,6 +190,7 @@ pub async fn run<S: IdentityStore>(
         tenant,
         region,
         shutdown,
+        batch: S::IMPORT_BATCH,
         pending: Vec::new(),
         received: 0,
         refused: Vec::new(),

@@ -114,6 +114,13 @@ pub trait IdentityWrite: IdentityRead {
 
 /// A backend for identity state.
 pub trait IdentityStore: Send + Sync + 'static {
+    /// Records an import stream commits in one transaction ([`IdentityStore::write`]).
+    ///
+    /// A commit's cost grows with the pages it dirties, and at scale each record dirties
+    /// pages of its own (its blocking keys and identifiers land all over the index), so a
+    /// larger batch shares more of them; but the batch holds the tenant's writes meanwhile.
+    const IMPORT_BATCH: usize = 1_000;
+
     /// Runs `f` against one consistent snapshot of `tenant`.
     ///
     /// `f` may run more than once on backends without snapshots, which run it again when a
