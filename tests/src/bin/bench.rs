@@ -274,6 +274,7 @@ async fn child(
     echo(settings, &channel).await;
 
     let routing = pb::routing_service_client::RoutingServiceClient::new(channel);
+    let transfers = routing.clone();
     let tenant = "bench".to_owned();
     let start_contact = closed_loop(settings, move |w, n| {
         let mut client = routing.clone();
@@ -301,10 +302,88 @@ async fn child(
     })
     .await;
     println!("{}", start_contact.line("start_contact"));
+    let transfer = transfer(settings, transfers).await;
+    println!("{}", transfer.line("transfer"));
     mesh.stop().await;
     // Flushes the last spans before the parent reads what its receiver got.
     drop(telemetry);
     ExitCode::SUCCESS
+}
+
+/// Contacts each worker moves in turn, so no one contact's path grows long.
+const TRANSFERRED_PER_WORKER: u64 = 100;
+
+/// Cold transfers between tiers 1 and 2 of contacts waiting for an agent, as a gateway or a
+/// supervisor moves them: each call checks that someone could take the contact there,
+/// records the hop in the customer's history and mints the hop's token. Agents of both tiers
+/// are registered without a desk, so the target is servable and nobody is offered anything.
+async fn transfer(
+    settings: Settings,
+    routing: pb::routing_service_client::RoutingServiceClient<baton_runtime::client::ClientChannel>,
+) -> Measured {
+    for (agent, tier) in [("bench-t1", 1), ("bench-t2", 2)] {
+        routing
+            .clone()
+            .set_agent_state(pb::SetAgentStateRequest {
+                tenant_id: "bench".into(),
+                agent_id: agent.into(),
+                presence: pb::Presence::Offline as i32,
+                tier: Some(tier),
+                capacities: Some(pb::CapacitySet {
+                    capacities: vec![pb::ChannelCapacity {
+                        channel: pb::Channel::Chat as i32,
+                        max_contacts: 3,
+                        exclusive: false,
+                    }],
+                }),
+                idempotency_key: format!("agent-{agent}"),
+                ..Default::default()
+            })
+            .await
+            .expect("a bench agent is registered");
+    }
+    let mut ids = Vec::new();
+    for w in 0..settings.concurrency {
+        let mut mine = Vec::new();
+        for n in 0..TRANSFERRED_PER_WORKER {
+            let started = routing
+                .clone()
+                .start_contact(queued_start(w, n, String::new(), "moved"))
+                .await
+                .expect("a contact to transfer starts")
+                .into_inner();
+            mine.push(started.contact.map(|c| c.contact_id).unwrap_or_default());
+        }
+        ids.push(mine);
+    }
+    let ids = Arc::new(ids);
+    closed_loop(settings, move |w, n| {
+        let mut client = routing.clone();
+        let contact_id = ids[w][(n % TRANSFERRED_PER_WORKER) as usize].clone();
+        // Each contact goes to tier 2, then back to tier 1, and so on.
+        let tier = if (n / TRANSFERRED_PER_WORKER).is_multiple_of(2) {
+            2
+        } else {
+            1
+        };
+        async move {
+            client
+                .transfer(pb::TransferRequest {
+                    tenant_id: "bench".into(),
+                    contact_id,
+                    target: Some(pb::TransferTarget {
+                        target: Some(pb::transfer_target::Target::Tier(tier)),
+                        ..Default::default()
+                    }),
+                    mode: pb::TransferMode::Cold as i32,
+                    idempotency_key: format!("move-w{w}-n{n}"),
+                    ..Default::default()
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await
 }
 
 /// A StartContact of worker `w`'s `n`th call into `queue`, where nobody serves it: it waits.
@@ -588,6 +667,7 @@ fn main() -> ExitCode {
     let rows = [
         ("echo (tracing off)", plain, "echo "),
         ("StartContact (tracing off)", plain, "start_contact "),
+        ("Transfer (tracing off)", plain, "transfer "),
         ("echo (traced)", traced, "echo "),
         ("StartContact (traced, 100%)", traced, "start_contact "),
         ("Redis PING", on_redis, "redis_ping "),
@@ -641,6 +721,16 @@ fn main() -> ExitCode {
         "",
     );
     report(
+        "Transfer p50 / echo p50 (off):",
+        ratio(plain, "transfer ", plain, "echo ", "p50_ms"),
+        "",
+    );
+    report(
+        "Transfer p99 / echo p99 (off):",
+        ratio(plain, "transfer ", plain, "echo ", "p99_ms"),
+        "",
+    );
+    report(
         "tracing on / off, p99:",
         ratio(traced, sc, plain, sc, "p99_ms"),
         "(target <= 1.10)",
@@ -683,7 +773,11 @@ fn main() -> ExitCode {
     let queue_ok = queue_comparison(settings, rounds, depth);
     let errors: f64 = runs
         .iter()
-        .flat_map(|mode| per_round(mode, sc, "errors"))
+        .flat_map(|mode| {
+            let mut errors = per_round(mode, sc, "errors");
+            errors.extend(per_round(mode, "transfer ", "errors"));
+            errors
+        })
         .sum();
     if errors.is_nan() || errors > 0.0 || !queue_ok {
         eprintln!("bench calls failed: {errors}");
