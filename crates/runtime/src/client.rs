@@ -58,6 +58,11 @@ pub struct ClientConfig {
     /// files change; an `https://` one keeps the configuration it started with.
     #[arg(skip)]
     pub tls: Option<Watched<ClientTlsConfig>>,
+    /// The name an `https://` server's certificate is verified for, instead of the url's
+    /// host: for peers reached by address (routing replicas at their pod IPs) whose
+    /// certificate names their Service.
+    #[arg(skip)]
+    pub server_name: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -68,6 +73,7 @@ impl Default for ClientConfig {
             resolve_interval_secs: 10,
             credentials: None,
             tls: None,
+            server_name: None,
         }
     }
 }
@@ -130,7 +136,7 @@ fn endpoint(url: &str, config: &ClientConfig) -> Result<Endpoint, ClientError> {
         .and_then(|(_, rest)| split_host_port(rest.trim_end_matches('/')))
         .map(|(host, _)| host)
         .unwrap_or_default();
-    endpoint_for(url, &host, config)
+    endpoint_for(url, config.server_name.as_deref().unwrap_or(&host), config)
 }
 
 /// An endpoint for `url`, verifying `server_name` when it is `https://`.

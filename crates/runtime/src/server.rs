@@ -93,6 +93,9 @@ pub struct ServiceRoutes {
     pub name: &'static str,
     /// The generated server, as routes.
     pub routes: Routes,
+    /// Work the service finishes once its calls have drained (routing handing its shards
+    /// back), awaited before the server counts as stopped.
+    pub finishing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ServiceRoutes {
@@ -113,7 +116,14 @@ impl ServiceRoutes {
         Self {
             name,
             routes: Routes::new(service),
+            finishing: None,
         }
+    }
+
+    /// Has the server, once drained, also wait for `task` (bounded by the drain deadline).
+    pub fn finishing_with(mut self, task: tokio::task::JoinHandle<()>) -> Self {
+        self.finishing = Some(task);
+        self
     }
 }
 
@@ -157,6 +167,7 @@ pub async fn serve(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     let name = service.name;
+    let finishing = service.finishing;
     let stop = {
         let shutdown = shutdown.clone();
         async move {
@@ -215,8 +226,17 @@ pub async fn serve(
         );
 
     let drain = Duration::from_secs(config.drain_timeout_secs);
+    let served = async {
+        server.await?;
+        if let Some(task) = finishing
+            && let Err(err) = task.await
+        {
+            tracing::error!(service = name, error = %err, "the service's closing work failed");
+        }
+        Ok::<(), ServeError>(())
+    };
     tokio::select! {
-        result = server => result?,
+        result = served => result?,
         () = async { shutdown.triggered().await; tokio::time::sleep(drain).await } => {
             tracing::warn!(service = name, drain_secs = config.drain_timeout_secs, "drain deadline passed, closing remaining calls");
         }

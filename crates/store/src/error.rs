@@ -19,6 +19,10 @@ pub enum StoreError {
     /// The blocking task running the transaction was cancelled or panicked.
     #[error("store task failed: {0}")]
     Task(String),
+    /// A commit fenced by a lease found the lease taken by another holder, so nothing was
+    /// written: whoever holds it now decides (routing's shards; see baton-routing).
+    #[error("lease lost: {0}")]
+    Fenced(String),
     /// An idempotency key came back with a request other than the one it was first used
     /// with: a caller's bug or a replay, refused rather than answered with the first
     /// request's result. The caller's error, unlike every other variant: services map it to

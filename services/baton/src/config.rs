@@ -174,6 +174,29 @@ pub struct MeshConfig {
     /// Waiting time that raises a queued contact's priority by one (0 turns aging off).
     #[arg(long, env = "BATON_PRIORITY_AGING_SECS", default_value_t = 60)]
     pub priority_aging_secs: u64,
+    /// RoutingService on Redis: how many shards tenants are split into, each routed by one
+    /// replica at a time. Every replica must agree; change it only with every replica stopped.
+    #[arg(long, env = "BATON_ROUTING_SHARDS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub routing_shards: u32,
+    /// RoutingService on Redis: how long a replica's hold on a shard lasts unless renewed
+    /// (renewed every third of it): how long the tenants of a replica that died wait before
+    /// another takes them over.
+    #[arg(long, env = "BATON_ROUTING_LEASE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub routing_lease_secs: u64,
+    /// RoutingService on Redis: the url other routing replicas reach this one at
+    /// (`http://$(POD_IP):50054`), so a call that reaches a replica not routing its tenant is
+    /// sent on. Unset: this replica assumes it is the only one.
+    #[arg(long, env = "BATON_ROUTING_ADVERTISE_URL", default_value = "")]
+    pub routing_advertise_url: String,
+    /// RoutingService: the name another replica's certificate is verified for when an
+    /// advertised url is `https://` with an address for its host (the routing Service's
+    /// name, which its certificate carries).
+    #[arg(
+        long,
+        env = "BATON_ROUTING_PEER_SERVER_NAME",
+        default_value = "routing"
+    )]
+    pub routing_peer_server_name: String,
     /// IdentityService: where phone numbers written without a country code ("02 9876 5432")
     /// are read, for tenants without a region of their own (ISO 3166-1 alpha-2); unset, US.
     /// An identifier's own `default_region` always wins.
@@ -266,6 +289,10 @@ impl MeshConfig {
             offer_cooldown_secs: 5,
             warm_transfer_timeout_secs: 120,
             priority_aging_secs: 60,
+            routing_shards: 16,
+            routing_lease_secs: 10,
+            routing_advertise_url: String::new(),
+            routing_peer_server_name: "routing".to_owned(),
             default_region: None,
             tenant_regions: String::new(),
             auth: AuthConfig::default(),

@@ -493,8 +493,32 @@ async fn routing<S: baton_routing::RoutingStore>(
         warm_transfer_timeout: Duration::from_secs(config.warm_transfer_timeout_secs),
         priority_aging: Duration::from_secs(config.priority_aging_secs),
     };
-    let svc = baton_routing::grpc_service(store, deps, keys, routing_config, shutdown)
-        .await
-        .map_err(|e| MeshError::Routing(e.to_string()))?;
-    Ok(ServiceRoutes::new(service_names::ROUTING, svc))
+    let drain = Duration::from_secs(config.server.drain_timeout_secs);
+    let sharing = if matches!(config.store, StoreKind::Embedded) {
+        baton_routing::ShardConfig {
+            drain,
+            ..baton_routing::ShardConfig::single()
+        }
+    } else {
+        baton_routing::ShardConfig {
+            count: config.routing_shards,
+            lease: Duration::from_secs(config.routing_lease_secs),
+            address: config.routing_advertise_url.clone(),
+            // A call sent on to another replica carries its caller's credentials, never this
+            // process's, and may take as long as the call it serves.
+            peers: ClientConfig {
+                credentials: None,
+                request_timeout_ms: config.server.request_timeout_ms,
+                server_name: Some(config.routing_peer_server_name.clone()),
+                ..clients.clone()
+            },
+            exclusive: false,
+            drain,
+        }
+    };
+    let (svc, handed_back) =
+        baton_routing::grpc_service(store, deps, keys, routing_config, sharing, shutdown)
+            .await
+            .map_err(|e| MeshError::Routing(e.to_string()))?;
+    Ok(ServiceRoutes::new(service_names::ROUTING, svc).finishing_with(handed_back))
 }

@@ -206,8 +206,12 @@ impl Dispatcher {
         for (tenant, agent_id, until) in dispatcher.state.wrap_ups() {
             dispatcher.time_wrap_up(tenant, agent_id, until);
         }
-        tokio::spawn(dispatcher.run(rx, shutdown));
-        DispatcherHandle { tx, events }
+        tokio::spawn(dispatcher.run(rx, shutdown.clone()));
+        DispatcherHandle {
+            tx,
+            events,
+            stop: shutdown,
+        }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: Shutdown) {

@@ -106,6 +106,12 @@ impl From<Error> for tonic::Status {
                     .err()
                     .unwrap_or_else(|| Status::invalid_argument(err.to_string()))
             }
+            Error::Store(StoreError::Fenced(ref lost)) => {
+                tracing::warn!(lease = %lost, "a change was refused: another replica routes its tenant now");
+                Status::unavailable(
+                    "another routing replica has taken over this tenant, retry the call",
+                )
+            }
             Error::Store(ref source) => {
                 tracing::error!(error = %source, "routing store failed");
                 Status::unavailable("routing store is unavailable, retry later")

@@ -29,6 +29,7 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 mod persist;
+pub mod shards;
 pub mod store;
 
 use std::path::Path;
@@ -47,6 +48,7 @@ use baton_token::KeyRing;
 
 pub use error::Error;
 pub use grpc::RoutingGrpc;
+pub use shards::ShardConfig;
 pub use store::{EmbeddedRoutingStore, RedisRoutingStore, RoutingStore};
 
 /// Routing's tunables.
@@ -104,49 +106,46 @@ pub async fn open_redis(url: &str) -> Result<RedisRoutingStore, StoreError> {
     Ok(RedisRoutingStore::new(db))
 }
 
-/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`. Reloads
-/// agents, queues and live contacts first (so it is async and can fail on a damaged store),
-/// and resumes open erasure jobs in the background.
-/// Agent sessions end when `shutdown` fires.
+/// The gRPC service over `store`, ready for `tonic::transport::Server::add_service`. On a
+/// store only one process opens (embedded), it reloads agents, queues and live contacts first
+/// (so it is async and can fail on a damaged store) and holds every shard; on a shared store
+/// it takes shards as calls for their tenants arrive and as other replicas let theirs lapse
+/// (see [`shards`]). Resumes open erasure jobs in the background.
+/// Agent sessions end, and shards are handed back after the drain, when `shutdown` fires;
+/// the task returned with the service ends once they are.
 pub async fn grpc_service<S: RoutingStore>(
     store: S,
     deps: Dependencies,
     keys: KeyRing,
     config: RoutingConfig,
+    sharing: ShardConfig,
     shutdown: Shutdown,
-) -> Result<RoutingServiceServer<RoutingGrpc<S>>, Error> {
+) -> Result<
+    (
+        RoutingServiceServer<RoutingGrpc<S>>,
+        tokio::task::JoinHandle<()>,
+    ),
+    Error,
+> {
     let store = Arc::new(store);
-    let loaded = store.load().await?;
-    tracing::info!(
-        agents = loaded.agents.len(),
-        queues = loaded.queues.len(),
-        contacts = loaded.contacts.len(),
-        "routing state reloaded"
-    );
-    let mut state = domain::state::RoutingState::new(config.priority_aging);
-    state.load(loaded.agents, loaded.queues, loaded.contacts);
-    let persister = persist::Persister::spawn(Arc::clone(&store));
     // After the process installed its meter provider: instruments bind to it when created.
     let metrics = metrics::RoutingMetrics::global();
-    let dispatcher = dispatcher::Dispatcher::spawn(
-        state,
-        persister,
+    let shards = shards::Shards::new(
+        Arc::clone(&store),
+        sharing,
         keys.clone(),
         config,
-        shutdown.clone(),
         metrics.clone(),
-    );
-    let service = RoutingGrpc::new(
-        store,
-        deps,
-        dispatcher,
-        keys,
-        config,
         shutdown.clone(),
-        metrics,
     );
+    if shards.exclusive() {
+        shards.hold_all().await?;
+    }
+    let handed_back = tokio::spawn(Arc::clone(&shards).run());
+    let service = RoutingGrpc::new(store, deps, shards, keys, config, shutdown.clone(), metrics);
     // Erasures a crash or an unavailable service left open finish in the background.
     service.eraser().resume_open_jobs(shutdown);
-    Ok(RoutingServiceServer::new(service)
-        .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES))
+    let server = RoutingServiceServer::new(service)
+        .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES);
+    Ok((server, handed_back))
 }

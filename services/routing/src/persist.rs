@@ -8,10 +8,11 @@
 
 use std::sync::Arc;
 
+use baton_runtime::shutdown::Shutdown;
 use baton_store::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{RoutingStore, Write};
+use crate::store::{Lease, RoutingStore, Write};
 
 /// Most jobs folded into one commit.
 const MAX_BATCH: usize = 64;
@@ -46,10 +47,12 @@ impl std::fmt::Debug for Job {
 }
 
 impl Persister {
-    /// Starts the writer task on `store`. It ends when every handle is dropped.
-    pub fn spawn<S: RoutingStore>(store: Arc<S>) -> Self {
+    /// Starts the writer task on `store`, every commit fenced by `lease` (when given):
+    /// once a commit finds the lease taken, `lost` fires and every later commit fails too.
+    /// It ends when every handle is dropped.
+    pub fn spawn<S: RoutingStore>(store: Arc<S>, lease: Option<Lease>, lost: Shutdown) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(store, rx));
+        tokio::spawn(run(Fenced { store, lease, lost }, rx));
         Self { tx }
     }
 
@@ -71,7 +74,29 @@ impl Persister {
     }
 }
 
-async fn run<S: RoutingStore>(store: Arc<S>, mut rx: mpsc::Receiver<Job>) {
+/// The store as one shard's holder writes to it.
+struct Fenced<S> {
+    store: Arc<S>,
+    lease: Option<Lease>,
+    /// Fired on the first commit that finds the lease taken.
+    lost: Shutdown,
+}
+
+impl<S: RoutingStore> Fenced<S> {
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if self.lease.is_some() && self.lost.is_triggered() {
+            return Err(StoreError::Fenced("this replica gave up its shard".into()));
+        }
+        let result = self.store.apply_fenced(self.lease.as_ref(), writes).await;
+        if let Err(StoreError::Fenced(lost)) = &result {
+            tracing::warn!(lease = %lost, "routing shard taken by another replica, giving it up");
+            self.lost.trigger();
+        }
+        result
+    }
+}
+
+async fn run<S: RoutingStore>(store: Fenced<S>, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Alone, a job's writes move into the commit; a group keeps them for the retry below.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use baton_proto::v1::{Agent, Channel, Contact, ContactState, audience::Target};
 use baton_routing::domain::record::{ContactRecord, audience};
 use baton_routing::domain::state::RoutingState;
-use baton_routing::store::{RoutingStore, Write};
+use baton_routing::store::{Claim, RoutingStore, Write};
 use baton_routing::{RedisRoutingStore, conformance, open_embedded, open_redis};
 use baton_store::redis_db::{RedisCluster, RedisDb, RedisServer};
 
@@ -133,4 +133,129 @@ async fn contacts_survive_a_redis_crash_and_an_offered_one_comes_back_queued() {
     server.crash_and_restart();
     let store = open_redis(&server.url()).await.expect("reconnect");
     check_after_restart(&store).await;
+}
+
+/// What a shard's lease does on Redis: one holder at a time, renewals keep the fence, a
+/// release or a lapse lets another take it, a restart at the same address takes over at once,
+/// and a commit under a lease another replica took writes nothing.
+async fn leases_hold_one_replica_at_a_time_and_fence_its_commits(store: &RedisRoutingStore) {
+    let ttl = Duration::from_secs(30);
+    let Claim::Held { lease: a, renewed } =
+        store.claim(0, "a", "http://a", ttl).await.expect("claim")
+    else {
+        panic!("a free shard is taken");
+    };
+    assert!(!renewed, "a shard nobody held is taken, not renewed");
+    assert_eq!(
+        store.claim(0, "b", "http://b", ttl).await.expect("claim"),
+        Claim::Elsewhere {
+            address: "http://a".into()
+        },
+        "a held shard stays with its holder and says where it is"
+    );
+    match store.claim(0, "a", "http://a", ttl).await.expect("renew") {
+        Claim::Held { lease, renewed } => {
+            assert!(renewed);
+            assert_eq!(lease, a, "a renewal keeps the fence");
+        }
+        other => panic!("the holder renews, got {other:?}"),
+    }
+    let first = record("fenced-1", ContactState::Queued, "");
+    store
+        .apply_fenced(Some(&a), vec![Write::Contact(Box::new(first))])
+        .await
+        .expect("the holder commits");
+
+    store.release(&a).await.expect("release");
+    assert!(store.lapsed().await.expect("lapsed").contains(&0));
+    let Claim::Held { lease: b, renewed } =
+        store.claim(0, "b", "http://b", ttl).await.expect("claim")
+    else {
+        panic!("a released shard is taken by the next claimant");
+    };
+    assert!(!renewed);
+    assert_ne!(a, b, "a new holder has a new fence");
+    let late = record("fenced-2", ContactState::Queued, "");
+    let refused = store
+        .apply_fenced(Some(&a), vec![Write::Contact(Box::new(late))])
+        .await
+        .expect_err("the old holder's commit is fenced");
+    assert!(
+        matches!(refused, baton_store::StoreError::Fenced(_)),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .contact("acme", "fenced-2")
+            .await
+            .expect("read")
+            .is_none(),
+        "a fenced commit wrote nothing"
+    );
+    assert!(
+        store
+            .contact("acme", "fenced-1")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    store
+        .apply_fenced(
+            Some(&b),
+            vec![Write::Contact(Box::new(record(
+                "fenced-3",
+                ContactState::Queued,
+                "",
+            )))],
+        )
+        .await
+        .expect("the new holder commits");
+
+    // A lease that is not renewed lapses, and a survivor takes it.
+    let short = Duration::from_millis(300);
+    assert!(matches!(
+        store.claim(1, "c", "http://c", short).await.expect("claim"),
+        Claim::Held { .. }
+    ));
+    assert!(matches!(
+        store.claim(1, "d", "http://d", ttl).await.expect("claim"),
+        Claim::Elsewhere { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(store.lapsed().await.expect("lapsed").contains(&1));
+    assert!(matches!(
+        store.claim(1, "d", "http://d", ttl).await.expect("claim"),
+        Claim::Held { renewed: false, .. }
+    ));
+
+    // A process restarted at the address of the holder takes over without waiting.
+    let Claim::Held { lease: old, .. } = store.claim(2, "e", "http://e", ttl).await.expect("claim")
+    else {
+        panic!("free shard");
+    };
+    let Claim::Held {
+        lease: new,
+        renewed,
+    } = store.claim(2, "e2", "http://e", ttl).await.expect("claim")
+    else {
+        panic!("a restart at the holder's address takes the shard");
+    };
+    assert!(!renewed);
+    assert_ne!(old, new);
+}
+
+#[tokio::test]
+async fn on_redis_leases_hold_one_replica_at_a_time_and_fence_its_commits() {
+    let server = RedisServer::start();
+    let store = open_redis(&server.url()).await.expect("open");
+    leases_hold_one_replica_at_a_time_and_fence_its_commits(&store).await;
+}
+
+#[tokio::test]
+async fn on_a_cluster_leases_hold_one_replica_at_a_time_and_fence_its_commits() {
+    let cluster = RedisCluster::start();
+    let db = RedisDb::connect_with(&cluster.url(), "routing", &RedisCluster::options())
+        .await
+        .expect("connect");
+    leases_hold_one_replica_at_a_time_and_fence_its_commits(&RedisRoutingStore::new(db)).await;
 }

@@ -9,6 +9,7 @@ mod forget;
 mod import;
 mod merges;
 mod mesh;
+mod replicas;
 mod security;
 mod stories;
 mod tls;

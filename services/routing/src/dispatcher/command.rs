@@ -247,6 +247,9 @@ pub struct DispatcherHandle {
     pub(super) tx: mpsc::Sender<Command>,
     /// Where the dispatcher announces every change (see [`super::events`]).
     pub(super) events: super::events::Events,
+    /// Fires when the dispatcher stops taking sessions (the shard was given up, or the
+    /// process is stopping).
+    pub(super) stop: baton_runtime::shutdown::Shutdown,
 }
 
 impl DispatcherHandle {
@@ -255,6 +258,17 @@ impl DispatcherHandle {
         &self,
     ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<super::events::Announced>> {
         self.events.subscribe()
+    }
+
+    /// Fires when the dispatcher stops taking sessions: what a session's inbound half waits on.
+    pub fn stopping(&self) -> baton_runtime::shutdown::Shutdown {
+        self.stop.clone()
+    }
+
+    /// How many handles on the dispatcher exist (this one included): the calls and sessions
+    /// still using it.
+    pub fn callers(&self) -> usize {
+        self.tx.strong_count()
     }
 
     /// Sends a command built around a fresh reply channel and awaits the reply.

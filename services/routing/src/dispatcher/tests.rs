@@ -28,7 +28,7 @@ async fn setup() -> (DispatcherHandle, tempfile::TempDir, Shutdown) {
     let shutdown = Shutdown::new();
     let handle = Dispatcher::spawn(
         RoutingState::new(config.priority_aging),
-        Persister::spawn(store),
+        Persister::spawn(store, None, Shutdown::new()),
         KeyRing::generate("k1").expect("ring"),
         config,
         shutdown.clone(),

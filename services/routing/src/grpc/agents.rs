@@ -48,7 +48,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             team: r.team,
         };
         let acked = self
-            .dispatcher
+            .dispatcher(&idem.tenant_id)?
             .call(|reply| Command::SetAgent {
                 idem,
                 update,
@@ -69,7 +69,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         }
         let queue = r.queue.unwrap_or_default();
         let acked = self
-            .dispatcher
+            .dispatcher(&idem.tenant_id)?
             .call(|reply| Command::UpsertQueue { idem, queue, reply })
             .await??;
         durable(acked.durable).await?;
@@ -80,7 +80,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
 
     /// An agent of the tenant, as the dispatcher holds it.
     async fn agent(&self, tenant_id: &str, agent_id: &str) -> Result<Option<AgentState>, Error> {
-        self.dispatcher
+        self.dispatcher(tenant_id)?
             .call(|reply| Command::Agent {
                 tenant_id: tenant_id.to_owned(),
                 agent_id: agent_id.to_owned(),

@@ -33,7 +33,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             access::may_handle(caller, &live)?;
         }
         let ended = self
-            .dispatcher
+            .dispatcher(&idem.tenant_id)?
             .call(|reply| Command::End {
                 idem,
                 contact_id: r.contact_id.clone(),

@@ -29,6 +29,8 @@ use std::sync::Arc;
 
 use baton_auth::Principal;
 use baton_auth::digest::{self, RequestDigest};
+use baton_proto::v1::agent_session_request::Action;
+use baton_proto::v1::routing_service_client::RoutingServiceClient;
 use baton_proto::v1::routing_service_server::RoutingService;
 use baton_proto::v1::{
     AddNoteRequest, AddNoteResponse, AgentSessionRequest, AgentSessionResponse, EndContactRequest,
@@ -39,10 +41,11 @@ use baton_proto::v1::{
     StartContactResponse, TransferRequest, TransferResponse, UpsertQueueRequest,
     UpsertQueueResponse, WatchRoutingRequest,
 };
+use baton_runtime::client::ClientChannel;
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::trace::CallSpan;
 use baton_token::KeyRing;
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Span;
@@ -53,6 +56,7 @@ use crate::domain::record::ContactRecord;
 use crate::error::Error;
 use crate::metrics::RoutingMetrics;
 use crate::persist::Durable;
+use crate::shards::{FORWARDED, Route, Shards};
 use crate::store::RoutingStore;
 use crate::{Dependencies, RoutingConfig};
 
@@ -72,8 +76,8 @@ pub struct RoutingGrpc<S> {
     store: Arc<S>,
     /// The services routing calls.
     deps: Dependencies,
-    /// The task that owns the routing state.
-    dispatcher: DispatcherHandle,
+    /// The shards of tenants this replica routes, each with the task that owns its state.
+    shards: Arc<Shards<S>>,
     /// Seals start tokens and opens tokens for OpenToken.
     keys: KeyRing,
     /// Timeouts and token lifetime.
@@ -90,7 +94,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     pub(crate) fn new(
         store: Arc<S>,
         deps: Dependencies,
-        dispatcher: DispatcherHandle,
+        shards: Arc<Shards<S>>,
         keys: KeyRing,
         config: RoutingConfig,
         shutdown: Shutdown,
@@ -100,7 +104,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             eraser: forget::Eraser::new(Arc::clone(&store), deps.clone()),
             store,
             deps,
-            dispatcher,
+            shards,
             keys,
             config,
             shutdown,
@@ -111,6 +115,31 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     /// What runs erasures, for resuming the open ones in the background.
     pub(crate) fn eraser(&self) -> forget::Eraser<S> {
         self.eraser.clone()
+    }
+
+    /// The dispatcher of a tenant this replica routes (the call was routed here first).
+    fn dispatcher(&self, tenant_id: &str) -> Result<DispatcherHandle, Error> {
+        self.shards.local(tenant_id)
+    }
+
+    /// Keeps a call here when this replica routes its tenant (taking the tenant's shard when
+    /// nobody does), or readies it to be sent on to the replica that does, with the caller's
+    /// own metadata (credentials, trace) and marked as sent on.
+    async fn routed<T>(
+        &self,
+        request: Request<T>,
+        tenant: impl FnOnce(&T) -> &str,
+    ) -> Result<Routed<T>, Status> {
+        let caller = baton_auth::caller(&request)?;
+        let tenant_id = caller.tenant(tenant(request.get_ref()))?;
+        let forwarded = request.metadata().contains_key(FORWARDED);
+        match self.shards.route(&tenant_id, forwarded).await? {
+            Route::Here(_) => Ok(Routed::Here(request)),
+            Route::There(peer) => {
+                let extensions = request.extensions().clone();
+                Ok(Routed::There(peer, forward(request), tenant_id, extensions))
+            }
+        }
     }
 
     /// The answer remembered in the store for this request, if any (no key: never).
@@ -154,13 +183,74 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         tenant_id: &str,
         contact_id: &str,
     ) -> Result<Option<ContactRecord>, Error> {
-        self.dispatcher
+        self.dispatcher(tenant_id)?
             .call(|reply| Command::Contact {
                 tenant_id: tenant_id.to_owned(),
                 contact_id: contact_id.to_owned(),
                 reply,
             })
             .await
+    }
+}
+
+/// Where a call is served.
+enum Routed<T> {
+    /// Here.
+    Here(Request<T>),
+    /// At the replica this client reaches, as this request, for this tenant; with what the
+    /// call carried here (its caller), to serve it here after all.
+    There(
+        Box<RoutingServiceClient<ClientChannel>>,
+        Request<T>,
+        String,
+        tonic::Extensions,
+    ),
+}
+
+/// `request` as it is sent on to another replica: the caller's metadata, marked as sent on.
+fn forward<T>(request: Request<T>) -> Request<T> {
+    let (mut metadata, _, message) = request.into_parts();
+    metadata.insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    Request::from_parts(metadata, tonic::Extensions::default(), message)
+}
+
+/// Serves a unary call here, or returns what the replica routing its tenant answers. When that
+/// replica cannot be reached (it stopped or died since it was found), where the tenant is
+/// routed is asked again once: a shard handed back is then taken here or found elsewhere.
+macro_rules! here_or_there {
+    ($self:ident, $request:ident, $method:ident) => {
+        let $request = match $self.routed($request, |r| r.tenant_id.as_str()).await? {
+            Routed::Here(request) => request,
+            Routed::There(mut peer, request, tenant_id, extensions) => {
+                let mut metadata = request.metadata().clone();
+                metadata.remove(FORWARDED);
+                let again = Request::from_parts(metadata, extensions, request.get_ref().clone());
+                match peer.$method(request).await.map_err(peer_failed) {
+                    Err(status) if status.code() == tonic::Code::Unavailable => {
+                        $self.shards.forget_holder(&tenant_id);
+                        match $self.routed(again, |r| r.tenant_id.as_str()).await? {
+                            Routed::Here(request) => request,
+                            Routed::There(mut peer, request, _, _) => {
+                                return peer.$method(request).await.map_err(peer_failed);
+                            }
+                        }
+                    }
+                    answered => return answered,
+                }
+            }
+        };
+    };
+}
+
+/// What a caller is told when the replica a call was sent on to did not answer it: a
+/// connection that broke under the call (the replica stopped or died) is a call to retry.
+fn peer_failed(status: Status) -> Status {
+    match status.code() {
+        tonic::Code::Cancelled | tonic::Code::Unknown => Status::unavailable(format!(
+            "the routing replica holding this tenant did not answer ({}), retry",
+            status.message()
+        )),
+        _ => status,
     }
 }
 
@@ -215,6 +305,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<StartContactRequest>,
     ) -> Result<Response<StartContactResponse>, Status> {
+        here_or_there!(self, request, start_contact);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -237,6 +328,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<TransferRequest>,
     ) -> Result<Response<TransferResponse>, Status> {
+        here_or_there!(self, request, transfer);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -262,6 +354,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<EndContactRequest>,
     ) -> Result<Response<EndContactResponse>, Status> {
+        here_or_there!(self, request, end_contact);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -285,6 +378,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<AddNoteRequest>,
     ) -> Result<Response<AddNoteResponse>, Status> {
+        here_or_there!(self, request, add_note);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -308,6 +402,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<GetContactRequest>,
     ) -> Result<Response<GetContactResponse>, Status> {
+        here_or_there!(self, request, get_contact);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut r = request.into_inner();
@@ -326,6 +421,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<SetAgentStateRequest>,
     ) -> Result<Response<SetAgentStateResponse>, Status> {
+        here_or_there!(self, request, set_agent_state);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -350,6 +446,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<UpsertQueueRequest>,
     ) -> Result<Response<UpsertQueueResponse>, Status> {
+        here_or_there!(self, request, upsert_queue);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -376,9 +473,37 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
     ) -> Result<Response<Self::AgentSessionStream>, Status> {
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
-        Ok(Response::new(
-            self.session(&call, &caller, request.into_inner()).await?,
-        ))
+        let forwarded = request.metadata().contains_key(FORWARDED);
+        let (metadata, extensions, mut inbound) = request.into_parts();
+        let first = inbound.message().await?;
+        let Some(AgentSessionRequest {
+            action: Some(Action::Hello(hello)),
+        }) = first
+        else {
+            return Err(Status::failed_precondition(
+                "the first message of an agent session must be hello",
+            ));
+        };
+        let tenant_id = caller.tenant(&hello.tenant_id)?;
+        match self.shards.route(&tenant_id, forwarded).await? {
+            Route::Here(_) => Ok(Response::new(
+                self.session(&call, &caller, hello, inbound).await?,
+            )),
+            Route::There(mut peer) => {
+                // The desk's messages as they come, after its hello; its stream breaking
+                // ends the one sent on, which closes the session at the replica routing it.
+                let hello = AgentSessionRequest {
+                    action: Some(Action::Hello(hello)),
+                };
+                let rest = inbound
+                    .take_while(|m| std::future::ready(m.is_ok()))
+                    .filter_map(|m| std::future::ready(m.ok()));
+                let outbound = futures::stream::once(std::future::ready(hello)).chain(rest);
+                let request = forward(Request::from_parts(metadata, extensions, outbound));
+                let events = peer.agent_session(request).await.map_err(peer_failed)?;
+                Ok(events.map(|s| Box::pin(s) as AgentSessionStream))
+            }
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = Empty, contact = Empty))]
@@ -411,6 +536,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerReceipt>, Status> {
+        here_or_there!(self, request, forget_customer);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -433,6 +559,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<ListQueuesRequest>,
     ) -> Result<Response<ListQueuesResponse>, Status> {
+        here_or_there!(self, request, list_queues);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -447,6 +574,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<GetQueueStatsRequest>,
     ) -> Result<Response<GetQueueStatsResponse>, Status> {
+        here_or_there!(self, request, get_queue_stats);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -461,6 +589,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
+        here_or_there!(self, request, list_agents);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -477,6 +606,13 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<WatchRoutingRequest>,
     ) -> Result<Response<WatchRoutingStream>, Status> {
+        let request = match self.routed(request, |r| r.tenant_id.as_str()).await? {
+            Routed::Here(request) => request,
+            Routed::There(mut peer, request, _, _) => {
+                let events = peer.watch_routing(request).await.map_err(peer_failed)?;
+                return Ok(events.map(|s| Box::pin(s) as WatchRoutingStream));
+            }
+        };
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -484,7 +620,7 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         validate::watch_routing(&request)?;
         record_ids(&call, &request.tenant_id, "");
         Ok(Response::new(queues::watch(
-            self.dispatcher.watch(),
+            self.dispatcher(&request.tenant_id)?.watch(),
             request,
             self.shutdown.clone(),
         )))

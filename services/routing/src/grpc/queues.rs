@@ -27,7 +27,7 @@ use crate::store::RoutingStore;
 impl<S: RoutingStore> RoutingGrpc<S> {
     pub(super) async fn queues(&self, r: ListQueuesRequest) -> Result<ListQueuesResponse, Error> {
         let (queues, next) = self
-            .dispatcher
+            .dispatcher(&r.tenant_id)?
             .call(|reply| Command::ListQueues {
                 tenant_id: r.tenant_id,
                 after: r.page_token,
@@ -47,7 +47,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     ) -> Result<GetQueueStatsResponse, Error> {
         let queue_id = r.queue_id.clone();
         let stats = self
-            .dispatcher
+            .dispatcher(&r.tenant_id)?
             .call(|reply| Command::QueueStats {
                 tenant_id: r.tenant_id,
                 queue_id: r.queue_id,
@@ -63,7 +63,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
 
     pub(super) async fn agents(&self, r: ListAgentsRequest) -> Result<ListAgentsResponse, Error> {
         let (agents, next) = self
-            .dispatcher
+            .dispatcher(&r.tenant_id)?
             .call(|reply| Command::ListAgents {
                 tenant_id: r.tenant_id,
                 after: r.page_token,

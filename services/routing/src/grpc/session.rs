@@ -13,8 +13,8 @@
 
 use baton_auth::Principal;
 use baton_proto::v1::{
-    AcceptOffer, AgentSessionRequest, AgentSessionResponse, ContactAssigned, ContactConnected,
-    agent_session_request::Action, agent_session_response::Event, event::Payload,
+    AcceptOffer, AgentHello, AgentSessionRequest, AgentSessionResponse, ContactAssigned,
+    ContactConnected, agent_session_request::Action, agent_session_response::Event, event::Payload,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::trace::{self, CallSpan};
@@ -46,18 +46,14 @@ struct Desk {
 }
 
 impl<S: RoutingStore> RoutingGrpc<S> {
+    /// Opens the session `hello` asks for (the stream's first message, already read).
     pub(super) async fn session(
         &self,
         call: &CallSpan,
         caller: &Principal,
-        mut inbound: Streaming<AgentSessionRequest>,
+        mut hello: AgentHello,
+        inbound: Streaming<AgentSessionRequest>,
     ) -> Result<AgentSessionStream, Status> {
-        let first = inbound.message().await?;
-        let Some(Action::Hello(mut hello)) = first.and_then(|m| m.action) else {
-            return Err(Status::failed_precondition(
-                "the first message of an agent session must be hello",
-            ));
-        };
         hello.tenant_id = caller.tenant(&hello.tenant_id)?;
         access::act_as(caller, &mut hello.agent_id)?;
         validate::hello(&hello)?;
@@ -65,8 +61,8 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         Span::current().record("agent", hello.agent_id.as_str());
         let (tx, rx) = mpsc::channel(SESSION_DEPTH);
         let outbound = tx.downgrade();
-        let session = self
-            .dispatcher
+        let dispatcher = self.dispatcher(&hello.tenant_id)?;
+        let session = dispatcher
             .call(|reply| Command::OpenSession {
                 tenant_id: hello.tenant_id.clone(),
                 agent_id: hello.agent_id.clone(),
@@ -79,12 +75,14 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             tenant_id: hello.tenant_id,
             agent_id: hello.agent_id,
             session,
-            dispatcher: self.dispatcher.clone(),
+            dispatcher: dispatcher.clone(),
             deps: self.deps.clone(),
             outbound,
         };
-        tokio::spawn(desk.run(inbound, self.shutdown.clone()));
-        let shutdown = self.shutdown.clone();
+        // The session ends with its shard's dispatcher: at shutdown, or when the shard moves
+        // to another replica (the desk reconnects and reaches it there).
+        let shutdown = dispatcher.stopping();
+        tokio::spawn(desk.run(inbound, shutdown.clone()));
         let stream = ReceiverStream::new(rx)
             .map(Ok)
             .take_until(async move { shutdown.triggered().await });

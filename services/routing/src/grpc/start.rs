@@ -87,7 +87,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         let queue = if r.queue_id.is_empty() {
             None
         } else {
-            self.dispatcher
+            self.dispatcher(tenant)?
                 .call(|reply| Command::Queue {
                     tenant_id: tenant.to_owned(),
                     queue_id: r.queue_id.clone(),
@@ -250,7 +250,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             ..StartContactResponse::default()
         };
         let acked = self
-            .dispatcher
+            .dispatcher(&idem.tenant_id)?
             .call(|reply| Command::Start {
                 idem,
                 record: Box::new(record),

@@ -66,7 +66,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             handover: None,
             token_id: String::new(),
         };
-        self.dispatcher
+        self.dispatcher(tenant)?
             .call(|reply| Command::CheckTransfer {
                 tenant_id: tenant.to_owned(),
                 contact_id: r.contact_id.clone(),
@@ -165,7 +165,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             partial_reasons,
         };
         let acked = self
-            .dispatcher
+            .dispatcher(&idem.tenant_id)?
             .call(|reply| Command::Transfer {
                 idem,
                 contact_id: r.contact_id.clone(),

@@ -1,12 +1,13 @@
 //! Routing's state in the embedded redb store.
 
 use std::path::Path;
+use std::time::Duration;
 
 use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redb::{ReadableTable, TableDefinition};
 use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
 
-use super::{CustomerAnswer, Loaded, RoutingStore, Write};
+use super::{Claim, CustomerAnswer, Lease, Loaded, RoutingStore, Write};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -37,9 +38,39 @@ impl EmbeddedRoutingStore {
     }
 }
 
+/// Only one process opens a redb file, so it holds every shard: claims are granted, leases
+/// fence nothing and nothing ever lapses.
 impl RoutingStore for EmbeddedRoutingStore {
+    async fn claim(
+        &self,
+        shard: u32,
+        _replica: &str,
+        _address: &str,
+        _ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        Ok(Claim::Held {
+            lease: Lease {
+                shard,
+                fence: String::new(),
+            },
+            renewed: false,
+        })
+    }
+
+    async fn release(&self, _lease: &Lease) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn lapsed(&self) -> Result<Vec<u32>, StoreError> {
+        Ok(Vec::new())
+    }
+
     #[tracing::instrument(skip_all, fields(writes = writes.len()))]
-    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn apply_fenced(
+        &self,
+        _lease: Option<&Lease>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
         self.db
             .write(move |txn| {
                 let mut contacts = txn.open_table(CONTACTS)?;

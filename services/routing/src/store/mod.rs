@@ -3,6 +3,7 @@
 //! they die with the process, and reloading turns an offered contact back into a waiting one.
 
 use std::future::Future;
+use std::time::Duration;
 
 use baton_proto::v1::{Agent, Queue};
 use baton_store::StoreError;
@@ -102,11 +103,73 @@ pub struct Loaded {
     pub contacts: Vec<ContactRecord>,
 }
 
+/// A replica's hold on one shard of routing's tenants (see the `shards` module). While it is
+/// current, the replica's commits for those tenants land; once another replica has taken the
+/// shard, they fail, so two replicas never both decide for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The shard.
+    pub shard: u32,
+    /// What the store holds for the shard while this lease is current (an epoch, the replica
+    /// and its address); a commit fenced by the lease checks it. Empty on a store that only
+    /// one process can open, where every claim is granted.
+    pub fence: String,
+}
+
+/// The outcome of claiming a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This replica holds the shard: taken now (`renewed` false: load its state first) or
+    /// still held from an earlier claim (`renewed` true).
+    Held {
+        /// The lease to fence commits with.
+        lease: Lease,
+        /// True when the claim extended a lease this replica already held.
+        renewed: bool,
+    },
+    /// Another replica holds the shard and has not let it lapse.
+    Elsewhere {
+        /// Where that replica takes calls (its advertised url; empty when it gave none).
+        address: String,
+    },
+}
+
 /// Routing's storage. Implemented by the embedded store and by Redis; both run the
 /// [`conformance`](crate::conformance) suite.
 pub trait RoutingStore: Send + Sync + 'static {
     /// Applies `writes` in one atomic, durable commit.
-    fn apply(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn apply(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.apply_fenced(None, writes)
+    }
+
+    /// Applies `writes` in one atomic, durable commit if `lease` (when given) is still the
+    /// current lease on its shard; [`StoreError::Fenced`] when another replica has taken
+    /// the shard since, and then nothing was written.
+    fn apply_fenced(
+        &self,
+        lease: Option<&Lease>,
+        writes: Vec<Write>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims `shard` for the replica `replica`, reachable at `address`, for `ttl` from now
+    /// by the store's clock: taken when nobody holds it, its holder let it lapse, or its
+    /// holder is an earlier process at the same `address` (restarted there); extended when
+    /// `replica` holds it already; else left with its holder.
+    fn claim(
+        &self,
+        shard: u32,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Gives up `lease` at once (when it is still current), so another replica may take the
+    /// shard without waiting for it to lapse.
+    fn release(&self, lease: &Lease) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The shards some replica held and let lapse: what the survivors of a replica that
+    /// died take over.
+    fn lapsed(&self) -> impl Future<Output = Result<Vec<u32>, StoreError>> + Send;
 
     /// The remembered answer for a tenant's operation and idempotency key, if it answers
     /// the request whose digest is `digest`; [`StoreError::KeyReused`] when the key answered a

@@ -14,6 +14,8 @@
 //! | `baton:routing:{mesh}:answer␟<tenant>␟<op>␟<key>` | string | a request's digest, then its answer (an erasure finds a tenant's by `SCAN`, of every master on a cluster) |
 //! | `baton:routing:{mesh}:customer␟<tenant>␟<id>`     | set    | `<tenant>␟<contact id>` of the customer's contacts |
 //! | `baton:routing:{mesh}:jobs`                       | hash   | `<tenant>␟<key>` to an open erasure job     |
+//! | `baton:routing:{mesh}:leases`                     | hash   | shard to `<epoch>␟<replica>␟<address>`, its current lease |
+//! | `baton:routing:{mesh}:lease-expiry`               | hash   | shard to when its lease lapses (ms, the server's clock) |
 //!
 //! The customer index is what an erasure reads to find a customer's contacts; it may name a
 //! contact whose customer changed since, so readers check the record. Contacts written before
@@ -43,16 +45,30 @@
 //! leaves the same state. Durability is the server's: with
 //! `appendfsync always` an acknowledged commit survives a crash of Redis.
 //!
+//! # Shards
+//!
+//! Router replicas split the tenants into shards and hold each through a lease (see the
+//! `shards` module). A claim is one script that reads the server's clock: it takes a shard
+//! nobody holds or whose holder let it lapse (the epoch goes up by one), extends a lease the
+//! claimant holds, and otherwise names the holder's address. A commit for a shard checks that
+//! the shard's lease is still the one it was decided under, with the commit's own value check
+//! in the same script, so a replica that lost its lease (paused, cut off, or simply slower
+//! than its lapse) writes nothing once another has taken over. The expiry is a second hash
+//! because renewals change it and the fence must not change.
+//!
 //! [`RoutingStore::load`] reads in two steps (the live set, then those contacts), each a
-//! `MULTI` with the guard; when the guard moved in between, it reads again.
+//! `MULTI`. It is read by a replica that just took shards, and only a shard's holder writes
+//! its tenants' agents, queues and live contacts, so what other replicas commit in between
+//! concerns tenants it then leaves aside.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redis_db::{Commit, RedisDb, Writes};
 use baton_store::{StoreError, codec, idempotency, keys, redis};
 
-use super::{CustomerAnswer, Loaded, RoutingStore, Write};
+use super::{Claim, CustomerAnswer, Lease, Loaded, RoutingStore, Write};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -67,8 +83,67 @@ type Encoded = BTreeMap<String, Vec<u8>>;
 /// through a tenant's answers.
 const SCAN_BATCH: usize = 500;
 
-/// How many times a load starts again after a commit moved the guard.
-const ATTEMPTS: u32 = 8;
+/// Claims a shard: KEYS leases, lease-expiry; ARGV shard, replica, address, ttl (ms). A holder
+/// at the claimant's own address is an earlier process there (it bound the address, so it is
+/// gone): the claimant takes over at once rather than wait for the lease to lapse. Answers
+/// `{'held', fence, 'renewed' or 'taken'}` when the claimant holds it, `{'elsewhere', address}`
+/// when another does.
+const CLAIM: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local me = ARGV[2] .. '\31' .. ARGV[3]
+local fence = redis.call('HGET', KEYS[1], ARGV[1])
+local epoch = 0
+if fence then
+  local sep = string.find(fence, '\31', 1, true)
+  epoch = tonumber(string.sub(fence, 1, sep - 1))
+  local holder = string.sub(fence, sep + 1)
+  if holder == me then
+    redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[4]))
+    return {'held', fence, 'renewed'}
+  end
+  local at = string.find(holder, '\31', 1, true)
+  local address = string.sub(holder, at + 1)
+  local expires = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+  if expires > now and address ~= ARGV[3] then
+    return {'elsewhere', address}
+  end
+end
+local taken = tostring(epoch + 1) .. '\31' .. me
+redis.call('HSET', KEYS[1], ARGV[1], taken)
+redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[4]))
+return {'held', taken, 'taken'}
+";
+
+/// Releases a lease: KEYS leases, lease-expiry; ARGV shard, fence. The fence stays (the next
+/// holder's epoch follows it); the lease lapses now.
+const RELEASE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[2], ARGV[1], 0)
+end
+return 0
+";
+
+/// The shards whose lease lapsed: KEYS lease-expiry.
+const LAPSED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) <= now then
+    table.insert(out, all[i])
+  end
+end
+return out
+";
+
+fn script(
+    source: &'static str,
+    cell: &'static std::sync::OnceLock<redis::Script>,
+) -> &'static redis::Script {
+    cell.get_or_init(|| redis::Script::new(source))
+}
 
 /// Routing's store on Redis, for a deployment that keeps its state off the pod.
 #[derive(Debug, Clone)]
@@ -116,6 +191,16 @@ impl RedisRoutingStore {
     /// The hash of open erasure jobs.
     fn jobs_key(&self) -> String {
         self.db.key(GROUP, &["jobs"])
+    }
+
+    /// The hash of every shard's current lease (its fence).
+    fn leases_key(&self) -> String {
+        self.db.key(GROUP, &["leases"])
+    }
+
+    /// The hash of when each shard's lease lapses.
+    fn expiry_key(&self) -> String {
+        self.db.key(GROUP, &["lease-expiry"])
     }
 
     /// The key of one remembered answer.
@@ -199,20 +284,16 @@ impl RedisRoutingStore {
         out
     }
 
-    /// One consistent read of the agents, queues and live contacts, or `None` when a commit
-    /// landed while reading.
-    async fn try_load(&self) -> Result<Option<Loaded>, StoreError> {
+    /// The agents, queues and live contacts, each step one `MULTI` (see the module docs).
+    async fn read_all(&self) -> Result<Loaded, StoreError> {
         let mut conn = self.db.conn();
-        let guard = self.guard();
-        let (before, agents, queues, live): (Option<u64>, Encoded, Encoded, Vec<String>) =
-            redis::pipe()
-                .atomic()
-                .get(&guard)
-                .hgetall(self.agents_key())
-                .hgetall(self.queues_key())
-                .smembers(self.live_key())
-                .query_async(&mut conn)
-                .await?;
+        let (agents, queues, live): (Encoded, Encoded, Vec<String>) = redis::pipe()
+            .atomic()
+            .hgetall(self.agents_key())
+            .hgetall(self.queues_key())
+            .smembers(self.live_key())
+            .query_async(&mut conn)
+            .await?;
 
         let mut loaded = Loaded::default();
         for (field, value) in agents {
@@ -224,42 +305,110 @@ impl RedisRoutingStore {
             loaded.queues.push((tenant_of(&field), queue));
         }
         if live.is_empty() {
-            return Ok(Some(loaded));
+            return Ok(loaded);
         }
 
         let contact_keys: Vec<String> = live.iter().map(|s| self.contact_key(s)).collect();
-        let (contacts, after): (Vec<Option<Vec<u8>>>, Option<u64>) = redis::pipe()
-            .atomic()
-            .mget(&contact_keys)
-            .get(&guard)
+        let contacts: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&contact_keys)
             .query_async(&mut conn)
             .await?;
-        if after != before {
-            return Ok(None);
-        }
         // A live id always has its contact (both are written by one commit); skip rather than
-        // fail on one that does not, as the embedded store does.
+        // fail on one that does not, as the embedded store does. One ended by another shard's
+        // holder in between is left out here as it would be a moment later.
         for value in contacts.into_iter().flatten() {
-            loaded.contacts.push(codec::decode(&value)?);
+            let record: ContactRecord = codec::decode(&value)?;
+            if record.state() != ContactState::Ended {
+                loaded.contacts.push(record);
+            }
         }
-        Ok(Some(loaded))
+        Ok(loaded)
     }
 }
 
 impl RoutingStore for RedisRoutingStore {
     #[tracing::instrument(skip_all, fields(writes = writes.len()))]
-    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn apply_fenced(
+        &self,
+        lease: Option<&Lease>,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
-        let writes = self.writes(writes);
+        let mut writes = self.writes(writes);
+        if let Some(lease) = lease {
+            writes.expect_field(
+                &self.leases_key(),
+                lease.shard.to_string().as_bytes(),
+                Some(lease.fence.as_bytes()),
+            );
+        }
         match self.db.commit_checked(&self.guard(), &writes).await? {
             Commit::Done(_) => Ok(()),
-            // Only a failed check conflicts, and a blind batch has none.
-            Commit::Conflict => Err(StoreError::Backend(
-                "a routing commit without checks reported a conflict".into(),
-            )),
+            // Only the lease is checked.
+            Commit::Conflict => Err(StoreError::Fenced(format!(
+                "shard {} was taken by another replica",
+                lease.map_or(0, |l| l.shard)
+            ))),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(shard))]
+    async fn claim(
+        &self,
+        shard: u32,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let answer: Vec<String> = script(CLAIM, &CELL)
+            .key(self.leases_key())
+            .key(self.expiry_key())
+            .arg(shard)
+            .arg(replica)
+            .arg(address)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        match answer.as_slice() {
+            [held, fence, how] if held == "held" => Ok(Claim::Held {
+                lease: Lease {
+                    shard,
+                    fence: fence.clone(),
+                },
+                renewed: how == "renewed",
+            }),
+            [elsewhere, address] if elsewhere == "elsewhere" => Ok(Claim::Elsewhere {
+                address: address.clone(),
+            }),
+            _ => Err(StoreError::Corrupt(format!(
+                "a lease claim answered {answer:?}"
+            ))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(shard = lease.shard))]
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let _: i64 = script(RELEASE, &CELL)
+            .key(self.leases_key())
+            .key(self.expiry_key())
+            .arg(lease.shard)
+            .arg(lease.fence.as_str())
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn lapsed(&self) -> Result<Vec<u32>, StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let shards: Vec<String> = script(LAPSED, &CELL)
+            .key(self.expiry_key())
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        Ok(shards.iter().filter_map(|s| s.parse().ok()).collect())
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, operation = %operation))]
@@ -295,19 +444,7 @@ impl RoutingStore for RedisRoutingStore {
 
     #[tracing::instrument(skip_all)]
     async fn load(&self) -> Result<Loaded, StoreError> {
-        for attempt in 1..=ATTEMPTS {
-            if let Some(loaded) = self.try_load().await? {
-                return Ok(loaded);
-            }
-            tracing::warn!(
-                attempt,
-                "routing state changed while loading, reading again"
-            );
-        }
-        Err(StoreError::Backend(format!(
-            "routing state changed under {ATTEMPTS} loads in a row: another writer commits to \
-             the same redis keys (is a second routing replica running?)"
-        )))
+        self.read_all().await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id))]

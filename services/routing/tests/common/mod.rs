@@ -209,9 +209,16 @@ async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
     };
     let store = baton_routing::open_embedded(dir.path()).expect("routing store");
     let keys = KeyRing::generate("k1").expect("keys");
-    let routing_svc = baton_routing::grpc_service(store, deps, keys, config, shutdown.clone())
-        .await
-        .expect("routing service");
+    let (routing_svc, _handed_back) = baton_routing::grpc_service(
+        store,
+        deps,
+        keys,
+        config,
+        baton_routing::ShardConfig::single(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("routing service");
     let routing_addr = if auth {
         let verifier = Verifier::from_secret("k", SECRET, DEFAULT_AUDIENCE).expect("verifier");
         let authenticator = Authenticator::new().with_verifier(Watched::fixed(verifier));

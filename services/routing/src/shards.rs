@@ -1,0 +1,485 @@
+//! Routing's tenants split into shards, each decided by one replica at a time.
+//!
+//! A tenant's routing decisions need one consistent view of its agents, queues and waiting
+//! contacts, and they are fast because one task holds that view in memory. So replicas share
+//! the work by tenant: a tenant belongs to one of `count` shards (a stable hash of its id), a
+//! replica runs one dispatcher per shard it holds, and it holds a shard through a lease in the
+//! store (see [`RoutingStore::claim`]). Every commit of that dispatcher is fenced by the lease,
+//! so a replica that lost its shard (paused past its lease, cut off from the store) writes
+//! nothing more for it, and two replicas never both decide for one tenant.
+//!
+//! A call may arrive at any replica. When another holds the tenant's shard, the call is sent
+//! there with the caller's own credentials ([`Route::There`]), streams included, so agent
+//! sessions and supervisors may be connected anywhere. When nobody holds it (never taken, or
+//! its holder let it lapse), the replica the call reached takes it: it loads the shard's
+//! tenants from the store and carries on, timers and waiting contacts included. Every
+//! `lease / 3` a replica renews its leases (a shard it failed to renew, or whose commit was
+//! fenced, is given up at once: its sessions end and desks reconnect), and takes the shards
+//! whose holder let them lapse, which is how the contacts of a replica that died are taken
+//! over. On the stop signal a replica ends its shards' sessions, waits for calls in flight,
+//! and releases its leases so another takes over without waiting for them to lapse.
+//!
+//! On the embedded store one process holds every shard and there is one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_proto::v1::routing_service_client::RoutingServiceClient;
+use baton_runtime::client::{ClientChannel, ClientConfig, connect_lazy};
+use baton_runtime::shutdown::Shutdown;
+use baton_token::KeyRing;
+
+use crate::RoutingConfig;
+use crate::dispatcher::{Dispatcher, DispatcherHandle};
+use crate::domain::state::RoutingState;
+use crate::error::Error;
+use crate::metrics::RoutingMetrics;
+use crate::persist::Persister;
+use crate::store::{Claim, Lease, Loaded, RoutingStore};
+
+/// The metadata a replica puts on a call it sends on to the holder of its tenant's shard: the
+/// holder never sends it on again.
+pub const FORWARDED: &str = "baton-routing-forwarded";
+
+/// How a replica takes part in sharing routing.
+#[derive(Debug, Clone)]
+pub struct ShardConfig {
+    /// How many shards the tenants are split into; every replica must agree.
+    pub count: u32,
+    /// How long a lease lasts unless renewed: how long a dead replica's tenants wait before
+    /// another takes them.
+    pub lease: Duration,
+    /// The url other replicas reach this one at (`http://10.1.2.3:50054`); empty when it
+    /// cannot be reached, and then calls for its tenants that reach another replica fail with
+    /// UNAVAILABLE.
+    pub address: String,
+    /// How this replica calls others (TLS; its own credentials are never sent: a call sent on
+    /// carries its caller's).
+    pub peers: ClientConfig,
+    /// True on a store only this process opens (embedded): it takes every shard at start.
+    pub exclusive: bool,
+    /// How long, at the stop signal, calls in flight have before the shards are handed back.
+    pub drain: Duration,
+}
+
+impl ShardConfig {
+    /// One shard held by the only process: the embedded store.
+    pub fn single() -> Self {
+        Self {
+            count: 1,
+            lease: Duration::from_secs(10),
+            address: String::new(),
+            peers: ClientConfig::default(),
+            exclusive: true,
+            drain: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Where a call for a tenant is decided.
+#[derive(Debug)]
+pub enum Route {
+    /// Here, by this dispatcher.
+    Here(DispatcherHandle),
+    /// By the replica this client reaches.
+    There(Box<RoutingServiceClient<ClientChannel>>),
+}
+
+/// One shard this replica holds.
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    dispatcher: DispatcherHandle,
+    /// Ends the shard's sessions when the shard is given up.
+    stop: Shutdown,
+    /// Fired by the writer when a commit found the lease taken.
+    lost: Shutdown,
+}
+
+/// The shards of one replica; see the module docs.
+#[derive(Debug)]
+pub struct Shards<S> {
+    store: Arc<S>,
+    config: ShardConfig,
+    /// This process's name in the leases: new at every start.
+    replica: String,
+    held: Mutex<HashMap<u32, Held>>,
+    /// One claim at a time, so a burst of calls for a free shard loads it once.
+    claiming: tokio::sync::Mutex<()>,
+    peers: Mutex<HashMap<String, RoutingServiceClient<ClientChannel>>>,
+    /// Where shards held elsewhere were found, and when: trusted for a third of a lease, so a
+    /// call sent on costs no claim.
+    elsewhere: Mutex<HashMap<u32, (String, tokio::time::Instant)>>,
+    keys: KeyRing,
+    routing: RoutingConfig,
+    metrics: RoutingMetrics,
+    /// The process's stop signal.
+    shutdown: Shutdown,
+}
+
+impl<S: RoutingStore> Shards<S> {
+    /// A replica's shards on `store`, holding none yet.
+    pub fn new(
+        store: Arc<S>,
+        config: ShardConfig,
+        keys: KeyRing,
+        routing: RoutingConfig,
+        metrics: RoutingMetrics,
+        shutdown: Shutdown,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            config: ShardConfig {
+                count: config.count.max(1),
+                ..config
+            },
+            replica: format!("rtr_{}", uuid::Uuid::now_v7()),
+            held: Mutex::new(HashMap::new()),
+            claiming: tokio::sync::Mutex::new(()),
+            peers: Mutex::new(HashMap::new()),
+            elsewhere: Mutex::new(HashMap::new()),
+            keys,
+            routing,
+            metrics,
+            shutdown,
+        })
+    }
+
+    /// The shard a tenant belongs to: FNV-1a of its id, so every replica and every version
+    /// agrees.
+    pub fn shard_of(&self, tenant_id: &str) -> u32 {
+        shard_of(tenant_id, self.config.count)
+    }
+
+    /// Whether this process is the only one on its store.
+    pub fn exclusive(&self) -> bool {
+        self.config.exclusive
+    }
+
+    /// How many shards this replica holds.
+    pub fn held(&self) -> usize {
+        self.lock_held().len()
+    }
+
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Held>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The dispatcher of a tenant whose shard this replica holds.
+    pub fn local(&self, tenant_id: &str) -> Result<DispatcherHandle, Error> {
+        self.lock_held()
+            .get(&self.shard_of(tenant_id))
+            .map(|h| h.dispatcher.clone())
+            .ok_or(Error::Busy("moving this tenant to another routing replica"))
+    }
+
+    /// Where a call for `tenant_id` is decided: here (taking the shard when nobody holds it)
+    /// or at its holder. A call that was already sent on (`forwarded`) is never sent on again.
+    pub async fn route(&self, tenant_id: &str, forwarded: bool) -> Result<Route, Error> {
+        if let Ok(here) = self.local(tenant_id) {
+            return Ok(Route::Here(here));
+        }
+        if self.shutdown.is_triggered() {
+            return Err(Error::Busy("shutting down"));
+        }
+        let shard = self.shard_of(tenant_id);
+        if !forwarded && let Some(address) = self.known_holder(shard) {
+            return Ok(Route::There(Box::new(self.peer(&address)?)));
+        }
+        let _one = self.claiming.lock().await;
+        if let Ok(here) = self.local(tenant_id) {
+            return Ok(Route::Here(here));
+        }
+        match self
+            .store
+            .claim(
+                shard,
+                &self.replica,
+                &self.config.address,
+                self.config.lease,
+            )
+            .await?
+        {
+            Claim::Held { lease, .. } => {
+                let loaded = self.store.load().await?;
+                Ok(Route::Here(self.hold(lease, loaded)))
+            }
+            Claim::Elsewhere { .. } if forwarded => {
+                Err(Error::Busy("moving this tenant between routing replicas"))
+            }
+            Claim::Elsewhere { address } if address.is_empty() => Err(Error::Busy(
+                "routed by a replica that gives no address; this tenant",
+            )),
+            Claim::Elsewhere { address } => {
+                self.lock_elsewhere()
+                    .insert(shard, (address.clone(), tokio::time::Instant::now()));
+                Ok(Route::There(Box::new(self.peer(&address)?)))
+            }
+        }
+    }
+
+    fn lock_elsewhere(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u32, (String, tokio::time::Instant)>> {
+        self.elsewhere.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets where the shard of `tenant_id` was found: a call sent there failed.
+    pub fn forget_holder(&self, tenant_id: &str) {
+        self.lock_elsewhere().remove(&self.shard_of(tenant_id));
+    }
+
+    /// The replica found holding `shard` less than a third of a lease ago.
+    fn known_holder(&self, shard: u32) -> Option<String> {
+        let mut known = self.lock_elsewhere();
+        match known.get(&shard) {
+            Some((address, at)) if at.elapsed() < self.config.lease / 3 => Some(address.clone()),
+            Some(_) => {
+                known.remove(&shard);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Starts the dispatcher of a shard just taken, with the shard's tenants out of `loaded`.
+    fn hold(&self, lease: Lease, loaded: Loaded) -> DispatcherHandle {
+        let shard = lease.shard;
+        let mine = |tenant: &str| self.shard_of(tenant) == shard;
+        let agents: Vec<_> = loaded.agents.into_iter().filter(|(t, _)| mine(t)).collect();
+        let queues: Vec<_> = loaded.queues.into_iter().filter(|(t, _)| mine(t)).collect();
+        let contacts: Vec<_> = loaded
+            .contacts
+            .into_iter()
+            .filter(|c| mine(c.tenant_id()))
+            .collect();
+        tracing::info!(
+            shard,
+            agents = agents.len(),
+            queues = queues.len(),
+            contacts = contacts.len(),
+            "routing shard taken, its state reloaded"
+        );
+        let mut state = RoutingState::new(self.routing.priority_aging);
+        state.load(agents, queues, contacts);
+        let lost = Shutdown::new();
+        let fence = (!lease.fence.is_empty()).then(|| lease.clone());
+        let persister = Persister::spawn(Arc::clone(&self.store), fence, lost.clone());
+        let stop = Shutdown::new();
+        let dispatcher = Dispatcher::spawn(
+            state,
+            persister,
+            self.keys.clone(),
+            self.routing,
+            stop.clone(),
+            self.metrics.clone(),
+        );
+        self.lock_held().insert(
+            shard,
+            Held {
+                lease,
+                dispatcher: dispatcher.clone(),
+                stop,
+                lost,
+            },
+        );
+        dispatcher
+    }
+
+    /// A client for the replica at `address`, made once.
+    fn peer(&self, address: &str) -> Result<RoutingServiceClient<ClientChannel>, Error> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = peers.get(address) {
+            return Ok(client.clone());
+        }
+        let channel = connect_lazy(address, &self.config.peers).map_err(|e| {
+            tracing::error!(error = %e, "another routing replica advertises an address that is not a url");
+            Error::Busy("routed by a replica at an unusable address; this tenant")
+        })?;
+        let client = RoutingServiceClient::new(channel)
+            .max_decoding_message_size(crate::grpc::validate::MAX_REQUEST_BYTES);
+        peers.insert(address.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Takes every shard of the embedded store's single process at start, so a damaged store
+    /// fails the start rather than the first call.
+    pub async fn hold_all(&self) -> Result<(), Error> {
+        let loaded = self.store.load().await?;
+        let mut leases = Vec::new();
+        for shard in 0..self.config.count {
+            if let Claim::Held { lease, .. } = self
+                .store
+                .claim(
+                    shard,
+                    &self.replica,
+                    &self.config.address,
+                    self.config.lease,
+                )
+                .await?
+            {
+                leases.push(lease);
+            }
+        }
+        for lease in leases {
+            self.hold(lease, loaded.clone());
+        }
+        Ok(())
+    }
+
+    /// Renews leases, gives up the shards it lost, takes the lapsed ones; at the stop signal,
+    /// hands every shard back. Runs until then.
+    pub async fn run(self: Arc<Self>) {
+        let every = self.config.lease / 3;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = self.shutdown.triggered() => break,
+            }
+            self.renew().await;
+            self.take_lapsed().await;
+        }
+        self.hand_back(self.config.drain).await;
+    }
+
+    /// Renews every lease held; a shard whose lease is gone (or whose writer was fenced) is
+    /// given up.
+    async fn renew(&self) {
+        let held: Vec<(u32, Lease, bool)> = self
+            .lock_held()
+            .iter()
+            .map(|(shard, h)| (*shard, h.lease.clone(), h.lost.is_triggered()))
+            .collect();
+        for (shard, lease, lost) in held {
+            let kept = !lost
+                && match self
+                    .store
+                    .claim(
+                        shard,
+                        &self.replica,
+                        &self.config.address,
+                        self.config.lease,
+                    )
+                    .await
+                {
+                    Ok(Claim::Held { lease: now, .. }) => now == lease,
+                    Ok(Claim::Elsewhere { .. }) => false,
+                    Err(err) => {
+                        // The store is out of reach: commits fail anyway, and the lease may
+                        // still be renewed before it lapses.
+                        tracing::warn!(shard, error = %err, "routing lease not renewed");
+                        true
+                    }
+                };
+            if !kept {
+                tracing::warn!(shard, "routing shard lost to another replica, giving it up");
+                if let Some(gone) = self.lock_held().remove(&shard) {
+                    gone.stop.trigger();
+                }
+            }
+        }
+    }
+
+    /// Takes the shards whose holder let them lapse.
+    async fn take_lapsed(&self) {
+        let lapsed = match self.store.lapsed().await {
+            Ok(lapsed) => lapsed,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read which routing shards lapsed");
+                return;
+            }
+        };
+        for shard in lapsed {
+            if shard >= self.config.count || self.lock_held().contains_key(&shard) {
+                continue;
+            }
+            let _one = self.claiming.lock().await;
+            let claimed = self
+                .store
+                .claim(
+                    shard,
+                    &self.replica,
+                    &self.config.address,
+                    self.config.lease,
+                )
+                .await;
+            let Ok(Claim::Held { lease, .. }) = claimed else {
+                continue;
+            };
+            match self.store.load().await {
+                Ok(loaded) => {
+                    tracing::info!(shard, "taking over a routing shard its holder let lapse");
+                    self.hold(lease, loaded);
+                }
+                Err(err) => {
+                    tracing::warn!(shard, error = %err, "cannot load a lapsed routing shard");
+                    let _ = self.store.release(&lease).await;
+                }
+            }
+        }
+    }
+
+    /// Ends every shard's sessions, waits (at most `drain`) for the calls in flight to let go
+    /// of its dispatcher, and releases its lease. Calls in flight still find their shard
+    /// until then; new ones are refused.
+    async fn hand_back(&self, drain: Duration) {
+        let held: Vec<(Lease, DispatcherHandle)> = self
+            .lock_held()
+            .values()
+            .map(|h| {
+                h.stop.trigger();
+                (h.lease.clone(), h.dispatcher.clone())
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + drain;
+        for (lease, dispatcher) in held {
+            // Ours, and the one in the map.
+            while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            self.lock_held().remove(&lease.shard);
+            // Whatever the dispatcher still commits is fenced once another replica takes over.
+            if lease.fence.is_empty() {
+                continue;
+            }
+            match self.store.release(&lease).await {
+                Ok(()) => tracing::info!(shard = lease.shard, "routing shard handed back"),
+                Err(err) => {
+                    tracing::warn!(shard = lease.shard, error = %err, "routing lease not released; it lapses instead")
+                }
+            }
+        }
+    }
+}
+
+/// FNV-1a of `tenant_id`, modulo `count`.
+pub fn shard_of(tenant_id: &str, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in tenant_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(count.max(1))) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_always_lands_in_the_same_shard_and_tenants_spread() {
+        assert_eq!(shard_of("acme", 16), shard_of("acme", 16));
+        assert_eq!(shard_of("anything", 1), 0);
+        let mut seen = [0u32; 16];
+        for i in 0..1600 {
+            seen[shard_of(&format!("tenant-{i}"), 16) as usize] += 1;
+        }
+        assert!(
+            seen.iter().all(|&n| (50..=150).contains(&n)),
+            "tenants spread unevenly: {seen:?}"
+        );
+    }
+}
