@@ -40,6 +40,16 @@ test: redis-server ## run every test in the workspace (starts throwaway redis-se
 	$(CARGO) test --workspace --all-targets --locked
 	$(CARGO) test --workspace --doc --locked
 
+# The routing simulation at full size (make test runs it with 24 agents and 240 contacts).
+SIM_AGENTS   ?= 200
+SIM_CONTACTS ?= 5000
+SIM_SEED     ?= 7
+
+.PHONY: sim
+sim: redis-server ## two routing replicas on Redis, 200 agents and 5,000 contacts, one replica killed (SIM_SEED=N to reseed)
+	BATON_SIM_AGENTS=$(SIM_AGENTS) BATON_SIM_CONTACTS=$(SIM_CONTACTS) BATON_SIM_SEED=$(SIM_SEED) \
+	  $(CARGO) test --locked -p baton-tests --test routing_simulation -- --nocapture
+
 .PHONY: fmt
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -117,13 +127,18 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --batch N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-identity bench-routing ## bench-identity, bench-routing, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
+bench: redis-server bench-identity bench-routing bench-replicas ## bench-identity, bench-routing, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
 
 # ROUTING_BENCH_ARGS: --agents N (7500), --queues N (500), --waiting N (10000), --samples N.
 .PHONY: bench-routing
 bench-routing: ## routing decisions with 7,500 busy agents on 500 queues and 10,000 waiting, against a 10-agent floor (p50/p99, ratio)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-routing-bench -- $(ROUTING_BENCH_ARGS)
+
+# REPLICAS_BENCH_ARGS: --secs N (10), --tenants N (8), --agents N per tenant (4), --callers N (16).
+.PHONY: bench-replicas
+bench-replicas: redis-server ## assignments per second on Redis with one routing replica and with two, in one run
+	$(CARGO) run --release --locked -p baton-tests --bin baton-replicas-bench -- $(REPLICAS_BENCH_ARGS)
 
 .PHONY: bench-identity
 bench-identity: ## identity linkage F1 (dedup, link; with and without national ids), import rate, Resolve p50/p99 against a bare redb read, bytes/profile

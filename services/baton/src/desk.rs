@@ -109,6 +109,14 @@ impl Desk {
         }
     }
 
+    /// Accepts an offer without waiting: the connection (or a withdrawal) comes as an event.
+    pub async fn send_accept(&self, offer: &pb::ContactOffer) -> Result<(), DeskError> {
+        self.send(Action::Accept(pb::AcceptOffer {
+            offer_id: offer.offer_id.clone(),
+        }))
+        .await
+    }
+
     /// Accepts an offer and waits until it is connected.
     pub async fn accept(&mut self, offer: &pb::ContactOffer) -> Result<pb::Contact, DeskError> {
         self.send(Action::Accept(pb::AcceptOffer {

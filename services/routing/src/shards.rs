@@ -95,6 +95,9 @@ struct Held {
     stop: Shutdown,
     /// Fired by the writer when a commit found the lease taken.
     lost: Shutdown,
+    /// When the lease was last taken or renewed: past a lease without a renewal, another
+    /// replica may hold the shard, so it is given up.
+    renewed: tokio::time::Instant,
 }
 
 /// The shards of one replica; see the module docs.
@@ -193,16 +196,7 @@ impl<S: RoutingStore> Shards<S> {
         if let Ok(here) = self.local(tenant_id) {
             return Ok(Route::Here(here));
         }
-        match self
-            .store
-            .claim(
-                shard,
-                &self.replica,
-                &self.config.address,
-                self.config.lease,
-            )
-            .await?
-        {
+        match self.claim(shard).await? {
             Claim::Held { lease, .. } => {
                 let loaded = self.store.load().await?;
                 Ok(Route::Here(self.hold(lease, loaded)))
@@ -284,9 +278,22 @@ impl<S: RoutingStore> Shards<S> {
                 dispatcher: dispatcher.clone(),
                 stop,
                 lost,
+                renewed: tokio::time::Instant::now(),
             },
         );
         dispatcher
+    }
+
+    /// Claims `shard` for this replica (see [`RoutingStore::claim`]).
+    async fn claim(&self, shard: u32) -> Result<Claim, baton_store::StoreError> {
+        self.store
+            .claim(
+                shard,
+                &self.replica,
+                &self.config.address,
+                self.config.lease,
+            )
+            .await
     }
 
     /// A client for the replica at `address`, made once.
@@ -311,16 +318,7 @@ impl<S: RoutingStore> Shards<S> {
         let loaded = self.store.load().await?;
         let mut leases = Vec::new();
         for shard in 0..self.config.count {
-            if let Claim::Held { lease, .. } = self
-                .store
-                .claim(
-                    shard,
-                    &self.replica,
-                    &self.config.address,
-                    self.config.lease,
-                )
-                .await?
-            {
+            if let Claim::Held { lease, .. } = self.claim(shard).await? {
                 leases.push(lease);
             }
         }
@@ -348,30 +346,27 @@ impl<S: RoutingStore> Shards<S> {
     /// Renews every lease held; a shard whose lease is gone (or whose writer was fenced) is
     /// given up.
     async fn renew(&self) {
-        let held: Vec<(u32, Lease, bool)> = self
+        let held: Vec<(u32, Lease, bool, tokio::time::Instant)> = self
             .lock_held()
             .iter()
-            .map(|(shard, h)| (*shard, h.lease.clone(), h.lost.is_triggered()))
+            .map(|(shard, h)| (*shard, h.lease.clone(), h.lost.is_triggered(), h.renewed))
             .collect();
-        for (shard, lease, lost) in held {
+        for (shard, lease, lost, renewed) in held {
             let kept = !lost
-                && match self
-                    .store
-                    .claim(
-                        shard,
-                        &self.replica,
-                        &self.config.address,
-                        self.config.lease,
-                    )
-                    .await
-                {
-                    Ok(Claim::Held { lease: now, .. }) => now == lease,
-                    Ok(Claim::Elsewhere { .. }) => false,
+                && match self.claim(shard).await {
+                    Ok(Claim::Held { lease: now, .. }) if now == lease => {
+                        if let Some(h) = self.lock_held().get_mut(&shard) {
+                            h.renewed = tokio::time::Instant::now();
+                        }
+                        true
+                    }
+                    Ok(_) => false,
                     Err(err) => {
                         // The store is out of reach: commits fail anyway, and the lease may
-                        // still be renewed before it lapses.
+                        // still be renewed before it lapses; past that, another replica may
+                        // hold the shard.
                         tracing::warn!(shard, error = %err, "routing lease not renewed");
-                        true
+                        renewed.elapsed() < self.config.lease
                     }
                 };
             if !kept {
@@ -397,15 +392,7 @@ impl<S: RoutingStore> Shards<S> {
                 continue;
             }
             let _one = self.claiming.lock().await;
-            let claimed = self
-                .store
-                .claim(
-                    shard,
-                    &self.replica,
-                    &self.config.address,
-                    self.config.lease,
-                )
-                .await;
+            let claimed = self.claim(shard).await;
             let Ok(Claim::Held { lease, .. }) = claimed else {
                 continue;
             };
