@@ -17,6 +17,7 @@
 pub mod client;
 pub mod deadline;
 mod grpc_call;
+pub mod health;
 pub mod incoming;
 pub mod metrics;
 pub mod server;

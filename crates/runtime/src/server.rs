@@ -53,6 +53,14 @@ pub struct ServerConfig {
         default_value_t = 512
     )]
     pub max_concurrent_requests: usize,
+    /// How long, after the stop signal, health answers NOT_SERVING while new connections are
+    /// still accepted, so that probes and balancers see it before the port closes.
+    #[arg(
+        long = "stop-grace-ms",
+        env = "BATON_STOP_GRACE_MS",
+        default_value_t = 1000
+    )]
+    pub stop_grace_ms: u64,
     /// How long in-flight calls may take to finish after the stop signal.
     #[arg(
         long = "drain-timeout-secs",
@@ -67,6 +75,7 @@ impl Default for ServerConfig {
         Self {
             request_timeout_ms: 10_000,
             max_concurrent_requests: 512,
+            stop_grace_ms: 1000,
             drain_timeout_secs: 20,
         }
     }
@@ -142,7 +151,8 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
-    let (reporter, health) = tonic_health::server::health_reporter();
+    let reporter = tonic_health::server::HealthReporter::new();
+    let health = crate::health::server(reporter.clone(), shutdown.clone());
     let reporters: Vec<_> = std::iter::once(reporter)
         .chain(security.probes.clone())
         .collect();
@@ -168,6 +178,7 @@ pub async fn serve(
 
     let name = service.name;
     let finishing = service.finishing;
+    let grace = Duration::from_millis(config.stop_grace_ms);
     let stop = {
         let shutdown = shutdown.clone();
         async move {
@@ -180,6 +191,9 @@ pub async fn serve(
                     .set_service_status("", ServingStatus::NotServing)
                     .await;
             }
+            // Still accepting, so a probe or balancer asking now hears NOT_SERVING rather
+            // than a refused connection.
+            tokio::time::sleep(grace).await;
             tracing::info!(service = name, "not serving, draining in-flight calls");
         }
     };

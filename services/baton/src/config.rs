@@ -299,6 +299,7 @@ impl MeshConfig {
             tls: TlsConfig::default(),
             server: ServerConfig {
                 drain_timeout_secs: 2,
+                stop_grace_ms: 0,
                 ..ServerConfig::default()
             },
             // Test binaries share two cores with each other: a dependency call given the

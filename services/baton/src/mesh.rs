@@ -125,7 +125,8 @@ impl Mesh {
         let handshake_timeout = Duration::from_millis(config.tls.handshake_timeout_ms);
         // Checked whether or not identity is served here, so a bad value fails every start.
         let regions = config.phone_regions()?;
-        let (probes, probe_server) = tonic_health::server::health_reporter();
+        let probes = tonic_health::server::HealthReporter::new();
+        let probe_server = baton_runtime::health::server(probes.clone(), shutdown.clone());
         let security = Security {
             auth: AuthLayer::new(auth.authenticator.clone(), auth.limits),
             tls,
@@ -185,27 +186,33 @@ impl Mesh {
             config.telemetry.otlp_endpoint.as_deref(),
         )?;
 
+        // Routing calls the others, so where it runs in this process it stops first: the
+        // services it depends on stop once it has drained, and nothing it acknowledges while
+        // draining is left half done. Everything else stops on the signal itself.
+        // (A failure elsewhere stops the process, see `wait`, and so routing first too.)
+        let downstream =
+            (addrs.contains_key(&ServiceName::Routing) && addrs.len() > 1).then(Shutdown::new);
         let mut servers = JoinSet::new();
         for (service, listener) in listeners {
-            let routes = build(
-                service,
-                config,
-                &clients,
-                &addrs,
-                &regions,
-                shutdown.clone(),
-            )
-            .await?;
+            let stop = match &downstream {
+                Some(downstream) if service != ServiceName::Routing => downstream.clone(),
+                _ => shutdown.clone(),
+            };
+            let routes = build(service, config, &clients, &addrs, &regions, stop.clone()).await?;
             let server_config = config.server.clone();
             let security = security.clone();
-            let stop = shutdown.clone();
+            let routing_stopped = downstream
+                .clone()
+                .filter(|_| service == ServiceName::Routing);
             servers.spawn(async move {
-                (
-                    service,
-                    server::serve(listener, routes, &server_config, &security, stop).await,
-                )
+                let served = server::serve(listener, routes, &server_config, &security, stop).await;
+                if let Some(stopped) = routing_stopped {
+                    stopped.trigger();
+                }
+                (service, served)
             });
         }
+
         if let Some(listener) = probe_listener {
             let stop = shutdown.clone();
             let health = tonic::service::Routes::new(probe_server);

@@ -1,5 +1,7 @@
 //! The mesh as an operator sees it: health, reflection, and data that survives a restart.
 
+use std::time::Duration;
+
 use baton::{
     config::{ServiceName, StoreKind},
     mesh::Mesh,
@@ -295,4 +297,66 @@ async fn the_mesh_rides_out_a_redis_crash() {
         .snapshot
         .expect("snapshot");
     assert!(history.version > 0, "the new contact was recorded");
+}
+
+#[tokio::test]
+async fn on_the_stop_signal_health_says_not_serving_before_the_port_closes_routing_stops_first_and_watches_end()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = baton::config::MeshConfig::for_tests(dir.path().to_path_buf());
+    config.server.stop_grace_ms = 600;
+    let m = TestMesh::start_with(config).await;
+    let routing = m.channel_as(ServiceName::Routing, None);
+    let routing_url = m.url(ServiceName::Routing);
+    let identity = m.channel_as(ServiceName::Identity, None);
+    let ask = |service: &'static str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let mut watch = HealthClient::new(routing.clone())
+        .watch(ask("baton.v1.RoutingService"))
+        .await
+        .expect("watch opens")
+        .into_inner();
+    let first = watch.next().await.expect("an update").expect("no error");
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    let started = tokio::time::Instant::now();
+    let stopping = tokio::spawn(m.stop());
+    let told = watch.next().await.expect("an update").expect("no error");
+    assert_eq!(
+        told.status,
+        ServingStatus::NotServing as i32,
+        "the watch is told"
+    );
+    // Still accepting during the grace: a fresh check hears NOT_SERVING, not a refusal ...
+    let fresh = baton_runtime::client::connect_lazy(
+        &routing_url,
+        &baton_runtime::client::ClientConfig::default(),
+    )
+    .expect("url");
+    let checked = HealthClient::new(fresh)
+        .check(ask("baton.v1.RoutingService"))
+        .await
+        .expect("a check during the grace is answered")
+        .into_inner();
+    assert_eq!(checked.status, ServingStatus::NotServing as i32);
+    // ... while identity, which routing calls, still serves until routing has drained.
+    let identity_now = HealthClient::new(identity)
+        .check(ask("baton.v1.IdentityService"))
+        .await
+        .expect("identity answers")
+        .into_inner();
+    assert_eq!(identity_now.status, ServingStatus::Serving as i32);
+    // The open watch ends rather than holding the drain (20 s would be the deadline).
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(_)) = watch.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch is still open");
+    stopping.await.expect("the mesh stops");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "an open watch held the stop for {:?}",
+        started.elapsed()
+    );
 }
