@@ -46,7 +46,7 @@ SIM_CONTACTS ?= 5000
 SIM_SEED     ?= 7
 
 .PHONY: sim
-sim: redis-server ## two routing replicas on Redis, 200 agents and 5,000 contacts, one replica killed (SIM_SEED=N to reseed)
+sim: redis-server ## the routing simulation (Redis, Redis Cluster, embedded) with 200 agents and 5,000 contacts (SIM_SEED=N to reseed)
 	BATON_SIM_AGENTS=$(SIM_AGENTS) BATON_SIM_CONTACTS=$(SIM_CONTACTS) BATON_SIM_SEED=$(SIM_SEED) \
 	  $(CARGO) test --locked -p baton-tests --test routing_simulation -- --nocapture
 

@@ -1,4 +1,5 @@
-//! A seeded simulation of a contact centre on two routing replicas sharing one Redis.
+//! A seeded simulation of a contact centre on two routing replicas sharing one Redis (and one
+//! Redis Cluster), and on one router over the embedded store.
 //!
 //! Several tenants (so their shards spread over both replicas), agents of two tiers whose
 //! desks connect to either replica and sometimes drop their stream, contacts on voice and chat
@@ -419,13 +420,27 @@ async fn hand_on(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops_and_a_kill() {
+    simulate(Stores::redis(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_two_replicas_lose_nothing_and_never_double_assign() {
+    simulate(Stores::redis_cluster(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_embedded_store_one_router_loses_nothing_and_never_double_assigns() {
+    simulate(Stores::embedded(), false).await;
+}
+
+/// The simulation on `stores`, with a second replica (killed and restarted) when `replicated`.
+async fn simulate(stores: Stores, replicated: bool) {
     let agents = setting("BATON_SIM_AGENTS", 24);
     let contacts = setting("BATON_SIM_CONTACTS", 240);
     let tenants = setting("BATON_SIM_TENANTS", 3).max(1);
     let seed = setting("BATON_SIM_SEED", 7);
     let mut rng = Rng::new(seed);
 
-    let stores = Stores::redis();
     let mut config = stores.config();
     config.routing_port = free_port();
     config.routing_advertise_url = format!("http://127.0.0.1:{}", config.routing_port);
@@ -439,9 +454,12 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
     second.identity_url = Some(first.url(ServiceName::Identity));
     second.context_url = Some(first.url(ServiceName::Context));
     second.recommendation_url = Some(first.url(ServiceName::Recommendation));
-    let mut replica = Killable::start(&second);
-
-    let ports = [first.config.routing_port, second.routing_port];
+    let mut replica = replicated.then(|| Killable::start(&second));
+    let ports = if replicated {
+        vec![first.config.routing_port, second.routing_port]
+    } else {
+        vec![first.config.routing_port]
+    };
     // A client per replica calling as `token`.
     let connect = |token: String| -> Vec<Client> {
         let clients = ClientConfig {
@@ -472,7 +490,7 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
         let tenant = tenant_ids[(i % tenants) as usize].clone();
         let agent_id = format!("agent-{i}");
         let tier = if i % 5 == 4 { 2 } else { 1 };
-        let mut routing = replicas[rng.below(2) as usize].clone();
+        let mut routing = replicas[rng.below(replicas.len() as u64) as usize].clone();
         agent(
             &mut routing,
             &tenant,
@@ -504,11 +522,13 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
     // and started again at two thirds.
     let mut started = Vec::new();
     for n in 0..contacts {
-        if n == contacts / 3 {
+        if n == contacts / 3
+            && let Some(replica) = &mut replica
+        {
             replica.kill();
         }
-        if n == 2 * contacts / 3 {
-            replica = Killable::start(&second);
+        if n == 2 * contacts / 3 && replicated {
+            replica = Some(Killable::start(&second));
         }
         let tenant = tenant_ids[rng.below(tenants) as usize].clone();
         let channel = if rng.chance(50) {
@@ -529,7 +549,7 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
             ..Default::default()
         };
         let mut through = replicas.clone();
-        through.rotate_left(rng.below(2) as usize);
+        through.rotate_left(rng.below(replicas.len() as u64) as usize);
         let answer = retrying("start a contact", &through, |mut routing| {
             let request = request.clone();
             async move { routing.start_contact(request).await }
@@ -555,7 +575,7 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
         let mut still = Vec::new();
         for (tenant, contact_id) in open {
             let mut through = replicas.clone();
-            through.rotate_left(rng.below(2) as usize);
+            through.rotate_left(rng.below(replicas.len() as u64) as usize);
             let request = pb::GetContactRequest {
                 tenant_id: tenant.clone(),
                 contact_id: contact_id.clone(),
@@ -605,5 +625,7 @@ async fn two_replicas_lose_nothing_and_never_double_assign_through_rejects_drops
         "every contact was connected at least once"
     );
     assert!(floor.transfers > 0 && floor.rejects > 0 && floor.drops > 0);
-    replica.kill();
+    if let Some(mut replica) = replica {
+        replica.kill();
+    }
 }
