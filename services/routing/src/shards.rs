@@ -160,11 +160,6 @@ impl<S: RoutingStore> Shards<S> {
         self.config.exclusive
     }
 
-    /// How many shards this replica holds.
-    pub fn held(&self) -> usize {
-        self.lock_held().len()
-    }
-
     fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Held>> {
         self.held
             .lock()
@@ -205,7 +200,8 @@ impl<S: RoutingStore> Shards<S> {
                 Err(Error::Busy("moving this tenant between routing replicas"))
             }
             Claim::Elsewhere { address } if address.is_empty() => Err(Error::Busy(
-                "routed by a replica that gives no address; this tenant",
+                "held for this tenant by a replica that advertises no address \
+                 (BATON_ROUTING_ADVERTISE_URL)",
             )),
             Claim::Elsewhere { address } => {
                 self.lock_elsewhere()
@@ -304,7 +300,7 @@ impl<S: RoutingStore> Shards<S> {
         }
         let channel = connect_lazy(address, &self.config.peers).map_err(|e| {
             tracing::error!(error = %e, "another routing replica advertises an address that is not a url");
-            Error::Busy("routed by a replica at an unusable address; this tenant")
+            Error::Busy("held for this tenant by a replica whose advertised address is not a url")
         })?;
         let client = RoutingServiceClient::new(channel)
             .max_decoding_message_size(crate::grpc::validate::MAX_REQUEST_BYTES);
