@@ -13,7 +13,8 @@ BATON        := target/release/baton
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
+	  | sed 's|$$(DATA_DIR)|$(DATA_DIR)|g'
 
 .PHONY: build
 build: ## build the baton binary (release)
@@ -127,7 +128,7 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --batch N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-identity bench-routing bench-replicas ## bench-identity, bench-routing, then StartContact against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
+bench: redis-server bench-identity bench-routing bench-replicas ## bench-identity, bench-routing, bench-replicas, then StartContact and Transfer against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
 
 # ROUTING_BENCH_ARGS: --agents N (7500), --queues N (500), --waiting N (10000), --samples N.
