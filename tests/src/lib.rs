@@ -251,6 +251,15 @@ pub fn dev_credentials(config: &MeshConfig) -> DevCredentials {
     DevCredentials::load(&config.data_dir).expect("the mesh created development credentials")
 }
 
+/// A port of 127.0.0.1 nothing listens on now, for a server whose address must be known
+/// before it starts (a routing replica advertising where it is).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// A fresh tenant id, so scenarios never see each other's data.
 pub fn tenant() -> String {
     format!("t-{}", uuid::Uuid::new_v4().simple())

@@ -33,7 +33,7 @@ use baton_proto::v1::{
 };
 use baton_runtime::client::{ClientChannel, ClientConfig, connect_lazy};
 use baton_runtime::shutdown::Shutdown;
-use baton_tests::{Stores, TestMesh, agent, handover, ident, key};
+use baton_tests::{Stores, TestMesh, agent, free_port, handover, ident, key};
 use tonic::Code;
 
 /// How long any one step may keep failing (a replica restarting, a shard moving) before the
@@ -72,14 +72,6 @@ impl Rng {
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// The second replica, on a runtime of its own so that it can be killed as SIGKILL would kill

@@ -26,7 +26,7 @@ use baton_proto::v1::{
 use baton_runtime::client::{ClientChannel, ClientConfig, connect_lazy};
 use baton_runtime::shutdown::Shutdown;
 use baton_store::redis_db::RedisServer;
-use baton_tests::{TestMesh, agent, ident, key};
+use baton_tests::{TestMesh, agent, free_port, ident, key};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -65,13 +65,6 @@ fn settings() -> Settings {
         }
     }
     s
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// The routing configuration of a replica on `redis` listening on `port`.

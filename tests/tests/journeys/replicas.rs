@@ -13,15 +13,9 @@ use baton_proto::v1::{
 };
 use baton_runtime::client::{ClientChannel, ClientConfig, connect_lazy};
 use baton_runtime::shutdown::Shutdown;
-use baton_tests::{Desk, PATIENCE, Stores, TestMesh, available_agent, ident, key, tenant};
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+use baton_tests::{
+    Desk, PATIENCE, Stores, TestMesh, available_agent, free_port, ident, key, tenant,
+};
 
 /// The first replica's configuration: the whole mesh on `stores`, routing advertising where
 /// it listens, with one-second leases.
