@@ -383,22 +383,33 @@ impl<S: RoutingStore> Shards<S> {
                 return;
             }
         };
+        // Claimed together and loaded once: a replica that died leaves several at a time.
+        let _one = self.claiming.lock().await;
+        let mut taken = Vec::new();
         for shard in lapsed {
             if shard >= self.config.count || self.lock_held().contains_key(&shard) {
                 continue;
             }
-            let _one = self.claiming.lock().await;
-            let claimed = self.claim(shard).await;
-            let Ok(Claim::Held { lease, .. }) = claimed else {
-                continue;
-            };
-            match self.store.load().await {
-                Ok(loaded) => {
-                    tracing::info!(shard, "taking over a routing shard its holder let lapse");
-                    self.hold(lease, loaded);
+            if let Ok(Claim::Held { lease, .. }) = self.claim(shard).await {
+                taken.push(lease);
+            }
+        }
+        if taken.is_empty() {
+            return;
+        }
+        match self.store.load().await {
+            Ok(loaded) => {
+                for lease in taken {
+                    tracing::info!(
+                        shard = lease.shard,
+                        "taking over a routing shard its holder let lapse"
+                    );
+                    self.hold(lease, loaded.clone());
                 }
-                Err(err) => {
-                    tracing::warn!(shard, error = %err, "cannot load a lapsed routing shard");
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot load lapsed routing shards, letting them go");
+                for lease in taken {
                     let _ = self.store.release(&lease).await;
                 }
             }
