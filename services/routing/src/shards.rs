@@ -16,12 +16,16 @@
 //! `lease / 3` a replica renews its leases (a shard it failed to renew, or whose commit was
 //! fenced, is given up at once: its sessions end and desks reconnect), and takes the shards
 //! whose holder let them lapse, which is how the contacts of a replica that died are taken
-//! over. On the stop signal a replica ends its shards' sessions, waits for calls in flight,
-//! and releases its leases so another takes over without waiting for them to lapse.
+//! over. Replicas announce themselves in the store, and a replica holding two or more shards
+//! beyond the one holding the fewest hands it half the difference, passing each lease on
+//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the
+//! stop signal a replica withdraws its announcement, ends its shards' sessions, waits for
+//! calls in flight, and releases its leases so another takes over without waiting for them to
+//! lapse.
 //!
 //! On the embedded store one process holds every shard and there is one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +40,7 @@ use crate::domain::state::RoutingState;
 use crate::error::Error;
 use crate::metrics::RoutingMetrics;
 use crate::persist::Persister;
-use crate::store::{Claim, Lease, Loaded, RoutingStore};
+use crate::store::{Claim, Holder, Lease, Loaded, Member, RoutingStore};
 
 /// The metadata a replica puts on a call it sends on to the holder of its tenant's shard: the
 /// holder never sends it on again.
@@ -108,6 +112,9 @@ pub struct Shards<S> {
     /// This process's name in the leases: new at every start.
     replica: String,
     held: Mutex<HashMap<u32, Held>>,
+    /// Shards being handed to another replica: calls for them are refused (UNAVAILABLE, so
+    /// callers retry) until the other replica holds them, rather than taken back.
+    yielding: Mutex<HashSet<u32>>,
     /// One claim at a time, so a burst of calls for a free shard loads it once.
     claiming: tokio::sync::Mutex<()>,
     peers: Mutex<HashMap<String, RoutingServiceClient<ClientChannel>>>,
@@ -139,6 +146,7 @@ impl<S: RoutingStore> Shards<S> {
             },
             replica: format!("rtr_{}", uuid::Uuid::now_v7()),
             held: Mutex::new(HashMap::new()),
+            yielding: Mutex::new(HashSet::new()),
             claiming: tokio::sync::Mutex::new(()),
             peers: Mutex::new(HashMap::new()),
             elsewhere: Mutex::new(HashMap::new()),
@@ -166,6 +174,12 @@ impl<S: RoutingStore> Shards<S> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn lock_yielding(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+        self.yielding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The dispatcher of a tenant whose shard this replica holds.
     pub fn local(&self, tenant_id: &str) -> Result<DispatcherHandle, Error> {
         self.lock_held()
@@ -184,6 +198,9 @@ impl<S: RoutingStore> Shards<S> {
             return Err(Error::Busy("shutting down"));
         }
         let shard = self.shard_of(tenant_id);
+        if self.lock_yielding().contains(&shard) {
+            return Err(Error::Busy("moving this tenant to another routing replica"));
+        }
         if !forwarded && let Some(address) = self.known_holder(shard) {
             return Ok(Route::There(Box::new(self.peer(&address)?)));
         }
@@ -335,6 +352,12 @@ impl<S: RoutingStore> Shards<S> {
             }
             self.renew().await;
             self.take_lapsed().await;
+            self.rebalance().await;
+        }
+        if self.sharing()
+            && let Err(err) = self.store.leave(&self.replica).await
+        {
+            tracing::warn!(error = %err, "routing replica could not withdraw its announcement; it lapses instead");
         }
         self.hand_back(self.config.drain).await;
     }
@@ -416,6 +439,158 @@ impl<S: RoutingStore> Shards<S> {
         }
     }
 
+    /// Whether this replica shares shards with others: on a shared store, reachable by them.
+    fn sharing(&self) -> bool {
+        !self.config.exclusive && !self.config.address.is_empty()
+    }
+
+    /// Announces this replica, takes up the shards handed to it, and hands shards to the
+    /// replica holding the fewest while it holds at least two more than that one, half the
+    /// difference at a time: how a replica that joins gets its share, and how the shards of
+    /// one that died even out again after the survivors took them.
+    async fn rebalance(&self) {
+        if !self.sharing() {
+            return;
+        }
+        let members = match self
+            .store
+            .announce(&self.replica, &self.config.address, self.config.lease)
+            .await
+        {
+            Ok(members) => members,
+            Err(err) => {
+                tracing::warn!(error = %err, "routing replica could not announce itself");
+                return;
+            }
+        };
+        let holders = match self.store.holders().await {
+            Ok(holders) => holders,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read which replica holds which routing shard");
+                return;
+            }
+        };
+        self.take_up(&holders).await;
+        let mine = self.lock_held().len();
+        let Some((receiver, theirs)) = least_loaded(&members, &holders, &self.replica) else {
+            return;
+        };
+        if theirs + 2 > mine {
+            return;
+        }
+        for _ in 0..(mine - theirs) / 2 {
+            if self.shutdown.is_triggered() || !self.give(receiver).await {
+                break;
+            }
+        }
+    }
+
+    /// Takes up the shards another replica handed to this one (a call for one of them may
+    /// have taken it up already).
+    async fn take_up(&self, holders: &[Holder]) {
+        let given: Vec<u32> = holders
+            .iter()
+            .filter(|h| h.replica == self.replica && h.shard < self.config.count)
+            .map(|h| h.shard)
+            .collect();
+        if given.iter().all(|s| self.lock_held().contains_key(s)) {
+            return;
+        }
+        let _one = self.claiming.lock().await;
+        let mut taken = Vec::new();
+        for shard in given {
+            if self.lock_held().contains_key(&shard) {
+                continue;
+            }
+            if let Ok(Claim::Held { lease, .. }) = self.claim(shard).await {
+                taken.push(lease);
+            }
+        }
+        if taken.is_empty() {
+            return;
+        }
+        match self.store.load().await {
+            Ok(loaded) => {
+                for lease in taken {
+                    tracing::info!(
+                        shard = lease.shard,
+                        "taking up a routing shard handed to this replica"
+                    );
+                    self.hold(lease, loaded.clone());
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot load routing shards handed to this replica, letting them go");
+                for lease in taken {
+                    let _ = self.store.release(&lease).await;
+                }
+            }
+        }
+    }
+
+    /// Hands the held shard with the fewest calls in flight to `receiver`: its sessions end
+    /// (desks reconnect, anywhere), calls in flight get a third of a lease to finish, new
+    /// ones are refused until `receiver` holds it. False when nothing was handed over.
+    async fn give(&self, receiver: &Member) -> bool {
+        let chosen = self
+            .lock_held()
+            .iter()
+            .map(|(shard, h)| (h.dispatcher.callers(), std::cmp::Reverse(*shard)))
+            .min()
+            .map(|(_, std::cmp::Reverse(shard))| shard);
+        let Some(shard) = chosen else { return false };
+        let Some((lease, dispatcher, stop)) = self
+            .lock_held()
+            .get(&shard)
+            .map(|h| (h.lease.clone(), h.dispatcher.clone(), h.stop.clone()))
+        else {
+            return false;
+        };
+        self.lock_yielding().insert(shard);
+        stop.trigger();
+        let deadline = tokio::time::Instant::now() + self.config.lease / 3;
+        // Ours, and the one in the map.
+        while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.lock_held().remove(&shard);
+        let given = match self
+            .store
+            .hand_over(
+                &lease,
+                &receiver.replica,
+                &receiver.address,
+                self.config.lease,
+            )
+            .await
+        {
+            Ok(Some(_)) => {
+                tracing::info!(shard, to = %receiver.address, "routing shard handed to a replica with fewer");
+                self.lock_elsewhere().insert(
+                    shard,
+                    (receiver.address.clone(), tokio::time::Instant::now()),
+                );
+                true
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    shard,
+                    "routing shard was taken by another replica before it was handed over"
+                );
+                false
+            }
+            Err(err) => {
+                // The lease is still this replica's, with nobody deciding for it: let it
+                // lapse at once so any replica takes it.
+                tracing::warn!(shard, error = %err, "routing shard not handed over; releasing it");
+                let _ = self.store.release(&lease).await;
+                false
+            }
+        };
+        self.lock_yielding().remove(&shard);
+        given
+    }
+
     /// Ends every shard's sessions, waits (at most `drain`) for the calls in flight to let go
     /// of its dispatcher, and releases its lease. Calls in flight still find their shard
     /// until then; new ones are refused.
@@ -449,6 +624,29 @@ impl<S: RoutingStore> Shards<S> {
     }
 }
 
+/// The live replica other than `me` holding the fewest shards (by name among equals), with
+/// how many it holds; `None` when `me` is alone or the others cannot be reached.
+fn least_loaded<'m>(
+    members: &'m [Member],
+    holders: &[Holder],
+    me: &str,
+) -> Option<(&'m Member, usize)> {
+    let mut load: BTreeMap<&str, usize> = members
+        .iter()
+        .filter(|m| m.replica != me && !m.address.is_empty())
+        .map(|m| (m.replica.as_str(), 0))
+        .collect();
+    for holder in holders {
+        if let Some(n) = load.get_mut(holder.replica.as_str()) {
+            *n += 1;
+        }
+    }
+    members
+        .iter()
+        .filter_map(|m| load.get(m.replica.as_str()).map(|n| (m, *n)))
+        .min_by(|(a, x), (b, y)| x.cmp(y).then_with(|| a.replica.cmp(&b.replica)))
+}
+
 /// FNV-1a of `tenant_id`, modulo `count`.
 pub fn shard_of(tenant_id: &str, count: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -462,6 +660,56 @@ pub fn shard_of(tenant_id: &str, count: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn member(name: &str, address: &str) -> Member {
+        Member {
+            replica: name.into(),
+            address: address.into(),
+        }
+    }
+
+    fn holder(shard: u32, name: &str) -> Holder {
+        Holder {
+            shard,
+            replica: name.into(),
+            address: format!("http://{name}"),
+        }
+    }
+
+    #[test]
+    fn shards_go_to_the_reachable_replica_holding_fewest() {
+        let members = [
+            member("a", "http://a"),
+            member("b", "http://b"),
+            member("c", "http://c"),
+            member("d", ""),
+        ];
+        let holders = [
+            holder(0, "a"),
+            holder(1, "a"),
+            holder(2, "b"),
+            holder(3, "c"),
+        ];
+        let (to, held) = least_loaded(&members, &holders, "a").expect("someone");
+        assert_eq!(
+            (to.replica.as_str(), held),
+            ("b", 1),
+            "the first by name among equals"
+        );
+        // A replica that announced no address is never given a shard; one that holds
+        // nothing yet is the first given one.
+        let joined = [
+            members[0].clone(),
+            member("e", "http://e"),
+            members[3].clone(),
+        ];
+        let (to, held) = least_loaded(&joined, &holders, "a").expect("someone");
+        assert_eq!((to.replica.as_str(), held), ("e", 0));
+        assert!(
+            least_loaded(&members[..1], &holders, "a").is_none(),
+            "alone"
+        );
+    }
 
     #[test]
     fn a_tenant_always_lands_in_the_same_shard_and_tenants_spread() {

@@ -242,6 +242,84 @@ async fn leases_hold_one_replica_at_a_time_and_fence_its_commits(store: &RedisRo
     };
     assert!(!renewed);
     assert_ne!(old, new);
+
+    // Replicas announce themselves; one whose announcement lapsed is forgotten.
+    store
+        .announce("z-gone", "http://z", Duration::from_millis(200))
+        .await
+        .expect("announce");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    store
+        .announce("d", "http://d", ttl)
+        .await
+        .expect("announce");
+    let members = store
+        .announce("e2", "http://e", ttl)
+        .await
+        .expect("announce");
+    let names: Vec<&str> = members.iter().map(|m| m.replica.as_str()).collect();
+    assert_eq!(names, ["d", "e2"], "live members, by name: {members:?}");
+    store.leave("d").await.expect("leave");
+    let members = store
+        .announce("e2", "http://e", ttl)
+        .await
+        .expect("announce");
+    assert_eq!(members.len(), 1, "a replica that left is gone: {members:?}");
+
+    // Holders are the unlapsed leases; a lease handed over moves with a new fence that
+    // fences the giver, and the receiver's claim renews it.
+    let holders = store.holders().await.expect("holders");
+    let named: Vec<(u32, &str, &str)> = holders
+        .iter()
+        .map(|h| (h.shard, h.replica.as_str(), h.address.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (0, "b", "http://b"),
+            (1, "d", "http://d"),
+            (2, "e2", "http://e")
+        ]
+    );
+    let given = store
+        .hand_over(&b, "f", "http://f", ttl)
+        .await
+        .expect("hand over")
+        .expect("the holder's lease is handed over");
+    assert_ne!(given, b);
+    assert_eq!(
+        store
+            .hand_over(&b, "g", "http://g", ttl)
+            .await
+            .expect("hand over"),
+        None,
+        "a lease no longer current is not handed over again"
+    );
+    match store.claim(0, "f", "http://f", ttl).await.expect("claim") {
+        Claim::Held { lease, renewed } => {
+            assert!(renewed, "the receiver holds the shard already");
+            assert_eq!(lease, given);
+        }
+        other => panic!("the receiver holds the shard, got {other:?}"),
+    }
+    assert_eq!(
+        store.claim(0, "b", "http://b", ttl).await.expect("claim"),
+        Claim::Elsewhere {
+            address: "http://f".into()
+        }
+    );
+    let refused = store
+        .apply_fenced(
+            Some(&b),
+            vec![Write::Contact(Box::new(record(
+                "fenced-4",
+                ContactState::Queued,
+                "",
+            )))],
+        )
+        .await
+        .expect_err("the giver's commit is fenced");
+    assert!(matches!(refused, baton_store::StoreError::Fenced(_)));
 }
 
 #[tokio::test]

@@ -222,3 +222,96 @@ async fn a_dead_replicas_waiting_contacts_are_taken_over_when_its_lease_lapses()
     drop(desk);
     m.stop().await;
 }
+
+/// Holders of the shards of the routing store at `url`, counted by address.
+async fn holding(
+    store: &baton_routing::RedisRoutingStore,
+) -> std::collections::BTreeMap<String, usize> {
+    use baton_routing::store::RoutingStore;
+    let mut by_address = std::collections::BTreeMap::new();
+    for holder in store.holders().await.expect("holders") {
+        *by_address.entry(holder.address).or_insert(0) += 1;
+    }
+    by_address
+}
+
+#[tokio::test]
+async fn a_replica_that_joins_is_handed_its_share_of_the_tenants_with_their_waiting_contacts() {
+    const SHARDS: u32 = 4;
+    let stores = Stores::redis();
+    let mut config = first(&stores);
+    config.routing_shards = SHARDS;
+    let mut m = TestMesh::start_with(config.clone()).await;
+    let store = baton_routing::open_redis(&stores.redis_url().expect("on redis"))
+        .await
+        .expect("routing store");
+
+    // One tenant in each shard, each with a contact waiting for an agent, all routed by the
+    // only replica.
+    let mut tenants: Vec<Option<String>> = vec![None; SHARDS as usize];
+    while tenants.iter().any(Option::is_none) {
+        let t = tenant();
+        let shard = baton_routing::shards::shard_of(&t, SHARDS) as usize;
+        tenants[shard].get_or_insert(t);
+    }
+    let mut waiting = Vec::new();
+    for t in tenants.into_iter().flatten() {
+        let contact = m
+            .routing
+            .start_contact(start(&t, "maja.berg@example.net"))
+            .await
+            .expect("contact starts")
+            .into_inner()
+            .contact
+            .expect("contact");
+        assert_eq!(contact.state, pb::ContactState::Queued as i32);
+        waiting.push((t, contact.contact_id));
+    }
+    assert_eq!(
+        holding(&store).await.get(&config.routing_advertise_url),
+        Some(&(SHARDS as usize)),
+        "the only replica holds every shard"
+    );
+
+    // A second replica joins and is handed half of them.
+    let joined = second(&m);
+    let replica = Mesh::start(&[ServiceName::Routing], &joined, Shutdown::new())
+        .await
+        .expect("second replica starts");
+    let even = std::collections::BTreeMap::from([
+        (config.routing_advertise_url.clone(), SHARDS as usize / 2),
+        (joined.routing_advertise_url.clone(), SHARDS as usize / 2),
+    ]);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let now = holding(&store).await;
+        if now == even {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the shards were not shared out: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every waiting contact is still there, wherever its tenant went: an agent connected to
+    // the joined replica is offered it.
+    let mut other = client(&m, &joined);
+    for (t, contact_id) in &waiting {
+        available_agent(&mut other, t, "ida", 1, pb::Channel::Voice, 1).await;
+        let mut desk = Desk::open(&mut other, t, "ida").await;
+        let offer = desk.offer().await;
+        assert_eq!(
+            offer.contact.as_ref().map(|c| c.contact_id.as_str()),
+            Some(contact_id.as_str()),
+            "a contact waiting in a tenant that moved is offered"
+        );
+        desk.accept(&offer).await;
+    }
+    tokio::time::timeout(PATIENCE, replica.stop())
+        .await
+        .expect("the replica stops within the drain")
+        .expect("stops cleanly");
+    m.stop().await;
+}

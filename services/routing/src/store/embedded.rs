@@ -7,7 +7,7 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redb::{ReadableTable, TableDefinition};
 use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
 
-use super::{Claim, CustomerAnswer, Lease, Loaded, RoutingStore, Write};
+use super::{Claim, CustomerAnswer, Holder, Lease, Loaded, Member, RoutingStore, Write};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -63,6 +63,33 @@ impl RoutingStore for EmbeddedRoutingStore {
 
     async fn lapsed(&self) -> Result<Vec<u32>, StoreError> {
         Ok(Vec::new())
+    }
+
+    async fn announce(
+        &self,
+        _replica: &str,
+        _address: &str,
+        _ttl: Duration,
+    ) -> Result<Vec<Member>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn leave(&self, _replica: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn holders(&self) -> Result<Vec<Holder>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn hand_over(
+        &self,
+        _lease: &Lease,
+        _replica: &str,
+        _address: &str,
+        _ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Ok(None)
     }
 
     #[tracing::instrument(skip_all, fields(writes = writes.len()))]

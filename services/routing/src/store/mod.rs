@@ -134,6 +134,26 @@ pub enum Claim {
     },
 }
 
+/// A routing replica that announced itself and has not let its announcement lapse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The replica's name in the leases (new at every start of a process).
+    pub replica: String,
+    /// Where it takes calls sent on by other replicas.
+    pub address: String,
+}
+
+/// Who holds one shard's current lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// The shard.
+    pub shard: u32,
+    /// The replica holding it.
+    pub replica: String,
+    /// Where that replica takes calls.
+    pub address: String,
+}
+
 /// Routing's storage. Implemented by the embedded store and by Redis; both run the
 /// [`conformance`](crate::conformance) suite.
 pub trait RoutingStore: Send + Sync + 'static {
@@ -170,6 +190,34 @@ pub trait RoutingStore: Send + Sync + 'static {
     /// The shards some replica held and let lapse: what the survivors of a replica that
     /// died take over.
     fn lapsed(&self) -> impl Future<Output = Result<Vec<u32>, StoreError>> + Send;
+
+    /// Announces `replica`, reachable at `address`, as live for `ttl` from now by the store's
+    /// clock, forgets the replicas whose announcement lapsed, and answers every live one
+    /// (this one included), ordered by name: how replicas learn how many share the shards.
+    fn announce(
+        &self,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+
+    /// Withdraws `replica`'s announcement (it is stopping).
+    fn leave(&self, replica: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The holder of every shard whose lease has not lapsed, by shard.
+    fn holders(&self) -> impl Future<Output = Result<Vec<Holder>, StoreError>> + Send;
+
+    /// Passes `lease`, when it is still current, to `replica` at `address` for `ttl`: the
+    /// shard's next lease, which fences every later commit of the giver. Answers the lease
+    /// given (`None` when `lease` was no longer current). The receiver holds it as if it had
+    /// claimed it, and takes the shard up on its next claim.
+    fn hand_over(
+        &self,
+        lease: &Lease,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<Lease>, StoreError>> + Send;
 
     /// The remembered answer for a tenant's operation and idempotency key, if it answers
     /// the request whose digest is `digest`; [`StoreError::KeyReused`] when the key answered a

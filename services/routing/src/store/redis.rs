@@ -68,7 +68,7 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redis_db::{Commit, RedisDb, Writes};
 use baton_store::{StoreError, codec, idempotency, keys, redis};
 
-use super::{Claim, CustomerAnswer, Lease, Loaded, RoutingStore, Write};
+use super::{Claim, CustomerAnswer, Holder, Lease, Loaded, Member, RoutingStore, Write};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -138,6 +138,65 @@ end
 return out
 ";
 
+/// Announces a replica: KEYS members, member-expiry; ARGV replica, address, ttl (ms). Drops
+/// the members whose announcement lapsed and answers the live ones as a flat list of
+/// `replica, address` pairs.
+const ANNOUNCE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
+local expiry = redis.call('HGETALL', KEYS[2])
+for i = 1, #expiry, 2 do
+  if tonumber(expiry[i + 1]) <= now then
+    redis.call('HDEL', KEYS[1], expiry[i])
+    redis.call('HDEL', KEYS[2], expiry[i])
+  end
+end
+return redis.call('HGETALL', KEYS[1])
+";
+
+/// The holders of the leases that have not lapsed: KEYS leases, lease-expiry. Answers a flat
+/// list of `shard, fence` pairs.
+const HOLDERS: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local leases = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #leases, 2 do
+  if tonumber(redis.call('HGET', KEYS[2], leases[i]) or '0') > now then
+    table.insert(out, leases[i])
+    table.insert(out, leases[i + 1])
+  end
+end
+return out
+";
+
+/// Passes a lease on: KEYS leases, lease-expiry; ARGV shard, fence, replica, address, ttl
+/// (ms). Answers the receiver's fence (the next epoch), or an empty string when the fence
+/// given is no longer the shard's.
+const HAND_OVER: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fence = redis.call('HGET', KEYS[1], ARGV[1])
+if fence ~= ARGV[2] then
+  return ''
+end
+local sep = string.find(fence, '\31', 1, true)
+local epoch = tonumber(string.sub(fence, 1, sep - 1))
+local given = tostring(epoch + 1) .. '\31' .. ARGV[3] .. '\31' .. ARGV[4]
+redis.call('HSET', KEYS[1], ARGV[1], given)
+redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[5]))
+return given
+";
+
+/// The replica and address a fence names (`epoch ␟ replica ␟ address`).
+fn fence_holder(fence: &str) -> Option<(&str, &str)> {
+    let mut parts = fence.splitn(3, '\u{1f}');
+    let _epoch = parts.next()?;
+    Some((parts.next()?, parts.next()?))
+}
+
 fn script(
     source: &'static str,
     cell: &'static std::sync::OnceLock<redis::Script>,
@@ -201,6 +260,16 @@ impl RedisRoutingStore {
     /// The hash of when each shard's lease lapses.
     fn expiry_key(&self) -> String {
         self.db.key(GROUP, &["lease-expiry"])
+    }
+
+    /// The hash of live replicas' addresses.
+    fn members_key(&self) -> String {
+        self.db.key(GROUP, &["members"])
+    }
+
+    /// The hash of when each replica's announcement lapses.
+    fn member_expiry_key(&self) -> String {
+        self.db.key(GROUP, &["member-expiry"])
     }
 
     /// The key of one remembered answer.
@@ -409,6 +478,97 @@ impl RoutingStore for RedisRoutingStore {
             .invoke_async(&mut self.db.conn())
             .await?;
         Ok(shards.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    async fn announce(
+        &self,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<Vec<Member>, StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let flat: Vec<String> = script(ANNOUNCE, &CELL)
+            .key(self.members_key())
+            .key(self.member_expiry_key())
+            .arg(replica)
+            .arg(address)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        let mut members: Vec<Member> = flat
+            .chunks_exact(2)
+            .map(|pair| Member {
+                replica: pair[0].clone(),
+                address: pair[1].clone(),
+            })
+            .collect();
+        members.sort_by(|a, b| a.replica.cmp(&b.replica));
+        Ok(members)
+    }
+
+    async fn leave(&self, replica: &str) -> Result<(), StoreError> {
+        let _: () = redis::pipe()
+            .hdel(self.members_key(), replica)
+            .ignore()
+            .hdel(self.member_expiry_key(), replica)
+            .ignore()
+            .query_async(&mut self.db.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn holders(&self) -> Result<Vec<Holder>, StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let flat: Vec<String> = script(HOLDERS, &CELL)
+            .key(self.leases_key())
+            .key(self.expiry_key())
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        let mut holders = Vec::new();
+        for pair in flat.chunks_exact(2) {
+            let (Ok(shard), Some((replica, address))) = (pair[0].parse(), fence_holder(&pair[1]))
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "shard {:?} has the lease {:?}",
+                    pair[0], pair[1]
+                )));
+            };
+            holders.push(Holder {
+                shard,
+                replica: replica.to_owned(),
+                address: address.to_owned(),
+            });
+        }
+        holders.sort_by_key(|h| h.shard);
+        Ok(holders)
+    }
+
+    #[tracing::instrument(skip_all, fields(shard = lease.shard))]
+    async fn hand_over(
+        &self,
+        lease: &Lease,
+        replica: &str,
+        address: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        static CELL: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+        let given: String = script(HAND_OVER, &CELL)
+            .key(self.leases_key())
+            .key(self.expiry_key())
+            .arg(lease.shard)
+            .arg(lease.fence.as_str())
+            .arg(replica)
+            .arg(address)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.db.conn())
+            .await?;
+        if given.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Lease {
+            shard: lease.shard,
+            fence: given,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant_id, operation = %operation))]
