@@ -14,7 +14,7 @@ use crate::domain::erasure::ErasureJob;
 use crate::domain::record::{ContactRecord, WarmOrigin, audience};
 use crate::domain::state::RoutingState;
 use crate::domain::state::stats::AgentFilter;
-use crate::store::{RoutingStore, Write};
+use crate::store::{PendingEvent, RoutingStore, Write};
 
 fn record(tenant: &str, id: &str, state: ContactState) -> ContactRecord {
     ContactRecord {
@@ -44,6 +44,57 @@ pub async fn run_all<S: RoutingStore>(store: &S) {
     erasure_jobs_stay_open_with_their_steps_until_closed_with_the_receipt(store).await;
     a_warm_transfer_keeps_what_it_returns_to(store).await;
     queue_figures_read_the_same_after_a_reload(store).await;
+    history_events_wait_in_order_until_delivered(store).await;
+}
+
+/// History events kept for context come back oldest first within a tenant, exactly as kept,
+/// and go once delivered.
+pub async fn history_events_wait_in_order_until_delivered<S: RoutingStore>(store: &S) {
+    let kept = |tenant: &str, key: &str| PendingEvent {
+        tenant_id: tenant.into(),
+        key: key.into(),
+        contact_id: format!("con_{key}"),
+        request: Some(baton_proto::v1::AppendEventRequest {
+            tenant_id: tenant.into(),
+            customer_id: "cus_1".into(),
+            idempotency_key: format!("start/{key}"),
+            ..Default::default()
+        }),
+    };
+    let events = [
+        kept("conf-h", "0002"),
+        kept("conf-h", "0001"),
+        kept("conf-h2", "0001"),
+    ];
+    store
+        .apply(
+            events
+                .iter()
+                .map(|e| Write::Pending(Box::new(e.clone())))
+                .collect(),
+        )
+        .await
+        .expect("keep");
+    let mine = |all: Vec<PendingEvent>| -> Vec<PendingEvent> {
+        all.into_iter()
+            .filter(|e| e.tenant_id.starts_with("conf-h"))
+            .collect()
+    };
+    let waiting = mine(store.pending(100).await.expect("pending"));
+    assert_eq!(
+        waiting,
+        [events[1].clone(), events[0].clone(), events[2].clone()],
+        "by tenant, oldest first"
+    );
+    store
+        .apply(vec![Write::Delivered {
+            tenant_id: "conf-h".into(),
+            key: "0001".into(),
+        }])
+        .await
+        .expect("delivered");
+    let waiting = mine(store.pending(100).await.expect("pending"));
+    assert_eq!(waiting, [events[0].clone(), events[2].clone()]);
 }
 
 /// What every figure of the queue check below is taken at.

@@ -144,7 +144,9 @@ pub async fn grpc_service<S: RoutingStore>(
     let handed_back = tokio::spawn(Arc::clone(&shards).run());
     let service = RoutingGrpc::new(store, deps, shards, keys, config, shutdown.clone(), metrics);
     // Erasures a crash or an unavailable service left open finish in the background.
-    service.eraser().resume_open_jobs(shutdown);
+    service.eraser().resume_open_jobs(shutdown.clone());
+    // History events kept while context was out of reach reach it when it answers again.
+    service.deliver_kept_history(shutdown);
     let server = RoutingServiceServer::new(service)
         .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES);
     Ok((server, handed_back))

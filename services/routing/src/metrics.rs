@@ -61,6 +61,8 @@ pub struct RoutingMetrics {
     tokens_refused: Counter<u64>,
     /// Transfers whose token spared the customer identifying again.
     reidentifications_avoided: Counter<u64>,
+    /// History events context could not take at once, by what became of them.
+    deferred_events: Counter<u64>,
 }
 
 impl RoutingMetrics {
@@ -112,6 +114,15 @@ impl RoutingMetrics {
                      again",
                 )
                 .with_unit("{transfer}")
+                .build(),
+            deferred_events: meter
+                .u64_counter("baton.routing.history.deferred")
+                .with_description(
+                    "History events context could not take when they happened: queued in \
+                     routing's store, then appended (delivered) or, when context refused them \
+                     for good, dropped",
+                )
+                .with_unit("{event}")
                 .build(),
         }
     }
@@ -171,6 +182,12 @@ impl RoutingMetrics {
     /// OpenToken opened a token.
     pub fn token_opened(&self) {
         self.tokens_opened.add(1, &[]);
+    }
+
+    /// A history event was queued for context, delivered late, or dropped (`outcome`).
+    pub fn deferred_event(&self, outcome: &'static str) {
+        self.deferred_events
+            .add(1, &[KeyValue::new("outcome", outcome)]);
     }
 
     /// OpenToken refused a token; `reason` is the failed check.

@@ -716,3 +716,86 @@ async fn another_tenant_cannot_see_a_contact() {
         .expect_err("other tenant");
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn history_written_while_context_is_down_reaches_it_once_when_it_returns() {
+    use baton_proto::v1::{ListEventsRequest, event::Payload};
+    let mesh = mesh_without_context().await;
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    let mut ann = desk(&mesh, "ann").await;
+    let started = start(&mesh, start_request(Channel::Voice, "start-no-context")).await;
+    assert!(started.partial, "the history could not be read");
+    let c = started.contact.expect("contact");
+    assert!(!c.customer_id.is_empty(), "identity answered");
+    let offer = ann.offer().await;
+    ann.accept(&offer.offer_id).await;
+    mesh.routing
+        .clone()
+        .end_contact(EndContactRequest {
+            tenant_id: TENANT.into(),
+            contact_id: c.contact_id.clone(),
+            agent_id: "ann".into(),
+            summary: "card unblocked".into(),
+            idempotency_key: "end-no-context".into(),
+            ..EndContactRequest::default()
+        })
+        .await
+        .expect("the contact ends without context");
+
+    // Context comes back: what happened meanwhile is appended, each event once, in order.
+    mesh.start_context().await;
+    let mut context = mesh.context().await;
+    let list = ListEventsRequest {
+        tenant_id: TENANT.into(),
+        customer_id: c.customer_id.clone(),
+        ..ListEventsRequest::default()
+    };
+    let kinds = |events: &[baton_proto::v1::Event]| -> Vec<&'static str> {
+        events
+            .iter()
+            .map(|e| match &e.payload {
+                Some(Payload::ContactStarted(_)) => "started",
+                Some(Payload::TokenIssued(_)) => "token",
+                Some(Payload::ContactAssigned(_)) => "assigned",
+                Some(Payload::ContactEnded(_)) => "ended",
+                _ => "other",
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let events = loop {
+        let events = match context.list_events(list.clone()).await {
+            Ok(answer) => answer.into_inner().events,
+            Err(status) if status.code() == Code::Unavailable => Vec::new(),
+            Err(status) => panic!("listing events: {status:?}"),
+        };
+        if kinds(&events).contains(&"ended") {
+            break events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the kept events never reached context: {:?}",
+            kinds(&events)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // Kept in the order they happened (the assignment is written beside the desk's answer,
+    // so it may be kept after the end).
+    let mut seen = kinds(&events);
+    assert_eq!(seen.first(), Some(&"started"), "{seen:?}");
+    seen.sort_unstable();
+    assert_eq!(seen, ["assigned", "ended", "started", "token"]);
+    assert!(
+        events.iter().all(|e| e.contact_id == c.contact_id),
+        "every event names the contact"
+    );
+    // Rounds go on; nothing is appended twice.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let again = context
+        .list_events(list)
+        .await
+        .expect("list")
+        .into_inner()
+        .events;
+    assert_eq!(again.len(), events.len(), "{:?}", kinds(&again));
+}

@@ -63,7 +63,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             // Best effort: the contact is ended either way; keyed by contact so a contact
             // ends once in the history.
             let _ = self
-                .deps
+                .history
                 .append(NewEvent {
                     tenant_id: &r.tenant_id,
                     customer_id: &contact.customer_id,

@@ -95,6 +95,26 @@ pub struct NewEvent<'a> {
     pub token: &'a [u8],
 }
 
+impl NewEvent<'_> {
+    /// The append this event is, stamped with the time now.
+    pub(crate) fn request(&self) -> AppendEventRequest {
+        AppendEventRequest {
+            tenant_id: self.tenant_id.to_owned(),
+            customer_id: self.customer_id.to_owned(),
+            event: Some(Event {
+                contact_id: self.contact_id.to_owned(),
+                channel: self.channel,
+                actor: Some(self.actor.clone()),
+                occurred_at: Some(now()),
+                payload: Some(self.payload.clone()),
+                ..Event::default()
+            }),
+            idempotency_key: self.idempotency_key.clone(),
+            expected_version: 0,
+        }
+    }
+}
+
 impl Dependencies {
     /// Resolves a customer.
     pub(crate) async fn resolve(
@@ -117,20 +137,15 @@ impl Dependencies {
             contact_id: e.contact_id,
             token: e.token,
         };
-        let request = AppendEventRequest {
-            tenant_id: e.tenant_id.to_owned(),
-            customer_id: e.customer_id.to_owned(),
-            event: Some(Event {
-                contact_id: e.contact_id.to_owned(),
-                channel: e.channel,
-                actor: Some(e.actor),
-                occurred_at: Some(now()),
-                payload: Some(e.payload),
-                ..Event::default()
-            }),
-            idempotency_key: e.idempotency_key,
-            expected_version: 0,
-        };
+        self.append_request(call, e.request()).await
+    }
+
+    /// Appends `request` to a customer's history, for the contact `call` names.
+    pub(crate) async fn append_request(
+        &self,
+        call: ForContact<'_>,
+        request: AppendEventRequest,
+    ) -> Result<AppendEventResponse, Status> {
         let result = self
             .context
             .clone()

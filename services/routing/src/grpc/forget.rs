@@ -44,6 +44,8 @@ pub struct Eraser<S> {
     store: Arc<S>,
     /// The services erased in.
     deps: Dependencies,
+    /// The history events still waiting for context, which hold the customer's data too.
+    history: super::history::History<S>,
     /// One erasure at a time in this process, so a retry and the background resumption never
     /// run one job twice at once (erasures are rare; the services' calls are short).
     one_at_a_time: Arc<Mutex<()>>,
@@ -54,6 +56,7 @@ impl<S> Clone for Eraser<S> {
         Self {
             store: Arc::clone(&self.store),
             deps: self.deps.clone(),
+            history: self.history.clone(),
             one_at_a_time: Arc::clone(&self.one_at_a_time),
         }
     }
@@ -61,10 +64,15 @@ impl<S> Clone for Eraser<S> {
 
 impl<S: RoutingStore> Eraser<S> {
     /// An eraser over `store`, calling `deps`.
-    pub fn new(store: Arc<S>, deps: Dependencies) -> Self {
+    pub(crate) fn new(
+        store: Arc<S>,
+        deps: Dependencies,
+        history: super::history::History<S>,
+    ) -> Self {
         Self {
             store,
             deps,
+            history,
             one_at_a_time: Arc::new(Mutex::new(())),
         }
     }
@@ -184,6 +192,10 @@ impl<S: RoutingStore> Eraser<S> {
             digest: job.digest(),
         };
         let derived = idem.derived();
+        // Kept events would bring back what context erases, so they go first.
+        self.history
+            .forget(&job.tenant_id, &job.customer_id)
+            .await?;
         for service in ["identity", "context", "recommendation"] {
             if job.is_done(service) {
                 continue;

@@ -18,6 +18,7 @@ mod agents;
 mod contacts;
 mod deps;
 pub(crate) mod forget;
+pub(crate) mod history;
 mod queues;
 mod session;
 mod start;
@@ -71,8 +72,9 @@ pub type WatchRoutingStream =
 /// The `RoutingService` implementation over a [`RoutingStore`].
 #[derive(Debug)]
 pub struct RoutingGrpc<S> {
-    /// Durable state: read for ended contacts and remembered answers; written only through
-    /// the dispatcher's writer.
+    /// Durable state: read for ended contacts and remembered answers; routing state is
+    /// written only through the dispatcher's writer (erasure jobs and history events kept for
+    /// context are written beside it).
     store: Arc<S>,
     /// The services routing calls.
     deps: Dependencies,
@@ -88,6 +90,8 @@ pub struct RoutingGrpc<S> {
     metrics: RoutingMetrics,
     /// Runs erasures across the mesh.
     eraser: forget::Eraser<S>,
+    /// Writes history events, keeping those context cannot take yet.
+    history: history::History<S>,
 }
 
 impl<S: RoutingStore> RoutingGrpc<S> {
@@ -100,8 +104,10 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         shutdown: Shutdown,
         metrics: RoutingMetrics,
     ) -> Self {
+        let history = history::History::new(Arc::clone(&store), deps.clone(), metrics.clone());
         Self {
-            eraser: forget::Eraser::new(Arc::clone(&store), deps.clone()),
+            eraser: forget::Eraser::new(Arc::clone(&store), deps.clone(), history.clone()),
+            history,
             store,
             deps,
             shards,
@@ -115,6 +121,15 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     /// What runs erasures, for resuming the open ones in the background.
     pub(crate) fn eraser(&self) -> forget::Eraser<S> {
         self.eraser.clone()
+    }
+
+    /// Delivers the history events kept while context was out of reach, in the background.
+    pub(crate) fn deliver_kept_history(&self, shutdown: Shutdown) {
+        tokio::spawn(
+            self.history
+                .clone()
+                .deliver(Arc::clone(&self.shards), shutdown),
+        );
     }
 
     /// The dispatcher of a tenant this replica routes (the call was routed here first).

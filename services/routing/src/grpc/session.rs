@@ -27,7 +27,6 @@ use tracing::{Instrument as _, Span, field::Empty};
 use super::deps::NewEvent;
 use super::start::agent_or_system;
 use super::{AgentSessionStream, RoutingGrpc, access, durable, record_ids, validate};
-use crate::Dependencies;
 use crate::dispatcher::{Command, DispatcherHandle};
 use crate::store::RoutingStore;
 
@@ -35,12 +34,13 @@ use crate::store::RoutingStore;
 const SESSION_DEPTH: usize = 64;
 
 /// One open session, as the inbound task knows it.
-struct Desk {
+struct Desk<S> {
     tenant_id: String,
     agent_id: String,
     session: u64,
     dispatcher: DispatcherHandle,
-    deps: Dependencies,
+    /// Writes the assignment into the customer's history.
+    history: super::history::History<S>,
     /// Weak, so the outbound stream ends as soon as the dispatcher lets go of the session.
     outbound: mpsc::WeakSender<AgentSessionResponse>,
 }
@@ -76,7 +76,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             agent_id: hello.agent_id,
             session,
             dispatcher: dispatcher.clone(),
-            deps: self.deps.clone(),
+            history: self.history.clone(),
             outbound,
         };
         // The session ends with its shard's dispatcher: at shutdown, or when the shard moves
@@ -90,7 +90,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     }
 }
 
-impl Desk {
+impl<S: RoutingStore> Desk<S> {
     async fn run(self, mut inbound: Streaming<AgentSessionRequest>, shutdown: Shutdown) {
         loop {
             let message = tokio::select! {
@@ -202,13 +202,13 @@ impl Desk {
         if contact.customer_id.is_empty() {
             return;
         }
-        let deps = self.deps.clone();
+        let history = self.history.clone();
         let agent_id = self.agent_id.clone();
         let tier = accepted.agent_tier;
         // The history write must not hold up the desktop's next answer.
         tokio::spawn(
             async move {
-                let _ = deps
+                let _ = history
                     .append(NewEvent {
                         tenant_id: &contact.tenant_id,
                         customer_id: &contact.customer_id,

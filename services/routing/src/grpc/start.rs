@@ -112,7 +112,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
         let mut recorded = true;
         if !customer_id.is_empty() {
             let started = self
-                .deps
+                .history
                 .append(NewEvent {
                     tenant_id: tenant,
                     customer_id: &customer_id,
@@ -325,7 +325,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
             return;
         };
         let _ = self
-            .deps
+            .history
             .append(NewEvent {
                 tenant_id: &contact.tenant_id,
                 customer_id: &contact.customer_id,

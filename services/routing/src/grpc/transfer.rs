@@ -103,7 +103,7 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                 }),
             };
             let appended = self
-                .deps
+                .history
                 .append(NewEvent {
                     tenant_id: tenant,
                     customer_id: &c.customer_id,

@@ -7,7 +7,9 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redb::{ReadableTable, TableDefinition};
 use baton_store::{EmbeddedDb, StoreError, codec, idempotency, keys, open_read};
 
-use super::{Claim, CustomerAnswer, Holder, Lease, Loaded, Member, RoutingStore, Write};
+use super::{
+    Claim, CustomerAnswer, Holder, Lease, Loaded, Member, PendingEvent, RoutingStore, Write,
+};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -21,6 +23,9 @@ const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_agent
 const QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_queues");
 /// `tenant / scoped idempotency key` to the encoded open [`ErasureJob`].
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_erasure_jobs");
+
+/// `tenant / queued key` to the encoded [`PendingEvent`] history event waiting for context.
+const PENDING: TableDefinition<&str, &[u8]> = TableDefinition::new("routing_pending_events");
 
 /// Routing's store on redb: `<data_dir>/routing.redb`.
 #[derive(Debug, Clone)]
@@ -105,6 +110,7 @@ impl RoutingStore for EmbeddedRoutingStore {
                 let mut agents = txn.open_table(AGENTS)?;
                 let mut queues = txn.open_table(QUEUES)?;
                 let mut jobs = txn.open_table(JOBS)?;
+                let mut pending = txn.open_table(PENDING)?;
                 for write in writes {
                     match write {
                         Write::Contact(record) => {
@@ -157,6 +163,14 @@ impl RoutingStore for EmbeddedRoutingStore {
                         } => {
                             idempotency::forget(txn, &tenant_id, &operation, &key)?;
                         }
+                        Write::Pending(event) => {
+                            let key = keys::scoped(&event.tenant_id, &[&event.key]);
+                            pending
+                                .insert(key.as_str(), codec::encode(event.as_ref()).as_slice())?;
+                        }
+                        Write::Delivered { tenant_id, key } => {
+                            pending.remove(keys::scoped(&tenant_id, &[&key]).as_str())?;
+                        }
                     }
                 }
                 Ok(())
@@ -201,6 +215,22 @@ impl RoutingStore for EmbeddedRoutingStore {
                     .get(key.as_str())?
                     .map(|v| codec::decode::<ContactRecord>(v.value()))
                     .transpose()
+            })
+            .await
+    }
+
+    async fn pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, PENDING)? else {
+                    return Ok(Vec::new());
+                };
+                let mut found = Vec::new();
+                for entry in table.iter()?.take(limit) {
+                    let (_, value) = entry?;
+                    found.push(codec::decode(value.value())?);
+                }
+                Ok(found)
             })
             .await
     }

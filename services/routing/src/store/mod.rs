@@ -68,6 +68,16 @@ pub enum Write {
         /// The customer it was for (the Redis backend indexes contacts by customer).
         customer_id: String,
     },
+    /// Queues a history event context could not take, to be appended when it can (see
+    /// `grpc::outbox`).
+    Pending(Box<PendingEvent>),
+    /// Removes a queued event: appended, or erased with its customer.
+    Delivered {
+        /// The tenant.
+        tenant_id: String,
+        /// The queued event's key.
+        key: String,
+    },
     /// Forgets a remembered answer for good (an erasure: the answer describes the customer);
     /// a retry with its key then runs anew.
     ForgetAnswer {
@@ -90,6 +100,25 @@ pub struct CustomerAnswer {
     pub key: String,
     /// The contact it describes (empty when the answer could not be decoded).
     pub contact_id: String,
+}
+
+/// A history event waiting for context: the append exactly as it was first sent, with the same
+/// idempotency key, so it is appended once however often it is sent again.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PendingEvent {
+    /// The tenant.
+    #[prost(string, tag = "1")]
+    pub tenant_id: String,
+    /// Orders the queue (a time-ordered id): events go to context in the order they were
+    /// queued.
+    #[prost(string, tag = "2")]
+    pub key: String,
+    /// The contact it happened on, to label the call.
+    #[prost(string, tag = "3")]
+    pub contact_id: String,
+    /// The append.
+    #[prost(message, optional, tag = "4")]
+    pub request: Option<baton_proto::v1::AppendEventRequest>,
 }
 
 /// Everything routing reloads at start.
@@ -236,6 +265,12 @@ pub trait RoutingStore: Send + Sync + 'static {
         tenant_id: &str,
         contact_id: &str,
     ) -> impl Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
+
+    /// Up to `limit` queued events of every tenant, oldest first within a tenant.
+    fn pending(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<PendingEvent>, StoreError>> + Send;
 
     /// Every agent, queue and not-ended contact of every tenant.
     fn load(&self) -> impl Future<Output = Result<Loaded, StoreError>> + Send;

@@ -68,7 +68,9 @@ use baton_proto::v1::{Agent, ContactState, Queue};
 use baton_store::redis_db::{Commit, RedisDb, Writes};
 use baton_store::{StoreError, codec, idempotency, keys, redis};
 
-use super::{Claim, CustomerAnswer, Holder, Lease, Loaded, Member, RoutingStore, Write};
+use super::{
+    Claim, CustomerAnswer, Holder, Lease, Loaded, Member, PendingEvent, RoutingStore, Write,
+};
 use crate::domain::erasure::{ErasureJob, answered_contact};
 use crate::domain::record::ContactRecord;
 
@@ -262,6 +264,11 @@ impl RedisRoutingStore {
         self.db.key(GROUP, &["lease-expiry"])
     }
 
+    /// The hash of history events waiting for context (`tenant ␟ key` to the encoded event).
+    fn pending_key(&self) -> String {
+        self.db.key(GROUP, &["pending-events"])
+    }
+
     /// The hash of live replicas' addresses.
     fn members_key(&self) -> String {
         self.db.key(GROUP, &["members"])
@@ -347,6 +354,20 @@ impl RedisRoutingStore {
                     key,
                 } => {
                     out.del(&self.answer_key(&tenant_id, &operation, &key));
+                }
+                Write::Pending(event) => {
+                    let field = keys::scoped(&event.tenant_id, &[&event.key]);
+                    out.hset(
+                        &self.pending_key(),
+                        field.as_bytes(),
+                        &codec::encode(event.as_ref()),
+                    );
+                }
+                Write::Delivered { tenant_id, key } => {
+                    out.hdel(
+                        &self.pending_key(),
+                        keys::scoped(&tenant_id, &[&key]).as_bytes(),
+                    );
                 }
             }
         }
@@ -600,6 +621,18 @@ impl RoutingStore for RedisRoutingStore {
             .query_async(&mut self.db.conn())
             .await?;
         value.map(|v| codec::decode(&v)).transpose()
+    }
+
+    async fn pending(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        // Events wait here only while context is out of reach: few, so read whole.
+        let all: Encoded = redis::cmd("HGETALL")
+            .arg(self.pending_key())
+            .query_async(&mut self.db.conn())
+            .await?;
+        all.into_values()
+            .take(limit)
+            .map(|value| codec::decode(&value))
+            .collect()
     }
 
     #[tracing::instrument(skip_all)]

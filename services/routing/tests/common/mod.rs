@@ -92,10 +92,34 @@ pub struct Mesh {
     /// The connection to routing, for clients calling as someone else.
     channel: Transport,
     pub shutdown: Shutdown,
-    _dir: tempfile::TempDir,
+    /// Where routing calls context (nothing listens there until [`Mesh::start_context`] on a
+    /// mesh built with context down).
+    pub context_addr: SocketAddr,
+    dir: tempfile::TempDir,
 }
 
 impl Mesh {
+    /// Starts context where routing calls it, on the mesh's data directory (for a mesh built
+    /// with context down).
+    pub async fn start_context(&self) {
+        let store = baton_context::open_embedded(self.dir.path()).expect("context store");
+        let listener = TcpListener::bind(self.context_addr)
+            .await
+            .expect("context's port is still free");
+        let svc = baton_context::grpc_service(store, self.shutdown.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .layer(AssumeLayer(Arc::new(Principal::for_tests())))
+                .add_service(svc)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+    }
+
+    /// A context client, calling as the harness.
+    pub async fn context(&self) -> ContextServiceClient<Transport> {
+        ContextServiceClient::new(client_channel(self.context_addr).await)
+    }
+
     /// A client calling as the principal `claims` describe (on the auth mesh).
     pub fn client_as(&self, claims: &Claims) -> Client {
         let jwt = Signer::from_secret("k", SECRET)
@@ -160,16 +184,21 @@ async fn client_channel(addr: SocketAddr) -> Transport {
 /// Starts every service with `config`. With `identity_up` false, routing's identity client
 /// points at a port nobody listens on.
 pub async fn mesh_with(config: RoutingConfig, identity_up: bool) -> Mesh {
-    build(config, identity_up, false).await
+    build(config, identity_up, true, false).await
+}
+
+/// Every service but context, which [`Mesh::start_context`] starts later.
+pub async fn mesh_without_context() -> Mesh {
+    build(RoutingConfig::default(), true, false, false).await
 }
 
 /// The whole mesh with routing behind the real auth layer, accepting JWTs signed with the
 /// test secret; `routing` calls as a principal with every role for every tenant.
 pub async fn auth_mesh() -> Mesh {
-    build(RoutingConfig::default(), true, true).await
+    build(RoutingConfig::default(), true, true, true).await
 }
 
-async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
+async fn build(config: RoutingConfig, identity_up: bool, context_up: bool, auth: bool) -> Mesh {
     let dir = tempfile::tempdir().expect("tempdir");
     let shutdown = Shutdown::new();
     let identity_store = baton_identity::open_embedded(dir.path()).expect("identity store");
@@ -178,8 +207,12 @@ async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
         Default::default(),
         shutdown.clone()
     ));
-    let context_store = baton_context::open_embedded(dir.path()).expect("context store");
-    let context_addr = serve!(baton_context::grpc_service(context_store, shutdown.clone()));
+    let context_addr = if context_up {
+        let context_store = baton_context::open_embedded(dir.path()).expect("context store");
+        serve!(baton_context::grpc_service(context_store, shutdown.clone()))
+    } else {
+        dead_address().await
+    };
     let reco_store = baton_recommendation::open_embedded(dir.path()).expect("reco store");
     let reco_addr = serve!(baton_recommendation::grpc_service(
         reco_store,
@@ -234,7 +267,8 @@ async fn build(config: RoutingConfig, identity_up: bool, auth: bool) -> Mesh {
         routing: RoutingServiceClient::with_interceptor(channel.clone(), Bearer::default()),
         channel,
         shutdown,
-        _dir: dir,
+        context_addr,
+        dir,
     };
     if auth {
         mesh.routing = mesh.client_as(&Claims::new(
