@@ -146,8 +146,13 @@ pub async fn grpc_service<S: RoutingStore>(
     // Erasures a crash or an unavailable service left open finish in the background.
     service.eraser().resume_open_jobs(shutdown.clone());
     // History events kept while context was out of reach reach it when it answers again.
-    service.deliver_kept_history(shutdown);
+    let delivering = service.deliver_kept_history(shutdown);
+    // The store is let go once both are done, so the process may open it again.
+    let finished = tokio::spawn(async move {
+        let _ = handed_back.await;
+        let _ = delivering.await;
+    });
     let server = RoutingServiceServer::new(service)
         .max_decoding_message_size(grpc::validate::MAX_REQUEST_BYTES);
-    Ok((server, handed_back))
+    Ok((server, finished))
 }

@@ -122,7 +122,13 @@ impl<S: RoutingStore> History<S> {
                 () = tokio::time::sleep(wait) => {}
                 () = shutdown.triggered() => return,
             }
-            wait = match self.round(&shards).await {
+            // A round cut short at the stop sends nothing twice: what was appended and not
+            // yet marked delivered is appended again, once, by its key.
+            let round = tokio::select! {
+                round = self.round(&shards) => round,
+                () = shutdown.triggered() => return,
+            };
+            wait = match round {
                 Ok(true) => EVERY,
                 Ok(false) => (wait * 2).min(MOST),
                 Err(err) => {

@@ -124,12 +124,12 @@ impl<S: RoutingStore> RoutingGrpc<S> {
     }
 
     /// Delivers the history events kept while context was out of reach, in the background.
-    pub(crate) fn deliver_kept_history(&self, shutdown: Shutdown) {
+    pub(crate) fn deliver_kept_history(&self, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
         tokio::spawn(
             self.history
                 .clone()
                 .deliver(Arc::clone(&self.shards), shutdown),
-        );
+        )
     }
 
     /// The dispatcher of a tenant this replica routes (the call was routed here first).
