@@ -4,15 +4,17 @@
 //! Several tenants (so their shards spread over both replicas), agents of two tiers whose
 //! desks connect to either replica and sometimes drop their stream, contacts on voice and chat
 //! started through either replica, desks that accept, reject or let offers lapse, hold a
-//! contact for a moment and then end it, transfer it cold to the other tier or switch it to the
-//! other channel; one replica is killed mid-run (its runtime dropped: no drain, no lease handed
+//! contact for a moment and then end it, transfer it cold or warm to the other tier or switch
+//! it to the other channel; one replica is killed mid-run (its runtime dropped: no drain, no lease handed
 //! back) and started again at the same address later. Afterwards:
 //!
 //! - no contact is lost: every contact whose start was acknowledged ends, and reads as ended
 //!   through either replica;
 //! - no contact is ever connected to two agents at once, and no agent ever holds more than its
 //!   capacity on a channel (checked on every connection a desk is told of);
-//! - every token a connected desk receives opens, for that agent, to the contact's customer.
+//! - every token a connected desk receives opens, for that agent, to the contact's customer;
+//! - no warm transfer stalls: each is taken by another agent (the one holding it lets go as
+//!   that agent is connected) or comes back to its agent after the escalation timeout.
 //!
 //! `make test` runs a short version. `BATON_SIM_AGENTS`, `BATON_SIM_CONTACTS`,
 //! `BATON_SIM_TENANTS` and `BATON_SIM_SEED` size and seed it (`make sim`: 200 agents and 5,000
@@ -127,8 +129,12 @@ struct Floor {
     double_assignments: Vec<String>,
     capacity_violations: Vec<String>,
     token_failures: Vec<String>,
+    /// Contact id to the agent holding it through a warm transfer not yet taken or returned.
+    warm: HashMap<String, String>,
     connections: u64,
     transfers: u64,
+    warm_taken: u64,
+    warm_returned: u64,
     rejects: u64,
     lapses: u64,
     drops: u64,
@@ -138,6 +144,11 @@ struct Floor {
 impl Floor {
     fn connected(&mut self, agent_id: &str, contact: &pb::Contact, capacity: u32) {
         self.connections += 1;
+        // The agent holding a warm transfer lets go as the next one is connected.
+        if let Some(holding) = self.warm.remove(&contact.contact_id) {
+            self.warm_taken += 1;
+            self.released(&holding, &contact.contact_id, contact.channel);
+        }
         if let Some(other) = self.holder.get(&contact.contact_id)
             && other != agent_id
         {
@@ -351,8 +362,10 @@ async fn check_token(
     }
 }
 
-/// After working on a contact: ends it, or transfers it cold to the other tier, or switches
-/// it to the other channel, retrying through restarts with the same key.
+/// After working on a contact: ends it, or transfers it cold or warm to the other tier, or
+/// switches it to the other channel, retrying through restarts with the same key. Through a
+/// warm transfer the agent keeps the contact until another accepts it; when nobody does in
+/// time it comes back, and the agent ends it.
 async fn hand_on(
     replicas: &[Client],
     tenant: &str,
@@ -362,10 +375,19 @@ async fn hand_on(
     what: u64,
     floor: &Mutex<Floor>,
 ) {
-    floor
-        .lock()
-        .expect("floor")
-        .released(agent_id, &contact.contact_id, contact.channel);
+    let warm = (86..93).contains(&what) && contact.path.len() < 4;
+    if warm {
+        floor
+            .lock()
+            .expect("floor")
+            .warm
+            .insert(contact.contact_id.clone(), agent_id.to_owned());
+    } else {
+        floor
+            .lock()
+            .expect("floor")
+            .released(agent_id, &contact.contact_id, contact.channel);
+    }
     let idempotency_key = key();
     if what < 80 || contact.path.len() >= 4 {
         let request = pb::EndContactRequest {
@@ -383,7 +405,7 @@ async fn hand_on(
         floor.lock().expect("floor").ended += 1;
         return;
     }
-    let target = if what < 90 {
+    let target = if what < 93 {
         pb::transfer_target::Target::Tier(if tier == 1 { 2 } else { 1 })
     } else if contact.channel == pb::Channel::Voice as i32 {
         pb::transfer_target::Target::Channel(pb::Channel::Chat as i32)
@@ -398,7 +420,11 @@ async fn hand_on(
             target: Some(target),
             required_skills: vec![],
         }),
-        mode: pb::TransferMode::Cold as i32,
+        mode: if warm {
+            pb::TransferMode::Warm
+        } else {
+            pb::TransferMode::Cold
+        } as i32,
         handover: handover("customer asked for more help", "needs the other desk"),
         idempotency_key,
     };
@@ -408,6 +434,67 @@ async fn hand_on(
     })
     .await;
     floor.lock().expect("floor").transfers += 1;
+    if warm {
+        wait_for_warm_transfer(replicas, tenant, agent_id, tier, contact, floor).await;
+    }
+}
+
+/// Follows a warm transfer `agent_id` started until another agent took the contact (that
+/// agent's desk handles it from there) or it came back, and then ends it. Never stalls: the
+/// escalation timeout brings it back.
+async fn wait_for_warm_transfer(
+    replicas: &[Client],
+    tenant: &str,
+    agent_id: &str,
+    tier: u32,
+    contact: pb::Contact,
+    floor: &Mutex<Floor>,
+) {
+    let request = pb::GetContactRequest {
+        tenant_id: tenant.to_owned(),
+        contact_id: contact.contact_id.clone(),
+    };
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut attempt = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        attempt += 1;
+        let mut routing = replicas[attempt % replicas.len()].clone();
+        let now = match routing.get_contact(request.clone()).await {
+            Ok(answer) => answer.into_inner().contact.expect("contact"),
+            // Another agent has it now, and this desk may no longer read it.
+            Err(status) if status.code() == Code::PermissionDenied => return,
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded
+                ) && tokio::time::Instant::now() < deadline =>
+            {
+                continue;
+            }
+            Err(status) => panic!("follow a warm transfer: {status:?}"),
+        };
+        let connected = now.state == pb::ContactState::Connected as i32;
+        if now.state == pb::ContactState::Ended as i32 || (connected && now.agent_id != agent_id) {
+            return;
+        }
+        if connected && now.holding_agent_id.is_empty() {
+            // Back with this agent, as before the transfer.
+            {
+                let mut floor = floor.lock().expect("floor");
+                if floor.warm.remove(&contact.contact_id).is_some() {
+                    floor.warm_returned += 1;
+                }
+            }
+            Box::pin(hand_on(replicas, tenant, agent_id, tier, now, 0, floor)).await;
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a warm transfer of {} neither taken nor returned: {now:?}",
+            contact.contact_id
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +526,7 @@ async fn simulate(stores: Stores, replicated: bool) {
     config.routing_lease_secs = 1;
     config.offer_timeout_secs = 1;
     config.offer_cooldown_secs = 1;
+    config.warm_transfer_timeout_secs = 2;
     let first = TestMesh::start_with(config).await;
     let mut second = first.config.clone();
     second.routing_port = free_port();
@@ -594,8 +682,21 @@ async fn simulate(stores: Stores, replicated: bool) {
     let floor = floor.lock().expect("floor");
     eprintln!(
         "simulation: seed {seed}, {agents} agents, {contacts} contacts, {tenants} tenants: {} \
-         connections, {} transfers, {} ended by desks, {} rejects, {} lapses, {} dropped streams",
-        floor.connections, floor.transfers, floor.ended, floor.rejects, floor.lapses, floor.drops
+         connections, {} transfers ({} warm taken, {} warm returned), {} ended by desks, {} \
+         rejects, {} lapses, {} dropped streams",
+        floor.connections,
+        floor.transfers,
+        floor.warm_taken,
+        floor.warm_returned,
+        floor.ended,
+        floor.rejects,
+        floor.lapses,
+        floor.drops
+    );
+    assert!(
+        floor.warm.is_empty(),
+        "warm transfers neither taken nor returned: {:?}",
+        floor.warm
     );
     assert!(
         floor.double_assignments.is_empty(),
@@ -617,6 +718,7 @@ async fn simulate(stores: Stores, replicated: bool) {
         "every contact was connected at least once"
     );
     assert!(floor.transfers > 0 && floor.rejects > 0 && floor.drops > 0);
+    assert!(floor.warm_taken > 0, "some warm transfer was taken");
     if let Some(mut replica) = replica {
         replica.kill();
     }
