@@ -2,7 +2,8 @@
 //!
 //! Channels connect lazily (a service starts even when its dependencies are not up yet, and
 //! reconnects by itself), with connect and request timeouts, and every call carries the
-//! propagated deadline.
+//! propagated deadline. Each channel has a circuit breaker ([`crate::breaker`]): a dependency
+//! that keeps failing is not waited for on every call.
 //!
 //! A url `http://host:port` opens one HTTP/2 connection. A url `dns:///host:port` balances
 //! calls over every address the name resolves to and re-resolves it periodically: behind a
@@ -21,6 +22,7 @@ use tonic::{
 use baton_auth::reload::Watched;
 use tonic::metadata::MetadataValue;
 
+use crate::breaker::Breaker;
 use crate::deadline;
 
 /// Client settings shared by every outgoing channel.
@@ -78,9 +80,9 @@ impl Default for ClientConfig {
     }
 }
 
-/// A channel to another baton service with deadline propagation; wrap it in a generated
-/// client (`IdentityServiceClient::new(channel)`).
-pub type ClientChannel = InterceptedService<Channel, Propagate>;
+/// A channel to another baton service with deadline propagation and a circuit breaker; wrap
+/// it in a generated client (`IdentityServiceClient::new(channel)`).
+pub type ClientChannel = InterceptedService<Breaker<Channel>, Propagate>;
 
 /// Why a client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +108,7 @@ pub fn connect_lazy(url: &str, config: &ClientConfig) -> Result<ClientChannel, C
         None => endpoint(url, config)?.connect_lazy(),
     };
     Ok(InterceptedService::new(
-        channel,
+        Breaker::new(channel, url),
         Propagate {
             timeout: Duration::from_millis(config.request_timeout_ms),
             credentials: config.credentials.clone(),
@@ -122,7 +124,7 @@ pub fn with_credentials(
     timeout: Duration,
 ) -> ClientChannel {
     InterceptedService::new(
-        channel,
+        Breaker::new(channel, "the service called"),
         Propagate {
             timeout,
             credentials,

@@ -14,6 +14,7 @@
 //! - [`telemetry`]: logs (pretty or JSON) and OTLP trace export.
 //! - [`metrics`]: the meter provider, the per-call metrics layer and the Prometheus endpoint.
 //! - [`trace`]: W3C trace context in and out of every call.
+pub mod breaker;
 pub mod client;
 pub mod deadline;
 mod grpc_call;
