@@ -1,8 +1,8 @@
 //! Logs and traces.
 //!
-//! Logs go to stderr: readable lines in development, one JSON object per line in production
-//! (`BATON_LOG_FORMAT=json`), each carrying the `trace_id` and `span_id` of the span it was
-//! written in.
+//! Logs go to stderr: readable lines in development (coloured only when stderr is a terminal
+//! and `NO_COLOR` is unset), one JSON object per line in production (`BATON_LOG_FORMAT=json`),
+//! each carrying the `trace_id` and `span_id` of the span it was written in.
 //!
 //! When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans are exported over OTLP/gRPC with the
 //! resource attributes `service.name` (`baton`, or `baton-<service>` for a single service),
@@ -18,7 +18,7 @@
 pub(crate) mod export;
 mod logs;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{io::IsTerminal as _, sync::OnceLock, time::Duration};
 
 use clap::{Args, ValueEnum};
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
@@ -42,7 +42,7 @@ const MAX_QUEUE_LIMIT: usize = 1 << 20;
 /// How logs are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// One readable line per event, for people.
+    /// One readable line per event, for people; coloured on a terminal only.
     #[default]
     Pretty,
     /// One JSON object per event, with span fields and trace ids, for log pipelines.
@@ -239,6 +239,10 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    .with_ansi(logs::colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ))
                     .with_writer(std::io::stderr)
                     .with_filter(log_filter),
             )
