@@ -16,8 +16,8 @@
 //!
 //! | instrument | Prometheus name | attributes |
 //! |---|---|---|
-//! | `rpc.server.requests` | `rpc_server_requests_total` | `rpc.service`, `rpc.method`, `rpc.grpc.status_code` |
-//! | `rpc.server.duration` (s) | `rpc_server_duration_seconds` | the same |
+//! | `rpc.server.call.duration` (s) | `rpc_server_call_duration_seconds` | `rpc.system` (`grpc`), `rpc.service`, `rpc.method`, `rpc.grpc.status_code` |
+//! | `rpc.server.requests` | `rpc_server_requests_total` | the same |
 //! | `baton.telemetry.spans_dropped` | `baton_telemetry_spans_dropped_total` | none |
 //!
 //! Services add their own (routing: queue depth and wait, offers, transfers, tokens,
