@@ -156,10 +156,11 @@ async fn a_journey_shows_in_the_scraped_metrics() {
     // Per call, from the server layer of every service.
     let routing = ("rpc_service", "baton.v1.RoutingService");
     let ok = ("rpc_grpc_status_code", "0");
+    let grpc = ("rpc_system", "grpc");
     let requests = "rpc_server_requests_total";
     expect(
         requests,
-        &[routing, ("rpc_method", "StartContact"), ok],
+        &[grpc, routing, ("rpc_method", "StartContact"), ok],
         2.0,
     );
     expect(requests, &[routing, ("rpc_method", "Transfer"), ok], 1.0);
@@ -174,8 +175,8 @@ async fn a_journey_shows_in_the_scraped_metrics() {
         1.0,
     );
     expect(
-        "rpc_server_duration_seconds_count",
-        &[routing, ("rpc_method", "StartContact"), ok],
+        "rpc_server_call_duration_seconds_count",
+        &[grpc, routing, ("rpc_method", "StartContact"), ok],
         2.0,
     );
     let resolved = value(

@@ -1,9 +1,11 @@
 //! Metrics: OpenTelemetry instruments, scraped by Prometheus and pushed over OTLP.
 //!
 //! [`init`] builds the process's meter provider and installs it as the global one: a
-//! Prometheus reader always (served at `GET /metrics` by [`serve_metrics`]), and an OTLP/gRPC
-//! periodic exporter when an endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`, the same
-//! variable that switches on trace export). Code that records uses
+//! Prometheus reader always (served at `GET /metrics` by [`serve_metrics`]), and an OTLP
+//! periodic exporter when an endpoint is configured for metrics
+//! (`OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` as for traces),
+//! over gRPC or `http/protobuf` as `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL` or
+//! `OTEL_EXPORTER_OTLP_PROTOCOL` say. Code that records uses
 //! `opentelemetry::global::meter`, so it is the same with or without a provider, and costs next
 //! to nothing when none is installed (unit tests, tools).
 //!
@@ -14,8 +16,8 @@
 //!
 //! | instrument | Prometheus name | attributes |
 //! |---|---|---|
-//! | `rpc.server.requests` | `rpc_server_requests_total` | `rpc.service`, `rpc.method`, `rpc.grpc.status_code` |
-//! | `rpc.server.duration` (s) | `rpc_server_duration_seconds` | the same |
+//! | `rpc.server.call.duration` (s) | `rpc_server_call_duration_seconds` | `rpc.system` (`grpc`), `rpc.service`, `rpc.method`, `rpc.grpc.status_code` |
+//! | `rpc.server.requests` | `rpc_server_requests_total` | the same |
 //! | `baton.telemetry.spans_dropped` | `baton_telemetry_spans_dropped_total` | none |
 //!
 //! Services add their own (routing: queue depth and wait, offers, transfers, tokens,
@@ -32,6 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use clap::Args;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+use crate::telemetry::{OtlpProtocol, OtlpTarget, Signal, TelemetryConfig};
 
 mod rpc;
 mod scrape;
@@ -113,20 +117,15 @@ impl MetricsGuard {
 }
 
 /// Installs the process's meter provider as the global one and returns the guard to keep for
-/// the life of the process. `service` (`service.name`) and `instance_id`
-/// (`service.instance.id`; when unset, the random id the traces carry too) say who is
-/// measuring; with `otlp_endpoint` set and not empty, metrics are also pushed there over
-/// OTLP/gRPC (every 60 s, or `OTEL_METRIC_EXPORT_INTERVAL` ms). Must be called inside a tokio
-/// runtime when pushing.
+/// the life of the process. `telemetry` says who is measuring (`service.name`, by default
+/// `service`, and the rest of the resource traces carry) and where metrics are pushed over OTLP
+/// besides the scrape endpoint (every 60 s, or `OTEL_METRIC_EXPORT_INTERVAL` ms). Must be
+/// called inside a tokio runtime when pushing.
 ///
 /// Safe to call more than once: while a guard is alive, later calls share its provider (and
 /// ignore their arguments), so several meshes in one test process record into one registry.
 /// Values are per process: tests that run in parallel in one process see each other's calls.
-pub fn init(
-    service: &str,
-    instance_id: Option<&str>,
-    otlp_endpoint: Option<&str>,
-) -> Result<MetricsGuard, MetricsError> {
+pub fn init(service: &str, telemetry: &TelemetryConfig) -> Result<MetricsGuard, MetricsError> {
     let mut slot = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(installed) = slot.upgrade() {
         return Ok(MetricsGuard { installed });
@@ -138,15 +137,9 @@ pub fn init(
         .map_err(|e| MetricsError::Prometheus(e.to_string()))?;
     let mut builder = SdkMeterProvider::builder()
         .with_reader(prometheus)
-        .with_resource(crate::telemetry::resource(service, instance_id));
-    if let Some(endpoint) = otlp_endpoint.filter(|e| !e.is_empty()) {
-        use opentelemetry_otlp::WithExportConfig as _;
-        let exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| MetricsError::Exporter(e.to_string()))?;
-        builder = builder.with_periodic_exporter(exporter);
+        .with_resource(telemetry.resource(service));
+    if let Some(target) = telemetry.target(Signal::Metrics) {
+        builder = builder.with_periodic_exporter(metric_exporter(&target)?);
     }
     let provider = builder.build();
     opentelemetry::global::set_meter_provider(provider.clone());
@@ -161,6 +154,27 @@ pub fn init(
     let installed = Arc::new(Installed { provider, registry });
     *slot = Arc::downgrade(&installed);
     Ok(MetricsGuard { installed })
+}
+
+/// The OTLP metric exporter for `target`, endpoint and protocol given explicitly.
+fn metric_exporter(
+    target: &OtlpTarget,
+) -> Result<opentelemetry_otlp::MetricExporter, MetricsError> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let builder = opentelemetry_otlp::MetricExporter::builder();
+    match target.protocol {
+        OtlpProtocol::Grpc => builder
+            .with_tonic()
+            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+            .with_endpoint(&target.endpoint)
+            .build(),
+        OtlpProtocol::HttpProtobuf => builder
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(&target.endpoint)
+            .build(),
+    }
+    .map_err(|e| MetricsError::Exporter(format!("{} to {}: {e}", target.protocol, target.endpoint)))
 }
 
 /// Renders `registry` in the Prometheus text exposition format.
@@ -183,8 +197,12 @@ mod tests {
 
     #[test]
     fn one_provider_is_shared_while_a_guard_lives_and_replaced_after() {
-        let first = init("baton-test", Some("replica-1"), None).expect("installs");
-        let second = init("ignored", None, None).expect("shares");
+        let replica = TelemetryConfig {
+            instance_id: Some("replica-1".to_owned()),
+            ..TelemetryConfig::default()
+        };
+        let first = init("baton-test", &replica).expect("installs");
+        let second = init("ignored", &TelemetryConfig::default()).expect("shares");
         assert!(Arc::ptr_eq(&first.installed, &second.installed));
 
         crate::telemetry::export::count_dropped(3);
@@ -202,7 +220,7 @@ mod tests {
             old.upgrade().is_none(),
             "the last guard shut the provider down"
         );
-        let fresh = init("baton-test", None, None).expect("installs again");
+        let fresh = init("baton-test", &TelemetryConfig::default()).expect("installs again");
         let text = render(fresh.registry()).expect("renders");
         assert!(
             value(&text, "baton_telemetry_spans_dropped_total").is_some(),

@@ -1,7 +1,7 @@
 //! The one server bootstrap every service runs behind.
 //!
 //! Each service listens on its own port with: the standard gRPC health service (reporting the
-//! service and the whole server), server reflection over the `baton.v1` descriptors, the
+//! service and the whole server), server reflection listing only what the port serves, the
 //! tower stack below and, with an audit log, `AuditService`. On the stop signal health turns
 //! NOT_SERVING, the listener stops accepting and in-flight calls drain until the drain
 //! deadline.
@@ -136,6 +136,36 @@ impl ServiceRoutes {
     }
 }
 
+/// The fully qualified names of the services one port serves: `service`, `AuditService` when
+/// the process keeps an audit log, health, and both versions of reflection.
+fn served_services(service: &'static str, audit: bool) -> Vec<&'static str> {
+    let mut served = vec![service];
+    if audit {
+        served.push(baton_proto::service_names::AUDIT);
+    }
+    served.extend([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]);
+    served
+}
+
+/// A reflection builder that lists only `served`, over every descriptor those services use
+/// (both reflection versions included, so each listed name resolves on either).
+fn reflection(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    served.iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ),
+        |builder, name| builder.with_service_name(*name),
+    )
+}
+
 /// Binds `addr` (port 0 picks a free port) so the caller learns the address before serving.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     Ok(TcpListener::bind(addr).await?)
@@ -165,14 +195,13 @@ pub async fn serve(
             .await;
     }
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection lists what this port serves, not every service of the contract: a client
+    // that lists services here can call each one it is told of.
+    let served = served_services(service.name, security.audit.is_some());
+    let reflection_v1 = reflection(&served)
         .build_v1()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection_v1alpha = reflection(&served)
         .build_v1alpha()
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 

@@ -1,157 +1,47 @@
 //! Logs and traces.
 //!
-//! Logs go to stderr: readable lines in development, one JSON object per line in production
-//! (`BATON_LOG_FORMAT=json`), each carrying the `trace_id` and `span_id` of the span it was
-//! written in.
+//! Logs go to stderr: readable lines in development (coloured only when stderr is a terminal
+//! and `NO_COLOR` is unset), one JSON object per line in production (`BATON_LOG_FORMAT=json`),
+//! each carrying the `trace_id` and `span_id` of the span it was written in.
 //!
-//! When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans are exported over OTLP/gRPC with the
-//! resource attributes `service.name` (`baton`, or `baton-<service>` for a single service),
-//! `service.version` and `service.instance.id` (the pod name from `HOSTNAME`, else a random
-//! id). `OTEL_TRACES_SAMPLER_ARG` is the share of new traces recorded; a call that arrives in a
-//! recorded trace is always recorded, so a journey is exported whole or not at all.
+//! Spans are exported over OTLP when an endpoint is set for them: the traces endpoint
+//! (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, used as it is) or the generic one
+//! (`OTEL_EXPORTER_OTLP_ENDPOINT`), over gRPC or `http/protobuf`
+//! (`OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`, else gRPC). The
+//! resource names the process: `service.name` (`OTEL_SERVICE_NAME`, else a `service.name` in
+//! `OTEL_RESOURCE_ATTRIBUTES`, else `baton` or `baton-<service>`), `service.version`,
+//! `service.instance.id` (the pod name from `HOSTNAME`, else a random id) and whatever else
+//! `OTEL_RESOURCE_ATTRIBUTES` adds. `OTEL_TRACES_SAMPLER` picks the sampler; unset, a call that
+//! arrives in a recorded trace is always recorded and `OTEL_TRACES_SAMPLER_ARG` is the share of
+//! new traces recorded, so a journey is exported whole or not at all. See [`standard`] for what
+//! each standard variable may be.
 //!
 //! Export never holds up a call and never grows memory: finished spans wait in a queue of
-//! `BATON_OTLP_MAX_QUEUE` spans for a background exporter; when it is full (the collector is
-//! down or slow) new spans are dropped and counted ([`spans_dropped`]). Shutdown waits at most
-//! [`SHUTDOWN_TIMEOUT`] for the last export.
+//! `OTEL_BSP_MAX_QUEUE_SIZE` spans (`BATON_OTLP_MAX_QUEUE`, its older name, when unset) for a
+//! background exporter; when it is full (the collector is down or slow) new spans are dropped
+//! and counted ([`spans_dropped`]). Shutdown waits at most [`SHUTDOWN_TIMEOUT`] for the last
+//! export.
 
+mod config;
 pub(crate) mod export;
 mod logs;
+pub mod standard;
 
-use std::{sync::OnceLock, time::Duration};
+use std::{io::IsTerminal as _, time::Duration};
 
-use clap::{Args, ValueEnum};
-use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_sdk::{
-    Resource,
-    trace::{Sampler, SdkTracerProvider},
-};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::{
     EnvFilter, Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _,
 };
 
+pub use config::{LogFormat, TelemetryConfig};
 pub use export::spans_dropped;
 pub use logs::JsonLines;
+pub use standard::{OtlpProtocol, OtlpTarget, ResourceAttributes, SamplerName, Signal};
 
 /// The longest shutdown waits for the last spans to reach the collector.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The largest export queue accepted, in spans (a span is a few hundred bytes to a few KiB).
-const MAX_QUEUE_LIMIT: usize = 1 << 20;
-
-/// How logs are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One readable line per event, for people.
-    #[default]
-    Pretty,
-    /// One JSON object per event, with span fields and trace ids, for log pipelines.
-    Json,
-}
-
-/// Telemetry settings.
-#[derive(Args, Clone, Debug)]
-pub struct TelemetryConfig {
-    /// Log format.
-    #[arg(long = "log-format", env = "BATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
-    pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint for traces (for example http://otel-collector:4317); unset disables
-    /// export.
-    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<String>,
-    /// Share of new traces recorded and exported, from 0 to 1; calls inside a recorded trace
-    /// are always recorded.
-    #[arg(
-        long = "trace-sample-ratio",
-        env = "OTEL_TRACES_SAMPLER_ARG",
-        default_value_t = 1.0,
-        value_parser = parse_ratio
-    )]
-    pub sample_ratio: f64,
-    /// Finished spans that may wait for the exporter; beyond that new spans are dropped and
-    /// counted.
-    #[arg(
-        long = "otlp-max-queue",
-        env = "BATON_OTLP_MAX_QUEUE",
-        default_value_t = 2048,
-        value_parser = parse_queue
-    )]
-    pub otlp_max_queue: usize,
-    /// This process among the replicas of a service (`service.instance.id`): the pod name on
-    /// Kubernetes; a random id when unset.
-    #[arg(long = "instance-id", env = "HOSTNAME")]
-    pub instance_id: Option<String>,
-    /// A filter in `RUST_LOG` syntax that replaces `RUST_LOG` (for tests and tools that must
-    /// not depend on the environment); not a flag.
-    #[arg(skip)]
-    pub filter: Option<String>,
-    /// Which spans are exported, in `RUST_LOG` syntax. Separate from the log filter, so
-    /// quieting logs never switches tracing off.
-    #[arg(
-        long = "trace-filter",
-        env = "BATON_TRACE_FILTER",
-        default_value = "info"
-    )]
-    pub trace_filter: String,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        Self {
-            log_format: LogFormat::Pretty,
-            otlp_endpoint: None,
-            sample_ratio: 1.0,
-            otlp_max_queue: 2048,
-            instance_id: None,
-            filter: None,
-            trace_filter: "info".to_owned(),
-        }
-    }
-}
-
-fn parse_ratio(value: &str) -> Result<f64, String> {
-    match value.trim().parse::<f64>() {
-        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
-        _ => Err(format!(
-            "expected a sampling ratio from 0 to 1 (0.25 records a quarter of new traces), got {value:?}"
-        )),
-    }
-}
-
-fn parse_queue(value: &str) -> Result<usize, String> {
-    match value.trim().parse::<usize>() {
-        Ok(size) if (1..=MAX_QUEUE_LIMIT).contains(&size) => Ok(size),
-        _ => Err(format!(
-            "expected a number of spans from 1 to {MAX_QUEUE_LIMIT}, got {value:?}"
-        )),
-    }
-}
-
-impl TelemetryConfig {
-    /// Checks values set in code (flags and environment are checked while parsing).
-    fn check(&self) -> Result<(), TelemetryError> {
-        if !(0.0..=1.0).contains(&self.sample_ratio) {
-            return Err(TelemetryError::Config(format!(
-                "sampling ratio must be from 0 to 1, got {}",
-                self.sample_ratio
-            )));
-        }
-        if !(1..=MAX_QUEUE_LIMIT).contains(&self.otlp_max_queue) {
-            return Err(TelemetryError::Config(format!(
-                "export queue must hold from 1 to {MAX_QUEUE_LIMIT} spans, got {}",
-                self.otlp_max_queue
-            )));
-        }
-        Ok(())
-    }
-
-    /// The OTLP endpoint, if export is on.
-    fn endpoint(&self) -> Option<&str> {
-        self.otlp_endpoint
-            .as_deref()
-            .filter(|e| !e.trim().is_empty())
-    }
-}
 
 /// Flushes exported spans when dropped; keep it alive for the life of the process.
 #[derive(Debug)]
@@ -239,6 +129,10 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
+                    .with_ansi(logs::colour(
+                        std::io::stderr().is_terminal(),
+                        std::env::var_os("NO_COLOR").as_deref(),
+                    ))
                     .with_writer(std::io::stderr)
                     .with_filter(log_filter),
             )
@@ -264,107 +158,144 @@ fn tracer_provider(
     service: &str,
     config: &TelemetryConfig,
 ) -> Result<Option<SdkTracerProvider>, TelemetryError> {
-    let endpoint = config.endpoint();
-    if endpoint.is_none() && config.log_format != LogFormat::Json {
+    let target = config.target(Signal::Traces);
+    if target.is_none() && config.log_format != LogFormat::Json {
         return Ok(None);
     }
     let mut builder = SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sample_ratio,
-        ))))
-        .with_resource(resource(service, config.instance_id.as_deref()));
-    if let Some(endpoint) = endpoint {
-        use opentelemetry_otlp::WithExportConfig as _;
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        builder = builder
-            .with_span_processor(export::BoundedExport::new(exporter, config.otlp_max_queue));
+        .with_sampler(config.sampler())
+        .with_resource(config.resource(service));
+    if let Some(target) = target {
+        let exporter = span_exporter(&target).map_err(TelemetryError::Exporter)?;
+        builder =
+            builder.with_span_processor(export::BoundedExport::new(exporter, config.max_queue()));
     }
     Ok(Some(builder.build()))
 }
 
-/// Who is exporting traces or metrics: the service, its version, and which replica. Without
-/// an `instance_id` the replica is a random id drawn once per process, so that its traces and
-/// its metrics name the same instance.
-pub(crate) fn resource(service: &str, instance_id: Option<&str>) -> Resource {
-    static RANDOM_INSTANCE: OnceLock<String> = OnceLock::new();
-    let instance = instance_id
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| {
-            RANDOM_INSTANCE
-                .get_or_init(|| uuid::Uuid::new_v4().to_string())
-                .as_str()
-        })
-        .to_owned();
-    Resource::builder()
-        .with_service_name(service.to_owned())
-        .with_attributes([
-            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-            KeyValue::new("service.instance.id", instance),
-        ])
-        .build()
+/// The OTLP span exporter for `target`. Endpoint and protocol are always given, so the
+/// exporter's own reading of the environment never disagrees with ours.
+fn span_exporter(target: &OtlpTarget) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let builder = opentelemetry_otlp::SpanExporter::builder();
+    match target.protocol {
+        OtlpProtocol::Grpc => builder
+            .with_tonic()
+            .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+            .with_endpoint(&target.endpoint)
+            .build(),
+        OtlpProtocol::HttpProtobuf => builder
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(&target.endpoint)
+            .build(),
+    }
+    .map_err(|e| format!("{} to {}: {e}", target.protocol, target.endpoint))
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
 
-    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry::trace::Tracer as _;
 
     use super::*;
 
-    #[test]
-    fn sampling_ratios_outside_zero_to_one_are_refused() {
-        assert_eq!(parse_ratio("0"), Ok(0.0));
-        assert_eq!(parse_ratio("0.25"), Ok(0.25));
-        assert_eq!(parse_ratio("1"), Ok(1.0));
-        for bad in ["-0.1", "1.5", "half", "NaN", ""] {
-            let err = parse_ratio(bad).expect_err(bad);
-            assert!(err.contains("from 0 to 1"), "{err}");
-        }
+    /// One HTTP request as a collector received it.
+    #[derive(Debug)]
+    struct Posted {
+        path: String,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    }
+
+    /// An OTLP/HTTP collector stub on a free loopback port: answers every POST with an empty
+    /// (successful) protobuf response and sends what it was posted on `posted`.
+    async fn http_collector() -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<Posted>,
+    ) {
+        use http_body_util::BodyExt as _;
+        use hyper_util::rt::TokioIo;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (posted, received) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let posted = posted.clone();
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let posted = posted.clone();
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            let content_type = request
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned);
+                            let body = request.into_body().collect().await?.to_bytes().to_vec();
+                            let _ = posted.send(Posted {
+                                path,
+                                content_type,
+                                body,
+                            });
+                            let mut response = hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            ));
+                            response.headers_mut().insert(
+                                "content-type",
+                                http::HeaderValue::from_static("application/x-protobuf"),
+                            );
+                            Ok::<_, hyper::Error>(response)
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+        (addr, received)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn spans_reach_a_collector_over_http_protobuf() {
+        let (addr, mut posted) = http_collector().await;
         let config = TelemetryConfig {
-            sample_ratio: 2.0,
+            otlp_endpoint: Some(format!("http://{addr}")),
+            otlp_protocol: Some(OtlpProtocol::HttpProtobuf),
+            service_name: Some("desk-gateway".to_owned()),
             ..TelemetryConfig::default()
         };
-        assert!(matches!(config.check(), Err(TelemetryError::Config(_))));
-    }
-
-    #[test]
-    fn queue_sizes_must_be_positive_and_bounded() {
-        assert_eq!(parse_queue("2048"), Ok(2048));
-        for bad in ["0", "-1", "lots", "99999999999"] {
-            assert!(parse_queue(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_resource_names_service_version_and_instance() {
-        let value = |r: &Resource, key: &'static str| {
-            r.get(&opentelemetry::Key::from_static_str(key))
-                .map(|v| v.to_string())
-        };
-        let r = resource("baton-routing", Some("routing-7d9f-abcde"));
-        assert_eq!(value(&r, "service.name").as_deref(), Some("baton-routing"));
+        let provider = tracer_provider("baton-test", &config)
+            .expect("exporter builds")
+            .expect("export is on");
+        drop(provider.tracer("test").start("checkout-over-http"));
+        let flushing = provider.clone();
+        tokio::task::spawn_blocking(move || flushing.force_flush())
+            .await
+            .expect("flush runs")
+            .expect("the collector took the spans");
+        let request = tokio::time::timeout(Duration::from_secs(5), posted.recv())
+            .await
+            .expect("a request arrived")
+            .expect("the collector is up");
+        assert_eq!(request.path, "/v1/traces");
         assert_eq!(
-            value(&r, "service.version").as_deref(),
-            Some(env!("CARGO_PKG_VERSION"))
+            request.content_type.as_deref(),
+            Some("application/x-protobuf")
         );
-        assert_eq!(
-            value(&r, "service.instance.id").as_deref(),
-            Some("routing-7d9f-abcde")
-        );
-        let anonymous = resource("baton", None);
-        let id = value(&anonymous, "service.instance.id").expect("an instance id");
-        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
-        assert_eq!(
-            value(&resource("baton", Some(" ")), "service.instance.id"),
-            Some(id),
-            "traces and metrics of one process name one instance"
-        );
+        let contains = |needle: &[u8]| request.body.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"checkout-over-http"), "the span is in the body");
+        assert!(contains(b"desk-gateway"), "the service name is in the body");
+        tokio::task::spawn_blocking(move || provider.shutdown())
+            .await
+            .expect("shutdown runs")
+            .expect("shuts down");
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -180,11 +180,7 @@ impl Mesh {
 
         // Before any service is built: instruments bind to the provider installed when they
         // are created.
-        let metrics = metrics::init(
-            &ServiceName::process_name(services),
-            config.telemetry.instance_id.as_deref(),
-            config.telemetry.otlp_endpoint.as_deref(),
-        )?;
+        let metrics = metrics::init(&ServiceName::process_name(services), &config.telemetry)?;
 
         // Routing calls the others, so where it runs in this process it stops first: the
         // services it depends on stop once it has drained, and nothing it acknowledges while

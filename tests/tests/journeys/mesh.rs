@@ -13,9 +13,12 @@ use tokio_stream::StreamExt as _;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-use tonic_reflection::pb::v1::{
-    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+use tonic_reflection::pb::{
+    v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    },
+    v1alpha,
 };
 
 baton_tests::on_every_store!(data_survives_a_restart_of_the_mesh);
@@ -36,7 +39,7 @@ const SERVICES: [(ServiceName, &str); 4] = [
 ];
 
 #[tokio::test]
-async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
+async fn every_service_reports_serving_and_lists_only_itself_by_reflection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let m = TestMesh::start(dir.path()).await;
     for (service, name) in SERVICES {
@@ -75,12 +78,47 @@ async fn every_service_reports_serving_and_lists_the_contract_by_reflection() {
         let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
             panic!("expected a service list");
         };
-        let listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(listed.iter().any(|s| s == name), "{name} in {listed:?}");
-        assert!(
-            listed.iter().any(|s| s == "grpc.health.v1.Health"),
-            "{listed:?}"
+        let mut listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        listed.sort();
+        // Only what this port serves, though all four run in this one process: a client that
+        // lists the services here can call every one of them.
+        let mut expected = vec![
+            name,
+            "baton.v1.AuditService",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ];
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "{name}'s port");
+
+        // The older reflection version, which some tools still ask first, lists the same.
+        let mut reflection = v1alpha::server_reflection_client::ServerReflectionClient::new(
+            m.channel_as(service, Some(m.token.get().to_string())),
         );
+        let request = v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        };
+        let answer = reflection
+            .server_reflection_info(tokio_stream::iter([request]))
+            .await
+            .expect("v1alpha reflection answers")
+            .into_inner()
+            .next()
+            .await
+            .expect("one answer")
+            .expect("no error");
+        let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+            answer.message_response
+        else {
+            panic!("expected a service list");
+        };
+        let mut listed: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        listed.sort();
+        assert_eq!(listed, expected, "{name}'s port, v1alpha");
     }
     m.stop().await;
 }

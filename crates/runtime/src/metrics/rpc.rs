@@ -1,7 +1,9 @@
 //! The server layer that counts and times every call.
 //!
-//! Per call: `rpc.server.requests` (a counter) and `rpc.server.duration` (a histogram, in
-//! seconds), both with `rpc.service`, `rpc.method` and `rpc.grpc.status_code`. The code is the
+//! Per call: `rpc.server.call.duration` (a histogram, in seconds, as OpenTelemetry's RPC
+//! semantic conventions name it) and `rpc.server.requests` (a counter: the histogram's count,
+//! kept for dashboards and alerts that read it), both with `rpc.system` (`grpc`),
+//! `rpc.service`, `rpc.method` and `rpc.grpc.status_code`. The code is the
 //! `grpc-status` response header when there is one (tonic puts it there for errors: a
 //! trailers-only response), else `0`: an OK unary answer carries its status in the trailers,
 //! after this layer has seen the response. A call dropped before it answered (the caller went
@@ -56,7 +58,7 @@ impl RpcMetricsLayer {
                     .with_unit("{call}")
                     .build(),
                 duration: meter
-                    .f64_histogram("rpc.server.duration")
+                    .f64_histogram("rpc.server.call.duration")
                     .with_description(
                         "Time from a call's arrival to its first response (for streams, the \
                          time to open them), by service, method and status code",
@@ -153,6 +155,7 @@ impl Call {
             )
         };
         let attributes = [
+            KeyValue::new("rpc.system", "grpc"),
             KeyValue::new("rpc.service", service),
             KeyValue::new("rpc.method", method),
             KeyValue::new("rpc.grpc.status_code", code),
@@ -269,6 +272,7 @@ mod tests {
             text.lines()
                 .find(|l| {
                     l.starts_with("rpc_server_requests_total{")
+                        && l.contains("rpc_system=\"grpc\"")
                         && l.contains(&format!("rpc_grpc_status_code=\"{code}\""))
                         && l.contains(&format!("rpc_service=\"{service}\""))
                         && l.contains(&format!("rpc_method=\"{method}\""))
@@ -296,7 +300,8 @@ mod tests {
         assert!(!text.contains("nobody.Serves"), "{text}");
         assert!(
             text.lines()
-                .any(|l| l.starts_with("rpc_server_duration_seconds_count{")
+                .any(|l| l.starts_with("rpc_server_call_duration_seconds_count{")
+                    && l.contains("rpc_system=\"grpc\"")
                     && l.contains("rpc_grpc_status_code=\"0\"")
                     && l.ends_with(" 2")),
             "{text}"

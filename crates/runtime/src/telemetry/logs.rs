@@ -1,6 +1,7 @@
-//! JSON log lines that name their trace.
+//! How log lines look: JSON lines that name their trace, and readable lines coloured only
+//! for a terminal.
 
-use std::fmt;
+use std::{ffi::OsStr, fmt};
 
 use opentelemetry::trace::TraceContextExt as _;
 use tracing::{Event, Subscriber};
@@ -68,6 +69,13 @@ where
             None => writer.write_str(&line),
         }
     }
+}
+
+/// Whether readable log lines are coloured: only when stderr is a terminal, so files, pipes and
+/// log collectors never get escape codes, and never when `NO_COLOR` is set to anything but the
+/// empty string (<https://no-color.org>).
+pub(crate) fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 #[cfg(test)]
@@ -142,5 +150,42 @@ mod tests {
         assert!(inside.contains("\"contact\":\"con_1\""), "{inside}");
         assert!(inside.ends_with('}'), "{inside}");
         assert_ne!(trace_id, "00000000000000000000000000000000");
+    }
+
+    #[test]
+    fn colour_is_for_terminals_that_did_not_opt_out() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some(OsStr::new(""))));
+    }
+
+    #[test]
+    fn readable_lines_without_colour_carry_no_escape_codes() {
+        let written = |ansi: bool| {
+            let lines = Lines::default();
+            let writer = lines.clone();
+            let subscriber = tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(move || writer.clone()),
+            );
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("work", contact = "con_1");
+                let _entered = span.enter();
+                tracing::warn!(attempt = 2, "context lookup failed");
+            });
+            lines.text()
+        };
+        let plain = written(false);
+        assert!(plain.contains("WARN"), "{plain}");
+        assert!(plain.contains("context lookup failed"), "{plain}");
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+        let coloured = written(true);
+        assert!(
+            coloured.contains('\x1b'),
+            "colour is on for a terminal: {coloured:?}"
+        );
     }
 }
