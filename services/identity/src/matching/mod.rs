@@ -193,6 +193,9 @@ pub fn score(
     let mut vetoes = Vec::new();
     let mut holds_identifier = false;
     let mut personal = false;
+    // A once-per-person identifier that differs: the traits must then name the same person
+    // exactly to match without a question.
+    let mut unique_differs = false;
     for (presented, owner) in query.identifiers.iter().zip(query.owners) {
         let kind = presented.key.kind;
         let (agree, disagree) = identifier_weights(kind);
@@ -217,6 +220,7 @@ pub fn score(
                 if unique_kind(kind) && proven {
                     vetoes.push(presented.key.field());
                 }
+                unique_differs |= unique_kind(kind);
                 (FieldComparison::Mismatch, disagree, "different")
             } else {
                 (FieldComparison::Missing, 0.0, "not on record")
@@ -259,13 +263,17 @@ pub fn score(
                 vetoes.push(field.name());
             }
         }
-        if let Some((weight, fields, _)) = scored.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+        if let Some((weight, fields, compared)) =
+            scored.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))
+        {
             let given = |field: Field| {
                 fields.iter().any(|e| {
                     e.field == field.name() && e.comparison != FieldComparison::Missing as i32
                 })
             };
-            personal |= given(Field::GivenName) && given(Field::DateOfBirth);
+            personal |= given(Field::GivenName)
+                && given(Field::DateOfBirth)
+                && tells_apart(&compared, unique_differs);
             trait_weight = weight;
             evidence.extend(fields);
         }
@@ -283,6 +291,29 @@ pub fn score(
         vetoes,
         personal,
     }
+}
+
+/// Whether a given name and a date of birth that both agree (at some level) also tell the
+/// person from a namesake or a relative, which a near agreement alone does not: a birth date
+/// a digit off with the address elsewhere is as likely a namesake in the same town as a
+/// mistyped date of someone who moved, and a name variant ("Billy" for "William") beside a
+/// different national id is as likely a twin as a nickname. So a date that is not the same
+/// (or day and month read the other way) needs the street to agree, and beside a differing
+/// once-per-person identifier the given name and the date must both be the same.
+fn tells_apart(compared: &[compare::Comparison], unique_differs: bool) -> bool {
+    let level = |field: Field| {
+        compared
+            .iter()
+            .find(|c| c.field == field)
+            .and_then(|c| c.level)
+    };
+    let same_date = level(Field::DateOfBirth).is_some_and(|l| l <= compare::date_level::TRANSPOSED);
+    if unique_differs {
+        return same_date
+            && level(Field::GivenName) == Some(compare::name_level::EXACT)
+            && level(Field::DateOfBirth) == Some(compare::date_level::EXACT);
+    }
+    same_date || level(Field::Street).is_some_and(|l| l <= compare::street_level::CLOSE)
 }
 
 /// Whether a trait disagreement forbids a match without a question: a given name that is
@@ -725,6 +756,41 @@ mod tests {
             person: Some(standardize::person(traits)),
         };
         score(&Model::default(), &Frequencies::default(), &q, p)
+    }
+
+    #[test]
+    fn a_near_agreement_tells_a_person_from_a_namesake_only_with_more_evidence() {
+        let on_record = traits("William", Some((1944, 2, 16)));
+        let profile = Profile {
+            customer_id: "c".to_owned(),
+            traits: Some(on_record.clone()),
+            ..Default::default()
+        };
+        // The same person with a mistyped birth date, at the same address.
+        let typo = score_against(&[], &traits("William", Some((1944, 2, 18))), &profile);
+        assert!(typo.personal);
+        // A namesake born two days later across town.
+        let mut elsewhere = traits("William", Some((1944, 2, 18)));
+        elsewhere.address.as_mut().expect("address").lines = vec!["3 Creek Road".to_owned()];
+        let namesake = score_against(&[], &elsewhere, &profile);
+        assert!(!namesake.personal, "a digit off, elsewhere in town");
+        // The same date and name elsewhere: someone who moved.
+        let mut moved = on_record.clone();
+        moved.address.as_mut().expect("address").lines = vec!["3 Creek Road".to_owned()];
+        assert!(score_against(&[], &moved, &profile).personal);
+
+        // Beside a national id that differs, a nickname is not enough.
+        let stored = national_id("530421871", IdentifierAssurance::Claimed);
+        let typed = national_id("812207455", IdentifierAssurance::Claimed);
+        let with_id = on_file(on_record.clone(), &stored, false);
+        let nickname = score_against(
+            std::slice::from_ref(&typed),
+            &traits("Billy", Some((1944, 2, 16))),
+            &with_id,
+        );
+        assert!(!nickname.personal, "a twin as likely as a nickname");
+        let same = score_against(std::slice::from_ref(&typed), &on_record, &with_id);
+        assert!(same.personal, "the same name and date: a mistyped id");
     }
 
     #[test]
