@@ -406,10 +406,16 @@ impl<S: RoutingStore> Shards<S> {
                 return;
             }
         };
-        // Claimed together and loaded once: a replica that died leaves several at a time.
+        // A replica that died leaves several at a time.
+        self.take(lapsed, "its holder let it lapse").await;
+    }
+
+    /// Claims `shards` (those not held here already) together and loads their state once.
+    /// `why` says, in the log, why they are taken.
+    async fn take(&self, shards: Vec<u32>, why: &'static str) {
         let _one = self.claiming.lock().await;
         let mut taken = Vec::new();
-        for shard in lapsed {
+        for shard in shards {
             if shard >= self.config.count || self.lock_held().contains_key(&shard) {
                 continue;
             }
@@ -423,15 +429,12 @@ impl<S: RoutingStore> Shards<S> {
         match self.store.load().await {
             Ok(loaded) => {
                 for lease in taken {
-                    tracing::info!(
-                        shard = lease.shard,
-                        "taking over a routing shard its holder let lapse"
-                    );
+                    tracing::info!(shard = lease.shard, why, "taking a routing shard");
                     self.hold(lease, loaded.clone());
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot load lapsed routing shards, letting them go");
+                tracing::warn!(error = %err, why, "cannot load routing shards being taken, letting them go");
                 for lease in taken {
                     let _ = self.store.release(&lease).await;
                 }
@@ -490,42 +493,14 @@ impl<S: RoutingStore> Shards<S> {
     async fn take_up(&self, holders: &[Holder]) {
         let given: Vec<u32> = holders
             .iter()
-            .filter(|h| h.replica == self.replica && h.shard < self.config.count)
+            .filter(|h| h.replica == self.replica)
             .map(|h| h.shard)
             .collect();
         if given.iter().all(|s| self.lock_held().contains_key(s)) {
             return;
         }
-        let _one = self.claiming.lock().await;
-        let mut taken = Vec::new();
-        for shard in given {
-            if self.lock_held().contains_key(&shard) {
-                continue;
-            }
-            if let Ok(Claim::Held { lease, .. }) = self.claim(shard).await {
-                taken.push(lease);
-            }
-        }
-        if taken.is_empty() {
-            return;
-        }
-        match self.store.load().await {
-            Ok(loaded) => {
-                for lease in taken {
-                    tracing::info!(
-                        shard = lease.shard,
-                        "taking up a routing shard handed to this replica"
-                    );
-                    self.hold(lease, loaded.clone());
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot load routing shards handed to this replica, letting them go");
-                for lease in taken {
-                    let _ = self.store.release(&lease).await;
-                }
-            }
-        }
+        self.take(given, "another replica handed it to this one")
+            .await;
     }
 
     /// Hands the held shard with the fewest calls in flight to `receiver`: its sessions end
