@@ -2,6 +2,7 @@
 //! with slashes, dashes or dots in the order the export's country uses (`14/07/1990`,
 //! `07/14/1990`), with four- or two-digit years.
 
+use baton_identity::standardize::date;
 use baton_proto::v1::CalendarDate;
 use clap::ValueEnum;
 
@@ -16,110 +17,34 @@ pub enum DateOrder {
 }
 
 /// A day, to decide which century a two-digit year of birth is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Today {
-    /// The year.
-    pub year: i32,
-    /// The month, 1 to 12.
-    pub month: i32,
-    /// The day, 1 to 31.
-    pub day: i32,
+pub type Today = CalendarDate;
+
+/// Today, in UTC.
+pub fn today() -> Today {
+    date::today()
 }
 
-impl Today {
-    /// Today, in UTC.
-    pub fn now() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let days = i64::try_from(secs / 86_400).unwrap_or(0);
-        let (year, month, day) = civil_from_days(days);
-        Self { year, month, day }
-    }
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i32, i32, i32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Years of any realistic clock fit an i32 by far.
-    (
-        i32::try_from(year).unwrap_or(i32::MAX),
-        month as i32,
-        day as i32,
-    )
-}
-
-fn days_in_month(year: i32, month: i32) -> i32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Reads `text` as a date of birth; `Ok(None)` when it is blank.
+/// Reads `text` as a date of birth the way identity standardizes one (so the import refuses
+/// exactly what the service would); `Ok(None)` when it is blank.
 pub fn parse(text: &str, order: DateOrder, today: Today) -> Result<Option<CalendarDate>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let unreadable = || format!("date of birth {text:?} is not a date this import reads");
-    let parts: Vec<&str> = text.split(['-', '/', '.']).collect();
-    let number = |s: &str| -> Option<i32> {
-        (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+    let order = match order {
+        DateOrder::DayFirst => date::DateOrder::DayFirst,
+        DateOrder::MonthFirst => date::DateOrder::MonthFirst,
     };
-    let (year, month, day, two_digit_year) = match parts[..] {
-        [compact] if compact.len() == 8 => {
-            let n = |r: std::ops::Range<usize>| compact.get(r).and_then(number);
-            (n(0..4), n(4..6), n(6..8), false)
-        }
-        [y, m, d] if y.len() == 4 => (number(y), number(m), number(d), false),
-        [a, b, y] if y.len() == 4 || y.len() == 2 => {
-            let (d, m) = match order {
-                DateOrder::DayFirst => (a, b),
-                DateOrder::MonthFirst => (b, a),
-            };
-            (number(y), number(m), number(d), y.len() == 2)
-        }
-        _ => return Err(unreadable()),
-    };
-    let (Some(mut year), Some(month), Some(day)) = (year, month, day) else {
-        return Err(unreadable());
-    };
-    if two_digit_year {
-        // A birth date is in the past: "03" is 2003 if that has come, else 1903.
-        year += 2000;
-        if (year, month, day) > (today.year, today.month, today.day) {
-            year -= 100;
-        }
-    }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(format!("date of birth {text:?} is not a calendar date"));
-    }
-    if (year, month, day) > (today.year, today.month, today.day) || year < 1000 {
-        return Err(format!("date of birth {text:?} is not in the past"));
-    }
-    Ok(Some(CalendarDate { year, month, day }))
+    date::parse_on(text, order, today)
+        .map(Some)
+        .map_err(|why| format!("date of birth {text:?}: {why}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TODAY: Today = Today {
+    const TODAY: Today = CalendarDate {
         year: 2026,
         month: 3,
         day: 15,
@@ -193,10 +118,6 @@ mod tests {
 
     #[test]
     fn the_clock_gives_a_plausible_day() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_527), (2026, 3, 15));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        let today = Today::now();
-        assert!(today.year >= 2024, "{today:?}");
+        assert!(today().year >= 2024, "{:?}", today());
     }
 }

@@ -25,7 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use self::{
     columns::{Columns, Override, RowRules},
-    dates::{DateOrder, Today},
+    dates::DateOrder,
     progress::Progress,
 };
 use crate::client::{self, ClientArgs};
@@ -161,7 +161,7 @@ pub async fn run(args: &ImportArgs, out: &mut dyn Write) -> Result<Outcome, Stri
         source: args.source.clone(),
         date_order: args.date_order,
         default_region: args.default_region.clone().unwrap_or_default(),
-        today: Today::now(),
+        today: dates::today(),
     };
     let client = client::identity(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
     let (tx, rx) = mpsc::channel(4);

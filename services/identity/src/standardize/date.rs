@@ -44,8 +44,8 @@ pub fn parse(text: &str, order: DateOrder) -> Result<CalendarDate, String> {
     parse_on(text, order, today())
 }
 
-/// [`parse`] with "today" given: two-digit years are read as the latest year not after
-/// `today`'s, and dates after `today` are refused.
+/// [`parse`] with "today" given: a two-digit year is read as the latest year that does not
+/// put the date after `today`, and dates after `today` are refused.
 pub fn parse_on(text: &str, order: DateOrder, today: CalendarDate) -> Result<CalendarDate, String> {
     let tokens = tokenize(text)?;
     let (year, month, day) = match tokens.as_slice() {
@@ -76,6 +76,16 @@ pub fn parse_on(text: &str, order: DateOrder, today: CalendarDate) -> Result<Cal
     if !(1..=12).contains(&month) {
         return Err("the month must be 1 to 12".to_owned());
     }
+    // A two-digit year in today's year whose day has not come yet is a century earlier:
+    // "16/03/26" written on 15 March 2026 is a birth in 1926.
+    let two_digit = !tokens
+        .iter()
+        .any(|t| matches!(t, Token::Number(n) if n.len() >= 4));
+    let year = if two_digit && (year, month, day) > (today.year, today.month, today.day) {
+        year - 100
+    } else {
+        year
+    };
     if !(1000..=9999).contains(&year) {
         return Err("the year must have four digits".to_owned());
     }
@@ -224,7 +234,7 @@ fn number(digits: &str) -> i32 {
 }
 
 /// Today's date in UTC, from the system clock (1970-01-01 if the clock is before it).
-fn today() -> CalendarDate {
+pub fn today() -> CalendarDate {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -317,6 +327,20 @@ mod tests {
         assert_eq!(read("01/02/09"), Ok(date(2009, 2, 1)));
         assert_eq!(read("01/02/26"), Ok(date(2026, 2, 1)));
         assert_eq!(read("01/02/27"), Ok(date(1927, 2, 1)));
+        // In the year written, before its day has come: a century earlier.
+        let ides = date(2026, 3, 15);
+        assert_eq!(
+            parse_on("15/03/26", DateOrder::DayFirst, ides),
+            Ok(date(2026, 3, 15))
+        );
+        assert_eq!(
+            parse_on("16/03/26", DateOrder::DayFirst, ides),
+            Ok(date(1926, 3, 16))
+        );
+        assert_eq!(
+            parse_on("Mar 16, 26", DateOrder::DayFirst, ides),
+            Ok(date(1926, 3, 16))
+        );
         let early = date(2008, 6, 1);
         assert_eq!(
             parse_on("01/02/09", DateOrder::DayFirst, early),
