@@ -422,6 +422,9 @@ mod tests {
             &StringRecord::from(vec!["1", "31/02/1990"]),
         )
         .expect_err("bad date");
-        assert!(err.contains("31/02/1990") && err.contains("no such day"), "{err}");
+        assert!(
+            err.contains("31/02/1990") && err.contains("no such day"),
+            "{err}"
+        );
     }
 }

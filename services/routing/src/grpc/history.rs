@@ -142,12 +142,15 @@ impl<S: RoutingStore> History<S> {
     /// One round: false when context failed again (the rest waits for the next round, so
     /// each customer's events keep their order).
     async fn round(&self, shards: &Shards<S>) -> Result<bool, baton_store::StoreError> {
-        let pending = self.store.pending(ROUND).await?;
-        for event in pending {
+        // Every waiting event is read (they wait only while context is out of reach), so the
+        // events of this replica's tenants are found behind other replicas' ones.
+        let pending = self.store.pending(usize::MAX).await?;
+        let mine = pending
+            .into_iter()
             // On a shared store the replica routing the tenant delivers its events.
-            if shards.local(&event.tenant_id).is_err() {
-                continue;
-            }
+            .filter(|event| shards.local(&event.tenant_id).is_ok())
+            .take(ROUND);
+        for event in mine {
             let Some(request) = event.request.clone() else {
                 self.delivered(&event).await?;
                 continue;
