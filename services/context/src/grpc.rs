@@ -14,7 +14,7 @@ use baton_proto::v1::{
     GetContextRequest, GetContextResponse, ListEventsRequest, ListEventsResponse,
     WatchContextRequest, WatchContextResponse, context_service_server::ContextService,
 };
-use tokio_stream::{Stream, StreamExt as _, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 use tracing::{Span, field::Empty};
 
@@ -160,7 +160,7 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         let events = self
             .history
             .watch(&req.tenant_id, &req.customer_id, req.after_version);
-        let stream = ReceiverStream::new(events).map(|item| {
+        let stream = events.map(|item| {
             item.map(|event| WatchContextResponse { event: Some(event) })
                 .map_err(Status::from)
         });

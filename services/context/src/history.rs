@@ -6,7 +6,6 @@ use std::sync::Arc;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use baton_proto::v1::{ContextSnapshot, Event, ForgetCustomerResponse, event::Payload};
 use baton_runtime::{shutdown::Shutdown, time};
-use tokio::sync::mpsc;
 
 use crate::{
     Error,
@@ -187,20 +186,14 @@ impl<S: ContextStore> History<S> {
 
     /// Streams the customer's events with a sequence above `after_version`: the stored ones,
     /// then new ones as they are appended, in order and without gaps. The stream ends when
-    /// the receiver is dropped, the server shuts down or the customer is erased.
-    pub fn watch(
-        &self,
-        tenant_id: &str,
-        customer_id: &str,
-        after_version: u64,
-    ) -> mpsc::Receiver<Result<Event, Error>> {
-        watch::spawn(
+    /// it is dropped, the server shuts down or the customer is erased.
+    pub fn watch(&self, tenant_id: &str, customer_id: &str, after_version: u64) -> watch::Events {
+        watch::open(
             Arc::clone(&self.store),
             &self.hub,
             self.shutdown.clone(),
             tenant_id,
-            customer_id,
-            after_version,
+            vec![(customer_id.to_owned(), after_version)],
         )
     }
 

@@ -11,7 +11,8 @@
 //! - [`view`]: the pure fold from events to the view, and the snapshot bounds.
 //! - [`history`]: the domain: appends (ids, clocks, publishing to watchers), snapshots,
 //!   pages, watches and erasure over any store. No gRPC types.
-//! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap).
+//! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap): a
+//!   stream the response polls, with no task, channel or thread of its own.
 //! - `hub`: the in-process fan-out of committed events to watchers, and the [`store::Feed`]
 //!   through which a shared store reports changes made by other processes.
 //! - [`store`]: the [`ContextStore`] trait, the embedded redb implementation and the Redis one.
@@ -50,6 +51,7 @@ pub use error::Error;
 pub use grpc::ContextGrpc;
 pub use history::History;
 pub use store::{ContextStore, EmbeddedContextStore, RedisContextStore};
+pub use watch::Events;
 
 /// The gRPC service over `store`, ready to add to a server. Watches end when `shutdown` fires.
 pub fn grpc_service<S: ContextStore>(

@@ -522,11 +522,9 @@ mod tests {
     }
 
     /// The next thing a watch sends within `wait`: `Some(sequence)`, or `None` when it ended.
-    async fn next_within(
-        watch: &mut tokio::sync::mpsc::Receiver<Result<Event, Error>>,
-        wait: Duration,
-    ) -> Option<u64> {
-        tokio::time::timeout(wait, watch.recv())
+    async fn next_within(watch: &mut crate::watch::Events, wait: Duration) -> Option<u64> {
+        use futures::StreamExt as _;
+        tokio::time::timeout(wait, watch.next())
             .await
             .expect("the watch answers in time")
             .map(|item| item.expect("no error").sequence)
@@ -627,9 +625,10 @@ mod tests {
             .forget("t-watch", "c1")
             .await
             .expect("erase through the other replica");
-        let ended = tokio::time::timeout(Duration::from_secs(1), watch.recv())
-            .await
-            .expect("the watch ends promptly");
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut watch))
+                .await
+                .expect("the watch ends promptly");
         assert!(
             ended.is_none(),
             "the watch ends, it does not send: {ended:?}"
@@ -674,7 +673,11 @@ mod tests {
                 .await
                 .expect("append while the watching replica is deaf");
         }
-        let unheard = tokio::time::timeout(Duration::from_millis(300), watch.recv()).await;
+        let unheard = tokio::time::timeout(
+            Duration::from_millis(300),
+            futures::StreamExt::next(&mut watch),
+        )
+        .await;
         assert!(
             unheard.is_err(),
             "nothing can reach the watch yet: {unheard:?}"
