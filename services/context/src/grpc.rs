@@ -135,6 +135,7 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
             .list_events(
                 &req.tenant_id,
                 &req.customer_id,
+                &req.merged_ids,
                 req.page_size as usize,
                 &req.page_token,
             )
@@ -157,9 +158,13 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::watch(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
-        let events = self
-            .history
-            .watch(&req.tenant_id, &req.customer_id, req.after_version);
+        let events = self.history.watch_merged(
+            &req.tenant_id,
+            &req.customer_id,
+            req.after_version,
+            &req.merged_ids,
+            &req.merged_after_versions,
+        );
         let stream = events.map(|item| {
             item.map(|event| WatchContextResponse { event: Some(event) })
                 .map_err(Status::from)

@@ -23,7 +23,9 @@
 //!
 //! Merges are reads, not writes: history stays under the id it was recorded for, and a
 //! `GetContext` that names the ids merged into a customer shows their histories as one
-//! ([`view::snapshot_of_merged`]). An unmerge has nothing to undo.
+//! ([`view::snapshot_of_merged`]); `ListEvents` and `WatchContext` that name them list and
+//! stream every named history, each under its own id and sequence. An unmerge has nothing to
+//! undo.
 //!
 //! Invariants: a customer's sequences run 1, 2, 3, ... without gaps; the stored view is always
 //! the fold of the stored events (both change in one transaction); an acknowledged append is

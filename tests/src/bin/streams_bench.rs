@@ -167,6 +167,7 @@ async fn open_watches(
                     tenant_id: tenant(n, settings),
                     customer_id: customer(n),
                     after_version: 0,
+                    ..Default::default()
                 })
                 .await
                 .expect("watch opens")

@@ -597,6 +597,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_merged_watch_hears_of_appends_under_a_merged_id_through_another_replica() {
+        let server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open(&server).await, shutdown.clone());
+        let writing = History::new(open(&server).await, shutdown.clone());
+        writing
+            .append(append_of("survivor", "s1"))
+            .await
+            .expect("append");
+        let merged = ["retired".to_owned()];
+        let mut watch = watching.watch_merged("t-watch", "survivor", 0, &merged, &[]);
+        async fn next(watch: &mut crate::Events) -> (String, u64) {
+            use futures::StreamExt as _;
+            let event = tokio::time::timeout(Duration::from_secs(2), watch.next())
+                .await
+                .expect("the watch answers in time")
+                .expect("the watch goes on")
+                .expect("no error");
+            (event.customer_id, event.sequence)
+        }
+        assert_eq!(next(&mut watch).await, ("survivor".to_owned(), 1));
+        for n in 1..=2u64 {
+            writing
+                .append(append_of("retired", &format!("r{n}")))
+                .await
+                .expect("append under the merged id through the other replica");
+            assert_eq!(next(&mut watch).await, ("retired".to_owned(), n));
+        }
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
     async fn a_watch_hears_of_appends_and_erasure_through_another_replica_without_polling() {
         let server = RedisServer::start();
         let shutdown = baton_runtime::shutdown::Shutdown::new();
