@@ -29,7 +29,7 @@ use crate::StoreError;
 ///
 /// # Bounded reads
 ///
-/// At most [`READERS`] reads run on the blocking pool at once; the others wait for a turn
+/// At most `READERS` (8) reads run on the blocking pool at once; the others wait for a turn
 /// without holding a thread. Reads are short and CPU-bound, so more at once would only queue
 /// for the cores, while each would keep a blocking thread (and its stack and allocator
 /// cache) alive: ten thousand watches opening together would otherwise start hundreds.
@@ -80,7 +80,7 @@ struct Group {
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Reads of one database running on the blocking pool at once.
-pub const READERS: usize = 8;
+const READERS: usize = 8;
 
 /// A writer inside a write transaction, counted until it leaves.
 struct Writing<'a>(&'a Group);

@@ -156,7 +156,8 @@ impl<S: ContextStore> History<S> {
 
     /// One page of the customer's events, oldest first; with `merged_ids` (the ids merged
     /// into the customer) the pages hold their histories too, each in sequence order and
-    /// interleaved by when the store recorded the events (see [`watch::order`]).
+    /// interleaved by when the store recorded the events (`recorded_at`, then the order of
+    /// the ids).
     pub async fn list_events(
         &self,
         tenant_id: &str,
