@@ -146,9 +146,9 @@ bench-replicas: redis-server ## assignments per second on Redis with one routing
 	$(CARGO) run --release --locked -p baton-tests --bin baton-replicas-bench -- $(REPLICAS_BENCH_ARGS)
 
 # STREAMS_BENCH_ARGS: --watches N (10000), --tenants N (10), --streams-per-connection N (100),
-# --contacts N (5000; 0 skips), --redis.
+# --contacts N (5000; 0 skips), --sessions N (5000; 0 skips), --redis.
 .PHONY: bench-streams
-bench-streams: ## resident memory and threads of the mesh, idle and with 10,000 open WatchContext streams, and per contact waiting in a queue
+bench-streams: ## resident memory and threads of the mesh, idle and with 10,000 open WatchContext streams, per contact waiting in a queue and per agent session
 	$(CARGO) run --release --locked -p baton-tests --bin baton-streams-bench -- $(STREAMS_BENCH_ARGS)
 
 .PHONY: bench-identity

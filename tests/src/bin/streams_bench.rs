@@ -6,7 +6,9 @@
 //! idle; with `--watches` `WatchContext` streams open (10,000 by default, of as many
 //! customers spread over `--tenants` tenants, over connections of at most
 //! `--streams-per-connection` streams each); after one live event reached every watch; and
-//! after `--contacts` contacts were routed into a queue nobody serves (0 skips that step).
+//! after `--contacts` contacts were routed into a queue nobody serves (0 skips that step);
+//! and with `--sessions` `AgentSession` streams open (5,000; 0 skips), each agent's welcome
+//! read, against the same child with the agents made but no session open.
 //! Each figure is printed absolute and per stream or per contact, against the idle process
 //! measured in the same run. Nothing here is asserted on time: this is a measurement.
 
@@ -53,6 +55,7 @@ struct Settings {
     tenants: usize,
     streams_per_connection: usize,
     contacts: usize,
+    sessions: usize,
     redis: bool,
 }
 
@@ -381,6 +384,97 @@ async fn watches(settings: Settings) -> bool {
     stop(child)
 }
 
+/// Agent sessions, in a fresh child: each agent is made available (not measured), then
+/// every session is opened and its welcome read, over connections of at most
+/// `streams_per_connection` sessions.
+async fn sessions(settings: Settings) -> bool {
+    let (child, _, routing_url, token) = spawn_child(settings.redis);
+    let pid = child.id();
+    let bearer = Bearer(format!("Bearer {token}").parse().expect("token header"));
+    let agent = |n: usize| format!("agent-{n}");
+    let setup = RoutingServiceClient::new(connect(&routing_url, &bearer).await);
+    let limit = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut made = Vec::with_capacity(settings.sessions);
+    for n in 0..settings.sessions {
+        let mut client = setup.clone();
+        let limit = Arc::clone(&limit);
+        made.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore");
+            client
+                .set_agent_state(pb::SetAgentStateRequest {
+                    tenant_id: tenant(n, settings),
+                    agent_id: agent(n),
+                    presence: pb::Presence::Available as i32,
+                    capacities: Some(pb::CapacitySet {
+                        capacities: vec![pb::ChannelCapacity {
+                            channel: pb::Channel::Chat as i32,
+                            max_contacts: 1,
+                            exclusive: false,
+                        }],
+                    }),
+                    idempotency_key: format!("agent-{n}"),
+                    ..Default::default()
+                })
+                .await
+                .expect("agent made available")
+        }));
+    }
+    for task in made {
+        task.await.expect("agent made");
+    }
+    tokio::time::sleep(SETTLE).await;
+    let idle = read_status(pid);
+    row("agents made, no session", idle, idle, 0, "");
+
+    let token = baton_auth::reload::Watched::fixed(token);
+    let per = settings.streams_per_connection.max(1);
+    let mut clients = Vec::new();
+    for _ in 0..settings.sessions.div_ceil(per) {
+        let channel = Channel::from_shared(routing_url.clone())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+        clients.push(RoutingServiceClient::new(
+            baton_runtime::client::with_credentials(
+                channel,
+                Some(token.clone()),
+                Duration::from_secs(3600),
+            ),
+        ));
+    }
+    let mut opening = Vec::with_capacity(settings.sessions);
+    for n in 0..settings.sessions {
+        let mut client = clients[n / per].clone();
+        let limit = Arc::clone(&limit);
+        opening.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore");
+            baton::desk::Desk::open(
+                &mut client,
+                &tenant(n, settings),
+                &agent(n),
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("session opens")
+        }));
+    }
+    let mut desks = Vec::with_capacity(settings.sessions);
+    for task in opening {
+        desks.push(task.await.expect("opened"));
+    }
+    tokio::time::sleep(SETTLE).await;
+    row(
+        "agent sessions open, settled",
+        read_status(pid),
+        idle,
+        settings.sessions,
+        "session",
+    );
+    drop(desks);
+    stop(child)
+}
+
 /// The waiting contacts, in a fresh child, so that nothing the watches left behind counts.
 async fn contacts(settings: Settings) -> bool {
     let (child, _, routing_url, token) = spawn_child(settings.redis);
@@ -405,8 +499,13 @@ async fn parent(settings: Settings) -> ExitCode {
     let store = if settings.redis { "Redis" } else { "embedded" };
     println!(
         "baton bench-streams: the mesh in a child process on the {store} store; {} watches \
-         over {} tenants, {} per connection; {} contacts waiting in a queue nobody serves\n",
-        settings.watches, settings.tenants, settings.streams_per_connection, settings.contacts
+         over {} tenants, {} streams per connection; {} contacts waiting in a queue nobody \
+         serves; {} agent sessions\n",
+        settings.watches,
+        settings.tenants,
+        settings.streams_per_connection,
+        settings.contacts,
+        settings.sessions
     );
     let mut ok = true;
     if settings.watches > 0 {
@@ -415,6 +514,10 @@ async fn parent(settings: Settings) -> ExitCode {
     if settings.contacts > 0 {
         println!();
         ok &= contacts(settings).await;
+    }
+    if settings.sessions > 0 {
+        println!();
+        ok &= sessions(settings).await;
     }
     if ok {
         ExitCode::SUCCESS
@@ -445,6 +548,7 @@ fn main() -> ExitCode {
         tenants: arg("--tenants", 10),
         streams_per_connection: arg("--streams-per-connection", 100),
         contacts: arg("--contacts", 5_000),
+        sessions: arg("--sessions", 5_000),
         redis,
     };
     runtime.block_on(parent(settings))
