@@ -7,8 +7,8 @@
 //! customers spread over `--tenants` tenants, over connections of at most
 //! `--streams-per-connection` streams each); after one live event reached every watch; and
 //! after `--contacts` contacts were routed into a queue nobody serves (0 skips that step);
-//! and with `--sessions` `AgentSession` streams open (5,000; 0 skips), each agent's welcome
-//! read, against the same child with the agents made but no session open.
+//! and with `--sessions` agents made available and then an `AgentSession` stream open for
+//! each (5,000; 0 skips), its welcome read, each against the reading before it.
 //! Each figure is printed absolute and per stream or per contact, against the idle process
 //! measured in the same run. Nothing here is asserted on time: this is a measurement.
 
@@ -392,6 +392,9 @@ async fn sessions(settings: Settings) -> bool {
     let pid = child.id();
     let bearer = Bearer(format!("Bearer {token}").parse().expect("token header"));
     let agent = |n: usize| format!("agent-{n}");
+    tokio::time::sleep(PAUSE).await;
+    let fresh = read_status(pid);
+    row("idle (a fresh child)", fresh, fresh, 0, "");
     let setup = RoutingServiceClient::new(connect(&routing_url, &bearer).await);
     let limit = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut made = Vec::with_capacity(settings.sessions);
@@ -424,7 +427,13 @@ async fn sessions(settings: Settings) -> bool {
     }
     tokio::time::sleep(SETTLE).await;
     let idle = read_status(pid);
-    row("agents made, no session", idle, idle, 0, "");
+    row(
+        "agents made available, no session",
+        idle,
+        fresh,
+        settings.sessions,
+        "agent",
+    );
 
     let token = baton_auth::reload::Watched::fixed(token);
     let per = settings.streams_per_connection.max(1);
