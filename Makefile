@@ -128,7 +128,7 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --batch N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-store bench-identity bench-routing bench-replicas ## bench-store, bench-identity, bench-routing, bench-replicas, then StartContact and Transfer against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
+bench: redis-server bench-store bench-identity bench-routing bench-replicas bench-streams ## bench-store, bench-identity, bench-routing, bench-replicas, bench-streams, then StartContact and Transfer against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
 
 # ROUTING_BENCH_ARGS: --agents N (7500), --queues N (500), --waiting N (10000), --samples N.
@@ -144,6 +144,12 @@ bench-store: ## durable writes/s on the embedded store with 1, 8 and 32 concurre
 .PHONY: bench-replicas
 bench-replicas: redis-server ## assignments per second on Redis with one routing replica and with two, in one run
 	$(CARGO) run --release --locked -p baton-tests --bin baton-replicas-bench -- $(REPLICAS_BENCH_ARGS)
+
+# STREAMS_BENCH_ARGS: --watches N (10000), --tenants N (10), --streams-per-connection N (100),
+# --contacts N (5000; 0 skips), --sessions N (5000; 0 skips), --redis.
+.PHONY: bench-streams
+bench-streams: ## resident memory and threads of the mesh, idle and with 10,000 open WatchContext streams, per contact waiting in a queue and per agent session
+	$(CARGO) run --release --locked -p baton-tests --bin baton-streams-bench -- $(STREAMS_BENCH_ARGS)
 
 .PHONY: bench-identity
 bench-identity: ## identity linkage F1 (dedup, link; with and without national ids), import rate, Resolve p50/p99 against a bare redb read, bytes/profile

@@ -44,7 +44,23 @@ pub fn decode_error<U: Decoded>(error: &prost::DecodeError) -> Status {
     Status::new(code, format!("{what} is not a valid {}: {error}", U::NAME))
 }
 
-/// `tonic_prost::ProstCodec` with [`decode_error`] for what does not decode.
+/// The first allocation of a call's encode and decode buffers. Tonic allocates it when the
+/// call starts and keeps it for the call's life, 8 KiB by default: on a long stream (a watch,
+/// an agent session) that is most of what the stream costs while nothing happens. The
+/// messages of this contract are a few hundred bytes; a larger one grows its buffer as
+/// needed.
+pub const BUFFER_BYTES: usize = 1024;
+
+/// How much a stream gathers of messages that are ready at once before sending them:
+/// tonic's default.
+const YIELD_THRESHOLD: usize = 32 * 1024;
+
+fn buffer_settings() -> BufferSettings {
+    BufferSettings::new(BUFFER_BYTES, YIELD_THRESHOLD)
+}
+
+/// `tonic_prost::ProstCodec` with [`decode_error`] for what does not decode, and buffers of
+/// [`BUFFER_BYTES`].
 #[derive(Debug, Clone)]
 pub struct BatonCodec<T, U> {
     _types: PhantomData<(T, U)>,
@@ -69,7 +85,7 @@ where
     type Decoder = BatonDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
+        ProstCodec::<T, U>::raw_encoder(buffer_settings())
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -91,6 +107,10 @@ impl<U: Message + Default + Decoded> Decoder for BatonDecoder<U> {
         U::decode(buf)
             .map(Some)
             .map_err(|error| decode_error::<U>(&error))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        buffer_settings()
     }
 }
 

@@ -5,6 +5,7 @@ use std::{
 };
 
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use tokio::sync::Semaphore;
 
 use crate::StoreError;
 
@@ -25,12 +26,23 @@ use crate::StoreError;
 /// that covers every commit it could have seen, so nothing answered from a read (a
 /// remembered answer replayed, a history) can be lost by a crash either. A read while nothing
 /// is pending waits for nothing.
+///
+/// # Bounded reads
+///
+/// At most `READERS` (8) reads run on the blocking pool at once; the others wait for a turn
+/// without holding a thread. Reads are short and CPU-bound, so more at once would only queue
+/// for the cores, while each would keep a blocking thread (and its stack and allocator
+/// cache) alive: ten thousand watches opening together would otherwise start hundreds.
+/// A turn ends when the read transaction does, before any wait for durability, so a read
+/// waiting for a flush never holds up the others.
 #[derive(Clone)]
 pub struct EmbeddedDb {
     /// Shared by every clone; redb allows many readers and one writer at a time.
     db: Arc<Database>,
     /// What is committed and what is durable (see above).
     group: Arc<Group>,
+    /// Turns for reads on the blocking pool (see above).
+    readers: Arc<Semaphore>,
     /// The service name: what `Debug` shows (redb's own `Debug` shows nothing).
     name: Arc<str>,
 }
@@ -66,6 +78,9 @@ struct Group {
 /// covers them too: redb holds its one write transaction through a commit's `fsync`, so a
 /// writer that gets in after the flush waits for it and then for the next one.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Reads of one database running on the blocking pool at once.
+const READERS: usize = 8;
 
 /// A writer inside a write transaction, counted until it leaves.
 struct Writing<'a>(&'a Group);
@@ -191,6 +206,7 @@ impl EmbeddedDb {
         Ok(Self {
             db: Arc::new(db),
             group: Arc::default(),
+            readers: Arc::new(Semaphore::new(READERS)),
             name: name.into(),
         })
     }
@@ -209,12 +225,18 @@ impl EmbeddedDb {
         F: FnOnce(&ReadTransaction) -> Result<T, E> + Send + 'static,
     {
         let (db, group) = (Arc::clone(&self.db), Arc::clone(&self.group));
+        let turn = Arc::clone(&self.readers)
+            .acquire_owned()
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(StoreError::from)?;
             // Read after the transaction began: every commit it sees is counted.
             let seen = group.seen();
-            let value = f(&txn)?;
+            let value = f(&txn);
             drop(txn);
+            drop(turn);
+            let value = value?;
             group.wait_durable(&db, seen)?;
             Ok(value)
         })

@@ -37,6 +37,7 @@ pub async fn run_all<S: ContextStore, F: Future<Output = S>>(open: impl Fn() -> 
     let store = Arc::new(store);
     concurrent_appends_stay_gap_free(&store).await;
     drop(store);
+    merged_histories_are_listed_and_watched_together(open().await).await;
     data_survives_reopening(open).await;
 }
 
@@ -397,6 +398,144 @@ pub async fn concurrent_appends_stay_gap_free<S: ContextStore>(store: &Arc<S>) {
     versions.sort_unstable();
     assert_eq!(versions, (1..=16).collect::<Vec<_>>());
     assert_eq!(sequences(&events(&**store, t, "alice").await), versions);
+}
+
+/// `(customer, sequence)` of each event, for comparing interleaved histories.
+fn positions(events: &[Event]) -> Vec<(String, u64)> {
+    events
+        .iter()
+        .map(|e| (e.customer_id.clone(), e.sequence))
+        .collect()
+}
+
+/// The next event a watch sends, as `(customer, sequence)`; panics when it ends or fails,
+/// or sends nothing for ten seconds (a stuck watch, not a slow one).
+async fn next_of(watch: &mut crate::Events) -> (String, u64) {
+    use futures::StreamExt as _;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), watch.next()).await {
+        Ok(Some(Ok(event))) => (event.customer_id, event.sequence),
+        Ok(Some(Err(err))) => panic!("the watch failed: {err}"),
+        Ok(None) => panic!("the watch ended"),
+        Err(_) => panic!("the watch sent nothing"),
+    }
+}
+
+/// Through [`History`](crate::History) on this store: `ListEvents` and `WatchContext` with
+/// merged ids serve every named history, each event under the id and sequence it was
+/// recorded with, in the order the store recorded them, across pages; a page token is bound
+/// to the ids it was issued for; the watch then wakes for appends under any of the ids, and
+/// resumes each history from its own position.
+pub async fn merged_histories_are_listed_and_watched_together<S: ContextStore>(store: S) {
+    let t = "conf-merged";
+    let history = crate::History::new(store, baton_runtime::shutdown::Shutdown::new());
+    let append = |customer: &str, key: &str| {
+        let append = crate::history::Append {
+            tenant_id: t.into(),
+            customer_id: customer.into(),
+            event: Event {
+                payload: Some(started("merged")),
+                ..Event::default()
+            },
+            idempotency_key: format!("merged-{key}"),
+            request_digest: digest::of(&AppendEventRequest {
+                idempotency_key: key.into(),
+                ..AppendEventRequest::default()
+            }),
+            expected_version: 0,
+        };
+        let history = history.clone();
+        async move {
+            match history.append(append).await {
+                Ok(appended) => appended.event,
+                Err(err) => panic!("append failed: {err}"),
+            }
+        }
+    };
+    let order = [
+        ("survivor", 1),
+        ("retired-a", 1),
+        ("survivor", 2),
+        ("retired-b", 1),
+        ("retired-a", 2),
+        ("survivor", 3),
+    ];
+    for (n, (customer, _)) in order.iter().enumerate() {
+        append(customer, &format!("k{n}")).await;
+    }
+    let expected: Vec<(String, u64)> = order.iter().map(|(c, s)| ((*c).into(), *s)).collect();
+    let merged: Vec<String> = vec!["retired-a".into(), "retired-b".into()];
+
+    let mut listed = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = match history.list_events(t, "survivor", &merged, 4, &token).await {
+            Ok(page) => page,
+            Err(err) => panic!("list_events failed: {err}"),
+        };
+        pages += 1;
+        listed.extend(positions(&page.events));
+        match page.next_page_token {
+            Some(next) => token = next,
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end");
+    }
+    assert_eq!(listed, expected, "every history, in the order recorded");
+    assert_eq!(pages, 2, "a page of 4, then the last 2");
+
+    let first = history
+        .list_events(t, "survivor", &merged, 2, "")
+        .await
+        .ok()
+        .and_then(|page| page.next_page_token);
+    let Some(first) = first else {
+        panic!("a first page of 2 of 6 has a next page");
+    };
+    for other in [
+        &merged[..1],
+        &["retired-b".into(), "retired-a".into()][..],
+        &[],
+    ] {
+        assert!(
+            matches!(
+                history.list_events(t, "survivor", other, 2, &first).await,
+                Err(Error::MalformedPageToken)
+            ),
+            "a token of another listing: {other:?}"
+        );
+    }
+    let own = history.list_events(t, "survivor", &[], 0, "").await;
+    assert_eq!(
+        own.map(|page| positions(&page.events)).ok(),
+        Some(vec![
+            ("survivor".into(), 1),
+            ("survivor".into(), 2),
+            ("survivor".into(), 3)
+        ]),
+        "without merged ids, the customer's own history only"
+    );
+
+    let mut watch = history.watch_merged(t, "survivor", 0, &merged, &[]);
+    for want in &expected {
+        assert_eq!(
+            &next_of(&mut watch).await,
+            want,
+            "stored, in recorded order"
+        );
+    }
+    append("retired-b", "live-b").await;
+    assert_eq!(next_of(&mut watch).await, ("retired-b".into(), 2));
+    append("survivor", "live-s").await;
+    assert_eq!(next_of(&mut watch).await, ("survivor".into(), 4));
+
+    // Resumed from each history's own position: what came after it, nothing before.
+    let mut resumed = history.watch_merged(t, "survivor", 3, &merged, &[2, 1]);
+    assert_eq!(next_of(&mut resumed).await, ("retired-b".into(), 2));
+    assert_eq!(next_of(&mut resumed).await, ("survivor".into(), 4));
+    append("retired-a", "live-a").await;
+    assert_eq!(next_of(&mut resumed).await, ("retired-a".into(), 3));
+    assert_eq!(next_of(&mut watch).await, ("retired-a".into(), 3));
 }
 
 /// Acknowledged appends are still there after the store is closed and opened again, and

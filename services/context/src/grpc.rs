@@ -14,7 +14,7 @@ use baton_proto::v1::{
     GetContextRequest, GetContextResponse, ListEventsRequest, ListEventsResponse,
     WatchContextRequest, WatchContextResponse, context_service_server::ContextService,
 };
-use tokio_stream::{Stream, StreamExt as _, wrappers::ReceiverStream};
+use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 use tracing::{Span, field::Empty};
 
@@ -135,6 +135,7 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
             .list_events(
                 &req.tenant_id,
                 &req.customer_id,
+                &req.merged_ids,
                 req.page_size as usize,
                 &req.page_token,
             )
@@ -157,10 +158,14 @@ impl<S: ContextStore> ContextService for ContextGrpc<S> {
         req.tenant_id = caller.tenant(&req.tenant_id)?;
         validate::watch(&req).check()?;
         record_ids(&req.tenant_id, &req.customer_id);
-        let events = self
-            .history
-            .watch(&req.tenant_id, &req.customer_id, req.after_version);
-        let stream = ReceiverStream::new(events).map(|item| {
+        let events = self.history.watch_merged(
+            &req.tenant_id,
+            &req.customer_id,
+            req.after_version,
+            &req.merged_ids,
+            &req.merged_after_versions,
+        );
+        let stream = events.map(|item| {
             item.map(|event| WatchContextResponse { event: Some(event) })
                 .map_err(Status::from)
         });

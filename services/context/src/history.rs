@@ -1,12 +1,11 @@
 //! The customer history: appends, snapshots, pages, watches and erasure, on any
 //! [`ContextStore`]. Requests arrive here already validated; nothing here knows about gRPC.
 
-use std::sync::Arc;
+use std::{collections::VecDeque, sync::Arc};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use baton_proto::v1::{ContextSnapshot, Event, ForgetCustomerResponse, event::Payload};
 use baton_runtime::{shutdown::Shutdown, time};
-use tokio::sync::mpsc;
 
 use crate::{
     Error,
@@ -155,11 +154,15 @@ impl<S: ContextStore> History<S> {
         ))
     }
 
-    /// One page of the customer's events, oldest first.
+    /// One page of the customer's events, oldest first; with `merged_ids` (the ids merged
+    /// into the customer) the pages hold their histories too, each in sequence order and
+    /// interleaved by when the store recorded the events (`recorded_at`, then the order of
+    /// the ids).
     pub async fn list_events(
         &self,
         tenant_id: &str,
         customer_id: &str,
+        merged_ids: &[String],
         page_size: usize,
         page_token: &str,
     ) -> Result<Page, Error> {
@@ -167,6 +170,12 @@ impl<S: ContextStore> History<S> {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
         };
+        if !merged_ids.is_empty() {
+            let mut ids = Vec::with_capacity(merged_ids.len() + 1);
+            ids.push(customer_id.to_owned());
+            ids.extend_from_slice(merged_ids);
+            return self.list_merged(tenant_id, &ids, size, page_token).await;
+        }
         let after = decode_page_token(page_token)?;
         // One more than asked tells whether another page exists without a second read.
         let mut events = self
@@ -185,22 +194,83 @@ impl<S: ContextStore> History<S> {
         })
     }
 
+    /// A page of several histories merged. Each is read one past the page size from where
+    /// the token says it got to: the page takes at most `size` events of all of them, so a
+    /// history whose read was used up was read to its end, and the merge never passes over an
+    /// event it did not read.
+    async fn list_merged(
+        &self,
+        tenant_id: &str,
+        ids: &[String],
+        size: usize,
+        page_token: &str,
+    ) -> Result<Page, Error> {
+        let mut positions = decode_merged_token(page_token, ids)?;
+        let mut queues = Vec::with_capacity(ids.len());
+        for (id, after) in ids.iter().zip(&positions) {
+            let read = self
+                .store
+                .events_after(tenant_id, id, *after, size + 1)
+                .await?;
+            queues.push(VecDeque::from(read));
+        }
+        let mut events = Vec::with_capacity(size);
+        while events.len() < size {
+            let earliest = queues
+                .iter()
+                .enumerate()
+                .filter_map(|(i, queue)| queue.front().map(|event| watch::order(event, i)))
+                .min();
+            let Some((.., i)) = earliest else { break };
+            let Some(event) = queues[i].pop_front() else {
+                break;
+            };
+            positions[i] = event.sequence;
+            events.push(event);
+        }
+        let next_page_token = queues
+            .iter()
+            .any(|queue| !queue.is_empty())
+            .then(|| encode_merged_token(&positions, ids));
+        Ok(Page {
+            events,
+            next_page_token,
+        })
+    }
+
     /// Streams the customer's events with a sequence above `after_version`: the stored ones,
     /// then new ones as they are appended, in order and without gaps. The stream ends when
-    /// the receiver is dropped, the server shuts down or the customer is erased.
-    pub fn watch(
+    /// it is dropped, the server shuts down or the customer is erased.
+    pub fn watch(&self, tenant_id: &str, customer_id: &str, after_version: u64) -> watch::Events {
+        self.watch_merged(tenant_id, customer_id, after_version, &[], &[])
+    }
+
+    /// [`watch`](Self::watch) of the customer and the ids merged into it: each history from
+    /// its own position (`merged_after[i]` for `merged_ids[i]`, 0 where there is none), in
+    /// its own order and without gaps, stored events interleaved by when they were recorded.
+    /// It ends when any of the histories is erased.
+    pub fn watch_merged(
         &self,
         tenant_id: &str,
         customer_id: &str,
         after_version: u64,
-    ) -> mpsc::Receiver<Result<Event, Error>> {
-        watch::spawn(
+        merged_ids: &[String],
+        merged_after: &[u64],
+    ) -> watch::Events {
+        let mut histories = Vec::with_capacity(merged_ids.len() + 1);
+        histories.push((customer_id.to_owned(), after_version));
+        histories.extend(
+            merged_ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), merged_after.get(i).copied().unwrap_or(0))),
+        );
+        watch::open(
             Arc::clone(&self.store),
             &self.hub,
             self.shutdown.clone(),
             tenant_id,
-            customer_id,
-            after_version,
+            histories,
         )
     }
 
@@ -236,6 +306,49 @@ fn decode_page_token(token: &str) -> Result<u64, Error> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// A fingerprint of the ids a merged listing reads, so that a token is refused for another
+/// set of ids (FNV-1a over the ids, each ended by a byte no id holds).
+fn fingerprint(ids: &[String]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in ids.iter().flat_map(|id| id.bytes().chain([0xff])) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The token of a merged listing: the fingerprint of its ids, then the sequence each
+/// history got to, in the order of `ids`.
+fn encode_merged_token(positions: &[u64], ids: &[String]) -> String {
+    let mut bytes = Vec::with_capacity(8 * (positions.len() + 1));
+    bytes.extend_from_slice(&fingerprint(ids).to_be_bytes());
+    for position in positions {
+        bytes.extend_from_slice(&position.to_be_bytes());
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Where each of `ids` continues after; the empty token starts them all at the beginning.
+/// A token of another listing (another set of ids, or a single history's) is malformed.
+fn decode_merged_token(token: &str, ids: &[String]) -> Result<Vec<u64>, Error> {
+    if token.is_empty() {
+        return Ok(vec![0; ids.len()]);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| Error::MalformedPageToken)?;
+    if bytes.len() != 8 * (ids.len() + 1) {
+        return Err(Error::MalformedPageToken);
+    }
+    let mut words = bytes
+        .chunks_exact(8)
+        .map(|chunk| u64::from_be_bytes(chunk.try_into().unwrap_or_default()));
+    if words.next() != Some(fingerprint(ids)) {
+        return Err(Error::MalformedPageToken);
+    }
+    Ok(words.collect())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -253,10 +366,49 @@ mod tests {
         assert_eq!(decode_page_token("").ok(), Some(0));
     }
 
+    #[test]
+    fn a_merged_token_is_refused_for_other_ids_and_a_single_token_for_merged_ones() {
+        let ids = |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).into()).collect() };
+        let token = encode_merged_token(&[3, 9], &ids(&["a", "b"]));
+        assert_eq!(
+            decode_merged_token(&token, &ids(&["a", "b"])).ok(),
+            Some(vec![3, 9])
+        );
+        for other in [ids(&["b", "a"]), ids(&["a", "c"]), ids(&["ab", ""])] {
+            assert!(
+                matches!(
+                    decode_merged_token(&token, &other),
+                    Err(Error::MalformedPageToken)
+                ),
+                "{other:?}"
+            );
+        }
+        assert!(matches!(
+            decode_merged_token(&token, &ids(&["a", "b", "c"])),
+            Err(Error::MalformedPageToken)
+        ));
+        assert!(matches!(
+            decode_merged_token(&encode_page_token(3), &ids(&["a", "b"])),
+            Err(Error::MalformedPageToken)
+        ));
+        assert_eq!(
+            decode_merged_token("", &ids(&["a", "b"])).ok(),
+            Some(vec![0, 0])
+        );
+    }
+
     proptest! {
         #[test]
         fn page_tokens_round_trip(sequence: u64) {
             prop_assert_eq!(decode_page_token(&encode_page_token(sequence)).ok(), Some(sequence));
+        }
+
+        #[test]
+        fn merged_page_tokens_round_trip(positions in proptest::collection::vec(any::<u64>(), 2..34)) {
+            let ids: Vec<String> = (0..positions.len()).map(|n| format!("cust-{n}")).collect();
+            let token = encode_merged_token(&positions, &ids);
+            prop_assert!(token.len() <= 512);
+            prop_assert_eq!(decode_merged_token(&token, &ids).ok(), Some(positions));
         }
     }
 }

@@ -20,8 +20,10 @@ use baton_proto::v1::Event;
 use tokio::sync::{broadcast, watch};
 
 /// Events buffered per watched customer before a slow watcher lags (and then catches up
-/// from the store).
-const CAPACITY: usize = 256;
+/// from the store). The channel allocates every slot when it is made, so this is paid per
+/// watched customer whether or not anything happens: a customer's events arrive at the pace
+/// of a conversation, and a watcher that misses some reads them from the store.
+const CAPACITY: usize = 16;
 
 type Key = (String, String);
 

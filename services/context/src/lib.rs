@@ -11,7 +11,8 @@
 //! - [`view`]: the pure fold from events to the view, and the snapshot bounds.
 //! - [`history`]: the domain: appends (ids, clocks, publishing to watchers), snapshots,
 //!   pages, watches and erasure over any store. No gRPC types.
-//! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap).
+//! - `watch`: one gap-free watch (store read, then live events, re-reading on any gap): a
+//!   stream the response polls, with no task, channel or thread of its own.
 //! - `hub`: the in-process fan-out of committed events to watchers, and the [`store::Feed`]
 //!   through which a shared store reports changes made by other processes.
 //! - [`store`]: the [`ContextStore`] trait, the embedded redb implementation and the Redis one.
@@ -22,7 +23,9 @@
 //!
 //! Merges are reads, not writes: history stays under the id it was recorded for, and a
 //! `GetContext` that names the ids merged into a customer shows their histories as one
-//! ([`view::snapshot_of_merged`]). An unmerge has nothing to undo.
+//! ([`view::snapshot_of_merged`]); `ListEvents` and `WatchContext` that name them list and
+//! stream every named history, each under its own id and sequence. An unmerge has nothing to
+//! undo.
 //!
 //! Invariants: a customer's sequences run 1, 2, 3, ... without gaps; the stored view is always
 //! the fold of the stored events (both change in one transaction); an acknowledged append is
@@ -50,6 +53,7 @@ pub use error::Error;
 pub use grpc::ContextGrpc;
 pub use history::History;
 pub use store::{ContextStore, EmbeddedContextStore, RedisContextStore};
+pub use watch::Events;
 
 /// The gRPC service over `store`, ready to add to a server. Watches end when `shutdown` fires.
 pub fn grpc_service<S: ContextStore>(

@@ -27,8 +27,9 @@ const MAX_METHODS: usize = 16;
 const MAX_SKILLS: usize = 64;
 /// Longest skill name.
 const MAX_SKILL_LEN: usize = 64;
-/// Longest page token (the service issues short ones).
-const MAX_PAGE_TOKEN_LEN: usize = 64;
+/// Longest page token: the service issues 11 characters for one history, and for a listing
+/// with merged ids 8 bytes per history and 8 more in base64 (363 characters at most).
+const MAX_PAGE_TOKEN_LEN: usize = 512;
 /// Most ids merged into one customer that a context read may name.
 pub const MAX_MERGED_IDS: usize = 32;
 /// The largest request message the server decodes. The largest at the contract's limits is
@@ -87,12 +88,21 @@ fn check_merged_ids(v: &mut Violations, customer_id: &str, merged_ids: &[String]
 pub fn list_events(req: &ListEventsRequest) -> Violations {
     let mut v = customer(&req.tenant_id, &req.customer_id);
     v.text("page_token", &req.page_token, MAX_PAGE_TOKEN_LEN);
+    check_merged_ids(&mut v, &req.customer_id, &req.merged_ids);
     v
 }
 
 /// Checks a watch.
 pub fn watch(req: &WatchContextRequest) -> Violations {
-    customer(&req.tenant_id, &req.customer_id)
+    let mut v = customer(&req.tenant_id, &req.customer_id);
+    check_merged_ids(&mut v, &req.customer_id, &req.merged_ids);
+    if req.merged_after_versions.len() > req.merged_ids.len() {
+        v.add(
+            "merged_after_versions",
+            "must have at most as many entries as merged_ids",
+        );
+    }
+    v
 }
 
 /// Checks an erasure.

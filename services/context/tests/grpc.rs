@@ -140,6 +140,7 @@ impl Harness {
                 customer_id: customer.into(),
                 page_size,
                 page_token: page_token.into(),
+                merged_ids: Vec::new(),
             })
             .await
             .map(tonic::Response::into_inner)
@@ -156,6 +157,7 @@ impl Harness {
                 tenant_id: tenant.into(),
                 customer_id: customer.into(),
                 after_version: after,
+                ..Default::default()
             })
             .await
             .expect("watch")
@@ -637,6 +639,46 @@ async fn malformed_requests_name_their_fields() {
         .expect_err("no customer");
     assert_eq!(fields(&status), ["customer_id"]);
 
+    // Merged ids are checked on pages and watches as on snapshots.
+    let merged = |ids: &[&str]| -> Vec<String> { ids.iter().map(|id| (*id).into()).collect() };
+    let status = h
+        .client
+        .list_events(ListEventsRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            merged_ids: merged(&["cust-2", "cust-1", "", "cust-2"]),
+            ..ListEventsRequest::default()
+        })
+        .await
+        .expect_err("bad merged ids");
+    assert_eq!(
+        fields(&status),
+        ["merged_ids[1]", "merged_ids[2]", "merged_ids[3]"]
+    );
+    let status = h
+        .client
+        .watch_context(WatchContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            merged_ids: (0..=32).map(|n| format!("cust-m{n}")).collect(),
+            ..WatchContextRequest::default()
+        })
+        .await
+        .expect_err("too many merged ids");
+    assert_eq!(fields(&status), ["merged_ids"]);
+    let status = h
+        .client
+        .watch_context(WatchContextRequest {
+            tenant_id: "t1".into(),
+            customer_id: "cust-1".into(),
+            merged_ids: merged(&["cust-2"]),
+            merged_after_versions: vec![1, 2],
+            ..WatchContextRequest::default()
+        })
+        .await
+        .expect_err("more positions than merged ids");
+    assert_eq!(fields(&status), ["merged_after_versions"]);
+
     // Nothing malformed was stored.
     assert_eq!(h.context("t1", "cust-1").await.version, 0);
 }
@@ -676,6 +718,7 @@ async fn a_caller_of_one_tenant_is_refused_every_other_tenant() {
                     tenant_id: "globex".into(),
                     customer_id: "cust-1".into(),
                     after_version: 0,
+                    ..Default::default()
                 })
                 .await
                 .map(drop),
@@ -822,6 +865,7 @@ async fn a_call_that_reached_the_service_without_a_principal_is_unauthenticated(
             tenant_id: "t1".into(),
             customer_id: "cust-1".into(),
             after_version: 0,
+            ..Default::default()
         })
         .await
         .expect_err("no principal");

@@ -522,11 +522,9 @@ mod tests {
     }
 
     /// The next thing a watch sends within `wait`: `Some(sequence)`, or `None` when it ended.
-    async fn next_within(
-        watch: &mut tokio::sync::mpsc::Receiver<Result<Event, Error>>,
-        wait: Duration,
-    ) -> Option<u64> {
-        tokio::time::timeout(wait, watch.recv())
+    async fn next_within(watch: &mut crate::watch::Events, wait: Duration) -> Option<u64> {
+        use futures::StreamExt as _;
+        tokio::time::timeout(wait, watch.next())
             .await
             .expect("the watch answers in time")
             .map(|item| item.expect("no error").sequence)
@@ -599,6 +597,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_merged_watch_hears_of_appends_under_a_merged_id_through_another_replica() {
+        let server = RedisServer::start();
+        let shutdown = baton_runtime::shutdown::Shutdown::new();
+        let watching = History::new(open(&server).await, shutdown.clone());
+        let writing = History::new(open(&server).await, shutdown.clone());
+        writing
+            .append(append_of("survivor", "s1"))
+            .await
+            .expect("append");
+        let merged = ["retired".to_owned()];
+        let mut watch = watching.watch_merged("t-watch", "survivor", 0, &merged, &[]);
+        async fn next(watch: &mut crate::Events) -> (String, u64) {
+            use futures::StreamExt as _;
+            let event = tokio::time::timeout(Duration::from_secs(2), watch.next())
+                .await
+                .expect("the watch answers in time")
+                .expect("the watch goes on")
+                .expect("no error");
+            (event.customer_id, event.sequence)
+        }
+        assert_eq!(next(&mut watch).await, ("survivor".to_owned(), 1));
+        for n in 1..=2u64 {
+            writing
+                .append(append_of("retired", &format!("r{n}")))
+                .await
+                .expect("append under the merged id through the other replica");
+            assert_eq!(next(&mut watch).await, ("retired".to_owned(), n));
+        }
+        shutdown.trigger();
+    }
+
+    #[tokio::test]
     async fn a_watch_hears_of_appends_and_erasure_through_another_replica_without_polling() {
         let server = RedisServer::start();
         let shutdown = baton_runtime::shutdown::Shutdown::new();
@@ -627,9 +657,10 @@ mod tests {
             .forget("t-watch", "c1")
             .await
             .expect("erase through the other replica");
-        let ended = tokio::time::timeout(Duration::from_secs(1), watch.recv())
-            .await
-            .expect("the watch ends promptly");
+        let ended =
+            tokio::time::timeout(Duration::from_secs(1), futures::StreamExt::next(&mut watch))
+                .await
+                .expect("the watch ends promptly");
         assert!(
             ended.is_none(),
             "the watch ends, it does not send: {ended:?}"
@@ -674,7 +705,11 @@ mod tests {
                 .await
                 .expect("append while the watching replica is deaf");
         }
-        let unheard = tokio::time::timeout(Duration::from_millis(300), watch.recv()).await;
+        let unheard = tokio::time::timeout(
+            Duration::from_millis(300),
+            futures::StreamExt::next(&mut watch),
+        )
+        .await;
         assert!(
             unheard.is_err(),
             "nothing can reach the watch yet: {unheard:?}"
