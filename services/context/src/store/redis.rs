@@ -681,6 +681,32 @@ mod tests {
             next_within(&mut watch, Duration::from_secs(5)).await,
             Some(1)
         );
+        // Both replicas are subscribed, and what the watch was told of that (a subscription
+        // made is a resync) is taken now: below, only what reaches it after the cut counts.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let clients: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query_async(&mut admin)
+                .await
+                .expect("client list");
+            if clients.lines().count() >= 2 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "both replicas subscribe"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let quiet = tokio::time::timeout(
+            Duration::from_millis(300),
+            futures::StreamExt::next(&mut watch),
+        )
+        .await;
+        assert!(quiet.is_err(), "nothing new yet: {quiet:?}");
 
         // New connections are refused (established ones stay signed in), so the watching
         // replica's subscription stays down while appends are announced to nobody.
