@@ -251,6 +251,16 @@ pub fn dev_credentials(config: &MeshConfig) -> DevCredentials {
     DevCredentials::load(&config.data_dir).expect("the mesh created development credentials")
 }
 
+/// The number after `name` among a bench's command-line arguments; `default` when `name` is
+/// absent or not followed by a number.
+pub fn number_arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A port of 127.0.0.1 nothing listens on now, for a server whose address must be known
 /// before it starts (a routing replica advertising where it is).
 pub fn free_port() -> u16 {

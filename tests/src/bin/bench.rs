@@ -586,13 +586,7 @@ fn run_child_with(settings: Settings, mode: &str, extra: &[&str]) -> Vec<String>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| -> u64 {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let arg = |name: &str, default: u64| baton_tests::number_arg(&args, name, default);
     let settings = Settings {
         secs: arg("--secs", 10),
         warmup_secs: arg("--warmup-secs", 2),

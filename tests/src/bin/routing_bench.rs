@@ -301,13 +301,7 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: usize| -> usize {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let arg = |name: &str, default: usize| baton_tests::number_arg(&args, name, default);
     let large = Floor {
         agents: arg("--agents", 7_500),
         queues: arg("--queues", 500),

@@ -537,13 +537,7 @@ async fn parent(settings: Settings) -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: usize| -> usize {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
+    let arg = |name: &str, default: usize| baton_tests::number_arg(&args, name, default);
     let redis = args.iter().any(|a| a == "--redis");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
