@@ -45,6 +45,9 @@ pub enum DeskError {
 pub struct Desk {
     /// The agent.
     pub agent_id: String,
+    /// The agent as routing knew it when the session opened: its presence, and the contacts
+    /// it holds (a desk that reconnects picks those up again).
+    pub welcome: pb::Agent,
     /// How long to wait for the server.
     patience: Duration,
     /// Messages to the server.
@@ -77,12 +80,16 @@ impl Desk {
             .into_inner();
         let mut desk = Desk {
             agent_id: agent_id.to_owned(),
+            welcome: pb::Agent::default(),
             patience,
             tx,
             rx,
         };
         match desk.next().await? {
-            Event::Welcome(_) => Ok(desk),
+            Event::Welcome(agent) => {
+                desk.welcome = agent;
+                Ok(desk)
+            }
             other => Err(desk.unexpected("a welcome", &other)),
         }
     }
