@@ -13,6 +13,8 @@
 //! - no contact is ever connected to two agents at once, and no agent ever holds more than its
 //!   capacity on a channel (checked on every connection a desk is told of);
 //! - every token a connected desk receives opens, for that agent, to the contact's customer;
+//! - a desk that reconnects picks up the contacts its welcome says it holds (a connection
+//!   accepted as its stream ended is never heard of on the stream);
 //! - no warm transfer stalls: each is taken by another agent (the one holding it lets go as
 //!   that agent is connected) or comes back to its agent after the escalation timeout.
 //!
@@ -20,7 +22,7 @@
 //! `BATON_SIM_TENANTS` and `BATON_SIM_SEED` size and seed it (`make sim`: 200 agents and 5,000
 //! contacts).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -135,6 +137,9 @@ struct Floor {
     transfers: u64,
     warm_taken: u64,
     warm_returned: u64,
+    /// Contacts a reconnected desk picked up from its welcome (their connection was never
+    /// heard of on the stream that ended).
+    resumed: u64,
     rejects: u64,
     lapses: u64,
     drops: u64,
@@ -233,6 +238,8 @@ async fn agent_life(
             2
         }
     };
+    // The contacts this agent is working on (or handing on), across reconnects.
+    let working: Arc<Mutex<HashSet<String>>> = Arc::default();
     while !done.is_triggered() {
         let mut routing = replicas[rng.below(replicas.len() as u64) as usize].clone();
         let desk = tokio::select! {
@@ -256,6 +263,46 @@ async fn agent_life(
                 continue;
             }
         };
+        // A desk that reconnects is told the contacts the agent holds: one whose connection
+        // it never heard of (the stream ended as it was accepted) is picked up here.
+        for contact_id in std::mem::take(&mut desk.welcome.active_contact_ids) {
+            if lock_set(&working).contains(&contact_id) {
+                continue;
+            }
+            let request = pb::GetContactRequest {
+                tenant_id: tenant.clone(),
+                contact_id: contact_id.clone(),
+            };
+            let Ok(answer) = routing.get_contact(request).await else {
+                continue;
+            };
+            let Some(contact) = answer.into_inner().contact else {
+                continue;
+            };
+            if contact.state != pb::ContactState::Connected as i32
+                || contact.agent_id != agent_id
+                || !contact.holding_agent_id.is_empty()
+            {
+                continue;
+            }
+            floor.lock().expect("floor").resumed += 1;
+            floor
+                .lock()
+                .expect("floor")
+                .connected(&agent_id, &contact, capacity(contact.channel));
+            let mut through = vec![routing.clone()];
+            through.extend(replicas.iter().cloned());
+            work_on(
+                through,
+                tenant.clone(),
+                agent_id.clone(),
+                tier,
+                contact,
+                (rng.below(250) + 20, rng.below(100)),
+                floor.clone(),
+                working.clone(),
+            );
+        }
         let mut tokens: HashMap<String, Vec<u8>> = HashMap::new();
         loop {
             let event = tokio::select! {
@@ -295,12 +342,16 @@ async fn agent_life(
                     // Through the replica the desk is on first, then the others.
                     let mut through = vec![routing.clone()];
                     through.extend(replicas.iter().cloned());
-                    let (tenant, agent_id, floor) =
-                        (tenant.clone(), agent_id.clone(), floor.clone());
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(work)).await;
-                        hand_on(&through, &tenant, &agent_id, tier, contact, what, &floor).await;
-                    });
+                    work_on(
+                        through,
+                        tenant.clone(),
+                        agent_id.clone(),
+                        tier,
+                        contact,
+                        (work, what),
+                        floor.clone(),
+                        working.clone(),
+                    );
                 }
                 _ => {}
             }
@@ -312,6 +363,32 @@ async fn agent_life(
         drop(desk);
         tokio::time::sleep(Duration::from_millis(rng.below(200))).await;
     }
+}
+
+fn lock_set(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock().expect("working set")
+}
+
+/// Works on a contact for `work` ms, then hands it on (`what` decides how), in the
+/// background; the contact is in `working` until then.
+#[allow(clippy::too_many_arguments)]
+fn work_on(
+    through: Vec<Client>,
+    tenant: String,
+    agent_id: String,
+    tier: u32,
+    contact: pb::Contact,
+    (work, what): (u64, u64),
+    floor: Arc<Mutex<Floor>>,
+    working: Arc<Mutex<HashSet<String>>>,
+) {
+    lock_set(&working).insert(contact.contact_id.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(work)).await;
+        let contact_id = contact.contact_id.clone();
+        hand_on(&through, &tenant, &agent_id, tier, contact, what, &floor).await;
+        lock_set(&working).remove(&contact_id);
+    });
 }
 
 /// Accepts without waiting for the connection (it comes as an event the loop handles).
@@ -643,12 +720,14 @@ async fn simulate(stores: Stores, replicated: bool) {
     // Every contact ends: the desks keep working until none is left.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120 + contacts / 20);
     let mut open = started.clone();
+    let mut last_seen: HashMap<String, pb::Contact> = HashMap::new();
     while !open.is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{} contacts never ended, e.g. {:?}; floor: {:?}",
+            "{} contacts never ended, e.g. {:?}, last seen as {:?}; floor: {:?}",
             open.len(),
             open.first(),
+            open.first().and_then(|(_, id)| last_seen.get(id)),
             floor.lock().expect("floor")
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -669,6 +748,7 @@ async fn simulate(stores: Stores, replicated: bool) {
             .contact
             .expect("contact");
             if contact.state != pb::ContactState::Ended as i32 {
+                last_seen.insert(contact_id.clone(), contact);
                 still.push((tenant, contact_id));
             }
         }
@@ -683,7 +763,7 @@ async fn simulate(stores: Stores, replicated: bool) {
     eprintln!(
         "simulation: seed {seed}, {agents} agents, {contacts} contacts, {tenants} tenants: {} \
          connections, {} transfers ({} warm taken, {} warm returned), {} ended by desks, {} \
-         rejects, {} lapses, {} dropped streams",
+         rejects, {} lapses, {} dropped streams, {} contacts picked up on reconnecting",
         floor.connections,
         floor.transfers,
         floor.warm_taken,
@@ -691,7 +771,8 @@ async fn simulate(stores: Stores, replicated: bool) {
         floor.ended,
         floor.rejects,
         floor.lapses,
-        floor.drops
+        floor.drops,
+        floor.resumed
     );
     assert!(
         floor.warm.is_empty(),
