@@ -183,6 +183,11 @@ pub struct MeshConfig {
     /// another takes them over.
     #[arg(long, env = "BATON_ROUTING_LEASE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub routing_lease_secs: u64,
+    /// RoutingService on Redis: whether replicas even out their shares of the shards, so a
+    /// replica that joins is handed some (experimental: off until the routing simulation
+    /// passes with it; without it a shard moves only when its holder stops or dies).
+    #[arg(long, env = "BATON_ROUTING_REBALANCE", default_value_t = false)]
+    pub routing_rebalance: bool,
     /// RoutingService on Redis: the url other routing replicas reach this one at
     /// (`http://$(POD_IP):50054`), so a call that reaches a replica not routing its tenant is
     /// sent on. Unset: this replica assumes it is the only one.
@@ -291,6 +296,7 @@ impl MeshConfig {
             priority_aging_secs: 60,
             routing_shards: 16,
             routing_lease_secs: 10,
+            routing_rebalance: false,
             routing_advertise_url: String::new(),
             routing_peer_server_name: "routing".to_owned(),
             default_region: None,

@@ -517,6 +517,7 @@ async fn routing<S: baton_routing::RoutingStore>(
             },
             exclusive: false,
             drain,
+            rebalance: config.routing_rebalance,
         }
     };
     let (svc, handed_back) =

@@ -16,7 +16,8 @@
 //! `lease / 3` a replica renews its leases (a shard it failed to renew, or whose commit was
 //! fenced, is given up at once: its sessions end and desks reconnect), and takes the shards
 //! whose holder let them lapse, which is how the contacts of a replica that died are taken
-//! over. Replicas announce themselves in the store, and a replica holding two or more shards
+//! over. With rebalancing on ([`ShardConfig::rebalance`], experimental and off by default)
+//! replicas announce themselves in the store, and a replica holding two or more shards
 //! beyond the one holding the fewest hands it half the difference, passing each lease on
 //! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the
 //! stop signal a replica withdraws its announcement, ends its shards' sessions, waits for
@@ -65,6 +66,9 @@ pub struct ShardConfig {
     pub exclusive: bool,
     /// How long, at the stop signal, calls in flight have before the shards are handed back.
     pub drain: Duration,
+    /// Whether replicas even out their shares (see [`Shards::run`]); off, a shard moves only
+    /// when its holder stops or dies.
+    pub rebalance: bool,
 }
 
 impl ShardConfig {
@@ -77,6 +81,7 @@ impl ShardConfig {
             peers: ClientConfig::default(),
             exclusive: true,
             drain: Duration::from_secs(20),
+            rebalance: false,
         }
     }
 }
@@ -354,7 +359,7 @@ impl<S: RoutingStore> Shards<S> {
             self.take_lapsed().await;
             self.rebalance().await;
         }
-        if self.sharing()
+        if self.rebalancing()
             && let Err(err) = self.store.leave(&self.replica).await
         {
             tracing::warn!(error = %err, "routing replica could not withdraw its announcement; it lapses instead");
@@ -447,12 +452,17 @@ impl<S: RoutingStore> Shards<S> {
         !self.config.exclusive && !self.config.address.is_empty()
     }
 
+    /// Whether this replica evens out shares with the others.
+    fn rebalancing(&self) -> bool {
+        self.config.rebalance && self.sharing()
+    }
+
     /// Announces this replica, takes up the shards handed to it, and hands shards to the
     /// replica holding the fewest while it holds at least two more than that one, half the
     /// difference at a time: how a replica that joins gets its share, and how the shards of
     /// one that died even out again after the survivors took them.
     async fn rebalance(&self) {
-        if !self.sharing() {
+        if !self.rebalancing() {
             return;
         }
         let members = match self

@@ -241,6 +241,7 @@ async fn a_replica_that_joins_is_handed_its_share_of_the_tenants_with_their_wait
     let stores = Stores::redis();
     let mut config = first(&stores);
     config.routing_shards = SHARDS;
+    config.routing_rebalance = true;
     let mut m = TestMesh::start_with(config.clone()).await;
     let store = baton_routing::open_redis(&stores.redis_url().expect("on redis"))
         .await
