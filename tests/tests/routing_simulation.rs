@@ -285,15 +285,14 @@ async fn agent_life(
             {
                 continue;
             }
-            floor.lock().expect("floor").resumed += 1;
-            floor
-                .lock()
-                .expect("floor")
-                .connected(&agent_id, &contact, capacity(contact.channel));
-            let mut through = vec![routing.clone()];
-            through.extend(replicas.iter().cloned());
+            {
+                let mut floor = floor.lock().expect("floor");
+                floor.resumed += 1;
+                floor.connected(&agent_id, &contact, capacity(contact.channel));
+            }
             work_on(
-                through,
+                &routing,
+                &replicas,
                 tenant.clone(),
                 agent_id.clone(),
                 tier,
@@ -339,11 +338,9 @@ async fn agent_life(
                     );
                     let work = rng.below(250) + 20;
                     let what = rng.below(100);
-                    // Through the replica the desk is on first, then the others.
-                    let mut through = vec![routing.clone()];
-                    through.extend(replicas.iter().cloned());
                     work_on(
-                        through,
+                        &routing,
+                        &replicas,
                         tenant.clone(),
                         agent_id.clone(),
                         tier,
@@ -373,7 +370,8 @@ fn lock_set(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<S
 /// background; the contact is in `working` until then.
 #[allow(clippy::too_many_arguments)]
 fn work_on(
-    through: Vec<Client>,
+    desk: &Client,
+    replicas: &[Client],
     tenant: String,
     agent_id: String,
     tier: u32,
@@ -382,6 +380,9 @@ fn work_on(
     floor: Arc<Mutex<Floor>>,
     working: Arc<Mutex<HashSet<String>>>,
 ) {
+    // Through the replica the desk is on first, then the others.
+    let mut through = vec![desk.clone()];
+    through.extend(replicas.iter().cloned());
     lock_set(&working).insert(contact.contact_id.clone());
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(work)).await;
