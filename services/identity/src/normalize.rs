@@ -206,12 +206,20 @@ pub fn phone(value: &str, default_region: &str) -> Result<String, Invalid> {
         return Err(Invalid::new("value", "is required"));
     }
     let invalid = || Invalid::new("value", "is not a valid phone number");
-    let mut number = phonenumber::parse(Some(region), value.trim()).map_err(|_| invalid())?;
-    // A number written with its country code ("+49 ...", "tel:+49-...") is read again by its
-    // own country's rules: given a default region, phonenumber strips that region's national
+    let value = value.trim();
+    // A number written with its country code ("+49 ...", "tel:+49-...") is read by its own
+    // country's rules alone: given a default region, phonenumber strips that region's national
     // prefix from it, so in the US "+49 1512 3456789" loses its "1" and becomes another number.
-    if number.code().source() == country::Source::Plus {
-        number = phonenumber::parse(None, value.trim()).map_err(|_| invalid())?;
+    // Written so, it is parsed once, without the region; otherwise a plus found on the way
+    // (after other text) still gets it read again.
+    let plus = value
+        .strip_prefix("tel:")
+        .unwrap_or(value)
+        .trim_start()
+        .starts_with('+');
+    let mut number = phonenumber::parse((!plus).then_some(region), value).map_err(|_| invalid())?;
+    if !plus && number.code().source() == country::Source::Plus {
+        number = phonenumber::parse(None, value).map_err(|_| invalid())?;
     }
     if !phonenumber::is_valid(&number) {
         return Err(invalid());

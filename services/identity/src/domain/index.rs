@@ -50,10 +50,10 @@ pub fn remove(txn: &mut dyn IdentityWrite, customer_id: &str) -> Result<bool, Er
 
 /// The blocking keys and counted terms of a profile.
 fn filing(profile: &Profile) -> (BTreeSet<String>, BTreeSet<String>) {
-    let keys = blocking::profile_keys(profile);
+    let person = profile.traits.as_ref().map(standardize::person);
+    let keys = blocking::profile_keys_with(profile, person.as_ref());
     let mut terms = BTreeSet::from([PROFILES_TERM.to_owned()]);
-    if let Some(traits) = &profile.traits {
-        let person = standardize::person(traits);
+    if let Some(person) = person {
         if !person.given.canonical.is_empty() {
             terms.insert(given_term(&person.given.canonical));
         }

@@ -122,9 +122,19 @@ pub fn identifier_keys(key: &IdentityKey, keys: &mut BTreeSet<String>) {
 /// Every key a stored profile is filed under: those of its traits, of each source record's
 /// traits, and of its identifiers.
 pub fn profile_keys(profile: &Profile) -> BTreeSet<String> {
+    profile_keys_with(profile, None)
+}
+
+/// [`profile_keys`], given the profile's own traits already standardized (`own`), which are
+/// then not standardized again.
+pub fn profile_keys_with(profile: &Profile, own: Option<&Person>) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     // A profile's own traits are usually its first record's: each distinct set once.
     let mut seen: Vec<&baton_proto::v1::PersonTraits> = Vec::new();
+    if let (Some(traits), Some(person)) = (&profile.traits, own) {
+        seen.push(traits);
+        trait_keys(person, &mut keys);
+    }
     for traits in profile
         .traits
         .iter()
@@ -280,6 +290,39 @@ fn ordered<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_from_traits_standardized_already_are_the_same_keys() {
+        use baton_proto::v1::{PersonTraits, PostalAddress, SourceRecord};
+        let traits = |given: &str| PersonTraits {
+            given_name: given.to_owned(),
+            family_name: "Okafor".to_owned(),
+            date_of_birth: Some(CalendarDate {
+                year: 1961,
+                month: 3,
+                day: 14,
+            }),
+            address: Some(PostalAddress {
+                lines: vec!["61 Harbour Street".to_owned()],
+                postal_code: "2480".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let profile = Profile {
+            traits: Some(traits("Margaret")),
+            records: vec![SourceRecord {
+                traits: Some(traits("Peggy")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let own = standardize::person(&traits("Margaret"));
+        let keys = profile_keys(&profile);
+        assert!(keys.len() > 3, "{keys:?}");
+        assert_eq!(profile_keys_with(&profile, Some(&own)), keys);
+        assert_eq!(profile_keys_with(&profile, None), keys);
+    }
 
     #[test]
     fn members_round_trip_and_saturate() {
