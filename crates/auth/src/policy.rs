@@ -177,6 +177,12 @@ pub const TABLE: &[Rule] = &[
         "identity.train",
         &[Admin],
     ),
+    // Derived data only (blocking keys, name counts): nothing to audit.
+    stream(
+        "/baton.v1.IdentityService/RebuildIndex",
+        "identity.reindex",
+        &[Admin],
+    ),
     rule(
         "/baton.v1.IdentityService/GetProfile",
         "identity.read",

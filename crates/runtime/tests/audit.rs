@@ -127,6 +127,15 @@ impl IdentityService for Merger {
     ) -> Result<Response<pb::TrainMatcherResponse>, Status> {
         Err(Status::unimplemented("train"))
     }
+    type RebuildIndexStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::RebuildIndexProgress, Status>> + Send>,
+    >;
+    async fn rebuild_index(
+        &self,
+        _: Request<pb::RebuildIndexRequest>,
+    ) -> Result<Response<Self::RebuildIndexStream>, Status> {
+        Err(Status::unimplemented("rebuild"))
+    }
 }
 
 fn token(subject: &str, roles: &[Role]) -> String {

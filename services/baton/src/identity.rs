@@ -3,7 +3,9 @@
 use std::{io::Write, time::Duration};
 
 use baton_auth::Role;
-use baton_proto::v1::{TrainMatcherRequest, TrainMatcherResponse};
+use baton_proto::v1::{
+    RebuildIndexProgress, RebuildIndexRequest, TrainMatcherRequest, TrainMatcherResponse,
+};
 use clap::{Args, Subcommand};
 
 use crate::client::{self, ClientArgs};
@@ -13,7 +15,24 @@ use crate::client::{self, ClientArgs};
 pub enum IdentityCommand {
     /// Re-estimate a tenant's matching weights from its own profiles and print them.
     Train(TrainArgs),
+    /// Rebuild a tenant's fuzzy-matching index from its profiles (after an upgrade that files
+    /// profiles differently, or for profiles stored before fuzzy matching), showing progress.
+    Reindex(ReindexArgs),
 }
+
+/// Which tenant `reindex` rebuilds.
+#[derive(Args, Debug)]
+pub struct ReindexArgs {
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// Where the service is.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// A rebuild reads and rewrites the whole tenant's index: allow it hours, not seconds.
+const REINDEX_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// What `train` estimates.
 #[derive(Args, Debug)]
@@ -48,7 +67,73 @@ pub async fn run(command: &IdentityCommand, out: &mut dyn Write) -> Result<(), S
                 .into_inner();
             print_weights(&answer, out).map_err(|e| format!("output: {e}"))
         }
+        IdentityCommand::Reindex(args) => {
+            let mut identity =
+                client::identity(&args.client, &args.tenant, Role::Admin, REINDEX_TIMEOUT).await?;
+            let refused =
+                |s: tonic::Status| format!("rebuild refused: {} ({:?})", s.message(), s.code());
+            let mut stream = identity
+                .rebuild_index(RebuildIndexRequest {
+                    tenant_id: args.tenant.clone(),
+                })
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let mut shown = Shown::default();
+            while let Some(progress) = stream.message().await.map_err(|s| {
+                format!(
+                    "the rebuild stopped after {} of {} profiles: {} ({:?}); run it again",
+                    shown.filed,
+                    shown.total,
+                    s.message(),
+                    s.code()
+                )
+            })? {
+                shown.show(&progress);
+                if progress.done {
+                    return print_rebuilt(&progress, out).map_err(|e| format!("output: {e}"));
+                }
+            }
+            Err(format!(
+                "the service ended the rebuild after {} of {} profiles without finishing; run it again",
+                shown.filed, shown.total
+            ))
+        }
     }
+}
+
+/// Progress of a rebuild on stderr: a line at each tenth of the way.
+#[derive(Default)]
+struct Shown {
+    filed: u64,
+    total: u64,
+    tenth: u64,
+}
+
+impl Shown {
+    fn show(&mut self, p: &RebuildIndexProgress) {
+        self.filed = p.profiles_filed;
+        self.total = p.profiles_total;
+        let tenth = (p.profiles_filed * 10)
+            .checked_div(p.profiles_total)
+            .unwrap_or(10);
+        if !p.done && (p.profiles_filed == 0 || tenth > self.tenth) {
+            self.tenth = tenth;
+            eprintln!(
+                "{} of {} profiles filed",
+                p.profiles_filed, p.profiles_total
+            );
+        }
+    }
+}
+
+/// What a finished rebuild did.
+fn print_rebuilt(p: &RebuildIndexProgress, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "index rebuilt: {} profiles filed, {} names counted",
+        p.profiles_filed, p.names_counted
+    )
 }
 
 /// The weights as a table, then how the estimate went.

@@ -24,7 +24,7 @@ use crate::{
     Error, Identity,
     domain::{ForgetCommand, MergeCommand, ResolveCommand, UnmergeCommand},
     normalize::{self, IdentityKey},
-    store::{AuditRecord, Idempotency, IdentityStore, MatchWeights, MergeRecord},
+    store::{AuditRecord, Derived, Idempotency, IdentityStore, MatchWeights, MergeRecord},
 };
 
 /// The digest of a request, for tests: that of its debug form, so equal commands (or equal
@@ -675,9 +675,19 @@ pub async fn fuzzy_index_primitives<S: IdentityStore>(store: &S) {
     );
 }
 
-/// Everything a profile is filed under: its blocking keys' members and its name counts.
+/// Everything a profile of `t1` is filed under: its blocking keys' members and its name
+/// counts.
 async fn filing<S: IdentityStore>(
     store: &S,
+    profiles: Vec<Profile>,
+) -> (Vec<Option<String>>, Vec<u64>) {
+    filing_in(store, "t1", profiles).await
+}
+
+/// [`filing`] in `tenant`.
+async fn filing_in<S: IdentityStore>(
+    store: &S,
+    tenant: &str,
     profiles: Vec<Profile>,
 ) -> (Vec<Option<String>>, Vec<u64>) {
     let mut keys = std::collections::BTreeSet::new();
@@ -694,7 +704,7 @@ async fn filing<S: IdentityStore>(
     let keys: Vec<String> = keys.into_iter().collect();
     let terms: Vec<String> = terms.into_iter().collect();
     store
-        .read("t1", move |view| {
+        .read(tenant, move |view| {
             Ok((view.blocks(&keys)?, view.frequencies(&terms)?))
         })
         .await
@@ -818,6 +828,123 @@ pub async fn unmerge_restores_records_and_the_fuzzy_index_exactly<S: IdentitySto
     for (r, id) in again.results.iter().zip(&ids) {
         assert!(r.unchanged && !r.created && &r.customer_id == id, "{r:?}");
     }
+}
+
+/// A lookup by the traits of `record` alone, as a caller with no identifier would make it.
+fn resolve_traits(record: &ProfileRecord) -> ResolveCommand {
+    ResolveCommand {
+        tenant: "t1".to_owned(),
+        identifiers: Vec::new(),
+        traits: record.traits.clone(),
+        channel: Channel::Chat,
+        lookup_only: true,
+        proofs: Vec::new(),
+        idempotency_key: String::new(),
+    }
+}
+
+/// RebuildIndex drops whatever blocking keys and name counts a tenant has, files every
+/// profile again and counts their names: afterwards the index is exactly what writing the
+/// profiles made it, on a tenant whose index was emptied and littered first (as profiles
+/// stored before fuzzy matching, or filed by another version, leave it). Other tenants are
+/// untouched, and a rebuild told to stop says so.
+pub async fn rebuilding_the_index_files_every_profile_again<S: IdentityStore + Clone>(store: &S) {
+    let identity = Identity::new(store.clone());
+    let loaded = identity.import("t1", two_records()).await.expect("import");
+    let ids: Vec<String> = loaded
+        .results
+        .iter()
+        .map(|r| r.customer_id.clone())
+        .collect();
+    identity.import("t2", two_records()).await.expect("t2");
+    let mut profiles = Vec::new();
+    for id in &ids {
+        profiles.push(identity.profile("t1", id).await.expect("profile"));
+    }
+    let filed = filing(store, profiles.clone()).await;
+    let other = filing_in(store, "t2", profiles.clone()).await;
+    let found = |r: baton_proto::v1::ResolveResponse| (r.decision(), r.customer_id);
+    let record = &two_records()[0];
+    assert_eq!(
+        found(
+            resolve(&identity, resolve_traits(record))
+                .await
+                .expect("resolve")
+        ),
+        (ResolveDecision::Matched, ids[0].clone()),
+        "the traits alone find the profile"
+    );
+
+    store
+        .write("t1", None, |txn| {
+            while txn.clear_derived(Derived::Blocks, 1)? {}
+            while txn.clear_derived(Derived::Counts, 1)? {}
+            txn.put_block("x:older-scheme", "cus_gone")?;
+            txn.count("g:someone", 3)?;
+            Ok(true)
+        })
+        .await
+        .expect("litter");
+    assert_ne!(filing(store, profiles.clone()).await, filed);
+    assert_eq!(
+        found(
+            resolve(&identity, resolve_traits(record))
+                .await
+                .expect("resolve")
+        )
+        .0,
+        ResolveDecision::New,
+        "without the index the traits find nothing"
+    );
+
+    let mut seen = Vec::new();
+    let done = identity
+        .rebuild_index("t1", || false, |p| seen.push(p))
+        .await
+        .expect("rebuild");
+    assert_eq!(
+        (done.filed, done.total, done.done),
+        (2, 2, true),
+        "{done:?}"
+    );
+    assert!(
+        done.terms >= 3,
+        "every profile and both names are counted: {done:?}"
+    );
+    assert_eq!(seen.first().map(|p| (p.filed, p.total)), Some((0, 2)));
+    assert_eq!(seen.last(), Some(&done));
+    assert_eq!(
+        filing(store, profiles.clone()).await,
+        filed,
+        "filed as written"
+    );
+    let litter = store
+        .read("t1", |view| {
+            Ok((
+                view.blocks(&["x:older-scheme".to_owned()])?,
+                view.frequencies(&["g:someone".to_owned()])?,
+            ))
+        })
+        .await
+        .expect("read");
+    assert_eq!(litter, (vec![None], vec![0]), "nothing stale is left");
+    assert_eq!(
+        filing_in(store, "t2", profiles).await,
+        other,
+        "t2 untouched"
+    );
+    assert_eq!(
+        found(
+            resolve(&identity, resolve_traits(record))
+                .await
+                .expect("resolve")
+        ),
+        (ResolveDecision::Matched, ids[0].clone()),
+        "the traits find the profile again"
+    );
+
+    let stopped = identity.rebuild_index("t1", || true, |_| {}).await;
+    assert!(matches!(stopped, Err(Error::Stopped(_))), "{stopped:?}");
 }
 
 /// What a store acknowledged is there after it is closed and opened again. `open` opens

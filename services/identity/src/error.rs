@@ -52,6 +52,9 @@ pub enum Error {
     /// The profile would hold more attributes than allowed.
     #[error("a profile may hold at most {0} attributes")]
     TooManyAttributes(usize),
+    /// A long operation stopped before it finished, because the service is stopping.
+    #[error("{0}; run it again to finish")]
+    Stopped(String),
     /// Stored state contradicts itself (a bug or a damaged file).
     #[error("inconsistent identity state: {0}")]
     Inconsistent(&'static str),
@@ -74,6 +77,7 @@ impl From<Error> for Status {
             | Error::SurvivorMergedSince { .. }
             | Error::TooManyIdentifiers(_)
             | Error::TooManyAttributes(_) => Status::new(Code::FailedPrecondition, err.to_string()),
+            Error::Stopped(_) => Status::new(Code::Unavailable, err.to_string()),
             Error::Inconsistent(what) => {
                 tracing::error!(problem = what, "identity state inconsistent");
                 Status::new(Code::Internal, "internal error in the identity service")
@@ -116,6 +120,7 @@ mod tests {
         let cases = [
             (Error::CustomerNotFound("cus_1".into()), Code::NotFound),
             (Error::MergeNotFound("mrg_1".into()), Code::NotFound),
+            (Error::Stopped("stopped".into()), Code::Unavailable),
             (Error::LinkedElsewhere, Code::FailedPrecondition),
             (
                 Error::AlreadyMerged {

@@ -21,6 +21,7 @@ macro_rules! conformance_suite {
             merge_unmerge_and_forget,
             fuzzy_index_primitives,
             unmerge_restores_records_and_the_fuzzy_index_exactly,
+            rebuilding_the_index_files_every_profile_again,
         );
 
         #[tokio::test]

@@ -1,14 +1,16 @@
 //! ImportProfiles over real gRPC, for what the journeys cannot easily show: a stream open
-//! when the process begins stopping ends with UNAVAILABLE saying what committed, and
-//! TrainMatcher validates before it trains.
+//! when the process begins stopping ends with UNAVAILABLE saying what committed,
+//! TrainMatcher validates before it trains, and RebuildIndex streams its progress to the end
+//! (or says it was stopped).
 
 use std::sync::Arc;
 
 use baton_auth::{AssumeLayer, Principal};
 use baton_identity::{EmbeddedIdentityStore, IdentityStore};
 use baton_proto::v1::{
-    Identifier, IdentifierKind, ImportProfilesRequest, ProfileRecord, ResolveDecision,
-    ResolveRequest, TrainMatcherRequest, identity_service_client::IdentityServiceClient,
+    Identifier, IdentifierKind, ImportProfilesRequest, ProfileRecord, RebuildIndexRequest,
+    ResolveDecision, ResolveRequest, TrainMatcherRequest,
+    identity_service_client::IdentityServiceClient,
 };
 use baton_runtime::shutdown::Shutdown;
 use tokio::{net::TcpListener, sync::mpsc};
@@ -123,4 +125,63 @@ async fn training_validates_its_request_before_the_domain() {
         .expect_err("too many pairs");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("max_pairs"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_rebuild_streams_its_progress_and_a_stopped_one_says_to_run_it_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, shutdown) = serve(dir.path()).await;
+    let mut client = IdentityServiceClient::connect(url).await.expect("connect");
+    let total = 1_200;
+    let requests: Vec<ImportProfilesRequest> = (0..total)
+        .step_by(500)
+        .map(|start| ImportProfilesRequest {
+            tenant_id: "acme".into(),
+            records: records(start, 500.min(total - start)),
+        })
+        .collect();
+    client
+        .import_profiles(tokio_stream::iter(requests))
+        .await
+        .expect("imported");
+    let rebuild = || RebuildIndexRequest {
+        tenant_id: "acme".into(),
+    };
+    let mut stream = client
+        .rebuild_index(rebuild())
+        .await
+        .expect("rebuilds")
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(p) = stream.message().await.expect("progress") {
+        seen.push(p);
+    }
+    let last = seen.last().expect("some progress");
+    assert!(last.done, "{seen:?}");
+    assert_eq!(
+        (last.profiles_filed, last.profiles_total),
+        (u64::from(total), u64::from(total))
+    );
+    assert!(seen.len() >= 3, "progress comes batch by batch: {seen:?}");
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].profiles_filed <= w[1].profiles_filed),
+        "{seen:?}"
+    );
+
+    shutdown.trigger();
+    let mut stream = client
+        .rebuild_index(rebuild())
+        .await
+        .expect("answers")
+        .into_inner();
+    let status = loop {
+        match stream.message().await {
+            Ok(Some(p)) => assert!(!p.done, "a stopping service finishes no rebuild: {p:?}"),
+            Ok(None) => panic!("the stream ended without saying the rebuild stopped"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("run it again"), "{status:?}");
 }

@@ -48,6 +48,25 @@ pub fn remove(txn: &mut dyn IdentityWrite, customer_id: &str) -> Result<bool, Er
     Ok(txn.remove_profile(customer_id)?)
 }
 
+/// Files `profile` under its blocking keys, adding it wherever it is missing and touching
+/// nothing else (a rebuild files every profile this way once the old keys are gone; a
+/// profile written meanwhile was filed by [`save`], and adding it again changes nothing).
+/// Returns the terms it counts, which the caller tallies.
+pub fn file(txn: &mut dyn IdentityWrite, profile: &Profile) -> Result<BTreeSet<String>, Error> {
+    let (keys, terms) = filing(profile);
+    let keys: Vec<String> = keys.into_iter().collect();
+    let stored = txn.blocks(&keys)?;
+    for (key, stored) in keys.iter().zip(stored) {
+        let mut members = Members::decode(stored.as_deref());
+        let before = members.clone();
+        members.add(&profile.customer_id);
+        if members != before {
+            txn.put_block(key, &members.encode())?;
+        }
+    }
+    Ok(terms)
+}
+
 /// The blocking keys and counted terms of a profile.
 fn filing(profile: &Profile) -> (BTreeSet<String>, BTreeSet<String>) {
     let person = profile.traits.as_ref().map(standardize::person);

@@ -13,6 +13,7 @@ pub mod index;
 mod merge;
 pub mod person;
 pub mod profile;
+pub mod rebuild;
 mod resolve;
 mod train;
 mod upsert;
@@ -113,6 +114,18 @@ impl<S: IdentityStore> Identity<S> {
         max_pairs: usize,
     ) -> Result<TrainMatcherResponse, Error> {
         train::run(&self.store, tenant, max_pairs).await
+    }
+
+    /// Rebuilds the tenant's fuzzy index from its profiles (see [`rebuild`]), calling
+    /// `report` as it goes and asking `stop` between batches.
+    #[tracing::instrument(level = "info", skip_all, fields(tenant = %tenant))]
+    pub async fn rebuild_index(
+        &self,
+        tenant: &str,
+        stop: impl Fn() -> bool,
+        report: impl FnMut(rebuild::Progress),
+    ) -> Result<rebuild::Progress, Error> {
+        rebuild::run(&self.store, tenant, stop, report).await
     }
 
     /// One profile; a retired id returns its survivor.

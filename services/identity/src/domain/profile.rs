@@ -307,6 +307,9 @@ mod tests {
         fn sample_profiles(&self, _: usize) -> Result<Vec<Profile>, StoreError> {
             Ok(Vec::new())
         }
+        fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     fn key(value: &str) -> IdentityKey {

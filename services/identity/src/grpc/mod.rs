@@ -21,13 +21,20 @@ use baton_auth::digest;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, GetProfileRequest, GetProfileResponse,
     ImportProfilesRequest, ImportProfilesResponse, LinkIdentifierRequest, LinkIdentifierResponse,
-    MergeProfilesRequest, MergeProfilesResponse, ResolveRequest, ResolveResponse,
-    TrainMatcherRequest, TrainMatcherResponse, UnmergeProfileRequest, UnmergeProfileResponse,
-    UpsertProfileRequest, UpsertProfileResponse, identity_service_server::IdentityService,
+    MergeProfilesRequest, MergeProfilesResponse, RebuildIndexProgress, RebuildIndexRequest,
+    ResolveRequest, ResolveResponse, TrainMatcherRequest, TrainMatcherResponse,
+    UnmergeProfileRequest, UnmergeProfileResponse, UpsertProfileRequest, UpsertProfileResponse,
+    identity_service_server::IdentityService,
 };
 use baton_runtime::shutdown::Shutdown;
+use std::{
+    collections::HashSet,
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
-use tracing::Span;
+use tracing::{Instrument as _, Span};
 
 pub use regions::{PhoneRegions, RegionError};
 
@@ -36,21 +43,27 @@ use crate::{domain::Identity, store::IdentityStore};
 /// `baton.v1.IdentityService` over an [`IdentityStore`].
 #[derive(Debug)]
 pub struct IdentityGrpc<S> {
-    /// The domain operations.
-    identity: Identity<S>,
+    /// The domain operations (shared with the index rebuilds running in tasks of their own).
+    identity: Arc<Identity<S>>,
     /// Where each tenant's phone numbers without a country code are read.
     regions: PhoneRegions,
     /// The process stop signal: an import stream ends on it, saying how much committed.
     shutdown: Shutdown,
+    /// Tenants whose index this process is rebuilding.
+    rebuilding: Arc<Mutex<HashSet<String>>>,
 }
+
+/// The RebuildIndex reply stream.
+pub type RebuildStream = Pin<Box<dyn Stream<Item = Result<RebuildIndexProgress, Status>> + Send>>;
 
 impl<S: IdentityStore> IdentityGrpc<S> {
     /// The adapter over `store`, reading local phone numbers in `regions`.
     pub fn new(store: S, regions: PhoneRegions, shutdown: Shutdown) -> Self {
         Self {
-            identity: Identity::new(store),
+            identity: Arc::new(Identity::new(store)),
             regions,
             shutdown,
+            rebuilding: Arc::default(),
         }
     }
 }
@@ -242,4 +255,72 @@ impl<S: IdentityStore> IdentityService for IdentityGrpc<S> {
             self.identity.train(&req.tenant_id, max_pairs).await?,
         ))
     }
+
+    type RebuildIndexStream = RebuildStream;
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant, customer))]
+    async fn rebuild_index(
+        &self,
+        request: Request<RebuildIndexRequest>,
+    ) -> Result<Response<RebuildStream>, Status> {
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        validate::rebuild(&req)?;
+        record_ids(&req.tenant_id, "");
+        let tenant = req.tenant_id;
+        if !lock(&self.rebuilding).insert(tenant.clone()) {
+            return Err(Status::already_exists(
+                "this tenant's index is being rebuilt already; wait for that rebuild to finish",
+            ));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let identity = Arc::clone(&self.identity);
+        let shutdown = self.shutdown.clone();
+        let rebuilding = Arc::clone(&self.rebuilding);
+        // A task of its own: the rebuild finishes when the caller goes away.
+        tokio::spawn(
+            async move {
+                let progress_tx = tx.clone();
+                let outcome = identity
+                    .rebuild_index(
+                        &tenant,
+                        || shutdown.is_triggered(),
+                        |p| {
+                            // Progress is dropped, never waited for, when the caller lags.
+                            let _ = progress_tx.try_send(Ok(progress_message(p)));
+                        },
+                    )
+                    .await;
+                lock(&rebuilding).remove(&tenant);
+                match outcome {
+                    Ok(done) => {
+                        tracing::info!(profiles = done.filed, names = done.terms, "index rebuilt");
+                        let _ = tx.send(Ok(progress_message(done))).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "index rebuild did not finish");
+                        let _ = tx.send(Err(Status::from(e))).await;
+                    }
+                }
+            }
+            .instrument(Span::current()),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn progress_message(p: crate::domain::rebuild::Progress) -> RebuildIndexProgress {
+    RebuildIndexProgress {
+        profiles_filed: p.filed,
+        profiles_total: p.total,
+        names_counted: p.terms,
+        done: p.done,
+    }
+}
+
+/// The set of rebuilding tenants; a panic elsewhere while it was held leaves it usable.
+fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -5,8 +5,8 @@
 
 use baton_proto::v1::{
     Channel, ForgetCustomerRequest, Identifier, IdentifierAssurance, IdentifierKind,
-    LinkIdentifierRequest, MergeProfilesRequest, PersonTraits, ProfileRecord, ResolveRequest,
-    TrainMatcherRequest, UnmergeProfileRequest, UpsertProfileRequest, UpsertResult,
+    LinkIdentifierRequest, MergeProfilesRequest, PersonTraits, ProfileRecord, RebuildIndexRequest,
+    ResolveRequest, TrainMatcherRequest, UnmergeProfileRequest, UpsertProfileRequest, UpsertResult,
     VerificationMethod,
 };
 use baton_runtime::validate::{MAX_ID_LEN, Violations, field_violations};
@@ -411,6 +411,13 @@ pub fn import_message(tenant: &str, records: usize) -> Result<(), Status> {
     let mut v = Violations::new();
     v.tenant(tenant);
     v.max_items("records", records, MAX_RECORDS);
+    v.check()
+}
+
+/// A RebuildIndex request: only its tenant.
+pub fn rebuild(req: &RebuildIndexRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&req.tenant_id);
     v.check()
 }
 

@@ -30,7 +30,7 @@ use baton_store::{
 };
 
 use super::{
-    AuditRecord, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MatchWeights,
+    AuditRecord, Derived, Idempotency, IdentityRead, IdentityStore, IdentityWrite, MatchWeights,
     MergeRecord, answer_mentions,
 };
 use crate::{Error, normalize::IdentityKey};
@@ -267,6 +267,18 @@ where
         }
         Ok(profiles)
     }
+
+    fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
+        let (lo, hi) = prefix_range(&self.tenant);
+        let mut ids = Vec::new();
+        for entry in self.profiles.range(lo.as_str()..hi.as_str())? {
+            let (key, _) = entry?;
+            if let Some(id) = key.value().strip_prefix(lo.as_str()) {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(ids)
+    }
 }
 
 fn read_count<T: ReadableTable<Text, Bytes>>(table: &T, key: &str) -> Result<i64, StoreError> {
@@ -312,6 +324,10 @@ impl IdentityRead for WriteTables<'_> {
     }
     fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
         self.tables.sample_profiles(limit)
+    }
+
+    fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.tables.profile_ids()
     }
 }
 
@@ -405,6 +421,16 @@ impl IdentityWrite for WriteTables<'_> {
         Ok(())
     }
 
+    fn clear_derived(&mut self, what: Derived, limit: usize) -> Result<bool, StoreError> {
+        let (lo, hi) = prefix_range(&self.tables.tenant);
+        let range = lo.as_str()..hi.as_str();
+        let left = match what {
+            Derived::Blocks => clear_some(opened(&mut self.tables.blocks)?, range, limit)?,
+            Derived::Counts => clear_some(opened(&mut self.tables.counts)?, range, limit)?,
+        };
+        Ok(left)
+    }
+
     fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError> {
         let key = scoped(&self.tables.tenant, &[WEIGHTS]);
         opened(&mut self.tables.settings)?
@@ -435,6 +461,22 @@ impl IdentityWrite for WriteTables<'_> {
         }
         Ok(doomed.len() as u64)
     }
+}
+
+/// Removes up to `limit` keys of `range` from `table`; true when some are left.
+fn clear_some<V: baton_store::redb::Value + 'static>(
+    table: &mut Table<'_, Text, V>,
+    range: std::ops::Range<&str>,
+    limit: usize,
+) -> Result<bool, StoreError> {
+    let mut keys = Vec::new();
+    for entry in table.range(range.clone())?.take(limit) {
+        keys.push(entry?.0.value().to_owned());
+    }
+    for key in &keys {
+        table.remove(key.as_str())?;
+    }
+    Ok(table.range(range)?.next().is_some())
 }
 
 /// A table a write transaction always opens.
@@ -476,6 +518,10 @@ impl IdentityRead for Empty {
         Ok(None)
     }
     fn sample_profiles(&self, _: usize) -> Result<Vec<Profile>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
     }
 }

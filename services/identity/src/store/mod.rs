@@ -50,6 +50,15 @@ impl Idempotency {
     }
 }
 
+/// What the domain derives from the profiles and can rebuild from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// The blocking keys and their members ([`IdentityWrite::put_block`]).
+    Blocks,
+    /// The term counts ([`IdentityWrite::count`]).
+    Counts,
+}
+
 /// Reads within one tenant, all from one consistent snapshot.
 pub trait IdentityRead {
     /// The live profile stored under `customer_id` (retired ids have none).
@@ -79,6 +88,9 @@ pub trait IdentityRead {
     /// Up to `limit` live profiles of the tenant, which ones being the backend's choice (for
     /// training, which estimates from a sample).
     fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError>;
+    /// The ids of every live profile of the tenant, in no particular order (for rebuilding
+    /// the fuzzy index, which visits each of them).
+    fn profile_ids(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Writes within one tenant, applied atomically with everything else in the transaction.
@@ -103,6 +115,10 @@ pub trait IdentityWrite: IdentityRead {
     fn put_block(&mut self, key: &str, members: &str) -> Result<(), StoreError>;
     /// Adds `delta` to the count of `term` (see [`IdentityRead::frequencies`]).
     fn count(&mut self, term: &str, delta: i64) -> Result<(), StoreError>;
+    /// Removes up to `limit` of the tenant's blocking keys or term counts (a backend that
+    /// drops them all at once may remove more), returning whether any are left. Later reads
+    /// in the same transaction see them gone, and later writes in it start from nothing.
+    fn clear_derived(&mut self, what: Derived, limit: usize) -> Result<bool, StoreError>;
     /// Stores the tenant's matching weights.
     fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError>;
     /// Appends to the audit trail.

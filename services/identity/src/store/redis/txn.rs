@@ -21,7 +21,10 @@ use baton_store::{
 
 use crate::{
     normalize::IdentityKey,
-    store::{AuditRecord, IdentityRead, IdentityWrite, MatchWeights, MergeRecord, answer_mentions},
+    store::{
+        AuditRecord, Derived, IdentityRead, IdentityWrite, MatchWeights, MergeRecord,
+        answer_mentions,
+    },
 };
 
 /// How many answers one `HSCAN` step asks for while erasure searches them.
@@ -180,6 +183,9 @@ struct Hash {
     key: String,
     /// Every field read or written so far.
     fields: RefCell<BTreeMap<String, Field>>,
+    /// Whether this transaction dropped the whole hash: fields it did not write since read
+    /// as absent, and the commit deletes the hash before writing those it did.
+    cleared: bool,
 }
 
 impl Hash {
@@ -187,7 +193,27 @@ impl Hash {
         Self {
             key: key.to_owned(),
             fields: RefCell::default(),
+            cleared: false,
         }
+    }
+
+    /// Drops every field (see [`Hash::cleared`]).
+    fn clear(&mut self) {
+        self.cleared = true;
+        self.fields.get_mut().clear();
+    }
+
+    /// A field nobody wrote in a cleared hash: absent, with nothing to check at the commit.
+    fn absent(&self, field: &str) -> Option<Vec<u8>> {
+        self.fields.borrow_mut().insert(
+            field.to_owned(),
+            Field {
+                value: None,
+                changed: false,
+                read: None,
+            },
+        );
+        None
     }
 
     /// What the transaction holds for `field`, if it read or wrote it.
@@ -198,6 +224,9 @@ impl Hash {
     fn get(&self, redis: &Link<'_>, field: &str) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.known(field) {
             return Ok(value);
+        }
+        if self.cleared {
+            return Ok(self.absent(field));
         }
         let value: Option<Vec<u8>> = redis.query(redis::cmd("HGET").arg(&self.key).arg(field))?;
         self.fields
@@ -216,7 +245,11 @@ impl Hash {
             let known = self.fields.borrow();
             fields.iter().filter(|f| !known.contains_key(*f)).collect()
         };
-        if !missing.is_empty() {
+        if self.cleared {
+            for field in missing {
+                self.absent(field);
+            }
+        } else if !missing.is_empty() {
             let mut cmd = redis::cmd("HMGET");
             cmd.arg(&self.key);
             for field in &missing {
@@ -284,6 +317,9 @@ impl Hash {
 
     /// Adds the commands that apply [`Hash::changes`].
     fn write_into(&self, writes: &mut Writes) {
+        if self.cleared {
+            writes.del(&self.key);
+        }
         for (field, value) in self.changes() {
             match value {
                 Some(value) => writes.hset(&self.key, field.as_bytes(), &value),
@@ -309,6 +345,8 @@ pub(in crate::store) struct Txn<'a> {
     /// Term counts this transaction changes, applied as increments (they commute, so they
     /// are neither read back nor checked).
     counts: RefCell<BTreeMap<String, i64>>,
+    /// Whether this transaction dropped every count first (then `counts` are the values).
+    counts_cleared: bool,
     /// Ledger lookups this transaction added (`true`) or removed (`false`), by customer id
     /// and merge id.
     merges: BTreeMap<(String, String), bool>,
@@ -336,6 +374,7 @@ impl<'a> Txn<'a> {
             blocks: Hash::new(&keys.blocks),
             settings: Hash::new(&keys.settings),
             counts: RefCell::default(),
+            counts_cleared: false,
             merges: BTreeMap::new(),
             read_a_set: Cell::new(false),
             version: Cell::new(version),
@@ -400,6 +439,9 @@ impl<'a> Txn<'a> {
         // Audit records are only ever added.
         for (audit_id, _) in self.audit.changes() {
             writes.zadd(&self.keys.audit_order, 0.0, audit_id.as_bytes());
+        }
+        if self.counts_cleared {
+            writes.del(&self.keys.counts);
         }
         for (term, delta) in self.counts.borrow().iter().filter(|(_, d)| **d != 0) {
             writes.command(
@@ -531,7 +573,10 @@ impl IdentityRead for Txn<'_> {
         for term in terms {
             cmd.arg(term.as_str());
         }
-        let stored: Vec<Option<i64>> = self.redis.query(&cmd)?;
+        let stored: Vec<Option<i64>> = match self.counts_cleared {
+            true => vec![None; terms.len()],
+            false => self.redis.query(&cmd)?,
+        };
         let pending = self.counts.borrow();
         Ok(terms
             .iter()
@@ -571,6 +616,33 @@ impl IdentityRead for Txn<'_> {
             cursor = next;
         }
         Ok(profiles.into_values().collect())
+    }
+
+    fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.reading_a_set()?;
+        let mut ids = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
+                redis::cmd("HSCAN")
+                    .arg(&self.keys.profiles)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_BATCH),
+            )?;
+            // Fields and values alternate; the values are left unread.
+            for field in flat.into_iter().step_by(2) {
+                ids.push(text(field)?);
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // A scan may return a field twice when the hash grows meanwhile.
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 }
 
@@ -635,6 +707,19 @@ impl IdentityWrite for Txn<'_> {
     fn count(&mut self, term: &str, delta: i64) -> Result<(), StoreError> {
         *self.counts.get_mut().entry(term.to_owned()).or_default() += delta;
         Ok(())
+    }
+
+    /// Drops all of them at once (one `DEL` in the commit), so never leaves any for a later
+    /// call.
+    fn clear_derived(&mut self, what: Derived, _limit: usize) -> Result<bool, StoreError> {
+        match what {
+            Derived::Blocks => self.blocks.clear(),
+            Derived::Counts => {
+                self.counts_cleared = true;
+                self.counts.get_mut().clear();
+            }
+        }
+        Ok(false)
     }
 
     fn put_weights(&mut self, weights: &MatchWeights) -> Result<(), StoreError> {
