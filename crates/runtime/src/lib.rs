@@ -21,6 +21,7 @@ mod grpc_call;
 pub mod health;
 pub mod incoming;
 pub mod metrics;
+pub mod retry;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

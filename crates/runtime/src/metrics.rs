@@ -19,6 +19,7 @@
 //! | `rpc.server.call.duration` (s) | `rpc_server_call_duration_seconds` | `rpc.system` (`grpc`), `rpc.service`, `rpc.method`, `rpc.grpc.status_code` |
 //! | `rpc.server.requests` | `rpc_server_requests_total` | the same |
 //! | `baton.telemetry.spans_dropped` | `baton_telemetry_spans_dropped_total` | none |
+//! | `baton.rpc.client.retries` | `baton_rpc_client_retries_total` | `rpc.service`, `outcome` ([`crate::retry`]) |
 //!
 //! Services add their own (routing: queue depth and wait, offers, transfers, tokens,
 //! re-identifications avoided). Attribute values come from closed sets (rpc names, status

@@ -488,6 +488,7 @@ async fn routing<S: baton_routing::RoutingStore>(
                     clients,
                 )?,
             ),
+        retries: Default::default(),
     };
     let routing_config = baton_routing::RoutingConfig {
         token_ttl: Duration::from_secs(config.token_ttl_secs),

@@ -92,6 +92,31 @@ pub struct Dependencies {
     pub context: ContextServiceClient<ClientChannel>,
     /// Recommends for a contact.
     pub recommendation: RecommendationServiceClient<ClientChannel>,
+    /// Retries of the calls to each of them (`Default::default()` builds them).
+    pub retries: std::sync::Arc<Retries>,
+}
+
+/// The retry budgets of the calls routing makes: one per service, so that one failing
+/// service does not spend the retries of the others.
+#[derive(Debug)]
+pub struct Retries {
+    /// Calls to identity.
+    pub identity: baton_runtime::retry::Retry,
+    /// Calls to context.
+    pub context: baton_runtime::retry::Retry,
+    /// Calls to recommendation.
+    pub recommendation: baton_runtime::retry::Retry,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        use baton_runtime::retry::Retry;
+        Self {
+            identity: Retry::new("baton.v1.IdentityService"),
+            context: Retry::new("baton.v1.ContextService"),
+            recommendation: Retry::new("baton.v1.RecommendationService"),
+        }
+    }
 }
 
 /// Opens (creating if needed) the embedded routing store in `data_dir` (`routing.redb`).

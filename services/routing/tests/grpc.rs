@@ -521,6 +521,22 @@ async fn with_identity_down_a_contact_still_routes_and_is_marked_partial() {
 }
 
 #[tokio::test]
+async fn identity_refusing_a_call_while_it_restarts_is_tried_again_and_the_contact_is_identified() {
+    let mesh = mesh_with_identity_refusing(1).await;
+    agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;
+    let mut ann = desk(&mesh, "ann").await;
+    let started = start(&mesh, start_request(Channel::Voice, "start-retried")).await;
+    assert!(!started.partial, "{started:?}");
+    let c = started.contact.expect("contact");
+    assert!(!c.customer_id.is_empty(), "resolved on the second attempt");
+    let offer = ann.offer().await;
+    let token = open_as_agent(&mesh, &offer.token, "ann")
+        .await
+        .expect("opens");
+    assert!(!token.partial, "{:?}", token.partial_reasons);
+}
+
+#[tokio::test]
 async fn ending_a_contact_withdraws_its_offer_and_is_idempotent() {
     let mesh = mesh().await;
     agent(&mesh, "ann", 1, &[(Channel::Voice, 1)]).await;

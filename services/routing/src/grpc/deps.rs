@@ -1,5 +1,9 @@
 //! Calls to identity, context and recommendation. Each failure is logged with its code only
 //! (the cause stays in the dependency's own logs) and returned for the caller to degrade on.
+//! Each of them is safe to repeat (a read, or a write with an idempotency key), so a call
+//! answered UNAVAILABLE is tried again within that service's budget
+//! ([`baton_runtime::retry`]) before the caller degrades; erasures are not, since their job
+//! resumes them itself.
 //!
 //! Every call is made for a contact and says so in its metadata ([`ForContact`]): the tenant
 //! and contact ids, which the callee's `grpc.server` span records, and the contact's sealed
@@ -122,7 +126,14 @@ impl Dependencies {
         call: ForContact<'_>,
         request: ResolveRequest,
     ) -> Result<ResolveResponse, Status> {
-        let result = self.identity.clone().resolve(call.request(request)).await;
+        let result = self
+            .retries
+            .identity
+            .call(|| {
+                let (mut client, request) = (self.identity.clone(), call.request(request.clone()));
+                async move { client.resolve(request).await }
+            })
+            .await;
         logged(
             "identity",
             "resolve",
@@ -147,9 +158,12 @@ impl Dependencies {
         request: AppendEventRequest,
     ) -> Result<AppendEventResponse, Status> {
         let result = self
+            .retries
             .context
-            .clone()
-            .append_event(call.request(request))
+            .call(|| {
+                let (mut client, request) = (self.context.clone(), call.request(request.clone()));
+                async move { client.append_event(request).await }
+            })
             .await;
         logged("context", "append", result.map(tonic::Response::into_inner))
     }
@@ -168,9 +182,12 @@ impl Dependencies {
             merged_ids: merged_ids.to_vec(),
         };
         let result = self
+            .retries
             .context
-            .clone()
-            .get_context(call.request(request))
+            .call(|| {
+                let (mut client, request) = (self.context.clone(), call.request(request.clone()));
+                async move { client.get_context(request).await }
+            })
             .await;
         logged(
             "context",
@@ -186,9 +203,13 @@ impl Dependencies {
         request: RecommendRequest,
     ) -> Result<Recommendations, Status> {
         let result = self
+            .retries
             .recommendation
-            .clone()
-            .recommend(call.request(request))
+            .call(|| {
+                let (mut client, request) =
+                    (self.recommendation.clone(), call.request(request.clone()));
+                async move { client.recommend(request).await }
+            })
             .await;
         logged(
             "recommendation",

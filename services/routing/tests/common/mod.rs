@@ -184,29 +184,55 @@ async fn client_channel(addr: SocketAddr) -> Transport {
 /// Starts every service with `config`. With `identity_up` false, routing's identity client
 /// points at a port nobody listens on.
 pub async fn mesh_with(config: RoutingConfig, identity_up: bool) -> Mesh {
-    build(config, identity_up, true, false).await
+    build(config, identity_up, true, false, 0).await
 }
 
 /// Every service but context, which [`Mesh::start_context`] starts later.
 pub async fn mesh_without_context() -> Mesh {
-    build(RoutingConfig::default(), true, false, false).await
+    build(RoutingConfig::default(), true, false, false, 0).await
 }
 
 /// The whole mesh with routing behind the real auth layer, accepting JWTs signed with the
 /// test secret; `routing` calls as a principal with every role for every tenant.
 pub async fn auth_mesh() -> Mesh {
-    build(RoutingConfig::default(), true, true, true).await
+    build(RoutingConfig::default(), true, true, true, 0).await
 }
 
-async fn build(config: RoutingConfig, identity_up: bool, context_up: bool, auth: bool) -> Mesh {
+/// The whole mesh, with identity answering its first `refusals` calls UNAVAILABLE (as while
+/// it restarts).
+pub async fn mesh_with_identity_refusing(refusals: usize) -> Mesh {
+    build(RoutingConfig::default(), true, true, false, refusals).await
+}
+
+async fn build(
+    config: RoutingConfig,
+    identity_up: bool,
+    context_up: bool,
+    auth: bool,
+    identity_refusals: usize,
+) -> Mesh {
     let dir = tempfile::tempdir().expect("tempdir");
     let shutdown = Shutdown::new();
     let identity_store = baton_identity::open_embedded(dir.path()).expect("identity store");
-    let identity_addr = serve!(baton_identity::grpc_service(
-        identity_store,
-        Default::default(),
-        shutdown.clone()
-    ));
+    let refusals = Arc::new(std::sync::atomic::AtomicUsize::new(identity_refusals));
+    let refusing = tonic::service::InterceptorLayer::new(move |request| {
+        let left = refusals.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        match left {
+            Ok(_) => Err(Status::unavailable("identity is starting")),
+            Err(_) => Ok(request),
+        }
+    });
+    let identity_addr = serve!(
+        baton_identity::grpc_service(identity_store, Default::default(), shutdown.clone()),
+        tower::ServiceBuilder::new()
+            .layer(AssumeLayer(Arc::new(Principal::for_tests())))
+            .layer(refusing)
+            .into_inner()
+    );
     let context_addr = if context_up {
         let context_store = baton_context::open_embedded(dir.path()).expect("context store");
         serve!(baton_context::grpc_service(context_store, shutdown.clone()))
@@ -239,6 +265,7 @@ async fn build(config: RoutingConfig, identity_up: bool, context_up: bool, auth:
         recommendation: RecommendationServiceClient::new(
             connect_lazy(&url(reco_addr), &clients).expect("client"),
         ),
+        retries: Default::default(),
     };
     let store = baton_routing::open_embedded(dir.path()).expect("routing store");
     let keys = KeyRing::generate("k1").expect("keys");
