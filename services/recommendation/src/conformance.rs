@@ -33,6 +33,7 @@ pub const CHECKS: &[&str] = &[
     "forgetting_removes_personal_records_and_keeps_aggregates",
     "tenants_never_see_each_other",
     "concurrent_purchases_each_teach_once",
+    "ownership_is_asked_product_by_product",
 ];
 
 /// The digest of the request described by `request`: the same description is the same
@@ -144,6 +145,9 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         }
         "tenants_never_see_each_other" => tenants_never_see_each_other(store).await,
         "concurrent_purchases_each_teach_once" => concurrent_purchases_each_teach_once(store).await,
+        "ownership_is_asked_product_by_product" => {
+            ownership_is_asked_product_by_product(store).await
+        }
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -266,6 +270,45 @@ pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(sto
         .expect("articles");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].title, "Toaster crumbs");
+}
+
+/// `owned_among` answers exactly which of the products asked about a customer owns: not
+/// those another customer (or another tenant's customer of the same id) bought, not one
+/// only returned, and nothing for a customer never seen or an empty question.
+pub async fn ownership_is_asked_product_by_product<S: RecommendationStore>(store: &S) {
+    buy(store, T, "c1", &["shoes", "socks"]).await;
+    buy(store, T, "c2", &["gel"]).await;
+    buy(store, "other-tenant", "c1", &["hat"]).await;
+    store
+        .record_purchase(
+            T,
+            "c1",
+            "returned-scarf",
+            &sent("returned-scarf"),
+            purchase("o-scarf", "scarf", PurchaseStatus::Returned),
+        )
+        .await
+        .expect("returned purchase");
+    let asked = strings(&["gel", "hat", "scarf", "shoes", "socks", "nothing"]);
+    let owned = store
+        .owned_among(T, "c1", asked.clone())
+        .await
+        .expect("owned");
+    assert_eq!(owned, strings(&["shoes", "socks"]).into_iter().collect());
+    assert!(
+        store
+            .owned_among(T, "nobody", asked)
+            .await
+            .expect("owned")
+            .is_empty()
+    );
+    assert!(
+        store
+            .owned_among(T, "c1", Vec::new())
+            .await
+            .expect("owned")
+            .is_empty()
+    );
 }
 
 pub async fn purchases_teach_pairs_buyers_and_owned_sets<S: RecommendationStore>(store: &S) {

@@ -134,7 +134,7 @@ impl<S: RecommendationStore> Recommender<S> {
         } else {
             CustomerRecord::default()
         };
-        let owned = owned_products(snapshot, &record.owned);
+        let mut owned = owned_products(snapshot, &record.owned);
         let declined = declined_products(snapshot, &record.offers);
 
         // Anchors: owned products, the snapshot's (newest first) before older ones.
@@ -192,12 +192,25 @@ impl<S: RecommendationStore> Recommender<S> {
                 .collect()
         };
 
+        // The owned set read above is capped; every candidate is checked exactly.
+        if identified {
+            owned.extend(
+                self.owned_among(tenant, &query.customer_id, catalog.keys(), &owned)
+                    .await?,
+            );
+        }
         let fresh = catalog
             .keys()
             .filter(|p| !owned.contains(*p) && !declined.contains(*p))
             .count();
         let fallback = if identified && fresh < query.limits.offers {
-            self.store.catalog_sample(tenant, FALLBACK_ITEMS).await?
+            let sample = self.store.catalog_sample(tenant, FALLBACK_ITEMS).await?;
+            let ids = sample.iter().map(|item| &item.product_id);
+            owned.extend(
+                self.owned_among(tenant, &query.customer_id, ids, &owned)
+                    .await?,
+            );
+            sample
         } else {
             Vec::new()
         };
@@ -226,6 +239,25 @@ impl<S: RecommendationStore> Recommender<S> {
             },
             &signals,
         ))
+    }
+
+    /// Which of `candidates` the customer owns, asking the store about those not `known` to
+    /// be owned already (nothing is asked when that leaves none).
+    async fn owned_among<'a>(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        candidates: impl Iterator<Item = &'a String>,
+        known: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, Error> {
+        let ask: Vec<String> = candidates
+            .filter(|p| !known.contains(*p))
+            .cloned()
+            .collect();
+        if ask.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        Ok(self.store.owned_among(tenant, customer_id, ask).await?)
     }
 
     async fn articles(
@@ -342,5 +374,211 @@ impl<S: RecommendationStore> Recommender<S> {
             .store
             .forget_customer(tenant, customer_id, idempotency_key, digest)
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use baton_proto::v1::PurchaseStatus;
+
+    use super::*;
+    use crate::recommend::articles::{IndexedArticle, Posting};
+    use crate::recommend::offers::CoPurchase;
+    use crate::store::{EmbeddedRecommendationStore, StoreError};
+
+    /// The embedded store, except that a customer's owned set reads back empty, as it does
+    /// past its bound for a customer who owns more than it reads back.
+    struct CutShort(EmbeddedRecommendationStore);
+
+    impl RecommendationStore for CutShort {
+        fn upsert_catalog(
+            &self,
+            tenant: &str,
+            key: &str,
+            digest: &RequestDigest,
+            items: Vec<CatalogItem>,
+        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
+            self.0.upsert_catalog(tenant, key, digest, items)
+        }
+        fn catalog_items(
+            &self,
+            tenant: &str,
+            ids: Vec<String>,
+        ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send {
+            self.0.catalog_items(tenant, ids)
+        }
+        fn catalog_sample(
+            &self,
+            tenant: &str,
+            limit: usize,
+        ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send {
+            self.0.catalog_sample(tenant, limit)
+        }
+        fn upsert_articles(
+            &self,
+            tenant: &str,
+            key: &str,
+            digest: &RequestDigest,
+            articles: Vec<IndexedArticle>,
+        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
+            self.0.upsert_articles(tenant, key, digest, articles)
+        }
+        fn postings(
+            &self,
+            tenant: &str,
+            terms: Vec<String>,
+            per_term: usize,
+        ) -> impl Future<Output = Result<Vec<Posting>, StoreError>> + Send {
+            self.0.postings(tenant, terms, per_term)
+        }
+        fn articles(
+            &self,
+            tenant: &str,
+            ids: Vec<String>,
+        ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send {
+            self.0.articles(tenant, ids)
+        }
+        fn record_purchase(
+            &self,
+            tenant: &str,
+            customer: &str,
+            key: &str,
+            digest: &RequestDigest,
+            purchase: Purchase,
+        ) -> impl Future<Output = Result<(), StoreError>> + Send {
+            self.0
+                .record_purchase(tenant, customer, key, digest, purchase)
+        }
+        fn record_offer_answer(
+            &self,
+            tenant: &str,
+            customer: &str,
+            key: &str,
+            digest: &RequestDigest,
+            answer: OfferRecord,
+        ) -> impl Future<Output = Result<(), StoreError>> + Send {
+            self.0
+                .record_offer_answer(tenant, customer, key, digest, answer)
+        }
+        async fn customer_record(
+            &self,
+            tenant: &str,
+            customer: &str,
+        ) -> Result<CustomerRecord, StoreError> {
+            let mut record = self.0.customer_record(tenant, customer).await?;
+            record.owned.clear();
+            Ok(record)
+        }
+        fn owned_among(
+            &self,
+            tenant: &str,
+            customer: &str,
+            ids: Vec<String>,
+        ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send {
+            self.0.owned_among(tenant, customer, ids)
+        }
+        fn co_purchases(
+            &self,
+            tenant: &str,
+            anchors: Vec<String>,
+            per_anchor: usize,
+        ) -> impl Future<Output = Result<Vec<CoPurchase>, StoreError>> + Send {
+            self.0.co_purchases(tenant, anchors, per_anchor)
+        }
+        fn popular(
+            &self,
+            tenant: &str,
+            limit: usize,
+        ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send {
+            self.0.popular(tenant, limit)
+        }
+        fn popularity(
+            &self,
+            tenant: &str,
+            ids: Vec<String>,
+        ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send {
+            self.0.popularity(tenant, ids)
+        }
+        fn forget_customer(
+            &self,
+            tenant: &str,
+            customer: &str,
+            key: &str,
+            digest: &RequestDigest,
+        ) -> impl Future<Output = Result<Forgotten, StoreError>> + Send {
+            self.0.forget_customer(tenant, customer, key, digest)
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_owned_is_offered_even_past_what_the_owned_set_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open_embedded(dir.path()).expect("store");
+        let recommender = Recommender::new(CutShort(store));
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        let items = ["boots", "laces", "polish", "socks"]
+            .iter()
+            .map(|id| CatalogItem {
+                product_id: (*id).to_owned(),
+                name: format!("{id} by name"),
+                active: true,
+                ..CatalogItem::default()
+            })
+            .collect();
+        recommender
+            .upsert_catalog("t", "catalog", &digest("catalog"), items)
+            .await
+            .expect("catalog");
+        // Everything is popular; the customer owns two of the four.
+        let buys = [
+            ("c1", "boots"),
+            ("c1", "laces"),
+            ("c2", "boots"),
+            ("c2", "laces"),
+            ("c2", "polish"),
+            ("c2", "socks"),
+        ];
+        for (customer, product) in buys {
+            let key = format!("{customer}-{product}");
+            let made = baton_proto::v1::PurchaseMade {
+                order_id: key.clone(),
+                product_id: product.to_owned(),
+                status: PurchaseStatus::Delivered as i32,
+                ..Default::default()
+            };
+            recommender
+                .record_outcome(
+                    "t",
+                    customer,
+                    &key,
+                    &digest(&key),
+                    Outcome::Purchase(made),
+                    Timestamp::default(),
+                )
+                .await
+                .expect("purchase");
+        }
+        let offered = recommender
+            .recommend(&RecommendQuery {
+                tenant: "t".to_owned(),
+                customer_id: "c1".to_owned(),
+                limits: Limits {
+                    offers: 4,
+                    reasons: 1,
+                    articles: 0,
+                },
+                ..RecommendQuery::default()
+            })
+            .await
+            .expect("recommend")
+            .offers;
+        let products: BTreeSet<&str> = offered.iter().map(|o| o.product_id.as_str()).collect();
+        assert!(!products.is_empty(), "something is offered: {offered:?}");
+        assert!(
+            !products.contains("boots") && !products.contains("laces"),
+            "owned products offered: {products:?}"
+        );
     }
 }

@@ -79,6 +79,7 @@ checks!(
     forgetting_removes_personal_records_and_keeps_aggregates,
     tenants_never_see_each_other,
     concurrent_purchases_each_teach_once,
+    ownership_is_asked_product_by_product,
 );
 
 /// The catalog [`write_everything`] writes.

@@ -289,6 +289,33 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
+    async fn owned_among(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let (tenant, customer) = (tenant.to_owned(), customer_id.to_owned());
+        self.db
+            .read(move |txn| {
+                let Some(owned) = open_read(txn, OWNED)? else {
+                    return Ok(BTreeSet::new());
+                };
+                let mut found = BTreeSet::new();
+                for product in product_ids {
+                    if owned
+                        .get(scoped(&tenant, &[&customer, &product]).as_str())?
+                        .is_some()
+                    {
+                        found.insert(product);
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
     async fn co_purchases(
         &self,

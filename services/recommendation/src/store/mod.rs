@@ -28,7 +28,8 @@ use crate::recommend::offers::CoPurchase;
 /// reseller or a test account, and pairing with everything would make one purchase cost
 /// thousands of writes.
 pub const MAX_PAIRED_PRODUCTS: usize = 1_000;
-/// Owned products and offer answers read back per customer.
+/// Owned products and offer answers read back per customer (as anchors and for display;
+/// whether a candidate is owned is asked with `owned_among`, which has no bound).
 pub const MAX_CUSTOMER_RECORDS: usize = 1_000;
 /// Co-purchase rows scanned per anchor product. Rows are kept in product-id order, so this is
 /// a bound, not a ranking; item-to-item filtering at scale replaces the scan.
@@ -142,6 +143,16 @@ pub trait RecommendationStore: Send + Sync + 'static {
         tenant: &str,
         customer_id: &str,
     ) -> impl Future<Output = Result<CustomerRecord, StoreError>> + Send;
+
+    /// Which of `product_ids` the customer owns, exactly, however many products they own
+    /// (the owned set in [`Self::customer_record`] is read back capped, so eligibility is
+    /// checked here, candidate by candidate).
+    fn owned_among(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 
     /// The strongest co-purchases of each anchor product, at most `per_anchor` each.
     fn co_purchases(

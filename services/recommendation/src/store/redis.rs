@@ -569,6 +569,31 @@ impl RecommendationStore for RedisRecommendationStore {
         Ok(CustomerRecord { owned, offers })
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
+    async fn owned_among(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        if product_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let (scores,): (Vec<Option<f64>>,) = self
+            .query(
+                redis::pipe()
+                    .cmd("ZMSCORE")
+                    .arg(self.keys(tenant).owned(customer_id))
+                    .arg(&product_ids),
+            )
+            .await?;
+        Ok(product_ids
+            .into_iter()
+            .zip(scores)
+            .filter_map(|(product, score)| score.map(|_| product))
+            .collect())
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
     async fn co_purchases(
         &self,
