@@ -34,6 +34,7 @@ pub const CHECKS: &[&str] = &[
     "tenants_never_see_each_other",
     "concurrent_purchases_each_teach_once",
     "ownership_is_asked_product_by_product",
+    "a_return_unlearns_what_its_purchase_taught",
 ];
 
 /// The digest of the request described by `request`: the same description is the same
@@ -147,6 +148,9 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         "concurrent_purchases_each_teach_once" => concurrent_purchases_each_teach_once(store).await,
         "ownership_is_asked_product_by_product" => {
             ownership_is_asked_product_by_product(store).await
+        }
+        "a_return_unlearns_what_its_purchase_taught" => {
+            a_return_unlearns_what_its_purchase_taught(store).await
         }
         other => panic!("no conformance check named {other}"),
     }
@@ -270,6 +274,78 @@ pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(sto
         .expect("articles");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].title, "Toaster crumbs");
+}
+
+/// A returned product leaves the customer's owned set, with one buyer and one co-purchase
+/// per pair fewer, once no other purchase of it by them stands: a second order of it keeps it
+/// owned until that one is returned too.
+pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(store: &S) {
+    let give_back = |customer: &'static str, order: &'static str| async move {
+        let key = format!("return-{order}");
+        store
+            .record_purchase(
+                T,
+                customer,
+                &key,
+                &sent(&key),
+                purchase(order, "socks", PurchaseStatus::Returned),
+            )
+            .await
+            .expect("return");
+    };
+    let shoes_pairs = || async {
+        store
+            .co_purchases(T, strings(&["shoes"]), 10)
+            .await
+            .expect("co-purchases")
+            .into_iter()
+            .map(|c| (c.product, c.count))
+            .collect::<Vec<_>>()
+    };
+    let buyers = || async {
+        store
+            .popularity(T, strings(&["shoes", "socks"]))
+            .await
+            .expect("popularity")
+    };
+    buy(store, T, "c1", &["shoes", "socks"]).await;
+    buy(store, T, "c2", &["shoes", "socks"]).await;
+    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 2)]);
+
+    give_back("c1", "o-c1-socks").await;
+    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 1)]);
+    assert_eq!(buyers().await.get("socks"), Some(&1));
+    assert_eq!(
+        store.customer_record(T, "c1").await.expect("c1").owned,
+        strings(&["shoes"]).into_iter().collect()
+    );
+
+    // c2 orders socks again, then returns the first pair: still an owner.
+    store
+        .record_purchase(
+            T,
+            "c2",
+            "again",
+            &sent("again"),
+            purchase("o-2", "socks", PurchaseStatus::Ordered),
+        )
+        .await
+        .expect("second order");
+    give_back("c2", "o-c2-socks").await;
+    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 1)]);
+    assert_eq!(buyers().await.get("socks"), Some(&1));
+
+    give_back("c2", "o-2").await;
+    assert!(shoes_pairs().await.is_empty(), "{:?}", shoes_pairs().await);
+    assert_eq!(buyers().await.get("socks"), None);
+    assert_eq!(buyers().await.get("shoes"), Some(&2));
+    assert_eq!(
+        store.popular(T, 10).await.expect("popular"),
+        [("shoes".to_owned(), 2)]
+    );
+    // Returning it again changes nothing.
+    give_back("c2", "o-2").await;
+    assert_eq!(buyers().await.get("shoes"), Some(&2));
 }
 
 /// `owned_among` answers exactly which of the products asked about a customer owns: not

@@ -80,6 +80,7 @@ checks!(
     tenants_never_see_each_other,
     concurrent_purchases_each_teach_once,
     ownership_is_asked_product_by_product,
+    a_return_unlearns_what_its_purchase_taught,
 );
 
 /// The catalog [`write_everything`] writes.

@@ -10,13 +10,13 @@ use baton_proto::v1::{
 };
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
-use baton_store::keys::scoped;
+use baton_store::keys::{SEP, scoped};
 use baton_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
     ARTICLE_TERMS, ARTICLES, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
-    POSTINGS, PURCHASES, bump, buyers_of_rank, rank_key, remove_prefix, scan, split_rank,
+    POSTINGS, PURCHASES, bump, buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
 };
 use super::{
     CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED,
@@ -223,7 +223,9 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 );
                 txn.open_table(PURCHASES)?
                     .insert(record_key.as_str(), encode(&purchase).as_slice())?;
-                if purchase.status() != PurchaseStatus::Returned {
+                if purchase.status() == PurchaseStatus::Returned {
+                    unlearn_return(txn, &tenant, &customer, &purchase)?;
+                } else {
                     learn_purchase(txn, &tenant, &customer, &purchase)?;
                 }
                 remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
@@ -473,6 +475,56 @@ fn put_article(
         scoped(tenant, &[id]).as_str(),
         encode(&indexed.article).as_slice(),
     )?;
+    Ok(())
+}
+
+/// Unlearns a product the customer returned, once no other purchase of it by them stands:
+/// it leaves their owned set, with one buyer fewer and one co-purchase fewer for each pair it
+/// formed with what they own (the pairs [`learn_purchase`] counted, whichever of the two
+/// products was bought first).
+fn unlearn_return(
+    txn: &WriteTransaction,
+    tenant: &str,
+    customer: &str,
+    purchase: &Purchase,
+) -> Result<(), StoreError> {
+    let product = purchase.product_id.as_str();
+    let mut owned = txn.open_table(OWNED)?;
+    let owned_key = scoped(tenant, &[customer, product]);
+    if owned.get(owned_key.as_str())?.is_none() {
+        return Ok(());
+    }
+    let suffix = format!("{SEP}{product}");
+    let kept = scan(
+        &txn.open_table(PURCHASES)?,
+        &scoped(tenant, &[customer]),
+        usize::MAX,
+        |order_product, bytes| {
+            Ok(order_product.ends_with(&suffix)
+                && decode::<Purchase>(bytes)?.status() != PurchaseStatus::Returned)
+        },
+    )?;
+    if kept.into_iter().any(|k| k) {
+        return Ok(());
+    }
+    owned.remove(owned_key.as_str())?;
+    let others = scan(
+        &owned,
+        &scoped(tenant, &[customer]),
+        MAX_PAIRED_PRODUCTS,
+        |p, _| Ok(p.to_owned()),
+    )?;
+    let mut pairs = txn.open_table(CO_PURCHASES)?;
+    for other in &others {
+        drop_one(&mut pairs, &scoped(tenant, &[other, product]))?;
+        drop_one(&mut pairs, &scoped(tenant, &[product, other]))?;
+    }
+    let buyers = drop_one(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]))?;
+    let mut rank = txn.open_table(BUYERS_RANK)?;
+    rank.remove(scoped(tenant, &[&rank_key(buyers + 1), product]).as_str())?;
+    if buyers > 0 {
+        rank.insert(scoped(tenant, &[&rank_key(buyers), product]).as_str(), ())?;
+    }
     Ok(())
 }
 

@@ -116,8 +116,9 @@ pub trait RecommendationStore: Send + Sync + 'static {
 
     /// Records a purchase. The first purchase of a product by a customer adds the product to
     /// their owned set, counts one more buyer for it and one more co-purchase for each pair it
-    /// forms with what they already own. A purchase recorded as returned is kept but not
-    /// learned from.
+    /// forms with what they already own. A purchase recorded as returned is kept and, once no
+    /// other purchase of that product by the customer stands, takes back what the product
+    /// taught: it leaves the owned set with one buyer and one co-purchase per pair fewer.
     fn record_purchase(
         &self,
         tenant: &str,

@@ -107,6 +107,28 @@ impl RedisRecommendationStore {
         Ok(pipe.query_async(&mut self.db.conn()).await?)
     }
 
+    /// Whether a purchase of `product` other than the record `except` (`order SEP product`)
+    /// stands, not returned, in the customer's purchases hash `purchases`.
+    async fn still_bought(
+        &self,
+        purchases: &str,
+        except: &str,
+        product: &str,
+    ) -> Result<bool, StoreError> {
+        let (records,): (HashMap<String, Vec<u8>>,) =
+            self.query(redis::pipe().hgetall(purchases)).await?;
+        let suffix = format!("{SEP}{product}");
+        for (field, bytes) in &records {
+            if field != except
+                && field.ends_with(&suffix)
+                && decode::<Purchase>(bytes)?.status() != PurchaseStatus::Returned
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Commits `writes` if `guard` still holds `version` (absent reads as 0); false when
     /// another writer got there first.
     async fn commit(
@@ -487,8 +509,8 @@ impl RecommendationStore for RedisRecommendationStore {
                 record.as_bytes(),
                 &encode(purchase),
             );
-            // A returned purchase is kept but not learned from; a product already owned
-            // teaches nothing new (repeat buys would otherwise inflate pairs).
+            // A product already owned teaches nothing new (repeat buys would otherwise
+            // inflate pairs); one returned is unlearned once no other purchase of it stands.
             if learn && already_owned.is_none() {
                 let pairs = keys.pairs(product);
                 for other in &others {
@@ -497,6 +519,25 @@ impl RecommendationStore for RedisRecommendationStore {
                 }
                 writes.zadd(owned_key, 0.0, product.as_bytes());
                 writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
+            } else if !learn
+                && already_owned.is_some()
+                && !self
+                    .still_bought(&keys.purchases(customer_id), &record, product)
+                    .await?
+            {
+                // Counts are kept negated (so the strongest sort first); back towards zero,
+                // and gone at zero.
+                let pairs = keys.pairs(product);
+                for other in others.iter().filter(|o| o.as_str() != product) {
+                    let theirs = keys.pairs(other);
+                    writes.command("ZINCRBY", &theirs, &[b"1", product.as_bytes()]);
+                    writes.command("ZREMRANGEBYSCORE", &theirs, &[b"0", b"+inf"]);
+                    writes.command("ZINCRBY", &pairs, &[b"1", other.as_bytes()]);
+                }
+                writes.command("ZREMRANGEBYSCORE", &pairs, &[b"0", b"+inf"]);
+                writes.command("ZREM", owned_key, &[product.as_bytes()]);
+                writes.command("ZINCRBY", &keys.buyers(), &[b"1", product.as_bytes()]);
+                writes.command("ZREMRANGEBYSCORE", &keys.buyers(), &[b"0", b"+inf"]);
             }
             remember(&mut writes, answers, field, digest, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))

@@ -52,6 +52,21 @@ where
     Ok(out)
 }
 
+/// Takes one from a counter, removing it at zero, and returns the new value.
+pub fn drop_one(table: &mut Table<&str, u64>, key: &str) -> Result<u64, StoreError> {
+    let next = table
+        .get(key)?
+        .map(|v| v.value())
+        .unwrap_or(0)
+        .saturating_sub(1);
+    if next == 0 {
+        table.remove(key)?;
+    } else {
+        table.insert(key, next)?;
+    }
+    Ok(next)
+}
+
 /// Adds `by` to a counter and returns the new value.
 pub fn bump(table: &mut Table<&str, u64>, key: &str, by: u64) -> Result<u64, StoreError> {
     let current = table.get(key)?.map(|v| v.value()).unwrap_or(0);
