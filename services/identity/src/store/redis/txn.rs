@@ -27,7 +27,7 @@ use crate::{
     },
 };
 
-/// How many answers one `HSCAN` step asks for while erasure searches them.
+/// How many fields one `HSCAN` step asks for.
 const SCAN_BATCH: usize = 500;
 
 /// The keys of one tenant (the table in the `store::redis` docs).
@@ -396,6 +396,36 @@ impl<'a> Txn<'a> {
         self.version.get().filter(|_| self.read_a_set.get())
     }
 
+    /// Walks the fields of the hash `key` with their values, [`SCAN_BATCH`] at a time, while
+    /// `each` answers true. A field may come twice when the hash changes meanwhile (`HSCAN`'s
+    /// promise is that each one present throughout comes at least once).
+    fn scan_hash(
+        &self,
+        key: &str,
+        mut each: impl FnMut(Vec<u8>, Vec<u8>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut cursor = 0u64;
+        loop {
+            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
+                redis::cmd("HSCAN")
+                    .arg(key)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_BATCH),
+            )?;
+            let mut flat = flat.into_iter();
+            while let (Some(field), Some(value)) = (flat.next(), flat.next()) {
+                if !each(field, value)? {
+                    return Ok(());
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
     /// Records that the idempotency slot `field` was empty when the transaction began, so that
     /// a concurrent first answer in the same slot makes this commit conflict.
     pub(in crate::store) fn slot_was_empty(&self, field: &str) {
@@ -595,54 +625,23 @@ impl IdentityRead for Txn<'_> {
     fn sample_profiles(&self, limit: usize) -> Result<Vec<Profile>, StoreError> {
         self.reading_a_set()?;
         let mut profiles = BTreeMap::new();
-        let mut cursor = 0u64;
-        while profiles.len() < limit {
-            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
-                redis::cmd("HSCAN")
-                    .arg(&self.keys.profiles)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(SCAN_BATCH),
-            )?;
-            let mut flat = flat.into_iter();
-            while let (Some(field), Some(bytes)) = (flat.next(), flat.next()) {
-                if profiles.len() < limit {
-                    profiles.insert(field, codec::decode::<Profile>(&bytes)?);
-                }
+        self.scan_hash(&self.keys.profiles, |field, bytes| {
+            if profiles.len() < limit {
+                profiles.insert(field, codec::decode::<Profile>(&bytes)?);
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+            Ok(profiles.len() < limit)
+        })?;
         Ok(profiles.into_values().collect())
     }
 
     fn profile_ids(&self) -> Result<Vec<String>, StoreError> {
         self.reading_a_set()?;
-        let mut ids = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
-                redis::cmd("HSCAN")
-                    .arg(&self.keys.profiles)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(SCAN_BATCH),
-            )?;
-            // Fields and values alternate; the values are left unread.
-            for field in flat.into_iter().step_by(2) {
-                ids.push(text(field)?);
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        // A scan may return a field twice when the hash grows meanwhile.
-        ids.sort_unstable();
-        ids.dedup();
-        Ok(ids)
+        let mut ids = BTreeSet::new();
+        self.scan_hash(&self.keys.profiles, |field, _| {
+            ids.insert(text(field)?);
+            Ok(true)
+        })?;
+        Ok(ids.into_iter().collect())
     }
 }
 
@@ -738,26 +737,11 @@ impl IdentityWrite for Txn<'_> {
             return Ok(0);
         }
         self.reading_a_set()?;
-        // HSCAN may return a field twice; the map keeps one.
         let mut stored = BTreeMap::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, flat): (u64, Vec<Vec<u8>>) = self.redis.query(
-                redis::cmd("HSCAN")
-                    .arg(&self.keys.answers)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(SCAN_BATCH),
-            )?;
-            let mut flat = flat.into_iter();
-            while let (Some(field), Some(answer)) = (flat.next(), flat.next()) {
-                stored.insert(text(field)?, answer);
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        self.scan_hash(&self.keys.answers, |field, answer| {
+            stored.insert(text(field)?, answer);
+            Ok(true)
+        })?;
         let mut fields: BTreeSet<String> = stored.keys().cloned().collect();
         fields.extend(self.answers.fields.get_mut().keys().cloned());
         let mut forgotten = 0;
