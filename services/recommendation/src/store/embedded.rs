@@ -11,7 +11,7 @@ use baton_proto::v1::{
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
 use baton_store::keys::{SEP, scoped};
-use baton_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
+use baton_store::redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
@@ -508,20 +508,50 @@ fn unlearn_return(
         return Ok(());
     }
     owned.remove(owned_key.as_str())?;
-    let others = scan(
-        &owned,
+    let others = paired_with(&owned, tenant, customer)?;
+    count_buyer(txn, tenant, product, &others, false)
+}
+
+/// The owned products a purchase pairs with: at most [`MAX_PAIRED_PRODUCTS`] of them.
+fn paired_with(
+    owned: &impl ReadableTable<&'static str, i64>,
+    tenant: &str,
+    customer: &str,
+) -> Result<Vec<String>, StoreError> {
+    scan(
+        owned,
         &scoped(tenant, &[customer]),
         MAX_PAIRED_PRODUCTS,
         |p, _| Ok(p.to_owned()),
-    )?;
+    )
+}
+
+/// Counts one buyer more (`more`) or fewer of `product`, whose buyer also owns `others`: its
+/// co-purchases with each of them both ways, its buyer count and its place in the ranking.
+fn count_buyer(
+    txn: &WriteTransaction,
+    tenant: &str,
+    product: &str,
+    others: &[String],
+    more: bool,
+) -> Result<(), StoreError> {
+    let step = |table: &mut Table<&str, u64>, key: &str| match more {
+        true => bump(table, key, 1),
+        false => drop_one(table, key),
+    };
     let mut pairs = txn.open_table(CO_PURCHASES)?;
-    for other in &others {
-        drop_one(&mut pairs, &scoped(tenant, &[other, product]))?;
-        drop_one(&mut pairs, &scoped(tenant, &[product, other]))?;
+    for other in others {
+        step(&mut pairs, &scoped(tenant, &[other, product]))?;
+        step(&mut pairs, &scoped(tenant, &[product, other]))?;
     }
-    let buyers = drop_one(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]))?;
+    let buyers = step(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]))?;
+    let before = if more {
+        buyers.saturating_sub(1)
+    } else {
+        buyers + 1
+    };
     let mut rank = txn.open_table(BUYERS_RANK)?;
-    rank.remove(scoped(tenant, &[&rank_key(buyers + 1), product]).as_str())?;
+    rank.remove(scoped(tenant, &[&rank_key(before), product]).as_str())?;
     if buyers > 0 {
         rank.insert(scoped(tenant, &[&rank_key(buyers), product]).as_str(), ())?;
     }
@@ -543,23 +573,8 @@ fn learn_purchase(
     if owned.get(owned_key.as_str())?.is_some() {
         return Ok(());
     }
-    let others = scan(
-        &owned,
-        &scoped(tenant, &[customer]),
-        MAX_PAIRED_PRODUCTS,
-        |p, _| Ok(p.to_owned()),
-    )?;
-    let mut pairs = txn.open_table(CO_PURCHASES)?;
-    for other in &others {
-        bump(&mut pairs, &scoped(tenant, &[other, product]), 1)?;
-        bump(&mut pairs, &scoped(tenant, &[product, other]), 1)?;
-    }
+    let others = paired_with(&owned, tenant, customer)?;
     let bought_at = purchase.purchased_at.as_ref().map_or(0, |t| t.seconds);
     owned.insert(owned_key.as_str(), bought_at)?;
-
-    let buyers = bump(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]), 1)?;
-    let mut rank = txn.open_table(BUYERS_RANK)?;
-    rank.remove(scoped(tenant, &[&rank_key(buyers.saturating_sub(1)), product]).as_str())?;
-    rank.insert(scoped(tenant, &[&rank_key(buyers), product]).as_str(), ())?;
-    Ok(())
+    count_buyer(txn, tenant, product, &others, true)
 }
