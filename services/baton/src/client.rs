@@ -1,12 +1,14 @@
-//! How the operator commands (`baton import`, `baton identity`) reach IdentityService: an
-//! address, a bearer token (given, or minted from a local mesh's development credentials)
-//! and, for `https://`, the CA to verify the server with and an optional client
-//! certificate.
+//! How the operator commands reach the mesh (`baton import` and `baton identity`
+//! IdentityService, `baton queues` and `baton contact` RoutingService): an address, a bearer
+//! token (given, or minted from a local mesh's development credentials) and, for `https://`,
+//! the CA to verify the server with and an optional client certificate.
 
 use std::{path::PathBuf, time::Duration};
 
 use baton_auth::{Role, Roles, Tenants, dev::DevCredentials, reload::Watched};
-use baton_proto::v1::identity_service_client::IdentityServiceClient;
+use baton_proto::v1::{
+    identity_service_client::IdentityServiceClient, routing_service_client::RoutingServiceClient,
+};
 use baton_runtime::{
     client::{ClientChannel, with_credentials},
     tls::TlsConfig,
@@ -24,6 +26,29 @@ pub struct ClientArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub address: String,
+    /// How to call it.
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Where RoutingService is and how to call it.
+#[derive(Args, Clone, Debug)]
+pub struct RoutingClientArgs {
+    /// RoutingService's address (`https://` with --tls-ca-file).
+    #[arg(
+        long,
+        env = "BATON_ROUTING_ADDRESS",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub address: String,
+    /// How to call it.
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// The credentials and TLS settings of an operator command.
+#[derive(Args, Clone, Debug)]
+pub struct AccessArgs {
     /// The bearer token to call with; unset, one is minted from the development credentials
     /// in --data-dir (a mesh started with `make run`).
     #[arg(long, env = "BATON_TOKEN", hide_env_values = true)]
@@ -51,6 +76,30 @@ pub async fn identity(
     role: Role,
     timeout: Duration,
 ) -> Result<IdentityServiceClient<ClientChannel>, String> {
+    let channel = connect(&args.address, &args.access, tenant, role, timeout).await?;
+    Ok(IdentityServiceClient::new(channel))
+}
+
+/// Connects to RoutingService as [`identity`] connects to IdentityService.
+pub async fn routing(
+    args: &RoutingClientArgs,
+    tenant: &str,
+    role: Role,
+    timeout: Duration,
+) -> Result<RoutingServiceClient<ClientChannel>, String> {
+    let channel = connect(&args.address, &args.access, tenant, role, timeout).await?;
+    Ok(RoutingServiceClient::new(channel))
+}
+
+/// A channel to `address`, each call carrying the token of `args` (or one minted for `tenant`
+/// and `role`).
+async fn connect(
+    address: &str,
+    args: &AccessArgs,
+    tenant: &str,
+    role: Role,
+    timeout: Duration,
+) -> Result<ClientChannel, String> {
     let token = match &args.token {
         Some(token) => token.clone(),
         None => DevCredentials::load(&args.data_dir)
@@ -64,10 +113,10 @@ pub async fn identity(
             )
             .map_err(|e| format!("credentials: {e}"))?,
     };
-    let mut endpoint = Channel::from_shared(args.address.clone())
-        .map_err(|e| format!("invalid address {}: {e}", args.address))?
+    let mut endpoint = Channel::from_shared(address.to_owned())
+        .map_err(|e| format!("invalid address {address}: {e}"))?
         .connect_timeout(Duration::from_secs(5));
-    if args.address.starts_with("https://") {
+    if address.starts_with("https://") {
         let tls = TlsConfig {
             tls_ca_file: args.tls_ca_file.clone(),
             tls_cert_file: args.tls_cert_file.clone(),
@@ -77,7 +126,7 @@ pub async fn identity(
         let config = tls
             .client(Duration::from_secs(3600))
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} needs --tls-ca-file", args.address))?;
+            .ok_or_else(|| format!("{address} needs --tls-ca-file"))?;
         endpoint = endpoint
             .tls_config((*config.get()).clone())
             .map_err(|e| format!("tls: {e}"))?;
@@ -85,10 +134,10 @@ pub async fn identity(
     let channel = endpoint
         .connect()
         .await
-        .map_err(|e| format!("cannot reach {} ({e}); is the mesh running?", args.address))?;
-    Ok(IdentityServiceClient::new(with_credentials(
+        .map_err(|e| format!("cannot reach {address} ({e}); is the mesh running?"))?;
+    Ok(with_credentials(
         channel,
         Some(Watched::fixed(token)),
         timeout,
-    )))
+    ))
 }

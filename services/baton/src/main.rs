@@ -11,6 +11,7 @@ use baton::{
     config::{MeshConfig, ServiceName},
     credentials::{self, CredentialsCommand},
     demo::{self, DemoConfig},
+    floor,
     identity::{self, IdentityCommand},
     import::{self, ImportArgs},
     mesh::Mesh,
@@ -47,6 +48,10 @@ enum Command {
     /// Operator commands on IdentityService.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// The tenant's queues with their live figures: waiting, oldest wait, agents, service level.
+    Queues(floor::QueuesArgs),
+    /// One contact: its state, agent, verification and every hop so far.
+    Contact(floor::ContactArgs),
     /// Print a new context-token key ring for BATON_TOKEN_KEYS.
     Keygen {
         /// The key id.
@@ -93,6 +98,20 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("identity: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Queues(args) => match floor::queues(&args, &mut std::io::stdout()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("queues: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Contact(args) => match floor::contact(&args, &mut std::io::stdout()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("contact: {err}");
                 ExitCode::FAILURE
             }
         },

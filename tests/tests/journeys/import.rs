@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use baton::{
-    client::ClientArgs,
+    client::{AccessArgs, ClientArgs},
     config::ServiceName,
     import::{self, ImportArgs, dates::DateOrder},
 };
@@ -172,11 +172,13 @@ async fn the_cli_imports_a_csv_file_and_a_second_run_creates_nobody() {
         batch: 2,
         client: ClientArgs {
             address: m.url(ServiceName::Identity),
-            token: None,
-            data_dir: m.config.data_dir.clone(),
-            tls_ca_file: None,
-            tls_cert_file: None,
-            tls_key_file: None,
+            access: AccessArgs {
+                token: None,
+                data_dir: m.config.data_dir.clone(),
+                tls_ca_file: None,
+                tls_cert_file: None,
+                tls_key_file: None,
+            },
         },
     };
     let mut out = Vec::new();

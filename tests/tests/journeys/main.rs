@@ -5,6 +5,7 @@
 //! `metrics.rs`), since a second test in the same process would see their exports.
 
 mod demo;
+mod floor;
 mod forget;
 mod import;
 mod merges;
