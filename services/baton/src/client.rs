@@ -1,5 +1,6 @@
 //! How the operator commands reach the mesh (`baton import` and `baton identity`
-//! IdentityService, `baton queues` and `baton contact` RoutingService): an address, a bearer
+//! IdentityService, `baton queues` and `baton contact` RoutingService, `baton import catalog`
+//! and `baton import articles` RecommendationService): an address, a bearer
 //! token (given, or minted from a local mesh's development credentials) and, for `https://`,
 //! the CA to verify the server with and an optional client certificate.
 
@@ -7,7 +8,9 @@ use std::{path::PathBuf, time::Duration};
 
 use baton_auth::{Role, Roles, Tenants, dev::DevCredentials, reload::Watched};
 use baton_proto::v1::{
-    identity_service_client::IdentityServiceClient, routing_service_client::RoutingServiceClient,
+    identity_service_client::IdentityServiceClient,
+    recommendation_service_client::RecommendationServiceClient,
+    routing_service_client::RoutingServiceClient,
 };
 use baton_runtime::{
     client::{ClientChannel, with_credentials},
@@ -39,6 +42,21 @@ pub struct RoutingClientArgs {
         long,
         env = "BATON_ROUTING_ADDRESS",
         default_value = "http://127.0.0.1:50053"
+    )]
+    pub address: String,
+    /// How to call it.
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Where RecommendationService is and how to call it.
+#[derive(Args, Clone, Debug)]
+pub struct RecommendationClientArgs {
+    /// RecommendationService's address (`https://` with --tls-ca-file).
+    #[arg(
+        long,
+        env = "BATON_RECOMMENDATION_ADDRESS",
+        default_value = "http://127.0.0.1:50054"
     )]
     pub address: String,
     /// How to call it.
@@ -89,6 +107,17 @@ pub async fn routing(
 ) -> Result<RoutingServiceClient<ClientChannel>, String> {
     let channel = connect(&args.address, &args.access, tenant, role, timeout).await?;
     Ok(RoutingServiceClient::new(channel))
+}
+
+/// Connects to RecommendationService as [`identity`] connects to IdentityService.
+pub async fn recommendation(
+    args: &RecommendationClientArgs,
+    tenant: &str,
+    role: Role,
+    timeout: Duration,
+) -> Result<RecommendationServiceClient<ClientChannel>, String> {
+    let channel = connect(&args.address, &args.access, tenant, role, timeout).await?;
+    Ok(RecommendationServiceClient::new(channel))
 }
 
 /// A channel to `address`, each call carrying the token of `args` (or one minted for `tenant`

@@ -13,7 +13,10 @@ use baton::{
     demo::{self, DemoConfig},
     floor,
     identity::{self, IdentityCommand},
-    import::{self, ImportArgs},
+    import::{
+        self, ImportArgs,
+        content::{self, ContentArgs},
+    },
     mesh::Mesh,
 };
 use baton_runtime::{shutdown::Shutdown, telemetry};
@@ -64,6 +67,10 @@ enum Command {
 enum ImportCommand {
     /// Import customer profiles from a CSV file (a CRM export) into IdentityService.
     Profiles(Box<ImportArgs>),
+    /// Import catalog items from a CSV file into RecommendationService.
+    Catalog(ContentArgs),
+    /// Import knowledge articles from a CSV file into RecommendationService.
+    Articles(ContentArgs),
 }
 
 #[tokio::main]
@@ -93,6 +100,12 @@ async fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Import(ImportCommand::Catalog(args)) => {
+            content_exit(content::catalog(&args, &mut std::io::stdout()).await)
+        }
+        Command::Import(ImportCommand::Articles(args)) => {
+            content_exit(content::articles(&args, &mut std::io::stdout()).await)
         }
         Command::Identity(command) => match identity::run(&command, &mut std::io::stdout()).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +164,19 @@ async fn serve(services: Vec<ServiceName>, config: MeshConfig) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("baton: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit of `baton import catalog|articles`: failure when a row was refused or the import
+/// stopped.
+fn content_exit(result: Result<content::Loaded, String>) -> ExitCode {
+    match result {
+        Ok(loaded) if loaded.refused.is_empty() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("import: {err}");
             ExitCode::FAILURE
         }
     }

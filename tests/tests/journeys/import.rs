@@ -212,3 +212,97 @@ async fn the_cli_imports_a_csv_file_and_a_second_run_creates_nobody() {
 
     m.stop().await;
 }
+
+#[tokio::test]
+async fn catalog_and_articles_load_from_files_and_a_bad_row_is_skipped_alone() {
+    use baton::{
+        client::RecommendationClientArgs,
+        import::content::{self, ContentArgs},
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stores = Stores::embedded();
+    let mut m = TestMesh::start_with(stores.config()).await;
+    let t = tenant();
+    let catalog = dir.path().join("catalog.csv");
+    std::fs::write(
+        &catalog,
+        "SKU,Name,Category,Price,Currency,Promotional\n\
+         mesh-kit,Mesh Wi-Fi kit,network,129.90,eur,no\n\
+         ,No id at all,network,,,\n\
+         gift,Gift card,,ten,EUR,yes\n\
+         router-x,Router X,network,89,EUR,\n",
+    )
+    .expect("catalog written");
+    let articles = dir.path().join("articles.csv");
+    std::fs::write(
+        &articles,
+        "id,title,body,tags\n\
+         kb-router,Router drops every evening,\"Restart the router, then check the channel.\",router;wifi\n\
+         kb-empty,,a body without a title,\n",
+    )
+    .expect("articles written");
+    let (address, data_dir) = (
+        m.url(ServiceName::Recommendation),
+        m.config.data_dir.clone(),
+    );
+    let args = |file: &std::path::Path| ContentArgs {
+        file: file.to_path_buf(),
+        tenant: t.clone(),
+        client: RecommendationClientArgs {
+            address: address.clone(),
+            access: AccessArgs {
+                token: None,
+                data_dir: data_dir.clone(),
+                tls_ca_file: None,
+                tls_cert_file: None,
+                tls_key_file: None,
+            },
+        },
+    };
+
+    let mut out = Vec::new();
+    let items = content::catalog(&args(&catalog), &mut out)
+        .await
+        .expect("catalog imports");
+    let summary = String::from_utf8(out).expect("utf-8");
+    assert_eq!(items.written, 2, "{summary}");
+    let lines: Vec<u64> = items.refused.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [3, 4], "{summary}");
+    assert!(summary.contains("line 3: product_id"), "{summary}");
+    assert!(summary.contains("line 4: price \"ten\""), "{summary}");
+
+    let mut out = Vec::new();
+    let loaded = content::articles(&args(&articles), &mut out)
+        .await
+        .expect("articles import");
+    let summary = String::from_utf8(out).expect("utf-8");
+    assert_eq!(loaded.written, 1, "{summary}");
+    assert_eq!(loaded.refused.len(), 1, "{summary}");
+    assert!(summary.contains("line 3 (id kb-empty): title"), "{summary}");
+
+    let found = m
+        .recommendation
+        .recommend(pb::RecommendRequest {
+            tenant_id: t.clone(),
+            utterance: "my router drops every evening".into(),
+            channel: pb::Channel::Chat as i32,
+            max_articles: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("recommends")
+        .into_inner()
+        .recommendations
+        .expect("recommendations");
+    assert_eq!(
+        found.articles.first().map(|a| a.article_id.as_str()),
+        Some("kb-router"),
+        "{found:?}"
+    );
+    // The same file again: the same items, written over themselves.
+    let again = content::catalog(&args(&catalog), &mut Vec::new())
+        .await
+        .expect("again");
+    assert_eq!((again.written, again.refused.len()), (2, 2));
+    m.stop().await;
+}

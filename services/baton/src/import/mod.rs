@@ -7,6 +7,7 @@
 //! counts added up; the index of a refused record in its stream finds its line again.
 
 pub mod columns;
+pub mod content;
 pub mod dates;
 mod progress;
 

@@ -1,0 +1,349 @@
+//! `baton import catalog FILE.csv` and `baton import articles FILE.csv`: what recommendation
+//! offers and what agents read, from files, into RecommendationService.
+//!
+//! Columns are found by header, whatever their case. Each row is checked on its own with the
+//! service's own validation before anything is sent, so a bad row is reported with its line
+//! and skipped and never refuses the rows sent with it; the good rows go in calls of the
+//! most the service takes (500 items, 200 articles). Both calls replace by id, so importing
+//! the same file again changes nothing.
+
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    io::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use baton_auth::Role;
+use baton_proto::v1::{Article, CatalogItem, Money, UpsertArticlesRequest, UpsertCatalogRequest};
+use baton_recommendation::validate;
+use clap::Args;
+
+use super::Refusal;
+use crate::client::{self, RecommendationClientArgs};
+
+/// Longest one call is awaited.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `baton import catalog` and `baton import articles`.
+#[derive(Args, Debug)]
+pub struct ContentArgs {
+    /// The CSV file, with a header row.
+    pub file: PathBuf,
+    /// The tenant the content belongs to.
+    #[arg(long)]
+    pub tenant: String,
+    /// Where the service is.
+    #[command(flatten)]
+    pub client: RecommendationClientArgs,
+}
+
+/// What an import of content did.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Items or articles the service wrote.
+    pub written: u64,
+    /// Rows that did not go in, in file order.
+    pub refused: Vec<Refusal>,
+}
+
+impl Loaded {
+    /// The summary an operator reads.
+    pub fn print(&self, what: &str, out: &mut dyn Write) -> std::io::Result<()> {
+        writeln!(out, "{what} written {}", self.written)?;
+        writeln!(out, "rows refused {}", self.refused.len())?;
+        for r in &self.refused {
+            match r.external_id.as_str() {
+                "" => writeln!(out, "line {}: {}", r.line, r.reason)?,
+                id => writeln!(out, "line {} (id {id}): {}", r.line, r.reason)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The header names of a file, lower-cased, by column.
+struct Header(HashMap<String, usize>);
+
+impl Header {
+    fn read(reader: &mut csv::Reader<std::fs::File>) -> Result<Self, String> {
+        let names = reader.headers().map_err(|e| format!("header: {e}"))?;
+        Ok(Self(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().to_lowercase(), i))
+                .collect(),
+        ))
+    }
+
+    /// The value of the first of `names` the file has, trimmed; empty when none.
+    fn get<'r>(&self, row: &'r csv::StringRecord, names: &[&str]) -> &'r str {
+        names
+            .iter()
+            .find_map(|n| self.0.get(*n))
+            .and_then(|i| row.get(*i))
+            .map_or("", str::trim)
+    }
+
+    fn has(&self, names: &[&str]) -> bool {
+        names.iter().any(|n| self.0.contains_key(*n))
+    }
+}
+
+const PRODUCT_ID: &[&str] = &["product_id", "id", "sku"];
+const NAME: &[&str] = &["name", "title", "product_name"];
+const ARTICLE_ID: &[&str] = &["article_id", "id"];
+const TITLE: &[&str] = &["title", "name"];
+
+/// Reads `file` row by row into `T`, refusing rows `parse` or `check` refuse.
+fn rows<T>(
+    file: &Path,
+    required: &[(&str, &[&str])],
+    parse: impl Fn(&Header, &csv::StringRecord) -> Result<T, String>,
+    id: impl Fn(&T) -> String,
+    check: impl Fn(&T) -> Result<(), tonic::Status>,
+) -> Result<(Vec<T>, Vec<Refusal>), String> {
+    let opened = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(opened);
+    let header = Header::read(&mut reader)?;
+    for (field, names) in required {
+        if !header.has(names) {
+            return Err(format!(
+                "{}: no column for {field} (a header named one of {})",
+                file.display(),
+                names.join(", ")
+            ));
+        }
+    }
+    let (mut good, mut refused) = (Vec::new(), Vec::new());
+    for (i, row) in reader.records().enumerate() {
+        let line = i as u64 + 2;
+        let row = match row {
+            Ok(row) => row,
+            Err(e) => {
+                refused.push(refusal(line, String::new(), e.to_string()));
+                continue;
+            }
+        };
+        match parse(&header, &row) {
+            Ok(value) => match check(&value) {
+                Ok(()) => good.push(value),
+                Err(status) => refused.push(refusal(line, id(&value), reason(&status))),
+            },
+            Err(why) => refused.push(refusal(line, String::new(), why)),
+        }
+    }
+    Ok((good, refused))
+}
+
+fn refusal(line: u64, external_id: String, reason: String) -> Refusal {
+    Refusal {
+        line,
+        external_id,
+        reason,
+    }
+}
+
+/// A validation failure as one line: the field violations, without the request's indexes.
+fn reason(status: &tonic::Status) -> String {
+    let message = status.message();
+    message
+        .strip_prefix("invalid request: ")
+        .unwrap_or(message)
+        .replace("items[0].", "")
+        .replace("articles[0].", "")
+}
+
+/// `yes`/`no` and the like; empty is `default`.
+fn flag(value: &str, column: &str, default: bool) -> Result<bool, String> {
+    match value.to_lowercase().as_str() {
+        "" => Ok(default),
+        "1" | "true" | "yes" | "y" => Ok(true),
+        "0" | "false" | "no" | "n" => Ok(false),
+        other => Err(format!("{column} {other:?} is neither yes nor no")),
+    }
+}
+
+/// A price such as `19.99` or `20` in minor units (at most two decimals).
+fn minor_units(value: &str) -> Result<i64, String> {
+    let bad = || format!("price {value:?} is not an amount such as 19.99");
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) || whole.is_empty() {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(if whole < 0 { -cents } else { cents }))
+        .ok_or_else(bad)
+}
+
+fn catalog_item(h: &Header, row: &csv::StringRecord) -> Result<CatalogItem, String> {
+    let price = match h.get(row, &["price", "amount"]) {
+        "" => None,
+        amount => {
+            let currency = h.get(row, &["currency"]).to_uppercase();
+            if currency.is_empty() {
+                return Err("a price needs a currency column (EUR, USD, ...)".to_owned());
+            }
+            Some(Money {
+                currency,
+                minor_units: minor_units(amount)?,
+            })
+        }
+    };
+    Ok(CatalogItem {
+        product_id: h.get(row, PRODUCT_ID).to_owned(),
+        name: h.get(row, NAME).to_owned(),
+        category: h.get(row, &["category"]).to_owned(),
+        description: h.get(row, &["description"]).to_owned(),
+        promotional: flag(h.get(row, &["promotional", "promo"]), "promotional", false)?,
+        active: flag(h.get(row, &["active"]), "active", true)?,
+        price,
+    })
+}
+
+fn article(h: &Header, row: &csv::StringRecord) -> Result<Article, String> {
+    let tags = h
+        .get(row, &["tags", "tag"])
+        .split([';', '|', ','])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Article {
+        article_id: h.get(row, ARTICLE_ID).to_owned(),
+        title: h.get(row, TITLE).to_owned(),
+        body: h.get(row, &["body", "text", "content"]).to_owned(),
+        tags,
+        language: h.get(row, &["language", "lang"]).to_owned(),
+    })
+}
+
+/// An idempotency key naming exactly this call's content, so a retry of it is one call.
+fn content_key<M: std::fmt::Debug>(kind: &str, messages: &[M]) -> String {
+    let mut hasher = DefaultHasher::new();
+    for m in messages {
+        format!("{m:?}").hash(&mut hasher);
+    }
+    format!("import-{kind}-{:016x}", hasher.finish())
+}
+
+/// Runs `baton import catalog`; the summary goes to `out`.
+pub async fn catalog(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
+    let tenant = args.tenant.clone();
+    let (good, refused) = rows(
+        &args.file,
+        &[("product_id", PRODUCT_ID), ("name", NAME)],
+        catalog_item,
+        |item| item.product_id.clone(),
+        |item| {
+            validate::upsert_catalog(&UpsertCatalogRequest {
+                tenant_id: tenant.clone(),
+                items: vec![item.clone()],
+                idempotency_key: "check".to_owned(),
+            })
+        },
+    )?;
+    let mut client =
+        client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
+    let mut loaded = Loaded {
+        refused,
+        ..Loaded::default()
+    };
+    for chunk in good.chunks(validate::MAX_CATALOG_ITEMS) {
+        let answer = client
+            .upsert_catalog(UpsertCatalogRequest {
+                tenant_id: args.tenant.clone(),
+                items: chunk.to_vec(),
+                idempotency_key: content_key("catalog", chunk),
+            })
+            .await
+            .map_err(|s| stopped(&loaded, "items", &s))?
+            .into_inner();
+        loaded.written += u64::from(answer.upserted);
+    }
+    loaded.refused.sort_by_key(|r| r.line);
+    loaded
+        .print("items", out)
+        .map_err(|e| format!("output: {e}"))?;
+    Ok(loaded)
+}
+
+/// Runs `baton import articles`; the summary goes to `out`.
+pub async fn articles(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
+    let tenant = args.tenant.clone();
+    let (good, refused) = rows(
+        &args.file,
+        &[("article_id", ARTICLE_ID), ("title", TITLE)],
+        article,
+        |a| a.article_id.clone(),
+        |a| {
+            validate::upsert_articles(&UpsertArticlesRequest {
+                tenant_id: tenant.clone(),
+                articles: vec![a.clone()],
+                idempotency_key: "check".to_owned(),
+            })
+        },
+    )?;
+    let mut client =
+        client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
+    let mut loaded = Loaded {
+        refused,
+        ..Loaded::default()
+    };
+    for chunk in good.chunks(validate::MAX_ARTICLES) {
+        let answer = client
+            .upsert_articles(UpsertArticlesRequest {
+                tenant_id: args.tenant.clone(),
+                articles: chunk.to_vec(),
+                idempotency_key: content_key("articles", chunk),
+            })
+            .await
+            .map_err(|s| stopped(&loaded, "articles", &s))?
+            .into_inner();
+        loaded.written += u64::from(answer.upserted);
+    }
+    loaded.refused.sort_by_key(|r| r.line);
+    loaded
+        .print("articles", out)
+        .map_err(|e| format!("output: {e}"))?;
+    Ok(loaded)
+}
+
+/// The error of a call that failed part-way: what was written before it.
+fn stopped(loaded: &Loaded, what: &str, status: &tonic::Status) -> String {
+    format!(
+        "stopped after {} {what} were written: {} ({:?}); running the command again is safe",
+        loaded.written,
+        status.message(),
+        status.code()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_read_in_minor_units() {
+        assert_eq!(minor_units("19.99"), Ok(1999));
+        assert_eq!(minor_units("20"), Ok(2000));
+        assert_eq!(minor_units("0.5"), Ok(50));
+        assert_eq!(minor_units("-3.25"), Ok(-325));
+        for bad in ["19.999", "abc", ".5", "1.x", ""] {
+            assert!(minor_units(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_read_yes_and_no() {
+        assert_eq!(flag("", "active", true), Ok(true));
+        assert_eq!(flag("No", "active", true), Ok(false));
+        assert_eq!(flag("1", "promotional", false), Ok(true));
+        assert!(flag("maybe", "active", true).is_err());
+    }
+}
