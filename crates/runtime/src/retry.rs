@@ -72,7 +72,7 @@ impl Retry {
         }
     }
 
-    /// Runs `attempt` until it answers anything but UNAVAILABLE, at most [`ATTEMPTS`] times,
+    /// Runs `attempt` until it answers anything but UNAVAILABLE, at most three times,
     /// waiting a jittered, doubling back-off between attempts while the budget allows.
     /// `attempt` must be safe to repeat: a read, or a write with an idempotency key.
     pub async fn call<T, F, Fut>(&self, mut attempt: F) -> Result<T, Status>
