@@ -192,8 +192,10 @@ impl<S: RecommendationStore> Recommender<S> {
                 .collect()
         };
 
-        // The owned set read above is capped; every candidate is checked exactly.
-        if identified {
+        // An owned set read back in full is exact; one cut short is checked candidate by
+        // candidate (a second read only for customers who own that much).
+        let check_owned = identified && !record.owns_no_more();
+        if check_owned {
             owned.extend(
                 self.owned_among(tenant, &query.customer_id, catalog.keys(), &owned)
                     .await?,
@@ -205,11 +207,13 @@ impl<S: RecommendationStore> Recommender<S> {
             .count();
         let fallback = if identified && fresh < query.limits.offers {
             let sample = self.store.catalog_sample(tenant, FALLBACK_ITEMS).await?;
-            let ids = sample.iter().map(|item| &item.product_id);
-            owned.extend(
-                self.owned_among(tenant, &query.customer_id, ids, &owned)
-                    .await?,
-            );
+            if check_owned {
+                let ids = sample.iter().map(|item| &item.product_id);
+                owned.extend(
+                    self.owned_among(tenant, &query.customer_id, ids, &owned)
+                        .await?,
+                );
+            }
             sample
         } else {
             Vec::new()
@@ -388,8 +392,9 @@ mod tests {
     use crate::recommend::offers::CoPurchase;
     use crate::store::{EmbeddedRecommendationStore, StoreError};
 
-    /// The embedded store, except that a customer's owned set reads back empty, as it does
-    /// past its bound for a customer who owns more than it reads back.
+    /// The embedded store, except that a customer's owned set reads back as a full set of
+    /// other products, as it does for a customer who owns more than it reads back (the
+    /// products read back being the first in id order).
     struct CutShort(EmbeddedRecommendationStore);
 
     impl RecommendationStore for CutShort {
@@ -468,7 +473,9 @@ mod tests {
             customer: &str,
         ) -> Result<CustomerRecord, StoreError> {
             let mut record = self.0.customer_record(tenant, customer).await?;
-            record.owned.clear();
+            record.owned = (0..crate::store::MAX_CUSTOMER_RECORDS)
+                .map(|i| format!("aa-{i:04}"))
+                .collect();
             Ok(record)
         }
         fn owned_among(

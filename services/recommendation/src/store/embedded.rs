@@ -10,7 +10,7 @@ use baton_proto::v1::{
 };
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
-use baton_store::keys::{SEP, scoped};
+use baton_store::keys::{SEP, prefix_range, scoped};
 use baton_store::redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
@@ -223,11 +223,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 );
                 txn.open_table(PURCHASES)?
                     .insert(record_key.as_str(), encode(&purchase).as_slice())?;
-                if purchase.status() == PurchaseStatus::Returned {
-                    unlearn_return(txn, &tenant, &customer, &purchase)?;
-                } else {
-                    learn_purchase(txn, &tenant, &customer, &purchase)?;
-                }
+                learn(txn, &tenant, &customer, &purchase)?;
                 remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
                 Ok(())
             })
@@ -478,40 +474,6 @@ fn put_article(
     Ok(())
 }
 
-/// Unlearns a product the customer returned, once no other purchase of it by them stands:
-/// it leaves their owned set, with one buyer fewer and one co-purchase fewer for each pair it
-/// formed with what they own (the pairs [`learn_purchase`] counted, whichever of the two
-/// products was bought first).
-fn unlearn_return(
-    txn: &WriteTransaction,
-    tenant: &str,
-    customer: &str,
-    purchase: &Purchase,
-) -> Result<(), StoreError> {
-    let product = purchase.product_id.as_str();
-    let mut owned = txn.open_table(OWNED)?;
-    let owned_key = scoped(tenant, &[customer, product]);
-    if owned.get(owned_key.as_str())?.is_none() {
-        return Ok(());
-    }
-    let suffix = format!("{SEP}{product}");
-    let kept = scan(
-        &txn.open_table(PURCHASES)?,
-        &scoped(tenant, &[customer]),
-        usize::MAX,
-        |order_product, bytes| {
-            Ok(order_product.ends_with(&suffix)
-                && decode::<Purchase>(bytes)?.status() != PurchaseStatus::Returned)
-        },
-    )?;
-    if kept.into_iter().any(|k| k) {
-        return Ok(());
-    }
-    owned.remove(owned_key.as_str())?;
-    let others = paired_with(&owned, tenant, customer)?;
-    count_buyer(txn, tenant, product, &others, false)
-}
-
 /// The owned products a purchase pairs with: at most [`MAX_PAIRED_PRODUCTS`] of them.
 fn paired_with(
     owned: &impl ReadableTable<&'static str, i64>,
@@ -558,10 +520,12 @@ fn count_buyer(
     Ok(())
 }
 
-/// Learns from a customer's purchase of a product they did not own yet: pairs it with what
-/// they own, counts one more buyer, and adds it to their owned set. A product already owned
-/// teaches nothing new (repeat buys would otherwise inflate pairs).
-fn learn_purchase(
+/// Learns from one purchase record. The first purchase of a product by a customer pairs it
+/// with what they own, counts one more buyer and adds it to their owned set; a product
+/// already owned teaches nothing new (repeat buys would otherwise inflate pairs). A return
+/// takes that back, with one co-purchase fewer for each pair it formed (whichever of the two
+/// products was bought first), once no other purchase of the product by them stands.
+fn learn(
     txn: &WriteTransaction,
     tenant: &str,
     customer: &str,
@@ -570,11 +534,41 @@ fn learn_purchase(
     let product = purchase.product_id.as_str();
     let mut owned = txn.open_table(OWNED)?;
     let owned_key = scoped(tenant, &[customer, product]);
-    if owned.get(owned_key.as_str())?.is_some() {
+    let owns = owned.get(owned_key.as_str())?.is_some();
+    if purchase.status() != PurchaseStatus::Returned {
+        if owns {
+            return Ok(());
+        }
+        let others = paired_with(&owned, tenant, customer)?;
+        let bought_at = purchase.purchased_at.as_ref().map_or(0, |t| t.seconds);
+        owned.insert(owned_key.as_str(), bought_at)?;
+        return count_buyer(txn, tenant, product, &others, true);
+    }
+    if !owns || still_bought(txn, tenant, customer, product)? {
         return Ok(());
     }
+    owned.remove(owned_key.as_str())?;
     let others = paired_with(&owned, tenant, customer)?;
-    let bought_at = purchase.purchased_at.as_ref().map_or(0, |t| t.seconds);
-    owned.insert(owned_key.as_str(), bought_at)?;
-    count_buyer(txn, tenant, product, &others, true)
+    count_buyer(txn, tenant, product, &others, false)
+}
+
+/// Whether the customer has a purchase of `product` on record that was not returned.
+fn still_bought(
+    txn: &WriteTransaction,
+    tenant: &str,
+    customer: &str,
+    product: &str,
+) -> Result<bool, StoreError> {
+    let (lo, hi) = prefix_range(&scoped(tenant, &[customer]));
+    let suffix = format!("{SEP}{product}");
+    let purchases = txn.open_table(PURCHASES)?;
+    for entry in purchases.range::<&str>(lo.as_str()..hi.as_str())? {
+        let (key, bytes) = entry?;
+        if key.value().ends_with(&suffix)
+            && decode::<Purchase>(bytes.value())?.status() != PurchaseStatus::Returned
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -53,6 +53,14 @@ pub struct CustomerRecord {
     pub offers: Vec<OfferRecord>,
 }
 
+impl CustomerRecord {
+    /// Whether `owned` is everything the customer owns: it is read back up to
+    /// [`MAX_CUSTOMER_RECORDS`], so a full one may have been cut short.
+    pub fn owns_no_more(&self) -> bool {
+        self.owned.len() < MAX_CUSTOMER_RECORDS
+    }
+}
+
 /// The result of erasing a customer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Forgotten {
