@@ -54,16 +54,7 @@ pub fn remove(txn: &mut dyn IdentityWrite, customer_id: &str) -> Result<bool, Er
 /// Returns the terms it counts, which the caller tallies.
 pub fn file(txn: &mut dyn IdentityWrite, profile: &Profile) -> Result<BTreeSet<String>, Error> {
     let (keys, terms) = filing(profile);
-    let keys: Vec<String> = keys.into_iter().collect();
-    let stored = txn.blocks(&keys)?;
-    for (key, stored) in keys.iter().zip(stored) {
-        let mut members = Members::decode(stored.as_deref());
-        let before = members.clone();
-        members.add(&profile.customer_id);
-        if members != before {
-            txn.put_block(key, &members.encode())?;
-        }
-    }
+    refile(txn, &profile.customer_id, &BTreeSet::new(), &keys)?;
     Ok(terms)
 }
 

@@ -66,8 +66,7 @@ pub async fn run<S: IdentityStore>(
             ));
         }
     }
-    let mut ids = store.read(tenant, |view| Ok(view.profile_ids()?)).await?;
-    ids.sort_unstable();
+    let ids = store.read(tenant, |view| Ok(view.profile_ids()?)).await?;
     let mut progress = Progress {
         total: ids.len() as u64,
         ..Progress::default()
