@@ -21,6 +21,9 @@ use baton_recommendation::validate;
 use clap::Args;
 
 use super::Refusal;
+use baton_proto::v1::recommendation_service_client::RecommendationServiceClient;
+use baton_runtime::client::ClientChannel;
+
 use crate::client::{self, RecommendationClientArgs};
 
 /// Longest one call is awaited.
@@ -97,18 +100,105 @@ const NAME: &[&str] = &["name", "title", "product_name"];
 const ARTICLE_ID: &[&str] = &["article_id", "id"];
 const TITLE: &[&str] = &["title", "name"];
 
-/// Reads `file` row by row into `T`, refusing rows `parse` or `check` refuse.
-fn rows<T>(
-    file: &Path,
-    required: &[(&str, &[&str])],
-    parse: impl Fn(&Header, &csv::StringRecord) -> Result<T, String>,
-    id: impl Fn(&T) -> String,
-    check: impl Fn(&T) -> Result<(), tonic::Status>,
-) -> Result<(Vec<T>, Vec<Refusal>), String> {
+/// What can be imported: a catalog item or an article, with the call that writes it.
+trait Content: Clone + std::fmt::Debug + Sized {
+    /// What the summary calls them.
+    const WHAT: &'static str;
+    /// Names the call in idempotency keys.
+    const KIND: &'static str;
+    /// The most one call takes.
+    const PER_CALL: usize;
+    /// The columns a file must have: the field, and the headers that may name it.
+    const REQUIRED: &'static [(&'static str, &'static [&'static str])];
+    /// The call's request.
+    type Request;
+
+    /// Reads one row.
+    fn parse(header: &Header, row: &csv::StringRecord) -> Result<Self, String>;
+    /// Its id, for the summary.
+    fn id(&self) -> &str;
+    /// The call writing `items`.
+    fn request(tenant: &str, items: Vec<Self>, idempotency_key: String) -> Self::Request;
+    /// The service's own checks of a request.
+    fn check(request: &Self::Request) -> Result<(), tonic::Status>;
+    /// Makes the call; how many were written.
+    async fn send(
+        client: &mut RecommendationServiceClient<ClientChannel>,
+        request: Self::Request,
+    ) -> Result<u32, tonic::Status>;
+}
+
+impl Content for CatalogItem {
+    const WHAT: &'static str = "items";
+    const KIND: &'static str = "catalog";
+    const PER_CALL: usize = validate::MAX_CATALOG_ITEMS;
+    const REQUIRED: &'static [(&'static str, &'static [&'static str])] =
+        &[("product_id", PRODUCT_ID), ("name", NAME)];
+    type Request = UpsertCatalogRequest;
+
+    fn parse(header: &Header, row: &csv::StringRecord) -> Result<Self, String> {
+        catalog_item(header, row)
+    }
+    fn id(&self) -> &str {
+        &self.product_id
+    }
+    fn request(tenant: &str, items: Vec<Self>, idempotency_key: String) -> Self::Request {
+        UpsertCatalogRequest {
+            tenant_id: tenant.to_owned(),
+            items,
+            idempotency_key,
+        }
+    }
+    fn check(request: &Self::Request) -> Result<(), tonic::Status> {
+        validate::upsert_catalog(request)
+    }
+    async fn send(
+        client: &mut RecommendationServiceClient<ClientChannel>,
+        request: Self::Request,
+    ) -> Result<u32, tonic::Status> {
+        Ok(client.upsert_catalog(request).await?.into_inner().upserted)
+    }
+}
+
+impl Content for Article {
+    const WHAT: &'static str = "articles";
+    const KIND: &'static str = "articles";
+    const PER_CALL: usize = validate::MAX_ARTICLES;
+    const REQUIRED: &'static [(&'static str, &'static [&'static str])] =
+        &[("article_id", ARTICLE_ID), ("title", TITLE)];
+    type Request = UpsertArticlesRequest;
+
+    fn parse(header: &Header, row: &csv::StringRecord) -> Result<Self, String> {
+        article(header, row)
+    }
+    fn id(&self) -> &str {
+        &self.article_id
+    }
+    fn request(tenant: &str, articles: Vec<Self>, idempotency_key: String) -> Self::Request {
+        UpsertArticlesRequest {
+            tenant_id: tenant.to_owned(),
+            articles,
+            idempotency_key,
+        }
+    }
+    fn check(request: &Self::Request) -> Result<(), tonic::Status> {
+        validate::upsert_articles(request)
+    }
+    async fn send(
+        client: &mut RecommendationServiceClient<ClientChannel>,
+        request: Self::Request,
+    ) -> Result<u32, tonic::Status> {
+        Ok(client.upsert_articles(request).await?.into_inner().upserted)
+    }
+}
+
+/// Reads `file` row by row, refusing the rows that cannot be read or that the service's
+/// checks refuse on their own.
+fn rows<T: Content>(file: &Path, tenant: &str) -> Result<(Vec<T>, Vec<Refusal>), String> {
     let opened = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(opened);
     let header = Header::read(&mut reader)?;
-    for (field, names) in required {
+    for (field, names) in T::REQUIRED {
         if !header.has(names) {
             return Err(format!(
                 "{}: no column for {field} (a header named one of {})",
@@ -127,11 +217,16 @@ fn rows<T>(
                 continue;
             }
         };
-        match parse(&header, &row) {
-            Ok(value) => match check(&value) {
-                Ok(()) => good.push(value),
-                Err(status) => refused.push(refusal(line, id(&value), reason(&status))),
-            },
+        match T::parse(&header, &row) {
+            Ok(value) => {
+                let alone = T::request(tenant, vec![value.clone()], "check".to_owned());
+                match T::check(&alone) {
+                    Ok(()) => good.push(value),
+                    Err(status) => {
+                        refused.push(refusal(line, value.id().to_owned(), reason(&status)));
+                    }
+                }
+            }
             Err(why) => refused.push(refusal(line, String::new(), why)),
         }
     }
@@ -234,82 +329,33 @@ fn content_key<M: std::fmt::Debug>(kind: &str, messages: &[M]) -> String {
 
 /// Runs `baton import catalog`; the summary goes to `out`.
 pub async fn catalog(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
-    let tenant = args.tenant.clone();
-    let (good, refused) = rows(
-        &args.file,
-        &[("product_id", PRODUCT_ID), ("name", NAME)],
-        catalog_item,
-        |item| item.product_id.clone(),
-        |item| {
-            validate::upsert_catalog(&UpsertCatalogRequest {
-                tenant_id: tenant.clone(),
-                items: vec![item.clone()],
-                idempotency_key: "check".to_owned(),
-            })
-        },
-    )?;
-    let mut client =
-        client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
-    let mut loaded = Loaded {
-        refused,
-        ..Loaded::default()
-    };
-    for chunk in good.chunks(validate::MAX_CATALOG_ITEMS) {
-        let answer = client
-            .upsert_catalog(UpsertCatalogRequest {
-                tenant_id: args.tenant.clone(),
-                items: chunk.to_vec(),
-                idempotency_key: content_key("catalog", chunk),
-            })
-            .await
-            .map_err(|s| stopped(&loaded, "items", &s))?
-            .into_inner();
-        loaded.written += u64::from(answer.upserted);
-    }
-    loaded.refused.sort_by_key(|r| r.line);
-    loaded
-        .print("items", out)
-        .map_err(|e| format!("output: {e}"))?;
-    Ok(loaded)
+    load::<CatalogItem>(args, out).await
 }
 
 /// Runs `baton import articles`; the summary goes to `out`.
 pub async fn articles(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
-    let tenant = args.tenant.clone();
-    let (good, refused) = rows(
-        &args.file,
-        &[("article_id", ARTICLE_ID), ("title", TITLE)],
-        article,
-        |a| a.article_id.clone(),
-        |a| {
-            validate::upsert_articles(&UpsertArticlesRequest {
-                tenant_id: tenant.clone(),
-                articles: vec![a.clone()],
-                idempotency_key: "check".to_owned(),
-            })
-        },
-    )?;
+    load::<Article>(args, out).await
+}
+
+/// Reads the file, then writes its good rows in calls of the most the service takes.
+async fn load<T: Content>(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
+    let (good, refused) = rows::<T>(&args.file, &args.tenant)?;
     let mut client =
         client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
     let mut loaded = Loaded {
         refused,
         ..Loaded::default()
     };
-    for chunk in good.chunks(validate::MAX_ARTICLES) {
-        let answer = client
-            .upsert_articles(UpsertArticlesRequest {
-                tenant_id: args.tenant.clone(),
-                articles: chunk.to_vec(),
-                idempotency_key: content_key("articles", chunk),
-            })
+    for chunk in good.chunks(T::PER_CALL) {
+        let key = content_key(T::KIND, chunk);
+        let request = T::request(&args.tenant, chunk.to_vec(), key);
+        let written = T::send(&mut client, request)
             .await
-            .map_err(|s| stopped(&loaded, "articles", &s))?
-            .into_inner();
-        loaded.written += u64::from(answer.upserted);
+            .map_err(|s| stopped(&loaded, T::WHAT, &s))?;
+        loaded.written += u64::from(written);
     }
-    loaded.refused.sort_by_key(|r| r.line);
     loaded
-        .print("articles", out)
+        .print(T::WHAT, out)
         .map_err(|e| format!("output: {e}"))?;
     Ok(loaded)
 }
