@@ -220,6 +220,18 @@ impl TestMesh {
         self.mesh.url(service).expect("service started")
     }
 
+    /// How an operator command (`baton queues`, `baton import ...`) reaches this mesh: with a
+    /// token minted from its development credentials.
+    pub fn cli_access(&self) -> baton::client::AccessArgs {
+        baton::client::AccessArgs {
+            token: None,
+            data_dir: self.config.data_dir.clone(),
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+        }
+    }
+
     /// Where the Prometheus scrape endpoint listens.
     pub fn metrics_addr(&self) -> std::net::SocketAddr {
         self.mesh.metrics_addr()

@@ -2,7 +2,7 @@
 //! a queue's waiting contact with its wait, and that contact's state and path.
 
 use baton::{
-    client::{AccessArgs, RoutingClientArgs},
+    client::RoutingClientArgs,
     config::ServiceName,
     floor::{self, ContactArgs, QueuesArgs},
 };
@@ -46,13 +46,7 @@ async fn a_supervisor_sees_a_waiting_contact_in_its_queue_and_follows_its_path()
 
     let client = RoutingClientArgs {
         address: m.url(ServiceName::Routing),
-        access: AccessArgs {
-            token: None,
-            data_dir: m.config.data_dir.clone(),
-            tls_ca_file: None,
-            tls_cert_file: None,
-            tls_key_file: None,
-        },
+        access: m.cli_access(),
     };
     let mut out = Vec::new();
     floor::queues(

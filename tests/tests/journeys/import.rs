@@ -6,7 +6,7 @@
 use std::io::Write as _;
 
 use baton::{
-    client::{AccessArgs, ClientArgs},
+    client::ClientArgs,
     config::ServiceName,
     import::{self, ImportArgs, dates::DateOrder},
 };
@@ -172,13 +172,7 @@ async fn the_cli_imports_a_csv_file_and_a_second_run_creates_nobody() {
         batch: 2,
         client: ClientArgs {
             address: m.url(ServiceName::Identity),
-            access: AccessArgs {
-                token: None,
-                data_dir: m.config.data_dir.clone(),
-                tls_ca_file: None,
-                tls_cert_file: None,
-                tls_key_file: None,
-            },
+            access: m.cli_access(),
         },
     };
     let mut out = Vec::new();
@@ -241,22 +235,13 @@ async fn catalog_and_articles_load_from_files_and_a_bad_row_is_skipped_alone() {
          kb-empty,,a body without a title,\n",
     )
     .expect("articles written");
-    let (address, data_dir) = (
-        m.url(ServiceName::Recommendation),
-        m.config.data_dir.clone(),
-    );
+    let (address, access) = (m.url(ServiceName::Recommendation), m.cli_access());
     let args = |file: &std::path::Path| ContentArgs {
         file: file.to_path_buf(),
         tenant: t.clone(),
         client: RecommendationClientArgs {
             address: address.clone(),
-            access: AccessArgs {
-                token: None,
-                data_dir: data_dir.clone(),
-                tls_ca_file: None,
-                tls_cert_file: None,
-                tls_key_file: None,
-            },
+            access: access.clone(),
         },
     };
 
