@@ -30,6 +30,15 @@ pub const FIRST_COOL_OFF: Duration = Duration::from_millis(250);
 /// The longest it stays open between probes.
 pub const LONGEST_COOL_OFF: Duration = Duration::from_secs(5);
 
+/// The header an open breaker's answer carries, so that nothing retries it: the breaker
+/// already knows the dependency is failing.
+pub(crate) const OPEN: &str = "baton-circuit-open";
+
+/// Whether `status` is an open breaker's answer rather than the dependency's.
+pub fn refused_by_open_circuit(status: &tonic::Status) -> bool {
+    status.metadata().contains_key(OPEN)
+}
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Wraps a channel with a circuit breaker shared by all its clones (see the module docs).
@@ -135,6 +144,7 @@ fn refused(name: &str, left: Duration) -> http::Response<Body> {
         http::HeaderValue::from_static("application/grpc"),
     );
     headers.insert("grpc-status", http::HeaderValue::from_static("14"));
+    headers.insert(OPEN, http::HeaderValue::from_static("1"));
     if let Ok(value) = http::HeaderValue::try_from(message) {
         headers.insert("grpc-message", value);
     }
@@ -273,6 +283,10 @@ mod tests {
             "{}",
             status.message()
         );
+        assert!(refused_by_open_circuit(&status), "{status:?}");
+        assert!(!refused_by_open_circuit(&tonic::Status::unavailable(
+            "down"
+        )));
         assert_eq!(
             calls.load(std::sync::atomic::Ordering::SeqCst),
             THRESHOLD,

@@ -3,8 +3,10 @@
 //!
 //! Only UNAVAILABLE is retried: the callee did not serve the call (it was starting, stopping,
 //! overloaded, or its connection broke), and the calls retried here are reads or writes that
-//! carry an idempotency key, so a second attempt of one that did land changes nothing. A
-//! deadline that would pass during the back-off ends the retries instead.
+//! carry an idempotency key, so a second attempt of one that did land changes nothing. An
+//! open circuit breaker's UNAVAILABLE is not retried: the breaker knows already that the
+//! callee is failing and lets a probe through when it is time. A deadline that would pass
+//! during the back-off ends the retries instead.
 //!
 //! The budget ([`tower`]'s `TpsBudget`) lets retries add a fifth to the calls of the last ten
 //! seconds, plus a reserve of ten a second for quiet periods. A dependency that is down for a
@@ -84,7 +86,13 @@ impl Retry {
         let mut tried = 1;
         loop {
             let status = match attempt().await {
-                Err(status) if status.code() == Code::Unavailable && tried < ATTEMPTS => status,
+                Err(status)
+                    if status.code() == Code::Unavailable
+                        && !crate::breaker::refused_by_open_circuit(&status)
+                        && tried < ATTEMPTS =>
+                {
+                    status
+                }
                 answer => return answer,
             };
             let pause = backoff(tried);
@@ -161,6 +169,26 @@ mod tests {
             assert_eq!(answer.map_err(|s| s.code()), Err(code));
             assert_eq!(calls, 1, "{code:?} is never retried");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_breaker_is_not_retried() {
+        let retry = Retry::new("test");
+        let calls = AtomicU32::new(0);
+        let answer: Result<(), Status> = retry
+            .call(|| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let mut status = Status::unavailable("circuit open");
+                    status
+                        .metadata_mut()
+                        .insert(super::super::breaker::OPEN, "1".parse().expect("value"));
+                    Err(status)
+                }
+            })
+            .await;
+        assert_eq!(answer.map_err(|s| s.code()), Err(Code::Unavailable));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
