@@ -843,6 +843,17 @@ fn resolve_traits(record: &ProfileRecord) -> ResolveCommand {
     }
 }
 
+/// What a lookup by `record`'s traits alone decides, and the customer it names.
+async fn traits_find<S: IdentityStore>(
+    identity: &Identity<S>,
+    record: &ProfileRecord,
+) -> (ResolveDecision, String) {
+    let r = resolve(identity, resolve_traits(record))
+        .await
+        .expect("resolve");
+    (r.decision(), r.customer_id)
+}
+
 /// RebuildIndex drops whatever blocking keys and name counts a tenant has, files every
 /// profile again and counts their names: afterwards the index is exactly what writing the
 /// profiles made it, on a tenant whose index was emptied and littered first (as profiles
@@ -863,14 +874,9 @@ pub async fn rebuilding_the_index_files_every_profile_again<S: IdentityStore + C
     }
     let filed = filing(store, profiles.clone()).await;
     let other = filing_in(store, "t2", profiles.clone()).await;
-    let found = |r: baton_proto::v1::ResolveResponse| (r.decision(), r.customer_id);
     let record = &two_records()[0];
     assert_eq!(
-        found(
-            resolve(&identity, resolve_traits(record))
-                .await
-                .expect("resolve")
-        ),
+        traits_find(&identity, record).await,
         (ResolveDecision::Matched, ids[0].clone()),
         "the traits alone find the profile"
     );
@@ -887,12 +893,7 @@ pub async fn rebuilding_the_index_files_every_profile_again<S: IdentityStore + C
         .expect("litter");
     assert_ne!(filing(store, profiles.clone()).await, filed);
     assert_eq!(
-        found(
-            resolve(&identity, resolve_traits(record))
-                .await
-                .expect("resolve")
-        )
-        .0,
+        traits_find(&identity, record).await.0,
         ResolveDecision::New,
         "without the index the traits find nothing"
     );
@@ -934,11 +935,7 @@ pub async fn rebuilding_the_index_files_every_profile_again<S: IdentityStore + C
         "t2 untouched"
     );
     assert_eq!(
-        found(
-            resolve(&identity, resolve_traits(record))
-                .await
-                .expect("resolve")
-        ),
+        traits_find(&identity, record).await,
         (ResolveDecision::Matched, ids[0].clone()),
         "the traits find the profile again"
     );
