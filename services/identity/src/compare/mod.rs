@@ -268,8 +268,12 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
     if a.is_empty() || b.is_empty() {
         return missing(field);
     }
-    let similarity = jaro_winkler(&a.canonical, &b.canonical);
-    let (level, detail) = if a.folded.replace(' ', "") == b.folded.replace(' ', "") {
+    // Spelling is compared as written as well as resolved: a typo in a nickname ("jajie"
+    // for "jamie") is close to what was written, not to the formal name it stands for.
+    let written = |n: &Name| n.folded.replace(' ', "");
+    let similarity =
+        jaro_winkler(&a.canonical, &b.canonical).max(jaro_winkler(&written(a), &written(b)));
+    let (level, detail) = if written(a) == written(b) {
         (name_level::EXACT, "exact".to_owned())
     } else if a.canonical == b.canonical {
         (name_level::NICKNAME, "nickname".to_owned())

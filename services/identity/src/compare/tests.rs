@@ -80,6 +80,9 @@ fn name_levels() {
         Some(name_level::CLOSE)
     );
     assert_eq!(family_level("smith", "smyth"), Some(name_level::SIMILAR));
+    // A typo in a nickname is near what was written, though far from the formal name
+    // ("jamie" stands for "james").
+    assert_eq!(given_level("jamie", "jajie").0, Some(name_level::SIMILAR));
     assert_eq!(
         given_level("Geoff", "Jeff"),
         (Some(name_level::SOUNDS_ALIKE), "sounds alike".to_owned())
