@@ -15,6 +15,8 @@ pub mod names;
 
 use std::fmt;
 
+use baton_identity::standardize::name::formal;
+
 /// SplitMix64: small, fast, and good enough to draw test data; never for anything secret.
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -419,11 +421,14 @@ impl Generator {
         }
     }
 
-    /// A given name other than every one in `taken`.
+    /// A given name other than every one in `taken`, and not another form of one of them:
+    /// parents do not name a child's twin or sibling "Billy" beside "William".
     fn other_given(&mut self, taken: &[&str]) -> String {
+        let formal = |name: &str| formal(&name.to_lowercase()).to_owned();
+        let formals: Vec<String> = taken.iter().map(|t| formal(t)).collect();
         loop {
             let g = *self.rng.skewed(names::GIVEN);
-            if !taken.contains(&g) {
+            if !formals.contains(&formal(g)) {
                 return g.to_owned();
             }
         }
