@@ -552,11 +552,18 @@ async fn wait_for_warm_transfer(
             }
             Err(status) => panic!("follow a warm transfer: {status:?}"),
         };
-        let connected = now.state == pb::ContactState::Connected as i32;
-        if now.state == pb::ContactState::Ended as i32 || (connected && now.agent_id != agent_id) {
+        // A return puts the contact back as it was before the transfer, hops included. With
+        // the transfer's hop and nobody holding it, an agent took it; with more hops, it moved
+        // on since (perhaps back to this agent, whose desk then has it as a new connection,
+        // which is not a return).
+        let hops = contact.path.len();
+        let taken = now.path.len() > hops + 1
+            || (now.path.len() > hops && now.holding_agent_id != agent_id);
+        if now.state == pb::ContactState::Ended as i32 || taken {
             return;
         }
-        if connected && now.holding_agent_id.is_empty() {
+        let connected = now.state == pb::ContactState::Connected as i32;
+        if connected && now.holding_agent_id.is_empty() && now.path.len() == hops {
             // Back with this agent, as before the transfer.
             {
                 let mut floor = floor.lock().expect("floor");
