@@ -329,13 +329,15 @@ async fn agent_life(
                     let Some(contact) = connected.contact else {
                         continue;
                     };
-                    let token = tokens.remove(&connected.offer_id).unwrap_or_default();
-                    check_token(&mut routing, &tenant, &agent_id, &contact, &token, &floor).await;
+                    // Recorded before the token is read, which may take a while (a replica
+                    // restarting): the floor sees connections in the order routing made them.
                     floor.lock().expect("floor").connected(
                         &agent_id,
                         &contact,
                         capacity(contact.channel),
                     );
+                    let token = tokens.remove(&connected.offer_id).unwrap_or_default();
+                    check_token(&mut routing, &tenant, &agent_id, &contact, &token, &floor).await;
                     let work = rng.below(250) + 20;
                     let what = rng.below(100);
                     work_on(
