@@ -193,28 +193,43 @@ type Client = RoutingServiceClient<ClientChannel>;
 
 /// Calls routing through `replicas` in turn, moving on to the next while one answers what a
 /// replica stopping, dead or handing a shard over answers (as a balancer in front of them
-/// would).
-async fn retrying<T, F, Fut>(what: &str, replicas: &[Client], mut call: F) -> T
+/// would); panics on any other answer, or when that goes on for too long.
+async fn retrying<T, F, Fut>(what: &str, replicas: &[Client], call: F) -> T
+where
+    F: FnMut(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    match retried(replicas, call).await {
+        Ok(value) => value,
+        Err(status) => panic!("{what}: {status:?}"),
+    }
+}
+
+/// Calls routing through `replicas` in turn while the call fails as a replica stopping, dead
+/// or handing a shard over fails it (its own connection breaking included), backing off as a
+/// client does: 50 ms after the first failure, doubling up to a second, for [`RETRY_FOR`].
+async fn retried<T, F, Fut>(replicas: &[Client], mut call: F) -> Result<T, tonic::Status>
 where
     F: FnMut(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     let deadline = tokio::time::Instant::now() + RETRY_FOR;
     let mut attempt = 0;
+    let mut back_off = Duration::from_millis(50);
     loop {
         let client = replicas[attempt % replicas.len()].clone();
         attempt += 1;
         match call(client).await {
-            Ok(value) => return value,
             Err(status)
                 if matches!(
                     status.code(),
                     Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded
                 ) && tokio::time::Instant::now() < deadline =>
             {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(back_off).await;
+                back_off = (back_off * 2).min(Duration::from_secs(1));
             }
-            Err(status) => panic!("{what}: {status:?}"),
+            answered => return answered,
         }
     }
 }
@@ -337,7 +352,9 @@ async fn agent_life(
                         capacity(contact.channel),
                     );
                     let token = tokens.remove(&connected.offer_id).unwrap_or_default();
-                    check_token(&mut routing, &tenant, &agent_id, &contact, &token, &floor).await;
+                    let through: Vec<Client> =
+                        std::iter::once(routing.clone()).chain(replicas.iter().cloned()).collect();
+                    check_token(&through, &tenant, &agent_id, &contact, &token, &floor).await;
                     let work = rng.below(250) + 20;
                     let what = rng.below(100);
                     work_on(
@@ -399,22 +416,26 @@ async fn desk_accept(desk: &Desk, offer: &pb::ContactOffer) -> Result<(), ()> {
     desk.send_accept(offer).await.map_err(|_| ())
 }
 
-/// Opens the token a desk was given, as that agent; it must name the contact's customer.
+/// Opens the token a desk was given, as that agent, through `replicas` in turn (retrying as
+/// a desk would); it must name the contact's customer.
 async fn check_token(
-    routing: &mut Client,
+    replicas: &[Client],
     tenant: &str,
     agent_id: &str,
     contact: &pb::Contact,
     token: &[u8],
     floor: &Mutex<Floor>,
 ) {
-    let opened = routing
-        .open_token(pb::OpenTokenRequest {
-            tenant_id: tenant.to_owned(),
-            token: token.to_vec(),
-            opener: Some(pb::open_token_request::Opener::AgentId(agent_id.to_owned())),
-        })
-        .await;
+    let request = pb::OpenTokenRequest {
+        tenant_id: tenant.to_owned(),
+        token: token.to_vec(),
+        opener: Some(pb::open_token_request::Opener::AgentId(agent_id.to_owned())),
+    };
+    let opened = retried(replicas, |mut routing| {
+        let request = request.clone();
+        async move { routing.open_token(request).await }
+    })
+    .await;
     match opened {
         Ok(answer) => {
             let token = answer.into_inner().token.unwrap_or_default();
@@ -433,8 +454,6 @@ async fn check_token(
                 ));
             }
         }
-        // A replica restarting may fail the read; the token itself is not at fault.
-        Err(status) if status.code() == Code::Unavailable => {}
         Err(status) => floor.lock().expect("floor").token_failures.push(format!(
             "the token {agent_id} got for {} did not open: {status:?}",
             contact.contact_id
