@@ -20,7 +20,8 @@
 //!
 //! `make test` runs a short version. `BATON_SIM_AGENTS`, `BATON_SIM_CONTACTS`,
 //! `BATON_SIM_TENANTS` and `BATON_SIM_SEED` size and seed it (`make sim`: 200 agents and 5,000
-//! contacts).
+//! contacts); `BATON_SIM_REBALANCE=1` (or `0`) turns the replicas' rebalancing on (or off)
+//! whatever routing's default.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -633,6 +634,8 @@ async fn simulate(stores: Stores, replicated: bool) {
     config.offer_timeout_secs = 1;
     config.offer_cooldown_secs = 1;
     config.warm_transfer_timeout_secs = 2;
+    config.routing_rebalance =
+        setting("BATON_SIM_REBALANCE", u64::from(config.routing_rebalance)) != 0;
     let first = TestMesh::start_with(config).await;
     let mut second = first.config.clone();
     second.routing_port = free_port();
@@ -790,9 +793,15 @@ async fn simulate(stores: Stores, replicated: bool) {
 
     let floor = floor.lock().expect("floor");
     eprintln!(
-        "simulation: seed {seed}, {agents} agents, {contacts} contacts, {tenants} tenants: {} \
+        "simulation: seed {seed}, {agents} agents, {contacts} contacts, {tenants} tenants, \
+         rebalancing {}: {} \
          connections, {} transfers ({} warm taken, {} warm returned), {} ended by desks, {} \
          rejects, {} lapses, {} dropped streams, {} contacts picked up on reconnecting",
+        if first.config.routing_rebalance {
+            "on"
+        } else {
+            "off"
+        },
         floor.connections,
         floor.transfers,
         floor.warm_taken,
