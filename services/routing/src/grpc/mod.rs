@@ -526,6 +526,9 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<OpenTokenRequest>,
     ) -> Result<Response<OpenTokenResponse>, Status> {
+        // An agent's token opens against its profile, which the replica routing its tenant
+        // holds.
+        here_or_there!(self, request, open_token);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
