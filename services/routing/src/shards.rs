@@ -14,18 +14,19 @@
 //! its holder let it lapse), the replica the call reached takes it: it loads the shard's
 //! tenants from the store and carries on, timers and waiting contacts included.
 //!
-//! Every `lease / 3` a replica renews its leases. It answers for a shard only while the lease
-//! is surely still its own: until four fifths of a lease after the renewal was *sent* (the
-//! store counts from when it ran it, later). A shard it failed to renew, or whose commit was
-//! fenced, is given up at its next renewal: its sessions end and desks reconnect, reaching the
-//! new holder. Also every `lease / 3`, it takes the shards whose holder let them lapse, which
-//! is how the contacts of a replica that died are taken over. With rebalancing on
-//! ([`ShardConfig::rebalance`], experimental and off by default) replicas announce themselves
-//! in the store, and a replica holding two or more shards beyond the one holding the fewest
-//! hands it half the difference, passing each lease on itself (see
-//! [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the stop signal a
-//! replica withdraws its announcement, ends its shards' sessions, waits for calls in flight,
-//! and releases its leases so another takes over without waiting for them to lapse.
+//! Every `lease / 3`, on a task of its own so that nothing slow delays it, a replica renews its
+//! leases. It answers for a shard only while the lease is surely still its own: until four
+//! fifths of a lease after the renewal was *sent* (the store counts from when it ran it,
+//! later). A shard it failed to renew, or whose commit was fenced, is given up at its next
+//! renewal: its sessions end and desks reconnect, reaching the new holder. Also every
+//! `lease / 3`, it takes the shards whose holder let them lapse, which is how the contacts of
+//! a replica that died are taken over. With rebalancing on ([`ShardConfig::rebalance`],
+//! experimental and off by default) replicas announce themselves in the store, and a replica
+//! holding two or more shards beyond the one holding the fewest hands it half the
+//! difference, passing each lease on itself (see [`RoutingStore::hand_over`]): how a replica
+//! that joins gets its share. On the stop signal a replica withdraws its announcement, ends
+//! its shards' sessions, waits for calls in flight, and releases its leases so another takes
+//! over without waiting for them to lapse.
 //!
 //! On the embedded store one process holds every shard and there is one.
 
@@ -411,16 +412,20 @@ impl<S: RoutingStore> Shards<S> {
         Ok(())
     }
 
-    /// Renews leases, gives up the shards it lost, takes the lapsed ones; at the stop signal,
-    /// hands every shard back. Runs until then.
+    /// Renews leases and gives up the shards it lost (on a task of its own, so that taking
+    /// shards, handing them over or a slow store read never delays a renewal), takes the
+    /// lapsed ones and evens out shares; at the stop signal, hands every shard back. Runs
+    /// until then.
     pub async fn run(self: Arc<Self>) {
         let every = self.config.lease / 3;
+        // Renewals go on through the hand-back, whose drain may outlast a lease.
+        let handed_back = Shutdown::new();
+        let renewing = tokio::spawn(Arc::clone(&self).renew_every(every, handed_back.clone()));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 () = self.shutdown.triggered() => break,
             }
-            self.renew().await;
             self.take_lapsed().await;
             self.rebalance().await;
         }
@@ -430,6 +435,19 @@ impl<S: RoutingStore> Shards<S> {
             tracing::warn!(error = %err, "routing replica could not withdraw its announcement; it lapses instead");
         }
         self.hand_back(self.config.drain).await;
+        handed_back.trigger();
+        let _ = renewing.await;
+    }
+
+    /// Renews the leases held `every` so often until `until` fires.
+    async fn renew_every(self: Arc<Self>, every: Duration, until: Shutdown) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = until.triggered() => return,
+            }
+            self.renew().await;
+        }
     }
 
     /// Renews every lease held; a shard whose lease is gone, whose writer was fenced, or
