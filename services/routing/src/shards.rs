@@ -17,16 +17,15 @@
 //! Every `lease / 3`, on a task of its own so that nothing slow delays it, a replica renews its
 //! leases. It answers for a shard only while the lease is surely still its own: until four
 //! fifths of a lease after the renewal was *sent* (the store counts from when it ran it,
-//! later). A shard it failed to renew, or whose commit was fenced, is given up at its next
-//! renewal: its sessions end and desks reconnect, reaching the new holder. Also every
-//! `lease / 3`, it takes the shards whose holder let them lapse, which is how the contacts of
-//! a replica that died are taken over. With rebalancing on ([`ShardConfig::rebalance`],
-//! experimental and off by default) replicas announce themselves in the store, and a replica
-//! holding two or more shards beyond the one holding the fewest hands it half the
-//! difference, passing each lease on itself (see [`RoutingStore::hand_over`]): how a replica
-//! that joins gets its share. On the stop signal a replica withdraws its announcement, ends
-//! its shards' sessions, waits for calls in flight, and releases its leases so another takes
-//! over without waiting for them to lapse.
+//! later). A shard it failed to renew, or whose commit the fence refused, is given up at once:
+//! its sessions end and desks reconnect, reaching the new holder. Also every `lease / 3`, it
+//! takes the shards whose holder let them lapse, which is how the contacts of a replica that
+//! died are taken over. With rebalancing on ([`ShardConfig::rebalance`], experimental and off
+//! by default) replicas announce themselves in the store, and a replica holding two or more
+//! shards beyond the one holding the fewest hands it half the difference, passing each lease on
+//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the
+//! stop signal a replica withdraws its announcement, ends its shards' sessions, waits for calls
+//! in flight, and releases its leases so another takes over without waiting for them to lapse.
 //!
 //! On the embedded store one process holds every shard and there is one.
 
@@ -343,6 +342,17 @@ impl<S: RoutingStore> Shards<S> {
         let fence = (!lease.fence.is_empty()).then(|| lease.clone());
         let persister = Persister::spawn(Arc::clone(&self.store), fence, lost.clone());
         let stop = Shutdown::new();
+        // A commit refused by the fence means another replica decides for the shard now:
+        // its sessions end at once, so desks reconnect and reach that replica.
+        tokio::spawn({
+            let (lost, stop) = (lost.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = lost.triggered() => stop.trigger(),
+                    () = stop.triggered() => {}
+                }
+            }
+        });
         let dispatcher = Dispatcher::spawn(
             state,
             persister,
