@@ -105,12 +105,23 @@ struct Held {
     dispatcher: DispatcherHandle,
     /// Ends the shard's sessions when the shard is given up.
     stop: Shutdown,
-    /// Fired by the writer when a commit found the lease taken.
+    /// Fired by the writer when a commit found the lease taken, and here when the shard is
+    /// given up; the writer commits nothing once it has fired.
     lost: Shutdown,
     /// Until when the lease is surely still this replica's: [`Shards::sure_for`] from when
     /// the claim that took or last renewed it was sent (the store counts the lease from when
     /// it ran the claim, which is later). Past it, calls are no longer answered here.
     sure_until: tokio::time::Instant,
+}
+
+impl Held {
+    /// Stops deciding for the shard: its sessions end, and its writer commits nothing more,
+    /// even while the store still names this replica (a lease let go keeps its fence, so
+    /// this replica may take the shard again under it, with a dispatcher of its own).
+    fn retire(self) {
+        self.stop.trigger();
+        self.lost.trigger();
+    }
 }
 
 /// The shards of one replica; see the module docs.
@@ -286,7 +297,7 @@ impl<S: RoutingStore> Shards<S> {
             .is_some_and(|h| lease.is_none_or(|l| h.lease == *l))
             && let Some(gone) = held.remove(&shard)
         {
-            gone.stop.trigger();
+            gone.retire();
             return true;
         }
         false
@@ -372,7 +383,7 @@ impl<S: RoutingStore> Shards<S> {
             },
         );
         if let Some(earlier) = earlier {
-            earlier.stop.trigger();
+            earlier.retire();
         }
         dispatcher
     }
@@ -630,7 +641,7 @@ impl<S: RoutingStore> Shards<S> {
         while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.lock_held().remove(&shard);
+        let gone = self.lock_held().remove(&shard);
         let given = match self
             .store
             .hand_over(
@@ -664,6 +675,9 @@ impl<S: RoutingStore> Shards<S> {
                 false
             }
         };
+        if let Some(gone) = gone {
+            gone.retire();
+        }
         self.lock_yielding().remove(&shard);
         given
     }
@@ -686,16 +700,17 @@ impl<S: RoutingStore> Shards<S> {
             while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            self.lock_held().remove(&lease.shard);
-            // Whatever the dispatcher still commits is fenced once another replica takes over.
-            if lease.fence.is_empty() {
-                continue;
-            }
-            match self.store.release(&lease).await {
-                Ok(()) => tracing::info!(shard = lease.shard, "routing shard handed back"),
-                Err(err) => {
-                    tracing::warn!(shard = lease.shard, error = %err, "routing lease not released; it lapses instead")
+            let gone = self.lock_held().remove(&lease.shard);
+            if !lease.fence.is_empty() {
+                match self.store.release(&lease).await {
+                    Ok(()) => tracing::info!(shard = lease.shard, "routing shard handed back"),
+                    Err(err) => {
+                        tracing::warn!(shard = lease.shard, error = %err, "routing lease not released; it lapses instead")
+                    }
                 }
+            }
+            if let Some(gone) = gone {
+                gone.retire();
             }
         }
     }
