@@ -23,9 +23,10 @@
 //! died are taken over. With rebalancing on ([`ShardConfig::rebalance`], experimental and off
 //! by default) replicas announce themselves in the store, and a replica holding two or more
 //! shards beyond the one holding the fewest hands it half the difference, passing each lease on
-//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the
-//! stop signal a replica withdraws its announcement, ends its shards' sessions, waits for calls
-//! in flight, and releases its leases so another takes over without waiting for them to lapse.
+//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. Calls
+//! that arrive during a hand-over wait for it and are sent to the receiver. On the stop signal
+//! a replica withdraws its announcement, ends its shards' sessions, waits for calls in flight,
+//! and releases its leases so another takes over without waiting for them to lapse.
 //!
 //! On the embedded store one process holds every shard and there is one.
 
@@ -132,9 +133,11 @@ pub struct Shards<S> {
     /// This process's name in the leases: new at every start.
     replica: String,
     held: Mutex<HashMap<u32, Held>>,
-    /// Shards being handed to another replica: calls for them are refused (UNAVAILABLE, so
-    /// callers retry) until the other replica holds them, rather than taken back.
+    /// Shards being handed to another replica: new calls for them wait for the hand-over
+    /// and go to that replica, rather than take them back.
     yielding: Mutex<HashSet<u32>>,
+    /// Wakes the calls waiting for a hand-over when one ends.
+    handed: tokio::sync::Notify,
     /// One claim at a time, so a burst of calls for a free shard loads it once.
     claiming: tokio::sync::Mutex<()>,
     peers: Mutex<HashMap<String, RoutingServiceClient<ClientChannel>>>,
@@ -167,6 +170,7 @@ impl<S: RoutingStore> Shards<S> {
             replica: format!("rtr_{}", uuid::Uuid::now_v7()),
             held: Mutex::new(HashMap::new()),
             yielding: Mutex::new(HashSet::new()),
+            handed: tokio::sync::Notify::new(),
             claiming: tokio::sync::Mutex::new(()),
             peers: Mutex::new(HashMap::new()),
             elsewhere: Mutex::new(HashMap::new()),
@@ -227,16 +231,17 @@ impl<S: RoutingStore> Shards<S> {
 
     /// Where a call for `tenant_id` is decided: here (taking the shard when nobody holds it)
     /// or at its holder. A call that was already sent on (`forwarded`) is never sent on again.
+    /// A call for a shard being handed over waits for the hand-over and goes to the receiver.
     pub async fn route(&self, tenant_id: &str, forwarded: bool) -> Result<Route, Error> {
         let shard = self.shard_of(tenant_id);
+        if self.lock_yielding().contains(&shard) {
+            self.handed_over(shard).await?;
+        }
         if let Some(here) = self.serving(shard) {
             return Ok(Route::Here(here));
         }
         if self.shutdown.is_triggered() {
             return Err(Error::Busy("shutting down"));
-        }
-        if self.lock_yielding().contains(&shard) {
-            return Err(Error::Busy("moving this tenant to another routing replica"));
         }
         if !forwarded && let Some(address) = self.known_holder(shard) {
             return Ok(Route::There(Box::new(self.peer(&address)?)));
@@ -270,6 +275,21 @@ impl<S: RoutingStore> Shards<S> {
                 self.lock_elsewhere()
                     .insert(shard, (address.clone(), tokio::time::Instant::now()));
                 Ok(Route::There(Box::new(self.peer(&address)?)))
+            }
+        }
+    }
+
+    /// Waits (at most a lease) for the hand-over of `shard` to finish.
+    async fn handed_over(&self, shard: u32) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + self.config.lease;
+        loop {
+            // Taken before looking, so a hand-over that ends in between still wakes it.
+            let done = self.handed.notified();
+            if !self.lock_yielding().contains(&shard) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return Err(Error::Busy("moving this tenant to another routing replica"));
             }
         }
     }
@@ -618,7 +638,8 @@ impl<S: RoutingStore> Shards<S> {
 
     /// Hands the held shard with the fewest calls in flight to `receiver`: its sessions end
     /// (desks reconnect, anywhere), calls in flight get a third of a lease to finish, new
-    /// ones are refused until `receiver` holds it. False when nothing was handed over.
+    /// ones wait until it is handed over and then go to `receiver`. False when nothing was
+    /// handed over.
     async fn give(&self, receiver: &Member) -> bool {
         let chosen = self
             .lock_held()
@@ -679,6 +700,7 @@ impl<S: RoutingStore> Shards<S> {
             gone.retire();
         }
         self.lock_yielding().remove(&shard);
+        self.handed.notify_waiters();
         given
     }
 
