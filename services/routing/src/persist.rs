@@ -48,7 +48,8 @@ impl std::fmt::Debug for Job {
 
 impl Persister {
     /// Starts the writer task on `store`, every commit fenced by `lease` (when given):
-    /// once a commit finds the lease taken, `lost` fires and every later commit fails too.
+    /// once a commit finds the lease taken, `lost` fires and every later commit fails too (as
+    /// they do once the shard's holder fires it, giving the shard up).
     /// It ends when every handle is dropped.
     pub fn spawn<S: RoutingStore>(store: Arc<S>, lease: Option<Lease>, lost: Shutdown) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -78,7 +79,8 @@ impl Persister {
 struct Fenced<S> {
     store: Arc<S>,
     lease: Option<Lease>,
-    /// Fired on the first commit that finds the lease taken.
+    /// Fired on the first commit that finds the lease taken, or by the shard's holder when
+    /// it gives the shard up.
     lost: Shutdown,
 }
 

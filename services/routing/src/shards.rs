@@ -12,17 +12,21 @@
 //! there with the caller's own credentials ([`Route::There`]), streams included, so agent
 //! sessions and supervisors may be connected anywhere. When nobody holds it (never taken, or
 //! its holder let it lapse), the replica the call reached takes it: it loads the shard's
-//! tenants from the store and carries on, timers and waiting contacts included. Every
-//! `lease / 3` a replica renews its leases (a shard it failed to renew, or whose commit was
-//! fenced, is given up at once: its sessions end and desks reconnect), and takes the shards
-//! whose holder let them lapse, which is how the contacts of a replica that died are taken
-//! over. With rebalancing on ([`ShardConfig::rebalance`], experimental and off by default)
-//! replicas announce themselves in the store, and a replica holding two or more shards
-//! beyond the one holding the fewest hands it half the difference, passing each lease on
-//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. On the
-//! stop signal a replica withdraws its announcement, ends its shards' sessions, waits for
-//! calls in flight, and releases its leases so another takes over without waiting for them to
-//! lapse.
+//! tenants from the store and carries on, timers and waiting contacts included.
+//!
+//! Every `lease / 3`, on a task of its own so that nothing slow delays it, a replica renews its
+//! leases. It answers for a shard only while the lease is surely still its own: until four
+//! fifths of a lease after the renewal was *sent* (the store counts from when it ran it,
+//! later). A shard it failed to renew, or whose commit the fence refused, is given up at once:
+//! its sessions end and desks reconnect, reaching the new holder. Also every `lease / 3`, it
+//! takes the shards whose holder let them lapse, which is how the contacts of a replica that
+//! died are taken over. With rebalancing on ([`ShardConfig::rebalance`], the service's
+//! default) replicas announce themselves in the store, and a replica holding two or more
+//! shards beyond the one holding the fewest hands it half the difference, passing each lease on
+//! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. Calls
+//! that arrive during a hand-over wait for it and are sent to the receiver. On the stop signal
+//! a replica withdraws its announcement, ends its shards' sessions, waits for calls in flight,
+//! and releases its leases so another takes over without waiting for them to lapse.
 //!
 //! On the embedded store one process holds every shard and there is one.
 
@@ -66,8 +70,8 @@ pub struct ShardConfig {
     pub exclusive: bool,
     /// How long, at the stop signal, calls in flight have before the shards are handed back.
     pub drain: Duration,
-    /// Whether replicas even out their shares (see [`Shards::run`]); off, a shard moves only
-    /// when its holder stops or dies.
+    /// Whether replicas even out their shares (see [`Shards::run`]; on by default in the
+    /// service); off, a shard moves only when its holder stops or dies.
     pub rebalance: bool,
 }
 
@@ -102,11 +106,23 @@ struct Held {
     dispatcher: DispatcherHandle,
     /// Ends the shard's sessions when the shard is given up.
     stop: Shutdown,
-    /// Fired by the writer when a commit found the lease taken.
+    /// Fired by the writer when a commit found the lease taken, and here when the shard is
+    /// given up; the writer commits nothing once it has fired.
     lost: Shutdown,
-    /// When the lease was last taken or renewed: past a lease without a renewal, another
-    /// replica may hold the shard, so it is given up.
-    renewed: tokio::time::Instant,
+    /// Until when the lease is surely still this replica's: [`Shards::sure_for`] from when
+    /// the claim that took or last renewed it was sent (the store counts the lease from when
+    /// it ran the claim, which is later). Past it, calls are no longer answered here.
+    sure_until: tokio::time::Instant,
+}
+
+impl Held {
+    /// Stops deciding for the shard: its sessions end, and its writer commits nothing more,
+    /// even while the store still names this replica (a lease let go keeps its fence, so
+    /// this replica may take the shard again under it, with a dispatcher of its own).
+    fn retire(self) {
+        self.stop.trigger();
+        self.lost.trigger();
+    }
 }
 
 /// The shards of one replica; see the module docs.
@@ -117,9 +133,11 @@ pub struct Shards<S> {
     /// This process's name in the leases: new at every start.
     replica: String,
     held: Mutex<HashMap<u32, Held>>,
-    /// Shards being handed to another replica: calls for them are refused (UNAVAILABLE, so
-    /// callers retry) until the other replica holds them, rather than taken back.
+    /// Shards being handed to another replica: new calls for them wait for the hand-over
+    /// and go to that replica, rather than take them back.
     yielding: Mutex<HashSet<u32>>,
+    /// Wakes the calls waiting for a hand-over when one ends.
+    handed: tokio::sync::Notify,
     /// One claim at a time, so a burst of calls for a free shard loads it once.
     claiming: tokio::sync::Mutex<()>,
     peers: Mutex<HashMap<String, RoutingServiceClient<ClientChannel>>>,
@@ -152,6 +170,7 @@ impl<S: RoutingStore> Shards<S> {
             replica: format!("rtr_{}", uuid::Uuid::now_v7()),
             held: Mutex::new(HashMap::new()),
             yielding: Mutex::new(HashSet::new()),
+            handed: tokio::sync::Notify::new(),
             claiming: tokio::sync::Mutex::new(()),
             peers: Mutex::new(HashMap::new()),
             elsewhere: Mutex::new(HashMap::new()),
@@ -187,50 +206,121 @@ impl<S: RoutingStore> Shards<S> {
 
     /// The dispatcher of a tenant whose shard this replica holds.
     pub fn local(&self, tenant_id: &str) -> Result<DispatcherHandle, Error> {
-        self.lock_held()
-            .get(&self.shard_of(tenant_id))
-            .map(|h| h.dispatcher.clone())
+        self.serving(self.shard_of(tenant_id))
             .ok_or(Error::Busy("moving this tenant to another routing replica"))
+    }
+
+    /// The dispatcher of `shard` while its lease is surely this replica's: held, never
+    /// fenced, and renewed recently enough that no other replica can have taken it (on a
+    /// store only this process opens, always).
+    fn serving(&self, shard: u32) -> Option<DispatcherHandle> {
+        self.lock_held()
+            .get(&shard)
+            .filter(|h| {
+                h.lease.fence.is_empty()
+                    || (!h.lost.is_triggered() && tokio::time::Instant::now() < h.sure_until)
+            })
+            .map(|h| h.dispatcher.clone())
+    }
+
+    /// How long after a claim was sent its lease is surely still this replica's: the lease
+    /// less a fifth, for the store's clock running ahead of this one.
+    fn sure_for(&self) -> Duration {
+        self.config.lease - self.config.lease / 5
     }
 
     /// Where a call for `tenant_id` is decided: here (taking the shard when nobody holds it)
     /// or at its holder. A call that was already sent on (`forwarded`) is never sent on again.
+    /// A call for a shard being handed over waits for the hand-over and goes to the receiver.
     pub async fn route(&self, tenant_id: &str, forwarded: bool) -> Result<Route, Error> {
-        if let Ok(here) = self.local(tenant_id) {
+        let shard = self.shard_of(tenant_id);
+        if self.lock_yielding().contains(&shard) {
+            self.handed_over(shard).await?;
+        }
+        if let Some(here) = self.serving(shard) {
             return Ok(Route::Here(here));
         }
         if self.shutdown.is_triggered() {
             return Err(Error::Busy("shutting down"));
         }
-        let shard = self.shard_of(tenant_id);
-        if self.lock_yielding().contains(&shard) {
-            return Err(Error::Busy("moving this tenant to another routing replica"));
-        }
         if !forwarded && let Some(address) = self.known_holder(shard) {
             return Ok(Route::There(Box::new(self.peer(&address)?)));
         }
         let _one = self.claiming.lock().await;
-        if let Ok(here) = self.local(tenant_id) {
+        if let Some(here) = self.serving(shard) {
             return Ok(Route::Here(here));
         }
+        let sent = tokio::time::Instant::now();
         match self.claim(shard).await? {
             Claim::Held { lease, .. } => {
+                if let Some(here) = self.renewed(&lease, sent) {
+                    return Ok(Route::Here(here));
+                }
                 let loaded = self.store.load().await?;
-                Ok(Route::Here(self.hold(lease, loaded)))
+                Ok(Route::Here(self.hold(lease, loaded, sent)))
             }
             Claim::Elsewhere { .. } if forwarded => {
+                self.give_up(shard, None);
                 Err(Error::Busy("moving this tenant between routing replicas"))
             }
-            Claim::Elsewhere { address } if address.is_empty() => Err(Error::Busy(
-                "held for this tenant by a replica that advertises no address \
-                 (BATON_ROUTING_ADVERTISE_URL)",
-            )),
+            Claim::Elsewhere { address } if address.is_empty() => {
+                self.give_up(shard, None);
+                Err(Error::Busy(
+                    "held for this tenant by a replica that advertises no address \
+                     (BATON_ROUTING_ADVERTISE_URL)",
+                ))
+            }
             Claim::Elsewhere { address } => {
+                self.give_up(shard, None);
                 self.lock_elsewhere()
                     .insert(shard, (address.clone(), tokio::time::Instant::now()));
                 Ok(Route::There(Box::new(self.peer(&address)?)))
             }
         }
+    }
+
+    /// Waits (at most a lease) for the hand-over of `shard` to finish.
+    async fn handed_over(&self, shard: u32) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + self.config.lease;
+        loop {
+            // Taken before looking, so a hand-over that ends in between still wakes it.
+            let done = self.handed.notified();
+            if !self.lock_yielding().contains(&shard) {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return Err(Error::Busy("moving this tenant to another routing replica"));
+            }
+        }
+    }
+
+    /// The dispatcher of a shard held here under `lease` after all, its lease renewed by a
+    /// claim sent at `sent` (a call found it past [`Shards::sure_for`] since its last
+    /// renewal, but nobody took it in between).
+    fn renewed(&self, lease: &Lease, sent: tokio::time::Instant) -> Option<DispatcherHandle> {
+        let mut held = self.lock_held();
+        let h = held.get_mut(&lease.shard)?;
+        if h.lease != *lease || h.lost.is_triggered() {
+            return None;
+        }
+        h.sure_until = h.sure_until.max(sent + self.sure_for());
+        Some(h.dispatcher.clone())
+    }
+
+    /// Stops deciding for `shard` (held under `lease`, or under any lease when `None`): its
+    /// sessions end, so desks reconnect to its holder, and calls go elsewhere. False when it
+    /// was not held here (so).
+    fn give_up(&self, shard: u32, lease: Option<&Lease>) -> bool {
+        let mut held = self.lock_held();
+        if held
+            .get(&shard)
+            .is_some_and(|h| lease.is_none_or(|l| h.lease == *l))
+            && let Some(gone) = held.remove(&shard)
+        {
+            gone.retire();
+            return true;
+        }
+        false
     }
 
     fn lock_elsewhere(
@@ -257,8 +347,10 @@ impl<S: RoutingStore> Shards<S> {
         }
     }
 
-    /// Starts the dispatcher of a shard just taken, with the shard's tenants out of `loaded`.
-    fn hold(&self, lease: Lease, loaded: Loaded) -> DispatcherHandle {
+    /// Starts the dispatcher of a shard just taken by a claim sent at `sent`, with the shard's
+    /// tenants out of `loaded`. A dispatcher still running for it under an earlier lease
+    /// stops.
+    fn hold(&self, lease: Lease, loaded: Loaded, sent: tokio::time::Instant) -> DispatcherHandle {
         let shard = lease.shard;
         let mine = |tenant: &str| self.shard_of(tenant) == shard;
         let agents: Vec<_> = loaded.agents.into_iter().filter(|(t, _)| mine(t)).collect();
@@ -281,6 +373,17 @@ impl<S: RoutingStore> Shards<S> {
         let fence = (!lease.fence.is_empty()).then(|| lease.clone());
         let persister = Persister::spawn(Arc::clone(&self.store), fence, lost.clone());
         let stop = Shutdown::new();
+        // A commit refused by the fence means another replica decides for the shard now:
+        // its sessions end at once, so desks reconnect and reach that replica.
+        tokio::spawn({
+            let (lost, stop) = (lost.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = lost.triggered() => stop.trigger(),
+                    () = stop.triggered() => {}
+                }
+            }
+        });
         let dispatcher = Dispatcher::spawn(
             state,
             persister,
@@ -289,16 +392,19 @@ impl<S: RoutingStore> Shards<S> {
             stop.clone(),
             self.metrics.clone(),
         );
-        self.lock_held().insert(
+        let earlier = self.lock_held().insert(
             shard,
             Held {
                 lease,
                 dispatcher: dispatcher.clone(),
                 stop,
                 lost,
-                renewed: tokio::time::Instant::now(),
+                sure_until: sent + self.sure_for(),
             },
         );
+        if let Some(earlier) = earlier {
+            earlier.retire();
+        }
         dispatcher
     }
 
@@ -336,26 +442,31 @@ impl<S: RoutingStore> Shards<S> {
         let loaded = self.store.load().await?;
         let mut leases = Vec::new();
         for shard in 0..self.config.count {
+            let sent = tokio::time::Instant::now();
             if let Claim::Held { lease, .. } = self.claim(shard).await? {
-                leases.push(lease);
+                leases.push((lease, sent));
             }
         }
-        for lease in leases {
-            self.hold(lease, loaded.clone());
+        for (lease, sent) in leases {
+            self.hold(lease, loaded.clone(), sent);
         }
         Ok(())
     }
 
-    /// Renews leases, gives up the shards it lost, takes the lapsed ones; at the stop signal,
-    /// hands every shard back. Runs until then.
+    /// Renews leases and gives up the shards it lost (on a task of its own, so that taking
+    /// shards, handing them over or a slow store read never delays a renewal), takes the
+    /// lapsed ones and evens out shares; at the stop signal, hands every shard back. Runs
+    /// until then.
     pub async fn run(self: Arc<Self>) {
         let every = self.config.lease / 3;
+        // Renewals go on through the hand-back, whose drain may outlast a lease.
+        let handed_back = Shutdown::new();
+        let renewing = tokio::spawn(Arc::clone(&self).renew_every(every, handed_back.clone()));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
                 () = self.shutdown.triggered() => break,
             }
-            self.renew().await;
             self.take_lapsed().await;
             self.rebalance().await;
         }
@@ -365,23 +476,35 @@ impl<S: RoutingStore> Shards<S> {
             tracing::warn!(error = %err, "routing replica could not withdraw its announcement; it lapses instead");
         }
         self.hand_back(self.config.drain).await;
+        handed_back.trigger();
+        let _ = renewing.await;
     }
 
-    /// Renews every lease held; a shard whose lease is gone (or whose writer was fenced) is
-    /// given up.
+    /// Renews the leases held `every` so often until `until` fires.
+    async fn renew_every(self: Arc<Self>, every: Duration, until: Shutdown) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = until.triggered() => return,
+            }
+            self.renew().await;
+        }
+    }
+
+    /// Renews every lease held; a shard whose lease is gone, whose writer was fenced, or
+    /// which could not be renewed while its lease was surely this replica's, is given up.
     async fn renew(&self) {
-        let held: Vec<(u32, Lease, bool, tokio::time::Instant)> = self
+        let held: Vec<(u32, Lease, bool)> = self
             .lock_held()
             .iter()
-            .map(|(shard, h)| (*shard, h.lease.clone(), h.lost.is_triggered(), h.renewed))
+            .map(|(shard, h)| (*shard, h.lease.clone(), h.lost.is_triggered()))
             .collect();
-        for (shard, lease, lost, renewed) in held {
+        for (shard, lease, lost) in held {
+            let sent = tokio::time::Instant::now();
             let kept = !lost
                 && match self.claim(shard).await {
                     Ok(Claim::Held { lease: now, .. }) if now == lease => {
-                        if let Some(h) = self.lock_held().get_mut(&shard) {
-                            h.renewed = tokio::time::Instant::now();
-                        }
+                        self.renewed(&lease, sent);
                         true
                     }
                     Ok(_) => false,
@@ -390,14 +513,13 @@ impl<S: RoutingStore> Shards<S> {
                         // still be renewed before it lapses; past that, another replica may
                         // hold the shard.
                         tracing::warn!(shard, error = %err, "routing lease not renewed");
-                        renewed.elapsed() < self.config.lease
+                        self.lock_held()
+                            .get(&shard)
+                            .is_some_and(|h| tokio::time::Instant::now() < h.sure_until)
                     }
                 };
-            if !kept {
-                tracing::warn!(shard, "routing shard lost to another replica, giving it up");
-                if let Some(gone) = self.lock_held().remove(&shard) {
-                    gone.stop.trigger();
-                }
+            if !kept && self.give_up(shard, Some(&lease)) {
+                tracing::warn!(shard, "routing shard lost to another replica, gave it up");
             }
         }
     }
@@ -424,8 +546,9 @@ impl<S: RoutingStore> Shards<S> {
             if shard >= self.config.count || self.lock_held().contains_key(&shard) {
                 continue;
             }
+            let sent = tokio::time::Instant::now();
             if let Ok(Claim::Held { lease, .. }) = self.claim(shard).await {
-                taken.push(lease);
+                taken.push((lease, sent));
             }
         }
         if taken.is_empty() {
@@ -433,14 +556,14 @@ impl<S: RoutingStore> Shards<S> {
         }
         match self.store.load().await {
             Ok(loaded) => {
-                for lease in taken {
+                for (lease, sent) in taken {
                     tracing::info!(shard = lease.shard, why, "taking a routing shard");
-                    self.hold(lease, loaded.clone());
+                    self.hold(lease, loaded.clone(), sent);
                 }
             }
             Err(err) => {
                 tracing::warn!(error = %err, why, "cannot load routing shards being taken, letting them go");
-                for lease in taken {
+                for (lease, _) in taken {
                     let _ = self.store.release(&lease).await;
                 }
             }
@@ -515,7 +638,8 @@ impl<S: RoutingStore> Shards<S> {
 
     /// Hands the held shard with the fewest calls in flight to `receiver`: its sessions end
     /// (desks reconnect, anywhere), calls in flight get a third of a lease to finish, new
-    /// ones are refused until `receiver` holds it. False when nothing was handed over.
+    /// ones wait until it is handed over and then go to `receiver`. False when nothing was
+    /// handed over.
     async fn give(&self, receiver: &Member) -> bool {
         let chosen = self
             .lock_held()
@@ -538,7 +662,7 @@ impl<S: RoutingStore> Shards<S> {
         while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.lock_held().remove(&shard);
+        let gone = self.lock_held().remove(&shard);
         let given = match self
             .store
             .hand_over(
@@ -572,7 +696,11 @@ impl<S: RoutingStore> Shards<S> {
                 false
             }
         };
+        if let Some(gone) = gone {
+            gone.retire();
+        }
         self.lock_yielding().remove(&shard);
+        self.handed.notify_waiters();
         given
     }
 
@@ -594,16 +722,17 @@ impl<S: RoutingStore> Shards<S> {
             while dispatcher.callers() > 2 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            self.lock_held().remove(&lease.shard);
-            // Whatever the dispatcher still commits is fenced once another replica takes over.
-            if lease.fence.is_empty() {
-                continue;
-            }
-            match self.store.release(&lease).await {
-                Ok(()) => tracing::info!(shard = lease.shard, "routing shard handed back"),
-                Err(err) => {
-                    tracing::warn!(shard = lease.shard, error = %err, "routing lease not released; it lapses instead")
+            let gone = self.lock_held().remove(&lease.shard);
+            if !lease.fence.is_empty() {
+                match self.store.release(&lease).await {
+                    Ok(()) => tracing::info!(shard = lease.shard, "routing shard handed back"),
+                    Err(err) => {
+                        tracing::warn!(shard = lease.shard, error = %err, "routing lease not released; it lapses instead")
+                    }
                 }
+            }
+            if let Some(gone) = gone {
+                gone.retire();
             }
         }
     }

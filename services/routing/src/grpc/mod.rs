@@ -258,15 +258,23 @@ macro_rules! here_or_there {
 }
 
 /// What a caller is told when the replica a call was sent on to did not answer it: a
-/// connection that broke under the call (the replica stopped or died) is a call to retry.
+/// connection that broke under the call (the replica stopped or died: a reset, a broken pipe)
+/// is a call to retry.
 fn peer_failed(status: Status) -> Status {
-    match status.code() {
-        tonic::Code::Cancelled | tonic::Code::Unknown => Status::unavailable(format!(
-            "the routing replica holding this tenant did not answer ({}), retry",
-            status.message()
-        )),
-        _ => status,
+    let broke = match status.code() {
+        tonic::Code::Cancelled | tonic::Code::Unknown => true,
+        // h2 calls a stream the connection dropped under it an internal error; an internal
+        // error the replica answered itself comes without a cause here and is passed on.
+        tonic::Code::Internal => std::error::Error::source(&status).is_some(),
+        _ => false,
+    };
+    if !broke {
+        return status;
     }
+    Status::unavailable(format!(
+        "the routing replica holding this tenant did not answer ({}), retry",
+        status.message()
+    ))
 }
 
 /// Waits until a change is durable.
@@ -516,7 +524,8 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
                 let outbound = futures::stream::once(std::future::ready(hello)).chain(rest);
                 let request = forward(Request::from_parts(metadata, extensions, outbound));
                 let events = peer.agent_session(request).await.map_err(peer_failed)?;
-                Ok(events.map(|s| Box::pin(s) as AgentSessionStream))
+                Ok(events
+                    .map(|s| Box::pin(s.map(|e| e.map_err(peer_failed))) as AgentSessionStream))
             }
         }
     }
@@ -526,6 +535,9 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
         &self,
         request: Request<OpenTokenRequest>,
     ) -> Result<Response<OpenTokenResponse>, Status> {
+        // An agent's token opens against its profile, which the replica routing its tenant
+        // holds.
+        here_or_there!(self, request, open_token);
         let call = CallSpan::of(&request);
         let caller = baton_auth::caller(&request)?;
         let mut request = request.into_inner();
@@ -625,7 +637,8 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
             Routed::Here(request) => request,
             Routed::There(mut peer, request, _, _) => {
                 let events = peer.watch_routing(request).await.map_err(peer_failed)?;
-                return Ok(events.map(|s| Box::pin(s) as WatchRoutingStream));
+                return Ok(events
+                    .map(|s| Box::pin(s.map(|e| e.map_err(peer_failed))) as WatchRoutingStream));
             }
         };
         let call = CallSpan::of(&request);
@@ -639,5 +652,31 @@ impl<S: RoutingStore> RoutingService for RoutingGrpc<S> {
             request,
             self.shutdown.clone(),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_that_broke_under_a_forwarded_call_is_retried_an_answer_is_passed_on() {
+        let mut reset = Status::internal("h2 protocol error: connection reset");
+        reset.set_source(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(peer_failed(reset).code(), tonic::Code::Unavailable);
+        let broken_pipe = Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::BrokenPipe,
+        )));
+        assert_eq!(peer_failed(broken_pipe).code(), tonic::Code::Unavailable);
+        assert_eq!(
+            peer_failed(Status::internal("a bug at the other replica")).code(),
+            tonic::Code::Internal
+        );
+        assert_eq!(
+            peer_failed(Status::not_found("contact c1 not found")).code(),
+            tonic::Code::NotFound
+        );
     }
 }
