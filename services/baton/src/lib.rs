@@ -18,6 +18,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod desk;
+pub mod eval;
 pub mod floor;
 pub mod identity;
 pub mod import;

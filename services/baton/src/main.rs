@@ -11,7 +11,7 @@ use baton::{
     config::{MeshConfig, ServiceName},
     credentials::{self, CredentialsCommand},
     demo::{self, DemoConfig},
-    floor,
+    eval, floor,
     identity::{self, IdentityCommand},
     import::{
         self, ImportArgs,
@@ -51,6 +51,9 @@ enum Command {
     /// Operator commands on IdentityService.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Measure recommendations offline against a baseline, on data from a file.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// The tenant's queues with their live figures: waiting, oldest wait, agents, service level.
     Queues(floor::QueuesArgs),
     /// One contact: its state, agent, verification and every hop so far.
@@ -61,6 +64,13 @@ enum Command {
         #[arg(long, default_value = "k1")]
         kid: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// Offers against popularity, leave-last-out by time: HR@10 and NDCG@10 from a CSV of
+    /// customer, product and time rows.
+    Recommend(eval::RecommendArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +138,15 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Eval(EvalCommand::Recommend(args)) => {
+            match eval::recommend(&args, &mut std::io::stdout()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("eval: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Keygen { kid } => match baton_token::KeyRing::generate(&kid) {
             Ok(ring) => {
                 println!("{}", ring.to_spec());

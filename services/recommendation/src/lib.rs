@@ -27,6 +27,7 @@
 
 pub mod conformance;
 mod error;
+pub mod eval;
 mod grpc;
 pub mod recommend;
 mod recommender;

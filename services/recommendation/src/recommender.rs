@@ -79,6 +79,11 @@ impl<S: RecommendationStore> Recommender<S> {
         }
     }
 
+    /// The store it recommends from and learns into.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// Everything recommended for one contact.
     pub async fn recommend(&self, query: &RecommendQuery) -> Result<Recommendations, Error> {
         // Nothing personal is used for an unidentified contact, whatever context came along.
