@@ -7,10 +7,12 @@
 //! - no promotional item while a complaint is open, and the response says so;
 //! - an unidentified contact gets popular items only (nothing personal is known).
 //!
-//! Score, in [0, 1]: `0.7 × affinity + 0.3 × popularity`, where affinity is the best
-//! item-to-item co-purchase rate from something the customer owns ("of the customers who bought
-//! A, this share also bought B") and popularity is the item's buyer count relative to the most
-//! bought candidate. A learned model later replaces the formula, not the rules above.
+//! Score, in [0, 1]: `0.7 × affinity + 0.3 × popularity`. Affinity is item-to-item cosine
+//! over buyers (customers who bought both A and B, over the square root of A's buyers times
+//! B's), summed over the products the customer owns and scaled to the best candidate's; the
+//! explanation names the owned product that contributed most. Popularity is the item's buyer
+//! count relative to the most bought candidate. `baton eval recommend` measures the formula
+//! against popularity alone; a learned model later replaces it, not the rules above.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -188,6 +190,11 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
     }
 
     if identified {
+        // Item-to-item cosine over buyers, summed over everything the customer owns: a
+        // product bought with several of theirs outranks one bought with a single one, and a
+        // best seller bought with everything counts for less than a product bought mostly by
+        // the buyers of theirs.
+        let mut strongest: BTreeMap<&str, f64> = BTreeMap::new();
         for co in &signals.co_purchases {
             let anchor_buyers = buyers(&co.anchor);
             if !ctx.owned.contains(&co.anchor) || anchor_buyers == 0 {
@@ -196,12 +203,16 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
             let Some(candidate) = candidates.get_mut(co.product.as_str()) else {
                 continue;
             };
-            let affinity = (co.count as f64 / anchor_buyers as f64).min(1.0);
-            let better = affinity > candidate.affinity
-                || (affinity == candidate.affinity
+            let similarity = co.count as f64
+                / ((anchor_buyers as f64) * (candidate.buyers.max(co.count) as f64)).sqrt();
+            let similarity = similarity.min(1.0);
+            candidate.affinity += similarity;
+            let best = strongest.entry(co.product.as_str()).or_default();
+            let better = similarity > *best
+                || (similarity == *best
                     && candidate.anchor.is_some_and(|a| co.anchor.as_str() < a));
-            if affinity > 0.0 && better {
-                candidate.affinity = affinity;
+            if similarity > 0.0 && better {
+                *best = similarity;
                 candidate.anchor = Some(&co.anchor);
             }
         }
@@ -213,11 +224,17 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
         .max()
         .unwrap_or(0)
         .max(1);
+    let most_affinity = candidates.values().map(|c| c.affinity).fold(0.0, f64::max);
     let mut scored: Vec<(f64, &Candidate<'_>)> = candidates
         .values()
         .map(|c| {
             let popularity = c.buyers as f64 / most_buyers as f64;
-            let score = AFFINITY_WEIGHT * c.affinity + POPULARITY_WEIGHT * popularity;
+            let affinity = if most_affinity > 0.0 {
+                c.affinity / most_affinity
+            } else {
+                0.0
+            };
+            let score = AFFINITY_WEIGHT * affinity + POPULARITY_WEIGHT * popularity;
             (score.clamp(0.0, 1.0), c)
         })
         .collect();
