@@ -146,9 +146,9 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let path = dir.path().join("purchases.csv");
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text).expect("test setup");
         (dir, path)
     }
 
@@ -156,7 +156,7 @@ mod tests {
     fn columns_are_found_by_their_usual_names_and_others_are_ignored() {
         let (_dir, path) = file("userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n");
         assert_eq!(
-            read(&path).unwrap(),
+            read(&path).expect("test setup"),
             vec![Row {
                 customer: "1".into(),
                 product: "31".into(),
@@ -176,10 +176,10 @@ mod tests {
     #[test]
     fn a_missing_column_or_a_bad_time_is_named() {
         let (_dir, path) = file("customer,product\na,b\n");
-        let err = read(&path).unwrap_err();
+        let err = read(&path).expect_err("an error");
         assert!(err.contains("no time column"), "{err}");
         let (_dir, path) = file("customer,product,at\na,b,1\na,c,yesterday\n");
-        let err = read(&path).unwrap_err();
+        let err = read(&path).expect_err("an error");
         assert!(err.starts_with("line 3: time \"yesterday\""), "{err}");
     }
 
@@ -198,8 +198,8 @@ mod tests {
             quiet: true,
         };
         let mut out = Vec::new();
-        let report = recommend(&args, &mut out).await.unwrap();
-        let out = String::from_utf8(out).unwrap();
+        let report = recommend(&args, &mut out).await.expect("test setup");
+        let out = String::from_utf8(out).expect("test setup");
         assert_eq!(report.customers, 300, "{out}");
         assert!(out.contains("HR@10") && out.contains("popularity"), "{out}");
         assert!(report.baton.hit_rate > report.popularity.hit_rate, "{out}");

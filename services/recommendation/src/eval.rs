@@ -385,17 +385,19 @@ mod tests {
         }
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/purchases.csv");
         if std::env::var_os("BATON_WRITE_SAMPLES").is_some() {
-            std::fs::write(path, &csv).unwrap();
+            std::fs::write(path, &csv).expect("test setup");
         }
-        assert_eq!(std::fs::read_to_string(path).unwrap(), csv);
+        assert_eq!(std::fs::read_to_string(path).expect("test setup"), csv);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn offers_beat_popularity_on_structured_purchases() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedRecommendationStore::open(dir.path()).unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
+        let store = EmbeddedRecommendationStore::open(dir.path()).expect("test setup");
         let rows = synthetic(7, 300, 400, 20);
-        let report = recommend(store, &rows, |_, _, _| {}).await.unwrap();
+        let report = recommend(store, &rows, |_, _, _| {})
+            .await
+            .expect("test setup");
         assert_eq!(report.customers, 300, "{report}");
         assert!(report.popularity.hit_rate > 0.0, "{report}");
         // Nearly half of every history is best sellers, so popularity is a strong baseline
