@@ -20,8 +20,8 @@
 //! later). A shard it failed to renew, or whose commit the fence refused, is given up at once:
 //! its sessions end and desks reconnect, reaching the new holder. Also every `lease / 3`, it
 //! takes the shards whose holder let them lapse, which is how the contacts of a replica that
-//! died are taken over. With rebalancing on ([`ShardConfig::rebalance`], the service's
-//! default) replicas announce themselves in the store, and a replica holding two or more
+//! died are taken over. With rebalancing on ([`ShardConfig::rebalance`], experimental and off
+//! by default) replicas announce themselves in the store, and a replica holding two or more
 //! shards beyond the one holding the fewest hands it half the difference, passing each lease on
 //! itself (see [`RoutingStore::hand_over`]): how a replica that joins gets its share. Calls
 //! that arrive during a hand-over wait for it and are sent to the receiver. On the stop signal
@@ -70,8 +70,8 @@ pub struct ShardConfig {
     pub exclusive: bool,
     /// How long, at the stop signal, calls in flight have before the shards are handed back.
     pub drain: Duration,
-    /// Whether replicas even out their shares (see [`Shards::run`]; on by default in the
-    /// service); off, a shard moves only when its holder stops or dies.
+    /// Whether replicas even out their shares (see [`Shards::run`]); off, a shard moves only
+    /// when its holder stops or dies.
     pub rebalance: bool,
 }
 
