@@ -270,10 +270,12 @@ fn compare_name(field: Field, a: &Name, b: &Name) -> Comparison {
     }
     // Spelling is compared as written as well as resolved: a typo in a nickname ("jajie"
     // for "jamie") is close to what was written, not to the formal name it stands for.
-    let written = |n: &Name| n.folded.replace(' ', "");
-    let similarity =
-        jaro_winkler(&a.canonical, &b.canonical).max(jaro_winkler(&written(a), &written(b)));
-    let (level, detail) = if written(a) == written(b) {
+    let (written_a, written_b) = (a.folded.replace(' ', ""), b.folded.replace(' ', ""));
+    let mut similarity = jaro_winkler(&a.canonical, &b.canonical);
+    if written_a != a.canonical || written_b != b.canonical {
+        similarity = similarity.max(jaro_winkler(&written_a, &written_b));
+    }
+    let (level, detail) = if written_a == written_b {
         (name_level::EXACT, "exact".to_owned())
     } else if a.canonical == b.canonical {
         (name_level::NICKNAME, "nickname".to_owned())
