@@ -142,6 +142,8 @@ struct Candidate<'a> {
     item: &'a CatalogItem,
     affinity: f64,
     anchor: Option<&'a str>,
+    /// How similar `anchor` is: the most any one owned product adds to `affinity`.
+    anchor_similarity: f64,
     buyers: u64,
 }
 
@@ -184,6 +186,7 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
                     item,
                     affinity: 0.0,
                     anchor: None,
+                    anchor_similarity: 0.0,
                     buyers: buyers(&item.product_id),
                 });
         }
@@ -194,7 +197,6 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
         // product bought with several of theirs outranks one bought with a single one, and a
         // best seller bought with everything counts for less than a product bought mostly by
         // the buyers of theirs.
-        let mut strongest: BTreeMap<&str, f64> = BTreeMap::new();
         for co in &signals.co_purchases {
             let anchor_buyers = buyers(&co.anchor);
             if !ctx.owned.contains(&co.anchor) || anchor_buyers == 0 {
@@ -207,12 +209,11 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
                 / ((anchor_buyers as f64) * (candidate.buyers.max(co.count) as f64)).sqrt();
             let similarity = similarity.min(1.0);
             candidate.affinity += similarity;
-            let best = strongest.entry(co.product.as_str()).or_default();
-            let better = similarity > *best
-                || (similarity == *best
+            let better = similarity > candidate.anchor_similarity
+                || (similarity == candidate.anchor_similarity
                     && candidate.anchor.is_some_and(|a| co.anchor.as_str() < a));
             if similarity > 0.0 && better {
-                *best = similarity;
+                candidate.anchor_similarity = similarity;
                 candidate.anchor = Some(&co.anchor);
             }
         }
