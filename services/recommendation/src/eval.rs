@@ -129,6 +129,11 @@ fn histories(rows: &[Row]) -> BTreeMap<&str, Vec<(&str, i64)>> {
     by_customer
 }
 
+/// What is learned of a history: all but its last product.
+fn training<'a>(history: &'a [(&'a str, i64)]) -> &'a [(&'a str, i64)] {
+    &history[..history.len().saturating_sub(1)]
+}
+
 fn gain(rank: Option<usize>) -> (f64, f64) {
     match rank {
         Some(r) if r < CUTOFF => (1.0, 1.0 / ((r + 2) as f64).log2()),
@@ -165,16 +170,22 @@ pub async fn recommend<S: RecommendationStore + Send + Sync + 'static>(
             .await?;
     }
 
-    // Learn everything but each customer's last product: customers side by side (as many
-    // callers would send them, so commits are shared), each one's purchases in order.
-    let total: usize = histories.values().map(|h| h.len().saturating_sub(1)).sum();
+    // Customers with two or more products: the last is held out, the rest is learned.
+    let held_out: Vec<(&str, &[(&str, i64)])> = histories
+        .iter()
+        .filter(|(_, h)| h.len() >= 2)
+        .map(|(c, h)| (*c, h.as_slice()))
+        .collect();
     let mut buyers: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut queue = histories.iter().filter_map(|(customer, history)| {
-        let (_, training) = history.split_last()?;
-        for (product, _) in training {
-            *buyers.entry(product).or_default() += 1;
-        }
-        let purchases: Vec<Purchase> = training
+    for (product, _) in held_out.iter().flat_map(|(_, h)| training(h)) {
+        *buyers.entry(product).or_default() += 1;
+    }
+    let learned: usize = held_out.iter().map(|(_, h)| training(h).len()).sum();
+
+    // Customers side by side (as many callers would send them, so commits are shared), each
+    // one's purchases in order.
+    let mut queue = held_out.iter().map(|(customer, history)| {
+        let purchases: Vec<Purchase> = training(history)
             .iter()
             .map(|(product, at)| Purchase {
                 order_id: format!("{customer}/{product}"),
@@ -187,9 +198,8 @@ pub async fn recommend<S: RecommendationStore + Send + Sync + 'static>(
                 ..Default::default()
             })
             .collect();
-        Some(((*customer).to_owned(), purchases))
+        ((*customer).to_owned(), purchases)
     });
-    let learners = histories.values().filter(|h| h.len() >= 2).count();
     let started = Instant::now();
     let mut finished = 0;
     let mut running = JoinSet::new();
@@ -216,25 +226,19 @@ pub async fn recommend<S: RecommendationStore + Send + Sync + 'static>(
         };
         done.map_err(|e| StoreError::Task(e.to_string()))??;
         finished += 1;
-        if finished % 100 == 0 || finished == learners {
-            progress("learning", finished, learners);
+        if finished % 100 == 0 || finished == held_out.len() {
+            progress("learning", finished, held_out.len());
         }
     }
-    let learned = total;
     let learning = started.elapsed();
     let mut popular: Vec<(&str, u64)> = buyers.into_iter().collect();
     popular.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
 
-    let held_out: Vec<(&str, &[(&str, i64)])> = histories
-        .iter()
-        .filter(|(_, h)| h.len() >= 2)
-        .map(|(c, h)| (*c, h.as_slice()))
-        .collect();
     let mut baton = Scores::default();
     let mut popularity = Scores::default();
     let mut latencies = Vec::with_capacity(held_out.len());
     for (done, (customer, history)) in held_out.iter().enumerate() {
-        let (last, training) = history.split_last().expect("two or more");
+        let last = history[history.len() - 1];
         let now = last.1;
         let query = RecommendQuery {
             tenant: TENANT.to_owned(),
@@ -258,7 +262,7 @@ pub async fn recommend<S: RecommendationStore + Send + Sync + 'static>(
         baton.hit_rate += hit;
         baton.ndcg += ndcg;
 
-        let owned: BTreeSet<&str> = training.iter().map(|(p, _)| *p).collect();
+        let owned: BTreeSet<&str> = training(history).iter().map(|(p, _)| *p).collect();
         let rank = popular
             .iter()
             .filter(|(p, _)| !owned.contains(p))
