@@ -419,7 +419,13 @@ mod tests {
             let two = parse_on(&format!("{day:02}/{m:02}/{:02}", y % 100), DateOrder::DayFirst, TODAY);
             if let Ok(two) = two {
                 prop_assert_eq!((two.year % 100, two.month, two.day), (y % 100, m, day));
-                prop_assert!(two.year > 1926 && two.year <= 2026);
+                let key = |d: &CalendarDate| (d.year, d.month, d.day);
+                prop_assert!(key(&two) <= key(&TODAY), "{:?} is after today", two);
+                prop_assert!(
+                    (two.year + 100, two.month, two.day) > key(&TODAY),
+                    "{:?} is a century earlier than it needs to be",
+                    two
+                );
             }
         }
 
