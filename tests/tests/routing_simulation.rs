@@ -129,7 +129,7 @@ struct Floor {
     holder: HashMap<String, String>,
     /// (agent, channel) to the contacts it holds on that channel, each with when routing
     /// connected it.
-    load: HashMap<(String, i32), Vec<(String, (i64, i32))>>,
+    load: HashMap<(String, i32), Vec<Held>>,
     double_assignments: Vec<String>,
     capacity_violations: Vec<String>,
     token_failures: Vec<String>,
@@ -151,6 +151,9 @@ struct Floor {
     drops: u64,
     ended: u64,
 }
+
+/// A contact an agent holds: its id, and when routing connected it.
+type Held = (String, (i64, i32));
 
 /// A connection over capacity while the agent held warm transfers: the agent holding a
 /// warm transfer lets go as another is connected to it, which that agent's desk may hear of
