@@ -260,6 +260,11 @@ pub const TABLE: &[Rule] = &[
         &[Admin, Service],
     ),
     rule(
+        "/baton.v1.RecommendationService/SetSynonyms",
+        "articles.write",
+        &[Admin, Service],
+    ),
+    rule(
         "/baton.v1.RecommendationService/ForgetCustomer",
         "customers.forget",
         &[Admin, Service],

@@ -71,6 +71,9 @@ enum EvalCommand {
     /// Offers against popularity, leave-last-out by time: HR@10 and NDCG@10 from a CSV of
     /// customer, product and time rows.
     Recommend(eval::RecommendArgs),
+    /// Article search against a character-trigram TF-IDF baseline: precision and recall at 3
+    /// and MRR from a CSV of articles and a CSV of judged queries.
+    Articles(eval::ArticlesArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,6 +84,8 @@ enum ImportCommand {
     Catalog(ContentArgs),
     /// Import knowledge articles from a CSV file into RecommendationService.
     Articles(ContentArgs),
+    /// Replace a tenant's synonym groups (one a line, comma-separated) for article search.
+    Synonyms(ContentArgs),
 }
 
 #[tokio::main]
@@ -117,6 +122,15 @@ async fn main() -> ExitCode {
         Command::Import(ImportCommand::Articles(args)) => {
             content_exit(content::articles(&args, &mut std::io::stdout()).await)
         }
+        Command::Import(ImportCommand::Synonyms(args)) => {
+            match content::synonyms(&args, &mut std::io::stdout()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("import: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Identity(command) => match identity::run(&command, &mut std::io::stdout()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
@@ -140,6 +154,15 @@ async fn main() -> ExitCode {
         },
         Command::Eval(EvalCommand::Recommend(args)) => {
             match eval::recommend(&args, &mut std::io::stdout()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("eval: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Eval(EvalCommand::Articles(args)) => {
+            match eval::articles(&args, &mut std::io::stdout()) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("eval: {err}");

@@ -11,9 +11,8 @@ use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::{Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus};
 use baton_store::StoreError;
 
-use crate::recommend::articles::{IN_BODY, IN_TAGS, IN_TITLE, index};
 use crate::recommend::offers::CoPurchase;
-use crate::store::{Forgotten, RecommendationStore};
+use crate::store::{ArticleCorpus, Forgotten, RecommendationStore};
 
 const T: &str = "tenant-a";
 const OTHER: &str = "tenant-b";
@@ -22,7 +21,7 @@ const OTHER: &str = "tenant-b";
 pub const CHECKS: &[&str] = &[
     "catalog_upserts_are_idempotent_and_readable",
     "catalog_sample_skips_inactive_items",
-    "replacing_an_article_replaces_its_terms",
+    "articles_and_synonyms_move_the_corpus_version",
     "purchases_teach_pairs_buyers_and_owned_sets",
     "repeat_and_returned_purchases_teach_nothing",
     "outcomes_apply_once_per_idempotency_key",
@@ -121,8 +120,8 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
             catalog_upserts_are_idempotent_and_readable(store).await
         }
         "catalog_sample_skips_inactive_items" => catalog_sample_skips_inactive_items(store).await,
-        "replacing_an_article_replaces_its_terms" => {
-            replacing_an_article_replaces_its_terms(store).await
+        "articles_and_synonyms_move_the_corpus_version" => {
+            articles_and_synonyms_move_the_corpus_version(store).await
         }
         "purchases_teach_pairs_buyers_and_owned_sets" => {
             purchases_teach_pairs_buyers_and_owned_sets(store).await
@@ -211,65 +210,72 @@ pub async fn catalog_sample_skips_inactive_items<S: RecommendationStore>(store: 
     assert_eq!(ids(&sample), ["b", "c"]);
 }
 
-pub async fn replacing_an_article_replaces_its_terms<S: RecommendationStore>(store: &S) {
-    assert!(
-        store
-            .postings(T, strings(&["kettle"]), 10)
-            .await
-            .expect("empty")
-            .is_empty()
+/// Every article or synonym change moves the version; a retry does not. The corpus holds
+/// every article once, in id order, the last write of each winning, with the version it was
+/// read at.
+pub async fn articles_and_synonyms_move_the_corpus_version<S: RecommendationStore>(store: &S) {
+    assert_eq!(store.articles_version(T).await.expect("version"), 0);
+    assert_eq!(
+        store.article_corpus(T).await.expect("empty"),
+        ArticleCorpus::default()
     );
-    let first = index(article(
-        "a1",
-        "Kettle descaling",
-        "Use vinegar for the kettle",
-    ));
+    let kettle = article("a2", "Kettle descaling", "Use vinegar for the kettle");
+    let parcel = article("a1", "Where is my parcel?", "Track it");
     assert_eq!(
         store
-            .upsert_articles(T, "k1", &sent("k1"), vec![first])
+            .upsert_articles(T, "k1", &sent("k1"), vec![kettle, parcel.clone()])
             .await
             .expect("upsert"),
-        1
+        2
     );
-    let postings = store
-        .postings(T, strings(&["kettle", "delivery", "vinegar"]), 10)
-        .await
-        .expect("postings");
-    let found: Vec<(&str, &str, u8)> = postings
-        .iter()
-        .map(|p| (p.term.as_str(), p.article_id.as_str(), p.fields))
-        .collect();
-    assert_eq!(
-        found,
-        [
-            ("kettle", "a1", IN_TITLE | IN_BODY),
-            ("delivery", "a1", IN_TAGS),
-            ("vinegar", "a1", IN_BODY)
-        ]
-    );
-
-    let second = index(article("a1", "Toaster crumbs", "Empty the tray"));
+    let v1 = store.articles_version(T).await.expect("version");
+    assert!(v1 > 0, "an upsert moves the version");
     store
-        .upsert_articles(T, "k2", &sent("k2"), vec![second])
+        .upsert_articles(T, "k1", &sent("k1"), vec![parcel.clone()])
+        .await
+        .expect("retry");
+    assert_eq!(store.articles_version(T).await.expect("version"), v1);
+
+    let toaster = article("a2", "Toaster crumbs", "Empty the tray");
+    store
+        .upsert_articles(T, "k2", &sent("k2"), vec![toaster.clone()])
         .await
         .expect("replace");
-    assert!(
-        store
-            .postings(T, strings(&["kettle", "vinegar"]), 10)
-            .await
-            .expect("postings")
-            .is_empty()
-    );
+    let v2 = store.articles_version(T).await.expect("version");
+    assert!(v2 > v1, "a replace moves the version");
+
+    let groups = vec![
+        strings(&["direct debit", "autopay"]),
+        strings(&["parcel", "package"]),
+    ];
     assert_eq!(
         store
-            .postings(T, strings(&["toaster"]), 10)
+            .set_synonyms(T, "k3", &sent("k3"), groups.clone())
             .await
-            .expect("postings")
-            .len(),
-        1
+            .expect("synonyms"),
+        2
     );
+    let v3 = store.articles_version(T).await.expect("version");
+    assert!(v3 > v2, "synonyms move the version");
+    let corpus = store.article_corpus(T).await.expect("corpus");
+    assert_eq!(
+        corpus,
+        ArticleCorpus {
+            version: v3,
+            articles: vec![parcel, toaster],
+            synonyms: groups,
+        }
+    );
+
+    store
+        .set_synonyms(T, "k4", &sent("k4"), Vec::new())
+        .await
+        .expect("clear");
+    let corpus = store.article_corpus(T).await.expect("corpus");
+    assert!(corpus.synonyms.is_empty());
+    assert!(corpus.version > v3);
     let stored = store
-        .articles(T, strings(&["a1", "missing"]))
+        .articles(T, strings(&["a2", "missing"]))
         .await
         .expect("articles");
     assert_eq!(stored.len(), 1);
@@ -536,7 +542,7 @@ pub async fn a_key_reused_for_another_request_is_refused<S: RecommendationStore>
         1
     );
 
-    let articles = |id: &str| vec![index(article(id, "Kettle", "kettle"))];
+    let articles = |id: &str| vec![article(id, "Kettle", "kettle")];
     assert_eq!(
         store
             .upsert_articles(T, "k", &first, articles("a1"))
@@ -866,12 +872,7 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
         .await
         .expect("catalog");
     store
-        .upsert_articles(
-            T,
-            "k",
-            &sent("k"),
-            vec![index(article("a1", "Kettle", "kettle"))],
-        )
+        .upsert_articles(T, "k", &sent("k"), vec![article("a1", "Kettle", "kettle")])
         .await
         .expect("articles");
     buy(store, T, "c1", &["a", "b"]).await;
@@ -900,12 +901,9 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             .expect("sample")
             .is_empty()
     );
-    assert!(
-        store
-            .postings(OTHER, strings(&["kettle"]), 10)
-            .await
-            .expect("postings")
-            .is_empty()
+    assert_eq!(
+        store.article_corpus(OTHER).await.expect("corpus"),
+        ArticleCorpus::default()
     );
     assert!(
         store

@@ -13,6 +13,12 @@ pub enum Error {
     /// already used for a different request ([`StoreError::KeyReused`], the caller's error).
     #[error("recommendation store failed: {0}")]
     Store(#[from] StoreError),
+    /// Article search failed (a bug, or memory ran out); the detail is logged.
+    #[error("article search failed: {0}")]
+    Search(#[from] crate::recommend::articles::SearchError),
+    /// A task the service started failed (a panic); the detail is logged.
+    #[error("internal failure: {0}")]
+    Internal(String),
     /// Stopping has begun; new work belongs on another replica.
     #[error("the service is shutting down")]
     ShuttingDown,
@@ -34,6 +40,14 @@ impl From<Error> for Status {
                 Status::unavailable(
                     "recommendation store is unavailable; retry with the same idempotency key",
                 )
+            }
+            Error::Search(err) => {
+                tracing::error!(error = %err, "article search failed");
+                Status::internal("article search failed; the failure is logged")
+            }
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "recommendation failed");
+                Status::internal("recommendation failed; the failure is logged")
             }
             Error::ShuttingDown => Status::unavailable(
                 "recommendation service is shutting down; retry on another replica",

@@ -12,8 +12,8 @@ use baton_auth::digest;
 use baton_proto::v1::recommendation_service_server::RecommendationService;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, RecommendRequest, RecommendResponse,
-    RecordOutcomeRequest, RecordOutcomeResponse, UpsertArticlesRequest, UpsertArticlesResponse,
-    UpsertCatalogRequest, UpsertCatalogResponse,
+    RecordOutcomeRequest, RecordOutcomeResponse, SetSynonymsRequest, SetSynonymsResponse,
+    UpsertArticlesRequest, UpsertArticlesResponse, UpsertCatalogRequest, UpsertCatalogResponse,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::time;
@@ -170,6 +170,31 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
             )
             .await?;
         Ok(Response::new(UpsertArticlesResponse { upserted }))
+    }
+
+    #[tracing::instrument(level = "debug", name = "set_synonyms", skip_all, fields(tenant = Empty))]
+    async fn set_synonyms(
+        &self,
+        request: Request<SetSynonymsRequest>,
+    ) -> Result<Response<SetSynonymsResponse>, Status> {
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        validate::set_synonyms(&req)?;
+        Span::current().record("tenant", req.tenant_id.as_str());
+        self.accepting()?;
+        let groups = req.groups.into_iter().map(|g| g.terms).collect();
+        let groups = self
+            .recommender
+            .set_synonyms(
+                &req.tenant_id,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
+                groups,
+            )
+            .await?;
+        Ok(Response::new(SetSynonymsResponse { groups }))
     }
 
     #[tracing::instrument(level = "debug", name = "forget_customer", skip_all, fields(tenant = Empty, customer = Empty))]

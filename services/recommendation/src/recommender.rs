@@ -15,7 +15,7 @@ use prost_types::Timestamp;
 
 use crate::Error;
 use crate::recommend::actions::next_best_actions;
-use crate::recommend::articles::{self, article_ref, query_terms};
+use crate::recommend::articles::{ArticleIndex, query_text};
 use crate::recommend::greeting::{GreetingInput, greet};
 use crate::recommend::offers::{
     self, OfferContext, OfferList, OfferSignals, declined_products, owned_products, suppression,
@@ -32,8 +32,8 @@ const CO_PURCHASES_PER_ANCHOR: usize = 20;
 const POPULAR_CANDIDATES: usize = 50;
 /// Catalog items read as a fallback when learned candidates run short.
 const FALLBACK_ITEMS: usize = 50;
-/// Postings read per query term (interim index; see [`crate::recommend::articles`]).
-const POSTINGS_PER_TERM: usize = 500;
+/// Tenants whose article index a replica keeps at once; the least recently used goes first.
+const INDEXED_TENANTS: usize = 256;
 
 /// One validated Recommend call.
 #[derive(Clone, Debug, Default)]
@@ -61,13 +61,75 @@ pub struct RecommendQuery {
 pub struct Recommender<S> {
     /// Shared with every clone of the adapter.
     store: Arc<S>,
+    /// Each tenant's article index, as of the articles version it was built at.
+    indexes: Arc<Indexes>,
 }
 
 impl<S> Clone for Recommender<S> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
+            indexes: Arc::clone(&self.indexes),
         }
+    }
+}
+
+/// One tenant's index and what it was built from.
+#[derive(Debug)]
+struct Indexed {
+    version: u64,
+    index: Arc<ArticleIndex>,
+    /// When it was last searched, by a counter of the searches the replica has made.
+    used: std::sync::atomic::AtomicU64,
+}
+
+/// The article indexes a replica holds: built on the first search of a tenant and again
+/// whenever the store's articles version has moved, so a replica never answers from articles
+/// older than the last change it can see.
+#[derive(Debug, Default)]
+struct Indexes {
+    by_tenant: std::sync::Mutex<BTreeMap<String, Arc<Indexed>>>,
+    /// One build at a time: concurrent searches of a stale tenant wait for one rebuild.
+    building: tokio::sync::Mutex<()>,
+    searches: std::sync::atomic::AtomicU64,
+}
+
+impl Indexes {
+    fn current(&self, tenant: &str, version: u64) -> Option<Arc<ArticleIndex>> {
+        let held = self.by_tenant.lock().ok()?.get(tenant).cloned()?;
+        (held.version == version).then(|| {
+            let tick = self
+                .searches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            held.used.store(tick, std::sync::atomic::Ordering::Relaxed);
+            Arc::clone(&held.index)
+        })
+    }
+
+    fn keep(&self, tenant: &str, version: u64, index: Arc<ArticleIndex>) {
+        let Ok(mut held) = self.by_tenant.lock() else {
+            return;
+        };
+        if held.len() >= INDEXED_TENANTS && !held.contains_key(tenant) {
+            let oldest = held
+                .iter()
+                .min_by_key(|(_, i)| i.used.load(std::sync::atomic::Ordering::Relaxed))
+                .map(|(t, _)| t.clone());
+            if let Some(oldest) = oldest {
+                held.remove(&oldest);
+            }
+        }
+        let tick = self
+            .searches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        held.insert(
+            tenant.to_owned(),
+            Arc::new(Indexed {
+                version,
+                index,
+                used: tick.into(),
+            }),
+        );
     }
 }
 
@@ -76,6 +138,7 @@ impl<S: RecommendationStore> Recommender<S> {
     pub fn new(store: S) -> Self {
         Self {
             store: Arc::new(store),
+            indexes: Arc::default(),
         }
     }
 
@@ -274,30 +337,46 @@ impl<S: RecommendationStore> Recommender<S> {
         query: &RecommendQuery,
         reasons: &[ContactReason],
     ) -> Result<Vec<ArticleRef>, Error> {
-        let terms = query_terms(&query.utterance, &query.intent, reasons);
-        if terms.is_empty() || query.limits.articles == 0 {
+        if query.limits.articles == 0 {
             return Ok(Vec::new());
         }
-        let postings = self
-            .store
-            .postings(&query.tenant, terms.clone(), POSTINGS_PER_TERM)
-            .await?;
-        let ranked = articles::rank(&terms, &postings, query.limits.articles);
-        if ranked.is_empty() {
-            return Ok(Vec::new());
+        let text = query_text(&query.utterance, &query.intent, reasons);
+        let index = self.article_index(&query.tenant).await?;
+        Ok(index.search(&text, query.limits.articles)?)
+    }
+
+    /// The tenant's article index as of the store's current articles version: the one held
+    /// when it is current, else one built from the store (on the blocking pool: a tenant with
+    /// thousands of articles takes a while).
+    pub async fn article_index(&self, tenant: &str) -> Result<Arc<ArticleIndex>, Error> {
+        let version = self.store.articles_version(tenant).await?;
+        if let Some(index) = self.indexes.current(tenant, version) {
+            return Ok(index);
         }
-        let ids = ranked.iter().map(|(id, _)| id.clone()).collect();
-        let found: BTreeMap<String, Article> = self
-            .store
-            .articles(&query.tenant, ids)
-            .await?
-            .into_iter()
-            .map(|a| (a.article_id.clone(), a))
-            .collect();
-        Ok(ranked
-            .iter()
-            .filter_map(|(id, score)| found.get(id).map(|a| article_ref(a, *score)))
-            .collect())
+        let _one_build = self.indexes.building.lock().await;
+        // Another search may have built it while this one waited.
+        let version = self.store.articles_version(tenant).await?;
+        if let Some(index) = self.indexes.current(tenant, version) {
+            return Ok(index);
+        }
+        let corpus = self.store.article_corpus(tenant).await?;
+        let started = std::time::Instant::now();
+        let index = tokio::task::spawn_blocking(move || {
+            ArticleIndex::build(&corpus.articles, &corpus.synonyms).map(|i| (corpus.version, i))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("article index build: {e}")))?;
+        let (version, index) = index?;
+        tracing::info!(
+            tenant,
+            version,
+            articles = index.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "article index built"
+        );
+        let index = Arc::new(index);
+        self.indexes.keep(tenant, version, Arc::clone(&index));
+        Ok(index)
     }
 
     /// Records a purchase or an offer answer, at `now`.
@@ -356,7 +435,7 @@ impl<S: RecommendationStore> Recommender<S> {
             .await?)
     }
 
-    /// Creates or replaces articles, indexing their terms.
+    /// Creates or replaces articles (every replica's index follows on its next search).
     pub async fn upsert_articles(
         &self,
         tenant: &str,
@@ -364,10 +443,23 @@ impl<S: RecommendationStore> Recommender<S> {
         digest: &RequestDigest,
         articles: Vec<Article>,
     ) -> Result<u32, Error> {
-        let indexed = articles.into_iter().map(articles::index).collect();
         Ok(self
             .store
-            .upsert_articles(tenant, idempotency_key, digest, indexed)
+            .upsert_articles(tenant, idempotency_key, digest, articles)
+            .await?)
+    }
+
+    /// Replaces the tenant's synonym groups.
+    pub async fn set_synonyms(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        groups: Vec<Vec<String>>,
+    ) -> Result<u32, Error> {
+        Ok(self
+            .store
+            .set_synonyms(tenant, idempotency_key, digest, groups)
             .await?)
     }
 
@@ -393,9 +485,8 @@ mod tests {
     use baton_proto::v1::PurchaseStatus;
 
     use super::*;
-    use crate::recommend::articles::{IndexedArticle, Posting};
     use crate::recommend::offers::CoPurchase;
-    use crate::store::{EmbeddedRecommendationStore, StoreError};
+    use crate::store::{ArticleCorpus, EmbeddedRecommendationStore, StoreError};
 
     /// The embedded store, except that a customer's owned set reads back as a full set of
     /// other products, as it does for a customer who owns more than it reads back (the
@@ -431,17 +522,30 @@ mod tests {
             tenant: &str,
             key: &str,
             digest: &RequestDigest,
-            articles: Vec<IndexedArticle>,
+            articles: Vec<Article>,
         ) -> impl Future<Output = Result<u32, StoreError>> + Send {
             self.0.upsert_articles(tenant, key, digest, articles)
         }
-        fn postings(
+        fn set_synonyms(
             &self,
             tenant: &str,
-            terms: Vec<String>,
-            per_term: usize,
-        ) -> impl Future<Output = Result<Vec<Posting>, StoreError>> + Send {
-            self.0.postings(tenant, terms, per_term)
+            key: &str,
+            digest: &RequestDigest,
+            groups: Vec<Vec<String>>,
+        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
+            self.0.set_synonyms(tenant, key, digest, groups)
+        }
+        fn articles_version(
+            &self,
+            tenant: &str,
+        ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+            self.0.articles_version(tenant)
+        }
+        fn article_corpus(
+            &self,
+            tenant: &str,
+        ) -> impl Future<Output = Result<ArticleCorpus, StoreError>> + Send {
+            self.0.article_corpus(tenant)
         }
         fn articles(
             &self,
@@ -592,5 +696,51 @@ mod tests {
             !products.contains("boots") && !products.contains("laces"),
             "owned products offered: {products:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn every_replica_searches_the_articles_as_last_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open_embedded(dir.path()).expect("store");
+        // Two replicas over one store, each with its own index.
+        let (one, two) = (Recommender::new(store.clone()), Recommender::new(store));
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        let article = |id: &str, title: &str| Article {
+            article_id: id.to_owned(),
+            title: title.to_owned(),
+            ..Article::default()
+        };
+        let found = |r: Recommender<EmbeddedRecommendationStore>, utterance: &'static str| async move {
+            let query = RecommendQuery {
+                tenant: "t".to_owned(),
+                utterance: utterance.to_owned(),
+                ..RecommendQuery::default()
+            };
+            let articles = r.recommend(&query).await.expect("recommend").articles;
+            articles
+                .into_iter()
+                .map(|a| a.article_id)
+                .collect::<Vec<_>>()
+        };
+        assert!(found(two.clone(), "refund").await.is_empty());
+        one.upsert_articles("t", "k1", &digest("k1"), vec![article("r", "Refunds")])
+            .await
+            .expect("upsert");
+        assert_eq!(found(two.clone(), "refunded").await, ["r"]);
+        // A replaced title is searched as replaced, on the replica that did not write it.
+        one.upsert_articles("t", "k2", &digest("k2"), vec![article("r", "Exchanges")])
+            .await
+            .expect("replace");
+        assert!(found(two.clone(), "refund").await.is_empty());
+        one.set_synonyms(
+            "t",
+            "k3",
+            &digest("k3"),
+            vec![vec!["refund".to_owned(), "exchange".to_owned()]],
+        )
+        .await
+        .expect("synonyms");
+        assert_eq!(found(two.clone(), "refund").await, ["r"]);
+        assert_eq!(found(one, "exchange").await, ["r"]);
     }
 }

@@ -51,7 +51,7 @@ async fn one_call_returns_reasons_actions_offers_articles_and_a_greeting() {
     request.given_name = "Miles".into();
     let r = recommend(&mut s, request).await;
 
-    assert_eq!(r.model_version, "rules-1");
+    assert_eq!(r.model_version, "rules-2");
     assert_eq!(r.reasons[0].code, "late_delivery");
     let order = r.reasons[0]
         .evidence

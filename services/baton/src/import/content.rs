@@ -16,9 +16,13 @@ use std::{
 };
 
 use baton_auth::Role;
-use baton_proto::v1::{Article, CatalogItem, Money, UpsertArticlesRequest, UpsertCatalogRequest};
+use baton_proto::v1::{
+    Article, CatalogItem, Money, SetSynonymsRequest, SynonymGroup, UpsertArticlesRequest,
+    UpsertCatalogRequest,
+};
 use baton_recommendation::validate;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Refusal;
 use baton_proto::v1::recommendation_service_client::RecommendationServiceClient;
@@ -337,7 +341,83 @@ pub async fn articles(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded,
     load::<Article>(args, out).await
 }
 
-/// Reads the file, then writes its good rows in calls of the most the service takes.
+/// The articles of `file`, as `baton import articles` reads them; the first row refused
+/// stops the read, named by its line.
+pub fn read_articles(file: &Path) -> Result<Vec<Article>, String> {
+    let (good, refused) = rows::<Article>(file, "check")?;
+    match refused.first() {
+        None => Ok(good),
+        Some(r) => Err(format!(
+            "{} line {}: {} ({} rows refused in all)",
+            file.display(),
+            r.line,
+            r.reason,
+            refused.len()
+        )),
+    }
+}
+
+/// Synonym groups from a text file: one group a line, its words or phrases separated by
+/// commas; blank lines and lines starting with `#` are skipped. Each group is checked as
+/// SetSynonyms checks it, and a bad one is named by its line.
+pub fn read_synonyms(file: &Path) -> Result<Vec<Vec<String>>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut groups = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let terms: Vec<String> = line
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let alone = SetSynonymsRequest {
+            tenant_id: "check".to_owned(),
+            groups: vec![SynonymGroup {
+                terms: terms.clone(),
+            }],
+            idempotency_key: "check".to_owned(),
+        };
+        validate::set_synonyms(&alone)
+            .map_err(|s| format!("{} line {}: {}", file.display(), i + 1, reason(&s)))?;
+        groups.push(terms);
+    }
+    Ok(groups)
+}
+
+/// Runs `baton import synonyms`: replaces the tenant's synonym groups with the file's.
+pub async fn synonyms(args: &ContentArgs, out: &mut dyn Write) -> Result<u32, String> {
+    let groups = read_synonyms(&args.file)?;
+    let request = SetSynonymsRequest {
+        tenant_id: args.tenant.clone(),
+        groups: groups
+            .into_iter()
+            .map(|terms| SynonymGroup { terms })
+            .collect(),
+        idempotency_key: String::new(),
+    };
+    let request = SetSynonymsRequest {
+        idempotency_key: content_key("synonyms", &request.groups),
+        ..request
+    };
+    validate::set_synonyms(&request).map_err(|s| reason(&s))?;
+    let mut client =
+        client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
+    let held = client
+        .set_synonyms(request)
+        .await
+        .map_err(|s| format!("{} ({:?})", s.message(), s.code()))?
+        .into_inner()
+        .groups;
+    writeln!(out, "synonym groups held {held}").map_err(|e| format!("output: {e}"))?;
+    Ok(held)
+}
+
+/// Reads the file, then writes its good rows in calls of the most the service takes, with a
+/// progress bar on a terminal.
 async fn load<T: Content>(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
     let (good, refused) = rows::<T>(&args.file, &args.tenant)?;
     let mut client =
@@ -346,14 +426,26 @@ async fn load<T: Content>(args: &ContentArgs, out: &mut dyn Write) -> Result<Loa
         refused,
         ..Loaded::default()
     };
+    let bar = ProgressBar::new(good.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "[{{bar:30}}] {{pos}}/{{len}} {} {{per_sec}} eta {{eta}}",
+            T::WHAT
+        ))
+        .map_err(|e| format!("progress: {e}"))?
+        .progress_chars("=> "),
+    );
     for chunk in good.chunks(T::PER_CALL) {
         let key = content_key(T::KIND, chunk);
         let request = T::request(&args.tenant, chunk.to_vec(), key);
-        let written = T::send(&mut client, request)
-            .await
-            .map_err(|s| stopped(&loaded, T::WHAT, &s))?;
+        let written = T::send(&mut client, request).await.map_err(|s| {
+            bar.abandon();
+            stopped(&loaded, T::WHAT, &s)
+        })?;
         loaded.written += u64::from(written);
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish_and_clear();
     loaded
         .print(T::WHAT, out)
         .map_err(|e| format!("output: {e}"))?;
@@ -383,6 +475,27 @@ mod tests {
         for bad in ["19.999", "abc", ".5", "1.x", ""] {
             assert!(minor_units(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn synonym_files_hold_one_group_a_line() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let path = dir.path().join("synonyms.txt");
+        std::fs::write(
+            &path,
+            "# billing\ndirect debit, autopay\n\nparcel,package, box\n",
+        )
+        .expect("test setup");
+        assert_eq!(
+            read_synonyms(&path).expect("read"),
+            [
+                vec!["direct debit".to_owned(), "autopay".to_owned()],
+                vec!["parcel".to_owned(), "package".to_owned(), "box".to_owned()],
+            ]
+        );
+        std::fs::write(&path, "parcel, package\nalone\n").expect("test setup");
+        let err = read_synonyms(&path).expect_err("a lone word is refused");
+        assert!(err.contains("line 2"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
     AutomatedStep, Case, Channel, ContextSnapshot, ForgetCustomerRequest, Interaction,
     OfferOutcome, OfferRecord, Purchase, PurchaseStatus, RecommendRequest, RecordOutcomeRequest,
-    UpsertArticlesRequest, UpsertCatalogRequest,
+    SetSynonymsRequest, UpsertArticlesRequest, UpsertCatalogRequest,
 };
 use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
 use tonic::Status;
@@ -30,6 +30,10 @@ pub const MAX_BODY_LEN: usize = 64 * 1024;
 pub const MAX_LABEL_LEN: usize = 64;
 /// Tags per article.
 pub const MAX_TAGS: usize = 32;
+/// Synonym groups a tenant holds.
+pub const MAX_SYNONYM_GROUPS: usize = 1_000;
+/// Words or phrases per synonym group.
+pub const MAX_SYNONYM_TERMS: usize = 32;
 /// Longest currency code a snapshot's purchase carries (context's bound).
 const MAX_SNAPSHOT_CURRENCY_LEN: usize = 8;
 /// The snapshot's list bounds, as the context contract states them.
@@ -305,6 +309,27 @@ pub fn upsert_catalog(req: &UpsertCatalogRequest) -> Result<(), Status> {
             "product_id",
             req.items.iter().map(|i| i.product_id.as_str()),
         );
+    }
+    v.check()
+}
+
+/// Checks a SetSynonyms request.
+pub fn set_synonyms(req: &SetSynonymsRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&req.tenant_id);
+    v.idempotency_key(&req.idempotency_key);
+    if v.max_items("groups", req.groups.len(), MAX_SYNONYM_GROUPS) {
+        for (i, group) in req.groups.iter().enumerate() {
+            let field = format!("groups[{i}].terms");
+            if group.terms.len() < 2 {
+                v.add(&field, "must have at least 2 words or phrases");
+            }
+            if v.max_items(&field, group.terms.len(), MAX_SYNONYM_TERMS) {
+                for (j, term) in group.terms.iter().enumerate() {
+                    v.required_text(&format!("{field}[{j}]"), term, MAX_LABEL_LEN);
+                }
+            }
+        }
     }
     v.check()
 }

@@ -7,7 +7,8 @@
 //! - [`reasons`]: likely contact reasons with evidence, from the snapshot and the utterance.
 //! - [`actions`]: next best actions from the top reasons.
 //! - [`offers`]: catalog items to offer, respecting ownership, declines and complaints.
-//! - [`articles`]: knowledge articles by term overlap (interim until full-text search).
+//! - [`articles`]: knowledge articles by full-text search (BM25, stemming, fuzzy terms,
+//!   synonyms), over an index the recommender keeps per tenant.
 //! - [`greeting`]: the sentence that tells a customer they are known.
 //!
 //! The rest is vocabulary they share: [`reason_code`], [`keywords`], [`channels`], [`text`]
@@ -30,7 +31,7 @@ mod fixtures;
 /// The rule set that produced a recommendation, reported in `Recommendations.model_version`.
 /// Bumped whenever a rule or weight changes, so outcomes can be attributed to what produced
 /// them.
-pub const MODEL_VERSION: &str = "rules-1";
+pub const MODEL_VERSION: &str = "rules-2";
 
 /// How many of each list a response may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

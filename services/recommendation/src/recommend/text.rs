@@ -1,15 +1,16 @@
 //! Words out of free text, and free text cut down to what may be shown.
 //!
 //! Matching is deliberately plain (lower case, split on anything that is not a letter or a
-//! digit, no stemming): it is explainable to an agent ("the customer said \"invoice\"") and it
-//! is the interim retrieval until full-text search replaces it.
+//! digit, no stemming): it is explainable to an agent ("the customer said \"invoice\"").
+//! Article search has its own analysis (see [`super::articles`]) and shares only the
+//! stopwords.
 
 /// Longest word kept; longer runs of letters are cut (they are ids or noise, not words).
 pub const MAX_WORD_CHARS: usize = 64;
 
 /// Words that carry no topic; dropped from search terms (never from keyword phrases, where
 /// "where is" matters).
-const STOPWORDS: &[&str] = &[
+pub const STOPWORDS: &[&str] = &[
     "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can",
     "could", "did", "do", "does", "for", "from", "get", "got", "had", "has", "have", "hello",
     "help", "hi", "how", "i", "if", "in", "into", "is", "it", "its", "just", "me", "my", "no",

@@ -6,7 +6,8 @@ use std::path::Path;
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    UpsertArticlesResponse, UpsertCatalogResponse,
+    SetSynonymsRequest, SetSynonymsResponse, SynonymGroup, UpsertArticlesResponse,
+    UpsertCatalogResponse,
 };
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
@@ -15,14 +16,13 @@ use baton_store::redb::{ReadableTable, Table, TableDefinition, WriteTransaction}
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
-    ARTICLE_TERMS, ARTICLES, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
-    POSTINGS, PURCHASES, bump, buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
+    ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
+    PURCHASES, SYNONYMS, bump, buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
 };
 use super::{
-    CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED,
-    RecommendationStore, op,
+    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS,
+    MAX_PAIRS_SCANNED, RecommendationStore, op,
 };
-use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
 
 /// The recommendation state in a redb file. Cheap to clone; clones share the database.
@@ -136,7 +136,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         tenant: &str,
         idempotency_key: &str,
         digest: &RequestDigest,
-        articles: Vec<IndexedArticle>,
+        articles: Vec<Article>,
     ) -> Result<u32, StoreError> {
         let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
         self.db
@@ -144,9 +144,13 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 if let Some(answer) = recall(txn, &tenant, op::UPSERT_ARTICLES, &idem, &digest)? {
                     return Ok(decode::<UpsertArticlesResponse>(&answer)?.upserted);
                 }
-                for indexed in &articles {
-                    put_article(txn, &tenant, indexed)?;
+                let mut table = txn.open_table(ARTICLES)?;
+                for article in &articles {
+                    let key = scoped(&tenant, &[&article.article_id]);
+                    table.insert(key.as_str(), encode(article).as_slice())?;
                 }
+                drop(table);
+                bump(&mut txn.open_table(ARTICLES_VERSION)?, &tenant, 1)?;
                 let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
                 let answer = encode(&UpsertArticlesResponse { upserted });
                 remember(txn, &tenant, op::UPSERT_ARTICLES, &idem, &digest, &answer)?;
@@ -155,35 +159,68 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, terms = terms.len()))]
-    async fn postings(
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, groups = groups.len()))]
+    async fn set_synonyms(
         &self,
         tenant: &str,
-        terms: Vec<String>,
-        per_term: usize,
-    ) -> Result<Vec<Posting>, StoreError> {
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        groups: Vec<Vec<String>>,
+    ) -> Result<u32, StoreError> {
+        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, op::SET_SYNONYMS, &idem, &digest)? {
+                    return Ok(decode::<SetSynonymsResponse>(&answer)?.groups);
+                }
+                let held = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+                let mut table = txn.open_table(SYNONYMS)?;
+                if groups.is_empty() {
+                    table.remove(tenant.as_str())?;
+                } else {
+                    table.insert(tenant.as_str(), encode(&synonym_record(groups)).as_slice())?;
+                }
+                drop(table);
+                bump(&mut txn.open_table(ARTICLES_VERSION)?, &tenant, 1)?;
+                let answer = encode(&SetSynonymsResponse { groups: held });
+                remember(txn, &tenant, op::SET_SYNONYMS, &idem, &digest, &answer)?;
+                Ok(held)
+            })
+            .await
+    }
+
+    async fn articles_version(&self, tenant: &str) -> Result<u64, StoreError> {
         let tenant = tenant.to_owned();
         self.db
             .read(move |txn| {
-                let Some(table) = open_read(txn, POSTINGS)? else {
-                    return Ok(Vec::new());
+                let Some(table) = open_read(txn, ARTICLES_VERSION)? else {
+                    return Ok(0);
                 };
-                let mut out = Vec::new();
-                for term in &terms {
-                    out.extend(scan(
-                        &table,
-                        &scoped(&tenant, &[term]),
-                        per_term,
-                        |article, fields| {
-                            Ok(Posting {
-                                term: term.clone(),
-                                article_id: article.to_owned(),
-                                fields,
-                            })
-                        },
-                    )?);
+                Ok(table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0))
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn article_corpus(&self, tenant: &str) -> Result<ArticleCorpus, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let mut corpus = ArticleCorpus::default();
+                if let Some(table) = open_read(txn, ARTICLES_VERSION)? {
+                    corpus.version = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0);
                 }
-                Ok(out)
+                if let Some(table) = open_read(txn, ARTICLES)? {
+                    corpus.articles = scan(&table, &tenant, usize::MAX, |_, bytes| {
+                        decode::<Article>(bytes)
+                    })?;
+                }
+                if let Some(table) = open_read(txn, SYNONYMS)?
+                    && let Some(bytes) = table.get(tenant.as_str())?
+                {
+                    corpus.synonyms = synonym_groups(decode(bytes.value())?);
+                }
+                Ok(corpus)
             })
             .await
     }
@@ -447,33 +484,6 @@ impl RecommendationStore for EmbeddedRecommendationStore {
     }
 }
 
-/// Writes one article and replaces its index terms.
-fn put_article(
-    txn: &WriteTransaction,
-    tenant: &str,
-    indexed: &IndexedArticle,
-) -> Result<(), StoreError> {
-    let id = indexed.article.article_id.as_str();
-    let mut postings = txn.open_table(POSTINGS)?;
-    let mut terms_of = txn.open_table(ARTICLE_TERMS)?;
-    let old_terms = scan(&terms_of, &scoped(tenant, &[id]), usize::MAX, |term, _| {
-        Ok(term.to_owned())
-    })?;
-    for term in &old_terms {
-        postings.remove(scoped(tenant, &[term, id]).as_str())?;
-    }
-    remove_prefix(&mut terms_of, &scoped(tenant, &[id]))?;
-    for (term, fields) in &indexed.terms {
-        postings.insert(scoped(tenant, &[term, id]).as_str(), *fields)?;
-        terms_of.insert(scoped(tenant, &[id, term]).as_str(), *fields)?;
-    }
-    txn.open_table(ARTICLES)?.insert(
-        scoped(tenant, &[id]).as_str(),
-        encode(&indexed.article).as_slice(),
-    )?;
-    Ok(())
-}
-
 /// The owned products a purchase pairs with: at most [`MAX_PAIRED_PRODUCTS`] of them.
 fn paired_with(
     owned: &impl ReadableTable<&'static str, i64>,
@@ -571,4 +581,20 @@ fn still_bought(
         }
     }
     Ok(false)
+}
+
+/// The stored form of a tenant's synonym groups.
+pub(super) fn synonym_record(groups: Vec<Vec<String>>) -> SetSynonymsRequest {
+    SetSynonymsRequest {
+        groups: groups
+            .into_iter()
+            .map(|terms| SynonymGroup { terms })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The groups back from their stored form.
+pub(super) fn synonym_groups(record: SetSynonymsRequest) -> Vec<Vec<String>> {
+    record.groups.into_iter().map(|g| g.terms).collect()
 }

@@ -1,4 +1,5 @@
-//! What the service keeps: the catalog, knowledge articles (with their interim term index),
+//! What the service keeps: the catalog, knowledge articles and synonyms (read whole into each
+//! replica's search index, rebuilt when their version moves),
 //! recorded outcomes per customer and the aggregate co-purchase counts learned from them.
 //!
 //! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
@@ -21,7 +22,6 @@ pub use baton_store::StoreError;
 
 pub use self::embedded::EmbeddedRecommendationStore;
 pub use self::redis::RedisRecommendationStore;
-use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
 
 /// The most owned products one new purchase is paired with: a customer with more is a
@@ -39,6 +39,7 @@ pub const MAX_PAIRS_SCANNED: usize = 1_000;
 mod op {
     pub const UPSERT_CATALOG: &str = "upsert_catalog";
     pub const UPSERT_ARTICLES: &str = "upsert_articles";
+    pub const SET_SYNONYMS: &str = "set_synonyms";
     /// Purchases and offer answers share one: a key names one outcome, whatever its kind.
     pub const RECORD_OUTCOME: &str = "record_outcome";
     pub const FORGET_CUSTOMER: &str = "forget_customer";
@@ -70,6 +71,17 @@ pub struct Forgotten {
     pub records_removed: u64,
 }
 
+/// Everything article search indexes for one tenant, as of one version.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArticleCorpus {
+    /// The tenant's [`RecommendationStore::articles_version`] these were read at.
+    pub version: u64,
+    /// Every article, in article-id order.
+    pub articles: Vec<Article>,
+    /// The synonym groups, as last set.
+    pub synonyms: Vec<Vec<String>>,
+}
+
 /// The service's state, per tenant.
 pub trait RecommendationStore: Send + Sync + 'static {
     /// Creates or replaces catalog items; returns how many were written (a retry with the same
@@ -97,23 +109,38 @@ pub trait RecommendationStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send;
 
-    /// Creates or replaces articles together with their index terms; returns how many were
-    /// written. A replaced article's old terms are dropped.
+    /// Creates or replaces articles; returns how many were written. Moves the tenant's
+    /// articles version.
     fn upsert_articles(
         &self,
         tenant: &str,
         idempotency_key: &str,
         digest: &RequestDigest,
-        articles: Vec<IndexedArticle>,
+        articles: Vec<Article>,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// The postings of these terms, at most `per_term` per term.
-    fn postings(
+    /// Replaces the tenant's synonym groups; returns how many are held. Moves the tenant's
+    /// articles version.
+    fn set_synonyms(
         &self,
         tenant: &str,
-        terms: Vec<String>,
-        per_term: usize,
-    ) -> impl Future<Output = Result<Vec<Posting>, StoreError>> + Send;
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        groups: Vec<Vec<String>>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// A number that moves whenever the tenant's articles or synonyms change (0 before the
+    /// first change): a replica's search index is current while it was built at this version.
+    fn articles_version(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every article and synonym group of the tenant, read at one version.
+    fn article_corpus(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<ArticleCorpus, StoreError>> + Send;
 
     /// The articles with these ids; unknown ids are skipped.
     fn articles(

@@ -12,8 +12,7 @@
 //! | `catalog`                             | hash       | product id → `CatalogItem`                     |
 //! | `catalog_active`                      | sorted set | active product ids, all scored 0 (id order)    |
 //! | `articles`                            | hash       | article id → `Article`                         |
-//! | `article_terms␟<article>`             | hash       | term → field bits, to drop them on replace     |
-//! | `postings␟<term>`                     | sorted set | `<article>␟<field bits>`, all scored 0         |
+//! | `synonyms`                            | string     | `SetSynonymsRequest` holding only the groups   |
 //! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
 //! | `offers␟<customer>`                   | hash       | offer id → the latest `OfferRecord`            |
 //! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
@@ -22,6 +21,9 @@
 //! | `answer␟<op>␟<key>`                   | string     | a remembered answer (digest, then answer)      |
 //! | `answers`                             | hash       | `<op>␟<key>` → a remembered answer, likewise   |
 //! | `version␟catalog`, `version␟articles`, `version␟customer␟<customer>` | counter | commit guards |
+//!
+//! `version␟articles` doubles as the articles version: every article or synonym commit bumps
+//! it, and the corpus is read with it in one `MULTI` block.
 //!
 //! Sets scored 0 list their members in byte order, the order of the embedded backend's keys
 //! (ids hold no control characters, so the separator sorts before any id character). Counts
@@ -39,7 +41,8 @@
 //! the decisions:
 //!
 //! - catalog upserts: `version␟catalog` (they read only their remembered answer);
-//! - article upserts: `version␟articles` (replacing an article reads its old terms);
+//! - article upserts and synonym changes: `version␟articles` (they read only their remembered
+//!   answer, and the guard's bump is what tells replicas to rebuild their search index);
 //! - purchases, offer answers and erasure: `version␟customer␟<customer>`. They decide on that
 //!   customer's records alone; the tenant-wide counts a purchase bumps (`buyers`, `pairs`) are
 //!   increments in the same script, which commute, so different customers never conflict.
@@ -67,7 +70,7 @@ use std::future::Future;
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    UpsertArticlesResponse, UpsertCatalogResponse,
+    SetSynonymsRequest, SetSynonymsResponse, UpsertArticlesResponse, UpsertCatalogResponse,
 };
 use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
@@ -76,10 +79,11 @@ use baton_store::keys::SEP;
 use baton_store::redis::{self, Pipeline};
 use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended};
 
+use super::embedded::{synonym_groups, synonym_record};
 use super::{
-    CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS, RecommendationStore, op,
+    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS,
+    RecommendationStore, op,
 };
-use crate::recommend::articles::{IndexedArticle, Posting};
 use crate::recommend::offers::CoPurchase;
 
 /// The recommendation state in Redis. Cheap to clone; clones share the connection.
@@ -157,6 +161,9 @@ impl RedisRecommendationStore {
     }
 }
 
+/// The articles version, the articles hash and the synonyms, as one `MULTI` block reads them.
+type CorpusRead = (Option<u64>, BTreeMap<String, Vec<u8>>, Option<Vec<u8>>);
+
 /// The keys of one tenant; the module docs say what each holds.
 struct Keys<'a> {
     db: &'a RedisDb,
@@ -184,12 +191,8 @@ impl Keys<'_> {
         self.key(&["articles"])
     }
 
-    fn article_terms(&self, article: &str) -> String {
-        self.key(&["article_terms", article])
-    }
-
-    fn postings(&self, term: &str) -> String {
-        self.key(&["postings", term])
+    fn synonyms(&self) -> String {
+        self.key(&["synonyms"])
     }
 
     fn articles_guard(&self) -> String {
@@ -261,28 +264,6 @@ fn last_index(limit: usize) -> Option<isize> {
 fn count_of(score: f64) -> u64 {
     // Scores are whole numbers far below 2^53, so the conversion is exact.
     (-score).max(0.0) as u64
-}
-
-/// The member of `postings␟<term>` for one article.
-fn posting_member(article: &str, fields: u8) -> String {
-    format!("{article}{SEP}{fields}")
-}
-
-/// A posting back from its member.
-fn posting_of(term: &str, member: &str) -> Result<Posting, StoreError> {
-    let parsed = member
-        .rsplit_once(SEP)
-        .and_then(|(article, fields)| Some((article, fields.parse::<u8>().ok()?)));
-    let Some((article, fields)) = parsed else {
-        return Err(StoreError::Corrupt(format!(
-            "posting {member:?} of term {term:?} is not <article>␟<fields>"
-        )));
-    };
-    Ok(Posting {
-        term: term.to_owned(),
-        article_id: article.to_owned(),
-        fields,
-    })
 }
 
 impl RecommendationStore for RedisRecommendationStore {
@@ -362,19 +343,12 @@ impl RecommendationStore for RedisRecommendationStore {
         tenant: &str,
         idempotency_key: &str,
         digest: &RequestDigest,
-        articles: Vec<IndexedArticle>,
+        articles: Vec<Article>,
     ) -> Result<u32, StoreError> {
         let keys = &self.keys(tenant);
         let articles = &articles;
         let guard = &keys.articles_guard();
         let answer_key = &keys.answer(op::UPSERT_ARTICLES, idempotency_key);
-        let ids: Vec<&str> = articles
-            .iter()
-            .map(|a| a.article.article_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let ids = &ids;
         retry(op::UPSERT_ARTICLES, || async move {
             let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
                 .query(redis::pipe().atomic().get(guard).get(answer_key))
@@ -383,36 +357,13 @@ impl RecommendationStore for RedisRecommendationStore {
                 let answer = open(&record, digest, op::UPSERT_ARTICLES)?;
                 return Ok(Some(decode::<UpsertArticlesResponse>(&answer)?.upserted));
             }
-            // The terms each article is indexed under now; read after the guard, so a commit
-            // in between makes this attempt conflict.
-            let mut read_terms = redis::pipe();
-            for id in ids {
-                read_terms.hgetall(keys.article_terms(id));
-            }
-            let stored: Vec<HashMap<String, u8>> = if ids.is_empty() {
-                Vec::new()
-            } else {
-                self.query(&read_terms).await?
-            };
-            let mut indexed_under: HashMap<&str, HashMap<String, u8>> =
-                ids.iter().copied().zip(stored).collect();
-
             let mut writes = Writes::new();
-            for indexed in articles {
-                let id = indexed.article.article_id.as_str();
-                let terms_key = keys.article_terms(id);
-                for (term, fields) in indexed_under.remove(id).unwrap_or_default() {
-                    writes.zrem(&keys.postings(&term), posting_member(id, fields).as_bytes());
-                }
-                writes.del(&terms_key);
-                for (term, fields) in &indexed.terms {
-                    let member = posting_member(id, *fields);
-                    writes.zadd(&keys.postings(term), 0.0, member.as_bytes());
-                    writes.hset(&terms_key, term.as_bytes(), fields.to_string().as_bytes());
-                }
-                // The same article twice in one call: the second replaces the first's terms.
-                indexed_under.insert(id, indexed.terms.iter().cloned().collect());
-                writes.hset(&keys.articles(), id.as_bytes(), &encode(&indexed.article));
+            for article in articles {
+                writes.hset(
+                    &keys.articles(),
+                    article.article_id.as_bytes(),
+                    &encode(article),
+                );
             }
             let upserted = u32::try_from(articles.len()).unwrap_or(u32::MAX);
             writes.set(
@@ -425,32 +376,69 @@ impl RecommendationStore for RedisRecommendationStore {
         .await
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, terms = terms.len()))]
-    async fn postings(
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, groups = groups.len()))]
+    async fn set_synonyms(
         &self,
         tenant: &str,
-        terms: Vec<String>,
-        per_term: usize,
-    ) -> Result<Vec<Posting>, StoreError> {
-        let Some(stop) = last_index(per_term) else {
-            return Ok(Vec::new());
-        };
-        if terms.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = self.keys(tenant);
-        let mut pipe = redis::pipe();
-        for term in &terms {
-            pipe.zrange(keys.postings(term), 0, stop);
-        }
-        let members: Vec<Vec<String>> = self.query(&pipe).await?;
-        let mut out = Vec::new();
-        for (term, members) in terms.iter().zip(members) {
-            for member in members {
-                out.push(posting_of(term, &member)?);
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        groups: Vec<Vec<String>>,
+    ) -> Result<u32, StoreError> {
+        let keys = &self.keys(tenant);
+        let guard = &keys.articles_guard();
+        let answer_key = &keys.answer(op::SET_SYNONYMS, idempotency_key);
+        let held = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+        let record = &(!groups.is_empty()).then(|| encode(&synonym_record(groups)));
+        retry(op::SET_SYNONYMS, || async move {
+            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).get(answer_key))
+                .await?;
+            if let Some(record) = answer {
+                let answer = open(&record, digest, op::SET_SYNONYMS)?;
+                return Ok(Some(decode::<SetSynonymsResponse>(&answer)?.groups));
             }
-        }
-        Ok(out)
+            let mut writes = Writes::new();
+            match record {
+                Some(bytes) => writes.set(&keys.synonyms(), bytes),
+                None => writes.del(&keys.synonyms()),
+            };
+            writes.set(
+                answer_key,
+                &seal(digest, &encode(&SetSynonymsResponse { groups: held })),
+            );
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(held))
+        })
+        .await
+    }
+
+    async fn articles_version(&self, tenant: &str) -> Result<u64, StoreError> {
+        self.db.version(&self.keys(tenant).articles_guard()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn article_corpus(&self, tenant: &str) -> Result<ArticleCorpus, StoreError> {
+        let keys = self.keys(tenant);
+        let (version, articles, synonyms): CorpusRead = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .get(keys.articles_guard())
+                    .hgetall(keys.articles())
+                    .get(keys.synonyms()),
+            )
+            .await?;
+        Ok(ArticleCorpus {
+            version: version.unwrap_or(0),
+            articles: articles
+                .values()
+                .map(|bytes| decode::<Article>(bytes))
+                .collect::<Result<_, _>>()?,
+            synonyms: match synonyms {
+                Some(bytes) => synonym_groups(decode::<SetSynonymsRequest>(&bytes)?),
+                None => Vec::new(),
+            },
+        })
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = article_ids.len()))]
@@ -800,16 +788,6 @@ fn remember(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_posting_member_reads_back_and_sorts_like_the_embedded_keys() {
-        let posting = posting_of("kettle", &posting_member("a1", 5)).expect("parse");
-        assert_eq!((posting.article_id.as_str(), posting.fields), ("a1", 5));
-        // An id sorts before every longer id it begins, as in a prefix scan.
-        assert!(posting_member("a1", 9) < posting_member("a1-x", 1));
-        assert!(posting_of("kettle", "no separator").is_err());
-        assert!(posting_of("kettle", "a1\u{1f}999").is_err());
-    }
 
     #[test]
     fn a_zero_limit_reads_nothing() {

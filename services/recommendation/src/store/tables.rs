@@ -12,10 +12,11 @@ use baton_store::redb::{ReadableTable, Table, TableDefinition, Value};
 pub const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_catalog");
 /// `tenant / article_id` → `Article`.
 pub const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_articles");
-/// `tenant / term / article_id` → field bits: the interim term index.
-pub const POSTINGS: TableDefinition<&str, u8> = TableDefinition::new("rec_postings");
-/// `tenant / article_id / term` → field bits: an article's terms, to drop them on replace.
-pub const ARTICLE_TERMS: TableDefinition<&str, u8> = TableDefinition::new("rec_article_terms");
+/// `tenant` → `SetSynonymsRequest` holding only the groups, as last set.
+pub const SYNONYMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_synonyms");
+/// `tenant` → the articles version, moved by every article or synonym change.
+pub const ARTICLES_VERSION: TableDefinition<&str, u64> =
+    TableDefinition::new("rec_articles_version");
 /// `tenant / customer / order_id / product_id` → `Purchase` as recorded.
 pub const PURCHASES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_purchases");
 /// `tenant / customer / offer_id` → `OfferRecord`, the latest answer.

@@ -9,6 +9,8 @@
 //! with the most buyers in what was learned, less what the customer owns) is measured on the
 //! same split in the same run, so the two figures are comparable whatever the data.
 
+pub mod articles;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
