@@ -60,6 +60,21 @@ fn action_for(reason: ReasonCode) -> (&'static str, &'static str, &'static str) 
             "Help the customer log in",
             "verify identity, then reset access",
         ),
+        ReasonCode::PaymentProblem => (
+            "check_payment",
+            "Check the failed payment",
+            "see why the payment failed and take it again or set a new date",
+        ),
+        ReasonCode::OrderStatus => (
+            "give_order_status",
+            "Give the order status",
+            "say where the order stands and what happens next before they ask",
+        ),
+        ReasonCode::Connectivity => (
+            "check_connection",
+            "Check the connection",
+            "look for an outage and run the line test before troubleshooting with the customer",
+        ),
     }
 }
 

@@ -40,6 +40,43 @@ const TABLE: &[(&[&str], ReasonCode)] = &[
     (&["log", "in"], ReasonCode::AccessProblem),
     (&["sign", "in"], ReasonCode::AccessProblem),
     (&["locked", "out"], ReasonCode::AccessProblem),
+    (&["application"], ReasonCode::LoanApplication),
+    (&["applied"], ReasonCode::LoanApplication),
+    (&["borrow"], ReasonCode::LoanApplication),
+    (&["lending"], ReasonCode::LoanApplication),
+    (&["payment"], ReasonCode::PaymentProblem),
+    (&["payments"], ReasonCode::PaymentProblem),
+    (&["paid"], ReasonCode::PaymentProblem),
+    (&["declined"], ReasonCode::PaymentProblem),
+    (&["direct", "debit"], ReasonCode::PaymentProblem),
+    (&["autopay"], ReasonCode::PaymentProblem),
+    (&["order"], ReasonCode::OrderStatus),
+    (&["orders"], ReasonCode::OrderStatus),
+    (&["ordered"], ReasonCode::OrderStatus),
+    (&["shipped"], ReasonCode::OrderStatus),
+    (&["dispatched"], ReasonCode::OrderStatus),
+    (&["internet"], ReasonCode::Connectivity),
+    (&["broadband"], ReasonCode::Connectivity),
+    (&["wifi"], ReasonCode::Connectivity),
+    (&["wi", "fi"], ReasonCode::Connectivity),
+    (&["connection"], ReasonCode::Connectivity),
+    (&["connectivity"], ReasonCode::Connectivity),
+    (&["disconnected"], ReasonCode::Connectivity),
+    (&["disconnecting"], ReasonCode::Connectivity),
+    (&["dropping"], ReasonCode::Connectivity),
+    (&["outage"], ReasonCode::Connectivity),
+    (&["signal"], ReasonCode::Connectivity),
+    (&["router"], ReasonCode::Connectivity),
+    (&["no", "service"], ReasonCode::Connectivity),
+    (&["complaint"], ReasonCode::Complaint),
+    (&["complain"], ReasonCode::Complaint),
+    (&["complaining"], ReasonCode::Complaint),
+    (&["unhappy"], ReasonCode::Complaint),
+    (&["disappointed"], ReasonCode::Complaint),
+    (&["unacceptable"], ReasonCode::Complaint),
+    (&["terrible"], ReasonCode::Complaint),
+    (&["appalling"], ReasonCode::Complaint),
+    (&["ombudsman"], ReasonCode::Complaint),
 ];
 
 /// A keyword found in some text.
@@ -154,7 +191,15 @@ mod tests {
             reason_for_intent("delivery_status"),
             Some(ReasonCode::LateDelivery)
         );
-        assert_eq!(reason_for_intent("order_status"), None);
+        assert_eq!(
+            reason_for_intent("order_status"),
+            Some(ReasonCode::OrderStatus)
+        );
+        assert_eq!(
+            reason_for_intent("broadband_fault"),
+            Some(ReasonCode::Connectivity)
+        );
+        assert_eq!(reason_for_intent("weather"), None);
         assert_eq!(reason_for_intent(""), None);
     }
 }

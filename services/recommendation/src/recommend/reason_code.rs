@@ -26,11 +26,17 @@ pub enum ReasonCode {
     Cancellation,
     /// Passwords and logging in.
     AccessProblem,
+    /// A payment that failed or was declined, a direct debit.
+    PaymentProblem,
+    /// Where an order stands.
+    OrderStatus,
+    /// Internet, broadband, signal: a service that does not connect.
+    Connectivity,
 }
 
 impl ReasonCode {
     /// Every reason, in declaration order.
-    pub const ALL: [ReasonCode; 10] = [
+    pub const ALL: [ReasonCode; 13] = [
         ReasonCode::LateDelivery,
         ReasonCode::OpenCaseFollowUp,
         ReasonCode::Complaint,
@@ -41,6 +47,9 @@ impl ReasonCode {
         ReasonCode::Refund,
         ReasonCode::Cancellation,
         ReasonCode::AccessProblem,
+        ReasonCode::PaymentProblem,
+        ReasonCode::OrderStatus,
+        ReasonCode::Connectivity,
     ];
 
     /// The stable code carried in `ContactReason.code`.
@@ -56,6 +65,9 @@ impl ReasonCode {
             ReasonCode::Refund => "refund",
             ReasonCode::Cancellation => "cancellation",
             ReasonCode::AccessProblem => "access_problem",
+            ReasonCode::PaymentProblem => "payment_problem",
+            ReasonCode::OrderStatus => "order_status",
+            ReasonCode::Connectivity => "connectivity_problem",
         }
     }
 
@@ -77,6 +89,9 @@ impl ReasonCode {
             ReasonCode::Refund => "Refund or return",
             ReasonCode::Cancellation => "Cancellation",
             ReasonCode::AccessProblem => "Cannot log in",
+            ReasonCode::PaymentProblem => "Payment problem",
+            ReasonCode::OrderStatus => "Order status",
+            ReasonCode::Connectivity => "Connection problem",
         }
     }
 
@@ -93,6 +108,9 @@ impl ReasonCode {
             ReasonCode::Refund => "your refund",
             ReasonCode::Cancellation => "a cancellation",
             ReasonCode::AccessProblem => "logging in",
+            ReasonCode::PaymentProblem => "your payment",
+            ReasonCode::OrderStatus => "your order",
+            ReasonCode::Connectivity => "your connection",
         }
     }
 }

@@ -7,8 +7,8 @@
 //! replaces the weights, not the shape.
 
 use baton_proto::v1::{
-    Case, CaseStatus, ContactReason, ContextSnapshot, Disposition, Evidence, Interaction, Purchase,
-    PurchaseStatus,
+    AutomatedStep, Case, CaseStatus, ContactReason, ContextSnapshot, Disposition, Evidence,
+    Interaction, Purchase, PurchaseStatus,
 };
 
 use super::calendar::{count_of, date_of, days_ago, whole_days};
@@ -28,6 +28,11 @@ pub const REPEAT_CONTACT_WINDOW_DAYS: i64 = 7;
 pub const RECENT_DELIVERY_WINDOW_DAYS: i64 = 14;
 /// A case not updated for this long is stale: the customer is more likely chasing it.
 pub const STALE_CASE_DAYS: i64 = 3;
+/// How far back an automated or back-office step still explains a contact.
+pub const AUTOMATED_STEP_WINDOW_DAYS: i64 = 14;
+/// Outcomes of an automated step that mean it did not get the customer what they wanted
+/// (matched as parts of the outcome, lower case: "failed", "payment-declined").
+const FAILED_OUTCOMES: &[&str] = &["fail", "error", "declin", "reject", "timeout", "timed-out"];
 
 /// What the rules look at.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +83,9 @@ pub fn signals(input: &ReasonInput<'_>) -> Vec<Signal> {
     }
     for interaction in &snapshot.recent_interactions {
         out.extend(unresolved_contact(interaction, now));
+    }
+    for step in &snapshot.automated_steps {
+        out.extend(automated_step(step, now));
     }
     out.extend(said(input.utterance));
     out.extend(detected_intent(input.intent));
@@ -310,6 +318,45 @@ fn unresolved_contact(interaction: &Interaction, now: i64) -> Option<Signal> {
             "interaction",
             &interaction.contact_id,
             format!("{what} {} ended {how}", days_ago(days)),
+        ),
+    })
+}
+
+/// A recent automated or back-office step about something a keyword names ("payment:autopay"
+/// failed, "loan-workflow" at "state:underwriting"): a failed one, or one the bot handed to an
+/// agent, is likely why the customer is calling; one still under way, less so.
+fn automated_step(step: &AutomatedStep, now: i64) -> Option<Signal> {
+    let at = step.at.as_ref()?.seconds;
+    let days = whole_days(at, now);
+    if !(0..=AUTOMATED_STEP_WINDOW_DAYS).contains(&days) {
+        return None;
+    }
+    // The step says more than the system it ran on ("payment:autopay" on "billing").
+    let reason = [&step.step, &step.system]
+        .into_iter()
+        .find_map(|text| keywords::find(&words(text)).first().map(|m| m.reason))?;
+    let outcome = step.outcome.trim().to_lowercase();
+    let (weight, how) = if FAILED_OUTCOMES.iter().any(|f| outcome.contains(f)) {
+        (0.7, "failed".to_owned())
+    } else if outcome.contains("agent") {
+        (0.6, "was handed to an agent".to_owned())
+    } else if outcome.is_empty() {
+        (0.35, "ran".to_owned())
+    } else {
+        (0.35, format!("ended {}", clip(&outcome, MAX_QUOTED_CHARS)))
+    };
+    Some(Signal {
+        reason,
+        weight,
+        evidence: evidence(
+            "automated_step",
+            "",
+            format!(
+                "automated step \"{}\" of {} {how} {}",
+                clip(step.step.trim(), MAX_QUOTED_CHARS),
+                clip(step.system.trim(), MAX_QUOTED_CHARS),
+                days_ago(days)
+            ),
         ),
     })
 }

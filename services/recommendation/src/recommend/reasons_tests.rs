@@ -309,3 +309,75 @@ proptest! {
         prop_assert!(after >= before);
     }
 }
+
+#[test]
+fn a_failed_automated_payment_is_evidence_of_a_payment_problem() {
+    let mut s = snapshot("c1", None);
+    s.automated_steps = vec![
+        baton_proto::v1::AutomatedStep {
+            system: "billing".into(),
+            step: "payment:autopay".into(),
+            outcome: "failed".into(),
+            at: ts(days_before(1)),
+        },
+        // Long ago: no longer a reason.
+        baton_proto::v1::AutomatedStep {
+            system: "loan-workflow".into(),
+            step: "state:underwriting".into(),
+            outcome: "ok".into(),
+            at: ts(days_before(40)),
+        },
+        // About nothing a reason names.
+        baton_proto::v1::AutomatedStep {
+            system: "ivr".into(),
+            step: "menu:main".into(),
+            outcome: "failed".into(),
+            at: ts(days_before(1)),
+        },
+    ];
+    let reasons = reasons_for(&s, "", "");
+    assert_eq!(codes(&reasons), ["payment_problem"]);
+    assert_eq!(reasons[0].evidence[0].kind, "automated_step");
+    assert_eq!(
+        reasons[0].evidence[0].text,
+        "automated step \"payment:autopay\" of billing failed yesterday"
+    );
+    assert!((reasons[0].confidence - 0.7).abs() < 1e-9);
+}
+
+#[test]
+fn a_workflow_under_way_is_weaker_evidence_than_a_failure() {
+    let mut s = snapshot("c1", None);
+    s.automated_steps = vec![baton_proto::v1::AutomatedStep {
+        system: "loan-workflow".into(),
+        step: "state:underwriting".into(),
+        outcome: "ok".into(),
+        at: ts(days_before(2)),
+    }];
+    let reasons = reasons_for(&s, "", "");
+    assert_eq!(codes(&reasons), ["loan_application"]);
+    assert!(reasons[0].confidence < 0.5);
+    assert!(
+        reasons[0].evidence[0].text.ends_with("ended ok 2 days ago"),
+        "{:?}",
+        reasons[0]
+    );
+}
+
+#[test]
+fn words_of_payments_connections_applications_and_complaints_are_understood() {
+    let s = snapshot("c1", None);
+    for (said, code) in [
+        ("my direct debit bounced", "payment_problem"),
+        ("the internet keeps dropping", "connectivity_problem"),
+        ("how is my application going", "loan_application"),
+        ("this is unacceptable, I want to complain", "complaint"),
+    ] {
+        let reasons = reasons_for(&s, said, "");
+        assert_eq!(codes(&reasons).first(), Some(&code), "{said}: {reasons:?}");
+    }
+    assert_eq!(
+        codes(&reasons_for(&s, "", "order_status")),
+        ["order_status"]
+    );
+}
