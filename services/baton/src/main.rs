@@ -74,6 +74,9 @@ enum EvalCommand {
     /// Article search against a character-trigram TF-IDF baseline: precision and recall at 3
     /// and MRR from a CSV of articles and a CSV of judged queries.
     Articles(eval::ArticlesArgs),
+    /// Likely reasons learned from confirmed contacts against the rules and the most frequent
+    /// reason: accuracy at 1 and 3 on the newest fifth, from a CSV of text and reason.
+    Reasons(eval::ReasonsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,6 +157,15 @@ async fn main() -> ExitCode {
         },
         Command::Eval(EvalCommand::Recommend(args)) => {
             match eval::recommend(&args, &mut std::io::stdout()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("eval: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Eval(EvalCommand::Reasons(args)) => {
+            match eval::reasons(&args, &mut std::io::stdout()) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("eval: {err}");

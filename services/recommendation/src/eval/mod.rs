@@ -10,6 +10,7 @@
 //! same split in the same run, so the two figures are comparable whatever the data.
 
 pub mod articles;
+pub mod reasons;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

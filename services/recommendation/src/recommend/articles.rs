@@ -64,7 +64,7 @@ const ANALYZER: &str = "baton_en";
 pub struct SearchError(#[from] tantivy::TantivyError);
 
 /// The text analysis shared by indexing and querying.
-fn analyzer() -> TextAnalyzer {
+pub(crate) fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_CHARS))
         .filter(LowerCaser)
@@ -77,7 +77,7 @@ fn analyzer() -> TextAnalyzer {
 }
 
 /// The analyzed tokens of `text`, in order, repeats kept.
-fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+pub(crate) fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut stream = analyzer.token_stream(text);
     while stream.advance() {

@@ -22,6 +22,7 @@ pub mod greeting;
 pub mod keywords;
 pub mod offers;
 pub mod reason_code;
+pub mod reason_model;
 pub mod reasons;
 pub mod text;
 
