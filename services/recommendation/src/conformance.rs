@@ -8,11 +8,13 @@ use std::collections::BTreeSet;
 
 use baton_auth::Principal;
 use baton_auth::digest::{self, RequestDigest};
-use baton_proto::v1::{Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus};
+use baton_proto::v1::{
+    Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus, ReasonConfirmed,
+};
 use baton_store::StoreError;
 
 use crate::recommend::offers::CoPurchase;
-use crate::store::{ArticleCorpus, Forgotten, RecommendationStore};
+use crate::store::{ArticleCorpus, Forgotten, ReasonPage, RecommendationStore};
 
 const T: &str = "tenant-a";
 const OTHER: &str = "tenant-b";
@@ -34,6 +36,7 @@ pub const CHECKS: &[&str] = &[
     "concurrent_purchases_each_teach_once",
     "ownership_is_asked_product_by_product",
     "a_return_unlearns_what_its_purchase_taught",
+    "confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer",
 ];
 
 /// The digest of the request described by `request`: the same description is the same
@@ -150,6 +153,10 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         }
         "a_return_unlearns_what_its_purchase_taught" => {
             a_return_unlearns_what_its_purchase_taught(store).await
+        }
+        "confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer" => {
+            confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer(store)
+                .await
         }
         other => panic!("no conformance check named {other}"),
     }
@@ -280,6 +287,95 @@ pub async fn articles_and_synonyms_move_the_corpus_version<S: RecommendationStor
         .expect("articles");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].title, "Toaster crumbs");
+}
+
+fn confirmed(code: &str, utterance: &str) -> ReasonConfirmed {
+    ReasonConfirmed {
+        code: code.into(),
+        utterance: utterance.into(),
+        ..Default::default()
+    }
+}
+
+/// The reason log keeps each confirmation once, in the order recorded, pages from any cursor,
+/// and loses a forgotten customer's entries, which moves its generation.
+pub async fn confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer<
+    S: RecommendationStore,
+>(
+    store: &S,
+) {
+    assert_eq!(
+        store.reasons_after(T, "", 10).await.expect("empty"),
+        ReasonPage::default()
+    );
+    for (customer, key, code) in [
+        ("c1", "r1", "refund"),
+        ("c2", "r2", "lost_card"),
+        ("c1", "r3", "roaming"),
+    ] {
+        store
+            .record_reason(T, customer, key, &sent(key), confirmed(code, "said"))
+            .await
+            .expect("record");
+    }
+    // A retry records nothing more; the key used for another outcome is refused.
+    store
+        .record_reason(T, "c1", "r1", &sent("r1"), confirmed("refund", "said"))
+        .await
+        .expect("retry");
+    let reused = store
+        .record_reason(T, "c1", "r1", &sent("other"), confirmed("refund", "said"))
+        .await;
+    assert!(is_reused(&reused), "{reused:?}");
+
+    let page = store.reasons_after(T, "", 10).await.expect("log");
+    let codes: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|e| e.reason.code.as_str())
+        .collect();
+    assert_eq!(codes, ["refund", "lost_card", "roaming"]);
+    assert_eq!(page.entries[1].customer_id, "c2");
+    let generation = page.generation;
+    let first = store.reasons_after(T, "", 1).await.expect("first");
+    assert_eq!(first.entries.len(), 1);
+    let rest = store
+        .reasons_after(T, &first.entries[0].cursor, 10)
+        .await
+        .expect("rest");
+    let codes: Vec<&str> = rest
+        .entries
+        .iter()
+        .map(|e| e.reason.code.as_str())
+        .collect();
+    assert_eq!(codes, ["lost_card", "roaming"]);
+    let none = store
+        .reasons_after(T, &page.entries[2].cursor, 10)
+        .await
+        .expect("none after the last");
+    assert!(none.entries.is_empty());
+    assert!(
+        store
+            .reasons_after(OTHER, "", 10)
+            .await
+            .expect("other")
+            .entries
+            .is_empty()
+    );
+
+    let forgotten = store
+        .forget_customer(T, "c1", "f1", &sent("f1"))
+        .await
+        .expect("forget");
+    assert_eq!(forgotten.records_removed, 2);
+    let page = store.reasons_after(T, "", 10).await.expect("log");
+    assert!(page.generation > generation, "erasure moves the generation");
+    let left: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|e| e.customer_id.as_str())
+        .collect();
+    assert_eq!(left, ["c2"]);
 }
 
 /// A returned product leaves the customer's owned set, with one buyer and one co-purchase

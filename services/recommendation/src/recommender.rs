@@ -20,7 +20,8 @@ use crate::recommend::greeting::{GreetingInput, greet};
 use crate::recommend::offers::{
     self, OfferContext, OfferList, OfferSignals, declined_products, owned_products, suppression,
 };
-use crate::recommend::reasons::{ReasonInput, likely_reasons};
+use crate::recommend::reason_model::{Example, ReasonModel};
+use crate::recommend::reasons::{Learned, ReasonInput, likely_reasons, likely_reasons_learned};
 use crate::recommend::{Limits, MODEL_VERSION};
 use crate::store::{CustomerRecord, Forgotten, RecommendationStore};
 
@@ -34,6 +35,17 @@ const POPULAR_CANDIDATES: usize = 50;
 const FALLBACK_ITEMS: usize = 50;
 /// Tenants whose article index a replica keeps at once; the least recently used goes first.
 const INDEXED_TENANTS: usize = 256;
+/// Tenants whose learned reason model a replica keeps at once.
+const MODELLED_TENANTS: usize = 64;
+/// How often a replica reads a tenant's reason log for confirmations to learn: learning lags
+/// a confirmation by at most this, and a Recommend between reads costs no store read for it.
+const REASON_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// Reason log entries read per page, and pages learned per refresh (a replica catching up on
+/// a long log learns the rest on the next refreshes).
+const REASON_PAGE: usize = 1_000;
+const REASON_PAGES_PER_REFRESH: usize = 20;
+/// Confirmed contacts a model must have learned before its predictions are used.
+pub const MIN_LEARNED_EXAMPLES: u64 = 10;
 
 /// One validated Recommend call.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +75,8 @@ pub struct Recommender<S> {
     store: Arc<S>,
     /// Each tenant's article index, as of the articles version it was built at.
     indexes: Arc<Indexes>,
+    /// Each tenant's learned reason model, as of the last log entry it learned.
+    models: Arc<Models>,
 }
 
 impl<S> Clone for Recommender<S> {
@@ -70,7 +84,51 @@ impl<S> Clone for Recommender<S> {
         Self {
             store: Arc::clone(&self.store),
             indexes: Arc::clone(&self.indexes),
+            models: Arc::clone(&self.models),
         }
+    }
+}
+
+/// One tenant's reason model and where in the log it has got to.
+#[derive(Debug, Default)]
+struct Modelled {
+    model: ReasonModel,
+    generation: u64,
+    cursor: String,
+    labels: BTreeMap<String, String>,
+    /// When the log was last read; `None` before the first read.
+    read_at: Option<std::time::Instant>,
+    used: u64,
+}
+
+/// The reason models a replica holds, each behind its own lock (a refresh of one tenant never
+/// holds up another).
+#[derive(Debug, Default)]
+struct Models {
+    by_tenant: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Modelled>>>>,
+    uses: std::sync::atomic::AtomicU64,
+}
+
+impl Models {
+    fn of(&self, tenant: &str) -> Option<Arc<tokio::sync::Mutex<Modelled>>> {
+        let mut held = self.by_tenant.lock().ok()?;
+        if let Some(model) = held.get(tenant) {
+            return Some(Arc::clone(model));
+        }
+        if held.len() >= MODELLED_TENANTS {
+            // The least recently used one whose lock is free goes.
+            let oldest = held
+                .iter()
+                .filter_map(|(t, m)| m.try_lock().ok().map(|m| (m.used, t.clone())))
+                .min()
+                .map(|(_, t)| t);
+            if let Some(oldest) = oldest {
+                held.remove(&oldest);
+            }
+        }
+        let model = Arc::new(tokio::sync::Mutex::new(Modelled::default()));
+        held.insert(tenant.to_owned(), Arc::clone(&model));
+        Some(model)
     }
 }
 
@@ -139,6 +197,7 @@ impl<S: RecommendationStore> Recommender<S> {
         Self {
             store: Arc::new(store),
             indexes: Arc::default(),
+            models: Arc::default(),
         }
     }
 
@@ -158,15 +217,15 @@ impl<S: RecommendationStore> Recommender<S> {
             &unknown
         };
 
-        let reasons = likely_reasons(
-            &ReasonInput {
-                snapshot,
-                utterance: &query.utterance,
-                intent: &query.intent,
-                now: query.now,
-            },
-            query.limits.reasons,
-        );
+        let input = ReasonInput {
+            snapshot,
+            utterance: &query.utterance,
+            intent: &query.intent,
+            now: query.now,
+        };
+        let (reasons, model_version) = self
+            .reasons(&query.tenant, &input, query.limits.reasons)
+            .await;
         let actions = next_best_actions(&reasons);
         let greeting = greet(&GreetingInput {
             given_name: &query.given_name,
@@ -184,8 +243,102 @@ impl<S: RecommendationStore> Recommender<S> {
             offers_suppressed_reason: offers.suppressed_reason,
             articles,
             greeting: Some(greeting),
-            model_version: MODEL_VERSION.to_owned(),
+            model_version,
         })
+    }
+
+    /// The likely reasons, with the tenant's learned model when it has learned enough, and
+    /// the version of what produced them: [`MODEL_VERSION`], with `+learned-N` when a model
+    /// that learned N confirmed contacts took part. A model that cannot be brought up to date
+    /// (the store failing) is used as it is, or left out: reasons never fail a Recommend.
+    async fn reasons(
+        &self,
+        tenant: &str,
+        input: &ReasonInput<'_>,
+        max: usize,
+    ) -> (Vec<ContactReason>, String) {
+        let rules_only = || (likely_reasons(input, max), MODEL_VERSION.to_owned());
+        if max == 0 || (input.utterance.trim().is_empty() && input.intent.trim().is_empty()) {
+            return rules_only();
+        }
+        let Some(held) = self.models.of(tenant) else {
+            return rules_only();
+        };
+        let mut held = held.lock().await;
+        if let Err(err) = self.refresh(tenant, &mut held).await {
+            tracing::warn!(tenant, error = %err, "reason log unreadable; learned model not refreshed");
+        }
+        held.used = self
+            .models
+            .uses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let examples = held.model.learned();
+        if examples < MIN_LEARNED_EXAMPLES {
+            return rules_only();
+        }
+        let predictions = held
+            .model
+            .predict(input.utterance, input.intent, max.max(3));
+        let learned = Learned {
+            predictions: &predictions,
+            labels: &held.labels,
+            examples,
+        };
+        (
+            likely_reasons_learned(input, &learned, max),
+            format!("{MODEL_VERSION}+learned-{examples}"),
+        )
+    }
+
+    /// Learns what the tenant's reason log holds past what `held` learned, when it was last
+    /// read over [`REASON_REFRESH`] ago; starts over when the log's generation moved.
+    async fn refresh(&self, tenant: &str, held: &mut Modelled) -> Result<(), Error> {
+        if held.read_at.is_some_and(|at| at.elapsed() < REASON_REFRESH) {
+            return Ok(());
+        }
+        for _ in 0..REASON_PAGES_PER_REFRESH {
+            let page = self
+                .store
+                .reasons_after(tenant, &held.cursor, REASON_PAGE)
+                .await?;
+            if page.generation != held.generation {
+                *held = Modelled {
+                    generation: page.generation,
+                    ..Modelled::default()
+                };
+                continue;
+            }
+            let Some(last) = page.entries.last() else {
+                break;
+            };
+            held.cursor = last.cursor.clone();
+            let full = page.entries.len() == REASON_PAGE;
+            let mut model = std::mem::take(&mut held.model);
+            let entries = page.entries;
+            let (model, labels) = tokio::task::spawn_blocking(move || {
+                let mut labels = Vec::new();
+                for e in entries {
+                    if !e.reason.label.is_empty() {
+                        labels.push((e.reason.code.clone(), e.reason.label.clone()));
+                    }
+                    model.learn(&Example {
+                        utterance: e.reason.utterance,
+                        intent: e.reason.intent,
+                        code: e.reason.code,
+                    });
+                }
+                (model, labels)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("reason model learning: {e}")))?;
+            held.model = model;
+            held.labels.extend(labels);
+            if !full {
+                break;
+            }
+        }
+        held.read_at = Some(std::time::Instant::now());
+        Ok(())
     }
 
     async fn offers(
@@ -406,6 +559,11 @@ impl<S: RecommendationStore> Recommender<S> {
                     .record_purchase(tenant, customer_id, idempotency_key, digest, purchase)
                     .await?;
             }
+            Outcome::Reason(reason) => {
+                self.store
+                    .record_reason(tenant, customer_id, idempotency_key, digest, reason)
+                    .await?;
+            }
             Outcome::Offer(answer) => {
                 let record = OfferRecord {
                     offer_id: answer.offer_id,
@@ -534,6 +692,24 @@ mod tests {
             groups: Vec<Vec<String>>,
         ) -> impl Future<Output = Result<u32, StoreError>> + Send {
             self.0.set_synonyms(tenant, key, digest, groups)
+        }
+        fn record_reason(
+            &self,
+            tenant: &str,
+            customer: &str,
+            key: &str,
+            digest: &RequestDigest,
+            reason: baton_proto::v1::ReasonConfirmed,
+        ) -> impl Future<Output = Result<(), StoreError>> + Send {
+            self.0.record_reason(tenant, customer, key, digest, reason)
+        }
+        fn reasons_after(
+            &self,
+            tenant: &str,
+            after: &str,
+            limit: usize,
+        ) -> impl Future<Output = Result<crate::store::ReasonPage, StoreError>> + Send {
+            self.0.reasons_after(tenant, after, limit)
         }
         fn articles_version(
             &self,
@@ -742,5 +918,81 @@ mod tests {
         .expect("synonyms");
         assert_eq!(found(two.clone(), "refund").await, ["r"]);
         assert_eq!(found(one, "exchange").await, ["r"]);
+    }
+
+    #[tokio::test]
+    async fn confirmed_reasons_teach_every_replica_the_tenants_own_reasons() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open_embedded(dir.path()).expect("store");
+        let (one, two) = (Recommender::new(store.clone()), Recommender::new(store));
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        let query = |utterance: &str| RecommendQuery {
+            tenant: "t".to_owned(),
+            customer_id: "c0".to_owned(),
+            utterance: utterance.to_owned(),
+            ..RecommendQuery::default()
+        };
+        let before = two
+            .recommend(&query("my wallet was stolen"))
+            .await
+            .expect("recommend");
+        assert_eq!(before.model_version, MODEL_VERSION);
+        assert!(before.reasons.is_empty(), "{:?}", before.reasons);
+
+        let said = [
+            ("my wallet was stolen", "lost_card"),
+            ("lost my card on the bus", "lost_card"),
+            ("someone stole my purse with the card", "lost_card"),
+            ("card missing since friday", "lost_card"),
+            ("can't find my bank card anywhere", "lost_card"),
+            ("going to spain, will my phone work", "roaming"),
+            ("data abroad is not working", "roaming"),
+            ("huge bill after my holiday abroad", "roaming"),
+            ("turn on roaming for my trip", "roaming"),
+            ("calling home from canada costs what", "roaming"),
+        ];
+        for (i, (utterance, code)) in said.iter().enumerate() {
+            let key = format!("r{i}");
+            let confirmed = baton_proto::v1::ReasonConfirmed {
+                code: (*code).to_owned(),
+                utterance: (*utterance).to_owned(),
+                label: if *code == "lost_card" {
+                    "Lost or stolen card".to_owned()
+                } else {
+                    String::new()
+                },
+                ..Default::default()
+            };
+            one.record_outcome(
+                "t",
+                &format!("c{i}"),
+                &key,
+                &digest(&key),
+                Outcome::Reason(confirmed),
+                Timestamp::default(),
+            )
+            .await
+            .expect("record");
+        }
+        // The other replica read the log a moment ago: it learns once REASON_REFRESH passed.
+        tokio::time::sleep(REASON_REFRESH).await;
+        let after = two
+            .recommend(&query("my wallet with the card in it was stolen"))
+            .await
+            .expect("recommend");
+        assert_eq!(after.model_version, format!("{MODEL_VERSION}+learned-10"));
+        assert_eq!(after.reasons[0].code, "lost_card", "{:?}", after.reasons);
+        assert_eq!(after.reasons[0].label, "Lost or stolen card");
+        assert!(
+            after.reasons[0].evidence[0]
+                .text
+                .contains("learned from 10 confirmed contacts")
+        );
+        let abroad = two
+            .recommend(&query("my data abroad"))
+            .await
+            .expect("recommend");
+        assert_eq!(abroad.reasons[0].code, "roaming");
+        assert_eq!(abroad.reasons[0].label, "Roaming");
     }
 }

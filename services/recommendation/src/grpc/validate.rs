@@ -234,11 +234,30 @@ pub fn record_outcome(req: &RecordOutcomeRequest) -> Result<Outcome, Status> {
     v.optional_id("contact_id", &req.contact_id);
     v.idempotency_key(&req.idempotency_key);
     match &req.outcome {
-        None => v.add("outcome", "is required: set offer or purchase"),
+        None => v.add("outcome", "is required: set offer, purchase or reason"),
         Some(Outcome::Offer(answer)) => {
             v.id("offer.offer_id", &answer.offer_id);
             v.id("offer.product_id", &answer.product_id);
             v.enum_value::<OfferOutcome>("offer.outcome", answer.outcome, true);
+        }
+        Some(Outcome::Reason(r)) => {
+            let code_ok = !r.code.is_empty()
+                && r.code.len() <= MAX_LABEL_LEN
+                && r.code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !code_ok {
+                v.add(
+                    "reason.code",
+                    "is required: lower case letters, digits and underscores, at most 64 bytes",
+                );
+            }
+            v.text("reason.utterance", &r.utterance, MAX_TEXT_LEN);
+            v.text("reason.intent", &r.intent, MAX_ID_LEN);
+            v.text("reason.label", &r.label, MAX_TITLE_LEN);
+            if r.utterance.trim().is_empty() && r.intent.trim().is_empty() {
+                v.add("reason.utterance", "or reason.intent is required");
+            }
         }
         Some(Outcome::Purchase(p)) => {
             v.id("purchase.order_id", &p.order_id);
@@ -401,6 +420,51 @@ mod tests {
             context: Some(context),
             ..RecommendRequest::default()
         }
+    }
+
+    #[test]
+    fn a_confirmed_reason_needs_a_plain_code_and_something_said() {
+        let with = |code: &str, utterance: &str, intent: &str| RecordOutcomeRequest {
+            tenant_id: "t1".into(),
+            customer_id: "c1".into(),
+            idempotency_key: "k".into(),
+            outcome: Some(Outcome::Reason(baton_proto::v1::ReasonConfirmed {
+                code: code.into(),
+                utterance: utterance.into(),
+                intent: intent.into(),
+                label: String::new(),
+            })),
+            ..RecordOutcomeRequest::default()
+        };
+        assert!(record_outcome(&with("lost_card", "my wallet", "")).is_ok());
+        assert!(record_outcome(&with("lost_card", "", "card_services")).is_ok());
+        let status = record_outcome(&with("Lost Card!", "my wallet", "")).expect_err("bad code");
+        assert_eq!(fields(&status), ["reason.code"]);
+        let status = record_outcome(&with("lost_card", " ", "")).expect_err("nothing said");
+        assert_eq!(fields(&status), ["reason.utterance"]);
+        let long = "x".repeat(MAX_TEXT_LEN + 1);
+        let status = record_outcome(&with("lost_card", &long, "")).expect_err("too long");
+        assert_eq!(fields(&status), ["reason.utterance"]);
+    }
+
+    #[test]
+    fn synonym_groups_need_two_members_each() {
+        let with = |groups: Vec<Vec<&str>>| SetSynonymsRequest {
+            tenant_id: "t1".into(),
+            idempotency_key: "k".into(),
+            groups: groups
+                .into_iter()
+                .map(|g| baton_proto::v1::SynonymGroup {
+                    terms: g.into_iter().map(str::to_owned).collect(),
+                })
+                .collect(),
+        };
+        assert!(set_synonyms(&with(vec![])).is_ok());
+        assert!(set_synonyms(&with(vec![vec!["wifi", "internet"]])).is_ok());
+        let status = set_synonyms(&with(vec![vec!["wifi"]])).expect_err("alone");
+        assert_eq!(fields(&status), ["groups[0].terms"]);
+        let status = set_synonyms(&with(vec![vec!["wifi", ""]])).expect_err("empty");
+        assert_eq!(fields(&status), ["groups[0].terms[1]"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! network, a database or a clock.
 //!
 //! - [`reasons`]: likely contact reasons with evidence, from the snapshot and the utterance.
+//! - [`reason_model`]: the reason model a tenant teaches with confirmed reasons.
 //! - [`actions`]: next best actions from the top reasons.
 //! - [`offers`]: catalog items to offer, respecting ownership, declines and complaints.
 //! - [`articles`]: knowledge articles by full-text search (BM25, stemming, fuzzy terms,
@@ -31,7 +32,8 @@ mod fixtures;
 
 /// The rule set that produced a recommendation, reported in `Recommendations.model_version`.
 /// Bumped whenever a rule or weight changes, so outcomes can be attributed to what produced
-/// them.
+/// them; a learned reason model that took part adds `+learned-N` (see
+/// [`crate::Recommender`]).
 pub const MODEL_VERSION: &str = "rules-2";
 
 /// How many of each list a response may carry.

@@ -30,7 +30,7 @@ const LEARNING_RATE: f64 = 0.5;
 /// L2 penalty applied to the weights an example touches.
 const L2: f64 = 1e-4;
 /// Passes over a batch in [`ReasonModel::fit`].
-const EPOCHS: usize = 8;
+pub const EPOCHS: usize = 8;
 
 /// One contact whose reason is known.
 #[derive(Clone, Debug, PartialEq, Eq)]

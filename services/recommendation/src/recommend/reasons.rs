@@ -11,10 +11,13 @@ use baton_proto::v1::{
     Interaction, Purchase, PurchaseStatus,
 };
 
+use std::collections::BTreeMap;
+
 use super::calendar::{count_of, date_of, days_ago, whole_days};
 use super::channels::channel_name;
 use super::keywords;
 use super::reason_code::ReasonCode;
+use super::reason_model::Prediction;
 use super::text::{clip, words};
 
 /// Evidence sentences quote at most this many characters of any free text (subjects, names).
@@ -58,9 +61,93 @@ pub struct Signal {
     pub evidence: Evidence,
 }
 
+/// A learned model's predictions for this contact (see [`super::reason_model`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Learned<'a> {
+    /// The predictions, most probable first.
+    pub predictions: &'a [Prediction],
+    /// Labels of the tenant's own codes, as confirmed.
+    pub labels: &'a BTreeMap<String, String>,
+    /// Confirmed contacts the model learned from.
+    pub examples: u64,
+}
+
+/// A prediction counts from this probability on.
+pub const MIN_LEARNED_PROBABILITY: f64 = 0.2;
+/// A prediction's weight is its probability times this: a learned guess never outweighs a
+/// late order on record.
+const LEARNED_WEIGHT: f64 = 0.9;
+
 /// The likely reasons for this contact, most likely first, at most `max`.
 pub fn likely_reasons(input: &ReasonInput<'_>, max: usize) -> Vec<ContactReason> {
     combine(signals(input), max)
+}
+
+/// The likely reasons from the rules and a learned model together: a prediction of a code
+/// the rules know is one more signal for it; one of the tenant's own codes is a reason of its
+/// own, its confidence the prediction's weight.
+pub fn likely_reasons_learned(
+    input: &ReasonInput<'_>,
+    learned: &Learned<'_>,
+    max: usize,
+) -> Vec<ContactReason> {
+    let mut signals = signals(input);
+    let mut own = Vec::new();
+    for p in learned
+        .predictions
+        .iter()
+        .filter(|p| p.probability >= MIN_LEARNED_PROBABILITY)
+    {
+        let weight = p.probability * LEARNED_WEIGHT;
+        let said = if p.because.is_empty() {
+            "what the customer said".to_owned()
+        } else {
+            p.because.join(", ")
+        };
+        let evidence = evidence(
+            "utterance",
+            "",
+            format!(
+                "{said}: {:.0}% likely, learned from {} confirmed contacts",
+                p.probability * 100.0,
+                learned.examples
+            ),
+        );
+        match ReasonCode::from_code(&p.code) {
+            Some(reason) => signals.push(Signal {
+                reason,
+                weight,
+                evidence,
+            }),
+            None => own.push(ContactReason {
+                label: learned
+                    .labels
+                    .get(&p.code)
+                    .filter(|l| !l.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| label_of_code(&p.code)),
+                code: p.code.clone(),
+                confidence: weight.clamp(0.0, 1.0),
+                evidence: vec![evidence],
+            }),
+        }
+    }
+    let mut reasons = combine(signals, usize::MAX);
+    reasons.extend(own);
+    // Stable: the rules' order among equals stays.
+    reasons.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    reasons.truncate(max);
+    reasons
+}
+
+/// "lost_card" → "Lost card".
+fn label_of_code(code: &str) -> String {
+    let words = code.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// Every signal the rules find, in no particular order.

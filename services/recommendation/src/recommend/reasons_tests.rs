@@ -381,3 +381,49 @@ fn words_of_payments_connections_applications_and_complaints_are_understood() {
         ["order_status"]
     );
 }
+
+#[test]
+fn learned_predictions_join_the_rules_and_bring_the_tenants_own_reasons() {
+    let s = snapshot("c1", None);
+    let predictions = [
+        crate::recommend::reason_model::Prediction {
+            code: "lost_card".into(),
+            probability: 0.9,
+            because: vec!["\"wallet\"".into()],
+        },
+        crate::recommend::reason_model::Prediction {
+            code: "billing_question".into(),
+            probability: 0.5,
+            because: vec!["\"statement\"".into()],
+        },
+        // Too unlikely to show.
+        crate::recommend::reason_model::Prediction {
+            code: "roaming".into(),
+            probability: 0.1,
+            because: vec![],
+        },
+    ];
+    let labels = [("lost_card".to_owned(), "Lost or stolen card".to_owned())].into();
+    let learned = Learned {
+        predictions: &predictions,
+        labels: &labels,
+        examples: 120,
+    };
+    let input = ReasonInput {
+        snapshot: &s,
+        utterance: "my wallet is gone and my bill looks odd",
+        intent: "",
+        now: NOW,
+    };
+    let reasons = likely_reasons_learned(&input, &learned, 10);
+    assert_eq!(codes(&reasons), ["lost_card", "billing_question"]);
+    assert_eq!(reasons[0].label, "Lost or stolen card");
+    assert!((reasons[0].confidence - 0.81).abs() < 1e-9);
+    assert_eq!(
+        reasons[0].evidence[0].text,
+        "\"wallet\": 90% likely, learned from 120 confirmed contacts"
+    );
+    // The keyword "bill" and the prediction both point at billing: noisy-OR of 0.5 and 0.45.
+    assert!((reasons[1].confidence - (1.0 - 0.5 * 0.55)).abs() < 1e-9);
+    assert_eq!(reasons[1].evidence.len(), 2);
+}

@@ -6,8 +6,8 @@ use std::path::Path;
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    SetSynonymsRequest, SetSynonymsResponse, SynonymGroup, UpsertArticlesResponse,
-    UpsertCatalogResponse,
+    ReasonConfirmed, RecordOutcomeRequest, SetSynonymsRequest, SetSynonymsResponse, SynonymGroup,
+    UpsertArticlesResponse, UpsertCatalogResponse, record_outcome_request::Outcome,
 };
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
@@ -17,11 +17,13 @@ use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
     ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
-    PURCHASES, SYNONYMS, bump, buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
+    PURCHASES, REASON_GENERATION, REASON_LOG, REASON_SEQ, SYNONYMS, bump, buyers_of_rank, drop_one,
+    rank_key, remove_prefix, scan, split_rank,
 };
 use super::{
-    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS,
-    MAX_PAIRS_SCANNED, RecommendationStore, op,
+    ArticleCorpus, CustomerRecord, Forgotten, LoggedReason, MAX_CUSTOMER_RECORDS,
+    MAX_LOGGED_REASONS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED, ReasonPage, RecommendationStore,
+    op,
 };
 use crate::recommend::offers::CoPurchase;
 
@@ -298,6 +300,76 @@ impl RecommendationStore for EmbeddedRecommendationStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_reason(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        reason: ReasonConfirmed,
+    ) -> Result<(), StoreError> {
+        let (tenant, customer, idem, digest) = (
+            tenant.to_owned(),
+            customer_id.to_owned(),
+            idempotency_key.to_owned(),
+            *digest,
+        );
+        self.db
+            .write(move |txn| {
+                if recall(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest)?.is_some() {
+                    return Ok(());
+                }
+                let seq = bump(&mut txn.open_table(REASON_SEQ)?, &tenant, 1)?;
+                let mut log = txn.open_table(REASON_LOG)?;
+                let entry = logged(&customer, reason);
+                log.insert(reason_key(&tenant, seq).as_str(), encode(&entry).as_slice())?;
+                if let Some(oldest) = seq.checked_sub(MAX_LOGGED_REASONS as u64) {
+                    log.remove(reason_key(&tenant, oldest).as_str())?;
+                }
+                drop(log);
+                remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn reasons_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<ReasonPage, StoreError> {
+        let (tenant, after) = (tenant.to_owned(), after.to_owned());
+        self.db
+            .read(move |txn| {
+                let mut page = ReasonPage::default();
+                if let Some(table) = open_read(txn, REASON_GENERATION)? {
+                    page.generation = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0);
+                }
+                let Some(table) = open_read(txn, REASON_LOG)? else {
+                    return Ok(page);
+                };
+                let (lo, hi) = prefix_range(&tenant);
+                let start = if after.is_empty() {
+                    std::ops::Bound::Included(lo.clone())
+                } else {
+                    std::ops::Bound::Excluded(scoped(&tenant, &[&after]))
+                };
+                let range = (
+                    start.as_ref().map(String::as_str),
+                    std::ops::Bound::Excluded(hi.as_str()),
+                );
+                for entry in table.range::<&str>(range)?.take(limit) {
+                    let (k, v) = entry?;
+                    let cursor = k.value().get(lo.len()..).unwrap_or_default().to_owned();
+                    page.entries.push(unlogged(cursor, decode(v.value())?)?);
+                }
+                Ok(page)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
         tenant: &str,
@@ -460,9 +532,11 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 // many customers and cannot be traced back to this one. The remembered answers
                 // to this customer's RecordOutcome calls stay too: they hold only the digest of
                 // the request, and they stop a late retry from recording an erased outcome again.
+                let reasons = forget_reasons(txn, &tenant, &customer)?;
                 let removed = remove_prefix(&mut txn.open_table(PURCHASES)?, &prefix)?
                     + remove_prefix(&mut txn.open_table(OFFER_ANSWERS)?, &prefix)?
-                    + remove_prefix(&mut txn.open_table(OWNED)?, &prefix)?;
+                    + remove_prefix(&mut txn.open_table(OWNED)?, &prefix)?
+                    + reasons;
                 let answer = ForgetCustomerResponse {
                     found: removed > 0,
                     records_removed: removed,
@@ -482,6 +556,57 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             })
             .await
     }
+}
+
+/// The reason log's key of entry `seq`: fixed width, so key order is log order.
+fn reason_key(tenant: &str, seq: u64) -> String {
+    scoped(tenant, &[&format!("{seq:020}")])
+}
+
+/// A reason as the log holds it: with the customer it was confirmed for.
+pub(super) fn logged(customer: &str, reason: ReasonConfirmed) -> RecordOutcomeRequest {
+    RecordOutcomeRequest {
+        customer_id: customer.to_owned(),
+        outcome: Some(Outcome::Reason(reason)),
+        ..Default::default()
+    }
+}
+
+/// A log entry back from its stored form.
+pub(super) fn unlogged(
+    cursor: String,
+    entry: RecordOutcomeRequest,
+) -> Result<LoggedReason, StoreError> {
+    match entry.outcome {
+        Some(Outcome::Reason(reason)) => Ok(LoggedReason {
+            cursor,
+            customer_id: entry.customer_id,
+            reason,
+        }),
+        _ => Err(StoreError::Corrupt(format!(
+            "reason log entry {cursor} holds no reason"
+        ))),
+    }
+}
+
+/// Removes the customer's entries from the tenant's reason log, moving its generation when
+/// there were any; returns how many.
+fn forget_reasons(txn: &WriteTransaction, tenant: &str, customer: &str) -> Result<u64, StoreError> {
+    let mut log = txn.open_table(REASON_LOG)?;
+    let theirs = scan(&log, tenant, usize::MAX, |seq, bytes| {
+        let entry: RecordOutcomeRequest = decode(bytes)?;
+        Ok((entry.customer_id == customer).then(|| seq.to_owned()))
+    })?;
+    let mut removed = 0u64;
+    for seq in theirs.into_iter().flatten() {
+        log.remove(scoped(tenant, &[&seq]).as_str())?;
+        removed += 1;
+    }
+    drop(log);
+    if removed > 0 {
+        bump(&mut txn.open_table(REASON_GENERATION)?, tenant, 1)?;
+    }
+    Ok(removed)
 }
 
 /// The owned products a purchase pairs with: at most [`MAX_PAIRED_PRODUCTS`] of them.

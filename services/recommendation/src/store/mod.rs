@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use baton_auth::digest::RequestDigest;
-use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase};
+use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase, ReasonConfirmed};
 pub use baton_store::StoreError;
 
 pub use self::embedded::EmbeddedRecommendationStore;
@@ -69,6 +69,32 @@ pub struct Forgotten {
     pub found: bool,
     /// Records removed.
     pub records_removed: u64,
+}
+
+/// Confirmed reasons a tenant's log holds at most: the newest, older ones dropped as new ones
+/// come (a replica that learned them keeps what it learned).
+pub const MAX_LOGGED_REASONS: usize = 100_000;
+
+/// One entry of a tenant's reason log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedReason {
+    /// Where it is in the log: pass the last one read to read on after it. Opaque, ordered as
+    /// the log is.
+    pub cursor: String,
+    /// The customer it was confirmed for (erasure removes it with them).
+    pub customer_id: String,
+    /// The reason as confirmed.
+    pub reason: ReasonConfirmed,
+}
+
+/// A page of a tenant's reason log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReasonPage {
+    /// Moves whenever entries leave the log other than by age (a customer forgotten): a
+    /// model that learned from an earlier generation must learn again from the start.
+    pub generation: u64,
+    /// Entries after the cursor asked for, oldest first.
+    pub entries: Vec<LoggedReason>,
 }
 
 /// Everything article search indexes for one tenant, as of one version.
@@ -212,9 +238,30 @@ pub trait RecommendationStore: Send + Sync + 'static {
         product_ids: Vec<String>,
     ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send;
 
-    /// Erases everything recorded about one customer: their purchases, offer answers and owned
-    /// set. Buyer and co-purchase counts stay: they are aggregates over many customers and
-    /// hold nothing that identifies anyone.
+    /// Appends a confirmed reason to the tenant's reason log (at most once per key, like
+    /// every outcome), dropping the oldest entry past [`MAX_LOGGED_REASONS`].
+    fn record_reason(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        reason: ReasonConfirmed,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` entries of the tenant's reason log after the one at `after` (from the
+    /// start when empty), with the log's generation.
+    fn reasons_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<ReasonPage, StoreError>> + Send;
+
+    /// Erases everything recorded about one customer: their purchases, offer answers, owned
+    /// set and confirmed reasons (which moves the reason log's generation). Buyer and
+    /// co-purchase counts stay: they are aggregates over many customers and hold nothing that
+    /// identifies anyone.
     fn forget_customer(
         &self,
         tenant: &str,

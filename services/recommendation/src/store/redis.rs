@@ -13,6 +13,8 @@
 //! | `catalog_active`                      | sorted set | active product ids, all scored 0 (id order)    |
 //! | `articles`                            | hash       | article id → `Article`                         |
 //! | `synonyms`                            | string     | `SetSynonymsRequest` holding only the groups   |
+//! | `reasons`                             | stream     | the reason log: field `r`, a `RecordOutcomeRequest` with the customer and the `ReasonConfirmed` |
+//! | `reason_generation`                   | counter    | the reason log's generation, moved by erasure  |
 //! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
 //! | `offers␟<customer>`                   | hash       | offer id → the latest `OfferRecord`            |
 //! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
@@ -70,7 +72,8 @@ use std::future::Future;
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    SetSynonymsRequest, SetSynonymsResponse, UpsertArticlesResponse, UpsertCatalogResponse,
+    ReasonConfirmed, RecordOutcomeRequest, SetSynonymsRequest, SetSynonymsResponse,
+    UpsertArticlesResponse, UpsertCatalogResponse,
 };
 use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
@@ -79,10 +82,10 @@ use baton_store::keys::SEP;
 use baton_store::redis::{self, Pipeline};
 use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended};
 
-use super::embedded::{synonym_groups, synonym_record};
+use super::embedded::{logged, synonym_groups, synonym_record, unlogged};
 use super::{
-    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_PAIRED_PRODUCTS,
-    RecommendationStore, op,
+    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_LOGGED_REASONS,
+    MAX_PAIRED_PRODUCTS, ReasonPage, RecommendationStore, op,
 };
 use crate::recommend::offers::CoPurchase;
 
@@ -133,6 +136,30 @@ impl RedisRecommendationStore {
         Ok(false)
     }
 
+    /// The ids of the customer's entries in the tenant's reason log, read page by page.
+    async fn reasons_of(&self, tenant: &str, customer: &str) -> Result<Vec<String>, StoreError> {
+        const PAGE: usize = 1_000;
+        let mut theirs = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.reasons_after(tenant, &after, PAGE).await?;
+            let Some(last) = page.entries.last() else {
+                return Ok(theirs);
+            };
+            after = last.cursor.clone();
+            let full = page.entries.len() == PAGE;
+            theirs.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| e.customer_id == customer)
+                    .map(|e| e.cursor),
+            );
+            if !full {
+                return Ok(theirs);
+            }
+        }
+    }
+
     /// Commits `writes` if `guard` still holds `version` (absent reads as 0); false when
     /// another writer got there first.
     async fn commit(
@@ -159,6 +186,22 @@ impl RedisRecommendationStore {
             .await?;
         found.0.into_iter().flatten().map(|v| decode(&v)).collect()
     }
+}
+
+/// Entries of an `XRANGE`: the id, and the fields and values in turn.
+type StreamEntries = Vec<(String, Vec<Vec<u8>>)>;
+
+/// The reason log entries of an `XRANGE` reply.
+fn logged_reasons(entries: StreamEntries) -> Result<Vec<super::LoggedReason>, StoreError> {
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let bytes = fields.get(1).ok_or_else(|| {
+                StoreError::Corrupt(format!("reason log entry {id} has no value"))
+            })?;
+            unlogged(id, decode::<RecordOutcomeRequest>(bytes)?)
+        })
+        .collect()
 }
 
 /// The articles version, the articles hash and the synonyms, as one `MULTI` block reads them.
@@ -193,6 +236,14 @@ impl Keys<'_> {
 
     fn synonyms(&self) -> String {
         self.key(&["synonyms"])
+    }
+
+    fn reasons(&self) -> String {
+        self.key(&["reasons"])
+    }
+
+    fn reason_generation(&self) -> String {
+        self.key(&["reason_generation"])
     }
 
     fn articles_guard(&self) -> String {
@@ -570,6 +621,78 @@ impl RecommendationStore for RedisRecommendationStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
+    async fn record_reason(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        reason: ReasonConfirmed,
+    ) -> Result<(), StoreError> {
+        let keys = &self.keys(tenant);
+        let guard = &keys.customer_guard(customer_id);
+        let (answers, field) = (
+            &keys.answers(),
+            &answer_field(op::RECORD_OUTCOME, idempotency_key),
+        );
+        let entry = &encode(&logged(customer_id, reason));
+        let cap = MAX_LOGGED_REASONS.to_string();
+        let cap = cap.as_bytes();
+        retry(op::RECORD_OUTCOME, || async move {
+            let (version, answered): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).hget(answers, field))
+                .await?;
+            if let Some(record) = answered {
+                open(&record, digest, op::RECORD_OUTCOME)?;
+                return Ok(Some(()));
+            }
+            let mut writes = Writes::new();
+            writes.command(
+                "XADD",
+                &keys.reasons(),
+                &[b"MAXLEN", cap, b"*", b"r", entry],
+            );
+            remember(&mut writes, answers, field, digest, b"");
+            Ok(self.commit(guard, version, &writes).await?.then_some(()))
+        })
+        .await
+    }
+
+    async fn reasons_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<ReasonPage, StoreError> {
+        if limit == 0 {
+            return Ok(ReasonPage::default());
+        }
+        let keys = self.keys(tenant);
+        let start = if after.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({after}")
+        };
+        let (generation, entries): (Option<u64>, StreamEntries) = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .get(keys.reason_generation())
+                    .cmd("XRANGE")
+                    .arg(keys.reasons())
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        Ok(ReasonPage {
+            generation: generation.unwrap_or(0),
+            entries: logged_reasons(entries)?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
         tenant: &str,
@@ -739,14 +862,22 @@ impl RecommendationStore for RedisRecommendationStore {
                     records_removed: answer.records_removed,
                 }));
             }
+            // Read after the guard: a reason recorded for them in between moves it, and this
+            // attempt conflicts.
+            let theirs = self.reasons_of(tenant, customer_id).await?;
             // Buyer and co-purchase counts are deliberately kept: they are aggregates over
             // many customers and cannot be traced back to this one. The remembered answers
             // to this customer's outcomes stay too: they hold only the digest of the request,
             // and they stop a late retry from recording an erased outcome again.
-            let removed = purchased + answered + owned_count;
+            let removed = purchased + answered + owned_count + theirs.len() as u64;
             let mut writes = Writes::new();
             for key in personal {
                 writes.del(key);
+            }
+            if !theirs.is_empty() {
+                let ids: Vec<&[u8]> = theirs.iter().map(|id| id.as_bytes()).collect();
+                writes.command("XDEL", &keys.reasons(), &ids);
+                writes.command("INCR", &keys.reason_generation(), &[]);
             }
             let answer = ForgetCustomerResponse {
                 found: removed > 0,

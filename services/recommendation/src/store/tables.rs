@@ -17,6 +17,14 @@ pub const SYNONYMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_syn
 /// `tenant` → the articles version, moved by every article or synonym change.
 pub const ARTICLES_VERSION: TableDefinition<&str, u64> =
     TableDefinition::new("rec_articles_version");
+/// `tenant / sequence` (20 digits) → `RecordOutcomeRequest` holding the customer and the
+/// `ReasonConfirmed`: the reason log, oldest first.
+pub const REASON_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_reason_log");
+/// `tenant` → the last sequence the reason log gave.
+pub const REASON_SEQ: TableDefinition<&str, u64> = TableDefinition::new("rec_reason_seq");
+/// `tenant` → the reason log's generation, moved by erasure.
+pub const REASON_GENERATION: TableDefinition<&str, u64> =
+    TableDefinition::new("rec_reason_generation");
 /// `tenant / customer / order_id / product_id` → `Purchase` as recorded.
 pub const PURCHASES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_purchases");
 /// `tenant / customer / offer_id` → `OfferRecord`, the latest answer.
