@@ -265,6 +265,11 @@ pub const TABLE: &[Rule] = &[
         &[Admin, Service],
     ),
     rule(
+        "/baton.v1.RecommendationService/SetActionRules",
+        "actions.write",
+        &[Admin, Service],
+    ),
+    rule(
         "/baton.v1.RecommendationService/ForgetCustomer",
         "customers.forget",
         &[Admin, Service],

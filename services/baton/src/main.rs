@@ -89,6 +89,8 @@ enum ImportCommand {
     Articles(ContentArgs),
     /// Replace a tenant's synonym groups (one a line, comma-separated) for article search.
     Synonyms(ContentArgs),
+    /// Replace a tenant's next-best-action rules from a CSV file.
+    Actions(ContentArgs),
 }
 
 #[tokio::main]
@@ -124,6 +126,15 @@ async fn main() -> ExitCode {
         }
         Command::Import(ImportCommand::Articles(args)) => {
             content_exit(content::articles(&args, &mut std::io::stdout()).await)
+        }
+        Command::Import(ImportCommand::Actions(args)) => {
+            match content::actions(&args, &mut std::io::stdout()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("import: {err}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Import(ImportCommand::Synonyms(args)) => {
             match content::synonyms(&args, &mut std::io::stdout()).await {

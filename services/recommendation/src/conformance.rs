@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use baton_auth::Principal;
 use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::{
-    Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus, ReasonConfirmed,
+    ActionRule, Article, CatalogItem, OfferOutcome, OfferRecord, Purchase, PurchaseStatus,
+    ReasonConfirmed,
 };
 use baton_store::StoreError;
 
@@ -37,6 +38,7 @@ pub const CHECKS: &[&str] = &[
     "ownership_is_asked_product_by_product",
     "a_return_unlearns_what_its_purchase_taught",
     "confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer",
+    "action_rules_are_replaced_whole",
 ];
 
 /// The digest of the request described by `request`: the same description is the same
@@ -158,6 +160,7 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
             confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer(store)
                 .await
         }
+        "action_rules_are_replaced_whole" => action_rules_are_replaced_whole(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -287,6 +290,56 @@ pub async fn articles_and_synonyms_move_the_corpus_version<S: RecommendationStor
         .expect("articles");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].title, "Toaster crumbs");
+}
+
+fn action_rule(reason: &str, action: &str) -> ActionRule {
+    ActionRule {
+        reason_code: reason.into(),
+        case_status: 0,
+        action: Some(baton_proto::v1::NextBestAction {
+            code: action.into(),
+            label: action.into(),
+            rationale: String::new(),
+        }),
+    }
+}
+
+/// A tenant's action rules read back in order; setting them again replaces them all, an
+/// empty list clears them, a retry changes nothing and other tenants never see them.
+pub async fn action_rules_are_replaced_whole<S: RecommendationStore>(store: &S) {
+    assert!(store.action_rules(T).await.expect("none").is_empty());
+    let first = vec![
+        action_rule("lost_card", "freeze_card"),
+        action_rule("refund", "check"),
+    ];
+    assert_eq!(
+        store
+            .set_action_rules(T, "a1", &sent("a1"), first.clone())
+            .await
+            .expect("set"),
+        2
+    );
+    assert_eq!(store.action_rules(T).await.expect("rules"), first);
+    let second = vec![action_rule("roaming", "add_travel_pass")];
+    store
+        .set_action_rules(T, "a2", &sent("a2"), second.clone())
+        .await
+        .expect("replace");
+    // A retry of the first answers as it did and writes nothing.
+    assert_eq!(
+        store
+            .set_action_rules(T, "a1", &sent("a1"), first)
+            .await
+            .expect("retry"),
+        2
+    );
+    assert_eq!(store.action_rules(T).await.expect("rules"), second);
+    assert!(store.action_rules(OTHER).await.expect("other").is_empty());
+    store
+        .set_action_rules(T, "a3", &sent("a3"), Vec::new())
+        .await
+        .expect("clear");
+    assert!(store.action_rules(T).await.expect("cleared").is_empty());
 }
 
 fn confirmed(code: &str, utterance: &str) -> ReasonConfirmed {

@@ -12,8 +12,9 @@ use baton_auth::digest;
 use baton_proto::v1::recommendation_service_server::RecommendationService;
 use baton_proto::v1::{
     ForgetCustomerRequest, ForgetCustomerResponse, RecommendRequest, RecommendResponse,
-    RecordOutcomeRequest, RecordOutcomeResponse, SetSynonymsRequest, SetSynonymsResponse,
-    UpsertArticlesRequest, UpsertArticlesResponse, UpsertCatalogRequest, UpsertCatalogResponse,
+    RecordOutcomeRequest, RecordOutcomeResponse, SetActionRulesRequest, SetActionRulesResponse,
+    SetSynonymsRequest, SetSynonymsResponse, UpsertArticlesRequest, UpsertArticlesResponse,
+    UpsertCatalogRequest, UpsertCatalogResponse,
 };
 use baton_runtime::shutdown::Shutdown;
 use baton_runtime::time;
@@ -170,6 +171,30 @@ impl<S: RecommendationStore> RecommendationService for RecommendationGrpc<S> {
             )
             .await?;
         Ok(Response::new(UpsertArticlesResponse { upserted }))
+    }
+
+    #[tracing::instrument(level = "debug", name = "set_action_rules", skip_all, fields(tenant = Empty))]
+    async fn set_action_rules(
+        &self,
+        request: Request<SetActionRulesRequest>,
+    ) -> Result<Response<SetActionRulesResponse>, Status> {
+        let caller = baton_auth::caller(&request)?;
+        let mut req = request.into_inner();
+        let digest = digest::of(&req);
+        req.tenant_id = caller.tenant(&req.tenant_id)?;
+        validate::set_action_rules(&req)?;
+        Span::current().record("tenant", req.tenant_id.as_str());
+        self.accepting()?;
+        let rules = self
+            .recommender
+            .set_action_rules(
+                &req.tenant_id,
+                &caller.scoped_key(&req.idempotency_key),
+                &digest,
+                req.rules,
+            )
+            .await?;
+        Ok(Response::new(SetActionRulesResponse { rules }))
     }
 
     #[tracing::instrument(level = "debug", name = "set_synonyms", skip_all, fields(tenant = Empty))]

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    Article, ArticleRef, CatalogItem, ContactReason, ContextSnapshot, OfferRecord, Purchase,
-    Recommendations,
+    ActionRule, Article, ArticleRef, CaseStatus, CatalogItem, ContactReason, ContextSnapshot,
+    OfferRecord, Purchase, Recommendations,
 };
 use prost_types::Timestamp;
 
 use crate::Error;
-use crate::recommend::actions::next_best_actions;
+use crate::recommend::actions::next_best_actions_with;
 use crate::recommend::articles::{ArticleIndex, query_text};
 use crate::recommend::greeting::{GreetingInput, greet};
 use crate::recommend::offers::{
@@ -77,7 +77,12 @@ pub struct Recommender<S> {
     indexes: Arc<Indexes>,
     /// Each tenant's learned reason model, as of the last log entry it learned.
     models: Arc<Models>,
+    /// Each tenant's action rules, and when they were read.
+    rules: Arc<std::sync::Mutex<BTreeMap<String, HeldRules>>>,
 }
+
+/// A tenant's action rules as a replica last read them.
+type HeldRules = (std::time::Instant, Arc<Vec<ActionRule>>);
 
 impl<S> Clone for Recommender<S> {
     fn clone(&self) -> Self {
@@ -85,6 +90,7 @@ impl<S> Clone for Recommender<S> {
             store: Arc::clone(&self.store),
             indexes: Arc::clone(&self.indexes),
             models: Arc::clone(&self.models),
+            rules: Arc::clone(&self.rules),
         }
     }
 }
@@ -198,6 +204,7 @@ impl<S: RecommendationStore> Recommender<S> {
             store: Arc::new(store),
             indexes: Arc::default(),
             models: Arc::default(),
+            rules: Arc::default(),
         }
     }
 
@@ -226,7 +233,14 @@ impl<S: RecommendationStore> Recommender<S> {
         let (reasons, model_version) = self
             .reasons(&query.tenant, &input, query.limits.reasons)
             .await;
-        let actions = next_best_actions(&reasons);
+        let cases: Vec<CaseStatus> = snapshot
+            .open_cases
+            .iter()
+            .map(|c| c.status())
+            .filter(|s| *s != CaseStatus::Resolved)
+            .collect();
+        let rules = self.action_rules(&query.tenant).await;
+        let actions = next_best_actions_with(&reasons, &rules, &cases);
         let greeting = greet(&GreetingInput {
             given_name: &query.given_name,
             identified,
@@ -288,6 +302,65 @@ impl<S: RecommendationStore> Recommender<S> {
             likely_reasons_learned(input, &learned, max),
             format!("{MODEL_VERSION}+learned-{examples}"),
         )
+    }
+
+    /// The tenant's action rules: as held when read within [`REASON_REFRESH`] (a change made
+    /// through another replica shows within that), else read again. A store failure leaves
+    /// the built-in actions, never a failed Recommend.
+    async fn action_rules(&self, tenant: &str) -> Arc<Vec<ActionRule>> {
+        let held = self
+            .rules
+            .lock()
+            .ok()
+            .and_then(|held| held.get(tenant).cloned());
+        if let Some((at, rules)) = &held
+            && at.elapsed() < REASON_REFRESH
+        {
+            return Arc::clone(rules);
+        }
+        match self.store.action_rules(tenant).await {
+            Ok(rules) => {
+                let rules = Arc::new(rules);
+                if let Ok(mut held) = self.rules.lock() {
+                    if held.len() >= INDEXED_TENANTS && !held.contains_key(tenant) {
+                        let oldest = held
+                            .iter()
+                            .min_by_key(|(_, (at, _))| *at)
+                            .map(|(t, _)| t.clone());
+                        if let Some(oldest) = oldest {
+                            held.remove(&oldest);
+                        }
+                    }
+                    held.insert(
+                        tenant.to_owned(),
+                        (std::time::Instant::now(), Arc::clone(&rules)),
+                    );
+                }
+                rules
+            }
+            Err(err) => {
+                tracing::warn!(tenant, error = %err, "action rules unreadable; built-in actions only");
+                held.map(|(_, rules)| rules).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Replaces the tenant's action rules; this replica uses them from its next Recommend.
+    pub async fn set_action_rules(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        rules: Vec<ActionRule>,
+    ) -> Result<u32, Error> {
+        let held = self
+            .store
+            .set_action_rules(tenant, idempotency_key, digest, rules)
+            .await?;
+        if let Ok(mut held) = self.rules.lock() {
+            held.remove(tenant);
+        }
+        Ok(held)
     }
 
     /// Learns what the tenant's reason log holds past what `held` learned, when it was last
@@ -710,6 +783,21 @@ mod tests {
             limit: usize,
         ) -> impl Future<Output = Result<crate::store::ReasonPage, StoreError>> + Send {
             self.0.reasons_after(tenant, after, limit)
+        }
+        fn set_action_rules(
+            &self,
+            tenant: &str,
+            key: &str,
+            digest: &RequestDigest,
+            rules: Vec<ActionRule>,
+        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
+            self.0.set_action_rules(tenant, key, digest, rules)
+        }
+        fn action_rules(
+            &self,
+            tenant: &str,
+        ) -> impl Future<Output = Result<Vec<ActionRule>, StoreError>> + Send {
+            self.0.action_rules(tenant)
         }
         fn articles_version(
             &self,

@@ -81,6 +81,7 @@ checks!(
     ownership_is_asked_product_by_product,
     a_return_unlearns_what_its_purchase_taught,
     confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer,
+    action_rules_are_replaced_whole,
 );
 
 /// The catalog [`write_everything`] writes.

@@ -17,8 +17,8 @@ use std::{
 
 use baton_auth::Role;
 use baton_proto::v1::{
-    Article, CatalogItem, Money, SetSynonymsRequest, SynonymGroup, UpsertArticlesRequest,
-    UpsertCatalogRequest,
+    ActionRule, Article, CaseStatus, CatalogItem, Money, NextBestAction, SetActionRulesRequest,
+    SetSynonymsRequest, SynonymGroup, UpsertArticlesRequest, UpsertCatalogRequest,
 };
 use baton_recommendation::validate;
 use clap::Args;
@@ -416,6 +416,92 @@ pub async fn synonyms(args: &ContentArgs, out: &mut dyn Write) -> Result<u32, St
     Ok(held)
 }
 
+/// Action rules from a CSV file: `reason_code` (or `reason`), `action_code` (or `action`) and
+/// `label` required, `case_status` (`open`, `in_progress`, `waiting_on_customer`, or empty
+/// for any) and `rationale` optional; rows in the order they are tried. The whole set is
+/// checked as SetActionRules checks it, a bad rule named by its line.
+pub fn read_action_rules(file: &Path) -> Result<Vec<ActionRule>, String> {
+    let opened = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(opened);
+    let header = Header::read(&mut reader)?;
+    const REASON: &[&str] = &["reason_code", "reason"];
+    const ACTION: &[&str] = &["action_code", "action"];
+    for (what, names) in [
+        ("reason_code", REASON),
+        ("action_code", ACTION),
+        ("label", &["label"][..]),
+    ] {
+        if !header.has(names) {
+            return Err(format!(
+                "{}: no column for {what} (a header named one of {})",
+                file.display(),
+                names.join(", ")
+            ));
+        }
+    }
+    let mut rules = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| format!("{} line {line}: {e}", file.display()))?;
+        let status = match header
+            .get(&row, &["case_status", "status"])
+            .to_lowercase()
+            .as_str()
+        {
+            "" | "any" => CaseStatus::Unspecified,
+            "open" => CaseStatus::Open,
+            "in_progress" => CaseStatus::InProgress,
+            "waiting_on_customer" => CaseStatus::WaitingOnCustomer,
+            other => {
+                return Err(format!(
+                    "{} line {line}: case status {other:?} is not open, in_progress or \
+                     waiting_on_customer",
+                    file.display()
+                ));
+            }
+        };
+        let rule = ActionRule {
+            reason_code: header.get(&row, REASON).to_owned(),
+            case_status: status as i32,
+            action: Some(NextBestAction {
+                code: header.get(&row, ACTION).to_owned(),
+                label: header.get(&row, &["label"]).to_owned(),
+                rationale: header.get(&row, &["rationale"]).to_owned(),
+            }),
+        };
+        let alone = SetActionRulesRequest {
+            tenant_id: "check".to_owned(),
+            rules: vec![rule.clone()],
+            idempotency_key: "check".to_owned(),
+        };
+        validate::set_action_rules(&alone)
+            .map_err(|s| format!("{} line {line}: {}", file.display(), reason(&s)))?;
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// Runs `baton import actions`: replaces the tenant's action rules with the file's.
+pub async fn actions(args: &ContentArgs, out: &mut dyn Write) -> Result<u32, String> {
+    let rules = read_action_rules(&args.file)?;
+    let request = SetActionRulesRequest {
+        tenant_id: args.tenant.clone(),
+        idempotency_key: content_key("actions", &rules),
+        rules,
+    };
+    validate::set_action_rules(&request).map_err(|s| reason(&s))?;
+    let mut client =
+        client::recommendation(&args.client, &args.tenant, Role::Admin, CALL_TIMEOUT).await?;
+    let held = client
+        .set_action_rules(request)
+        .await
+        .map_err(|s| format!("{} ({:?})", s.message(), s.code()))?
+        .into_inner()
+        .rules;
+    writeln!(out, "action rules held {held}").map_err(|e| format!("output: {e}"))?;
+    Ok(held)
+}
+
 /// Reads the file, then writes its good rows in calls of the most the service takes, with a
 /// progress bar on a terminal.
 async fn load<T: Content>(args: &ContentArgs, out: &mut dyn Write) -> Result<Loaded, String> {
@@ -496,6 +582,33 @@ mod tests {
         std::fs::write(&path, "parcel, package\nalone\n").expect("test setup");
         let err = read_synonyms(&path).expect_err("a lone word is refused");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn action_rule_files_are_read_in_order_and_checked() {
+        let dir = tempfile::tempdir().expect("test setup");
+        let path = dir.path().join("actions.csv");
+        std::fs::write(
+            &path,
+            "reason_code,case_status,action_code,label,rationale\n\
+             lost_card,,freeze_card,Freeze the card,stop any more payments\n\
+             open_case_follow_up,waiting_on_customer,ask_for_documents,Ask for the documents,\n",
+        )
+        .expect("test setup");
+        let rules = read_action_rules(&path).expect("read");
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].case_status(), CaseStatus::WaitingOnCustomer);
+        assert_eq!(
+            rules[0].action.as_ref().map(|a| a.code.as_str()),
+            Some("freeze_card")
+        );
+        std::fs::write(
+            &path,
+            "reason,action,label,case_status\nlost_card,freeze,Freeze,closed\n",
+        )
+        .expect("test setup");
+        let err = read_action_rules(&path).expect_err("a bad status");
+        assert!(err.contains("line 2: case status \"closed\""), "{err}");
     }
 
     #[test]

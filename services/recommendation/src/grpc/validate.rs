@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{
-    AutomatedStep, Case, Channel, ContextSnapshot, ForgetCustomerRequest, Interaction,
+    AutomatedStep, Case, CaseStatus, Channel, ContextSnapshot, ForgetCustomerRequest, Interaction,
     OfferOutcome, OfferRecord, Purchase, PurchaseStatus, RecommendRequest, RecordOutcomeRequest,
-    SetSynonymsRequest, UpsertArticlesRequest, UpsertCatalogRequest,
+    SetActionRulesRequest, SetSynonymsRequest, UpsertArticlesRequest, UpsertCatalogRequest,
 };
 use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
 use tonic::Status;
@@ -241,16 +241,8 @@ pub fn record_outcome(req: &RecordOutcomeRequest) -> Result<Outcome, Status> {
             v.enum_value::<OfferOutcome>("offer.outcome", answer.outcome, true);
         }
         Some(Outcome::Reason(r)) => {
-            let code_ok = !r.code.is_empty()
-                && r.code.len() <= MAX_LABEL_LEN
-                && r.code
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !code_ok {
-                v.add(
-                    "reason.code",
-                    "is required: lower case letters, digits and underscores, at most 64 bytes",
-                );
+            if !plain_code(&r.code) {
+                v.add("reason.code", PLAIN_CODE);
             }
             v.text("reason.utterance", &r.utterance, MAX_TEXT_LEN);
             v.text("reason.intent", &r.intent, MAX_ID_LEN);
@@ -328,6 +320,53 @@ pub fn upsert_catalog(req: &UpsertCatalogRequest) -> Result<(), Status> {
             "product_id",
             req.items.iter().map(|i| i.product_id.as_str()),
         );
+    }
+    v.check()
+}
+
+/// Action rules a tenant holds.
+pub const MAX_ACTION_RULES: usize = 500;
+/// Longest rationale of an action rule.
+pub const MAX_RATIONALE_LEN: usize = 1024;
+
+/// Whether `code` is a plain code: lower case letters, digits and underscores, 1 to 64 bytes.
+fn plain_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= MAX_LABEL_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+const PLAIN_CODE: &str =
+    "is required: lower case letters, digits and underscores, at most 64 bytes";
+
+/// Checks a SetActionRules request.
+pub fn set_action_rules(req: &SetActionRulesRequest) -> Result<(), Status> {
+    let mut v = Violations::new();
+    v.tenant(&req.tenant_id);
+    v.idempotency_key(&req.idempotency_key);
+    if v.max_items("rules", req.rules.len(), MAX_ACTION_RULES) {
+        for (i, rule) in req.rules.iter().enumerate() {
+            if !plain_code(&rule.reason_code) {
+                v.add(format!("rules[{i}].reason_code"), PLAIN_CODE);
+            }
+            v.enum_value::<CaseStatus>(&format!("rules[{i}].case_status"), rule.case_status, false);
+            match &rule.action {
+                None => v.add(format!("rules[{i}].action"), "is required"),
+                Some(a) => {
+                    if !plain_code(&a.code) {
+                        v.add(format!("rules[{i}].action.code"), PLAIN_CODE);
+                    }
+                    v.required_text(&format!("rules[{i}].action.label"), &a.label, MAX_TITLE_LEN);
+                    v.text(
+                        &format!("rules[{i}].action.rationale"),
+                        &a.rationale,
+                        MAX_RATIONALE_LEN,
+                    );
+                }
+            }
+        }
     }
     v.check()
 }
@@ -445,6 +484,33 @@ mod tests {
         let long = "x".repeat(MAX_TEXT_LEN + 1);
         let status = record_outcome(&with("lost_card", &long, "")).expect_err("too long");
         assert_eq!(fields(&status), ["reason.utterance"]);
+    }
+
+    #[test]
+    fn action_rules_need_plain_codes_and_a_label() {
+        let with = |reason: &str, code: &str, label: &str| SetActionRulesRequest {
+            tenant_id: "t1".into(),
+            idempotency_key: "k".into(),
+            rules: vec![baton_proto::v1::ActionRule {
+                reason_code: reason.into(),
+                case_status: CaseStatus::WaitingOnCustomer as i32,
+                action: Some(baton_proto::v1::NextBestAction {
+                    code: code.into(),
+                    label: label.into(),
+                    rationale: String::new(),
+                }),
+            }],
+        };
+        assert!(set_action_rules(&with("lost_card", "freeze_card", "Freeze")).is_ok());
+        let status = set_action_rules(&with("Lost", "freeze card", "")).expect_err("bad");
+        assert_eq!(
+            fields(&status),
+            [
+                "rules[0].reason_code",
+                "rules[0].action.code",
+                "rules[0].action.label"
+            ]
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Next best actions: what the agent should do first, derived from the likely reasons.
+//! Next best actions: what the agent should do first, derived from the likely reasons and the
+//! state of the customer's cases.
 //!
-//! Each reason maps to one action; the rationale is the reason's strongest evidence followed
-//! by what doing the action achieves, so the agent sees why before acting.
+//! Each reason maps to one action: the first of the tenant's rules for it that applies, else
+//! the built-in one (which for a follow-up on a case waiting on the customer is to collect
+//! what it waits for). The rationale is the reason's strongest evidence followed by what doing
+//! the action achieves, so the agent sees why before acting.
 
-use baton_proto::v1::{ContactReason, NextBestAction};
+use baton_proto::v1::{ActionRule, CaseStatus, ContactReason, NextBestAction};
 
 use super::reason_code::ReasonCode;
 
@@ -78,20 +81,54 @@ fn action_for(reason: ReasonCode) -> (&'static str, &'static str, &'static str) 
     }
 }
 
-/// One action per known reason, in the reasons' order, without duplicates.
+/// The built-in action for a reason, given the statuses of the customer's open cases.
+fn built_in(
+    reason: ReasonCode,
+    cases: &[CaseStatus],
+) -> (&'static str, &'static str, &'static str) {
+    if reason == ReasonCode::OpenCaseFollowUp && cases.contains(&CaseStatus::WaitingOnCustomer) {
+        return (
+            "collect_what_the_case_needs",
+            "Collect what the case is waiting for",
+            "the case is waiting on the customer: ask for what it needs and move it on",
+        );
+    }
+    action_for(reason)
+}
+
+/// One action per reason that has one, in the reasons' order, without duplicates (built-in
+/// actions only).
 pub fn next_best_actions(reasons: &[ContactReason]) -> Vec<NextBestAction> {
+    next_best_actions_with(reasons, &[], &[])
+}
+
+/// One action per reason that has one, in the reasons' order, without duplicates: the first
+/// of `rules` for the reason that applies (a rule with a case status applies while one of
+/// `cases`, the statuses of the customer's open cases, is it), else the built-in action.
+pub fn next_best_actions_with(
+    reasons: &[ContactReason],
+    rules: &[ActionRule],
+    cases: &[CaseStatus],
+) -> Vec<NextBestAction> {
     let mut actions: Vec<NextBestAction> = Vec::new();
     for reason in reasons {
-        let Some(code) = ReasonCode::from_code(&reason.code) else {
-            continue;
+        let ruled = rules.iter().find_map(|r| {
+            let applies = r.reason_code == reason.code
+                && (r.case_status() == CaseStatus::Unspecified || cases.contains(&r.case_status()));
+            r.action.as_ref().filter(|_| applies)
+        });
+        let (action, label, achieves) = match (ruled, ReasonCode::from_code(&reason.code)) {
+            (Some(a), _) => (a.code.as_str(), a.label.as_str(), a.rationale.as_str()),
+            (None, Some(code)) => built_in(code, cases),
+            (None, None) => continue,
         };
-        let (action, label, achieves) = action_for(code);
         if actions.iter().any(|a| a.code == action) {
             continue;
         }
-        let rationale = match reason.evidence.first() {
-            Some(e) => format!("{}: {achieves}", e.text),
-            None => achieves.to_owned(),
+        let rationale = match (reason.evidence.first(), achieves.is_empty()) {
+            (Some(e), false) => format!("{}: {achieves}", e.text),
+            (Some(e), true) => e.text.clone(),
+            (None, _) => achieves.to_owned(),
         };
         actions.push(NextBestAction {
             code: action.to_owned(),
@@ -135,6 +172,56 @@ mod tests {
             "order 123 (Trail shoes) is 3 days late: tell the customer where the order is and \
              when it will arrive before they ask"
         );
+    }
+
+    fn rule(reason: &str, status: CaseStatus, code: &str) -> ActionRule {
+        ActionRule {
+            reason_code: reason.into(),
+            case_status: status as i32,
+            action: Some(NextBestAction {
+                code: code.into(),
+                label: format!("label of {code}"),
+                rationale: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_tenants_rules_come_first_and_may_depend_on_the_case_state() {
+        let reasons = [
+            reason("lost_card", "\"wallet\": 90% likely"),
+            reason("open_case_follow_up", "case 42 open"),
+            reason("late_delivery", "order 123 is 3 days late"),
+        ];
+        let rules = [
+            rule("lost_card", CaseStatus::Unspecified, "freeze_card"),
+            rule(
+                "late_delivery",
+                CaseStatus::InProgress,
+                "escalate_to_courier",
+            ),
+        ];
+        let codes = |cases: &[CaseStatus]| -> Vec<String> {
+            next_best_actions_with(&reasons, &rules, cases)
+                .into_iter()
+                .map(|a| a.code)
+                .collect()
+        };
+        assert_eq!(
+            codes(&[]),
+            ["freeze_card", "continue_case", "give_delivery_update"]
+        );
+        assert_eq!(
+            codes(&[CaseStatus::InProgress, CaseStatus::WaitingOnCustomer]),
+            [
+                "freeze_card",
+                "collect_what_the_case_needs",
+                "escalate_to_courier"
+            ]
+        );
+        let freeze = &next_best_actions_with(&reasons, &rules, &[])[0];
+        assert_eq!(freeze.rationale, "\"wallet\": 90% likely");
+        assert_eq!(freeze.label, "label of freeze_card");
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
-    Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    ReasonConfirmed, RecordOutcomeRequest, SetSynonymsRequest, SetSynonymsResponse, SynonymGroup,
+    ActionRule, Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase,
+    PurchaseStatus, ReasonConfirmed, RecordOutcomeRequest, SetActionRulesRequest,
+    SetActionRulesResponse, SetSynonymsRequest, SetSynonymsResponse, SynonymGroup,
     UpsertArticlesResponse, UpsertCatalogResponse, record_outcome_request::Outcome,
 };
 use baton_store::codec::{decode, encode};
@@ -16,9 +17,9 @@ use baton_store::redb::{ReadableTable, Table, TableDefinition, WriteTransaction}
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
-    ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES, OFFER_ANSWERS, OWNED,
-    PURCHASES, REASON_GENERATION, REASON_LOG, REASON_SEQ, SYNONYMS, bump, buyers_of_rank, drop_one,
-    rank_key, remove_prefix, scan, split_rank,
+    ACTION_RULES, ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES,
+    OFFER_ANSWERS, OWNED, PURCHASES, REASON_GENERATION, REASON_LOG, REASON_SEQ, SYNONYMS, bump,
+    buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
 };
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, LoggedReason, MAX_CUSTOMER_RECORDS,
@@ -187,6 +188,54 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 let answer = encode(&SetSynonymsResponse { groups: held });
                 remember(txn, &tenant, op::SET_SYNONYMS, &idem, &digest, &answer)?;
                 Ok(held)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, rules = rules.len()))]
+    async fn set_action_rules(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        rules: Vec<ActionRule>,
+    ) -> Result<u32, StoreError> {
+        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, op::SET_ACTION_RULES, &idem, &digest)? {
+                    return Ok(decode::<SetActionRulesResponse>(&answer)?.rules);
+                }
+                let held = u32::try_from(rules.len()).unwrap_or(u32::MAX);
+                let mut table = txn.open_table(ACTION_RULES)?;
+                if rules.is_empty() {
+                    table.remove(tenant.as_str())?;
+                } else {
+                    let record = SetActionRulesRequest {
+                        rules,
+                        ..Default::default()
+                    };
+                    table.insert(tenant.as_str(), encode(&record).as_slice())?;
+                }
+                drop(table);
+                let answer = encode(&SetActionRulesResponse { rules: held });
+                remember(txn, &tenant, op::SET_ACTION_RULES, &idem, &digest, &answer)?;
+                Ok(held)
+            })
+            .await
+    }
+
+    async fn action_rules(&self, tenant: &str) -> Result<Vec<ActionRule>, StoreError> {
+        let tenant = tenant.to_owned();
+        self.db
+            .read(move |txn| {
+                let Some(table) = open_read(txn, ACTION_RULES)? else {
+                    return Ok(Vec::new());
+                };
+                match table.get(tenant.as_str())? {
+                    Some(bytes) => Ok(decode::<SetActionRulesRequest>(bytes.value())?.rules),
+                    None => Ok(Vec::new()),
+                }
             })
             .await
     }

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use baton_auth::digest::RequestDigest;
-use baton_proto::v1::{Article, CatalogItem, OfferRecord, Purchase, ReasonConfirmed};
+use baton_proto::v1::{ActionRule, Article, CatalogItem, OfferRecord, Purchase, ReasonConfirmed};
 pub use baton_store::StoreError;
 
 pub use self::embedded::EmbeddedRecommendationStore;
@@ -40,6 +40,7 @@ mod op {
     pub const UPSERT_CATALOG: &str = "upsert_catalog";
     pub const UPSERT_ARTICLES: &str = "upsert_articles";
     pub const SET_SYNONYMS: &str = "set_synonyms";
+    pub const SET_ACTION_RULES: &str = "set_action_rules";
     /// Purchases and offer answers share one: a key names one outcome, whatever its kind.
     pub const RECORD_OUTCOME: &str = "record_outcome";
     pub const FORGET_CUSTOMER: &str = "forget_customer";
@@ -154,6 +155,21 @@ pub trait RecommendationStore: Send + Sync + 'static {
         digest: &RequestDigest,
         groups: Vec<Vec<String>>,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Replaces the tenant's next-best-action rules; returns how many are held.
+    fn set_action_rules(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        rules: Vec<ActionRule>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The tenant's next-best-action rules, in the order they are tried.
+    fn action_rules(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<Vec<ActionRule>, StoreError>> + Send;
 
     /// A number that moves whenever the tenant's articles or synonyms change (0 before the
     /// first change): a replica's search index is current while it was built at this version.

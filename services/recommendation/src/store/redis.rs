@@ -13,6 +13,7 @@
 //! | `catalog_active`                      | sorted set | active product ids, all scored 0 (id order)    |
 //! | `articles`                            | hash       | article id → `Article`                         |
 //! | `synonyms`                            | string     | `SetSynonymsRequest` holding only the groups   |
+//! | `action_rules`                        | string     | `SetActionRulesRequest` holding only the rules |
 //! | `reasons`                             | stream     | the reason log: field `r`, a `RecordOutcomeRequest` with the customer and the `ReasonConfirmed` |
 //! | `reason_generation`                   | counter    | the reason log's generation, moved by erasure  |
 //! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
@@ -22,7 +23,7 @@
 //! | `buyers`                              | sorted set | product, scored minus its distinct buyers      |
 //! | `answer␟<op>␟<key>`                   | string     | a remembered answer (digest, then answer)      |
 //! | `answers`                             | hash       | `<op>␟<key>` → a remembered answer, likewise   |
-//! | `version␟catalog`, `version␟articles`, `version␟customer␟<customer>` | counter | commit guards |
+//! | `version␟catalog`, `version␟articles`, `version␟actions`, `version␟customer␟<customer>` | counter | commit guards |
 //!
 //! `version␟articles` doubles as the articles version: every article or synonym commit bumps
 //! it, and the corpus is read with it in one `MULTI` block.
@@ -71,9 +72,10 @@ use std::future::Future;
 
 use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
-    Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase, PurchaseStatus,
-    ReasonConfirmed, RecordOutcomeRequest, SetSynonymsRequest, SetSynonymsResponse,
-    UpsertArticlesResponse, UpsertCatalogResponse,
+    ActionRule, Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase,
+    PurchaseStatus, ReasonConfirmed, RecordOutcomeRequest, SetActionRulesRequest,
+    SetActionRulesResponse, SetSynonymsRequest, SetSynonymsResponse, UpsertArticlesResponse,
+    UpsertCatalogResponse,
 };
 use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
@@ -236,6 +238,14 @@ impl Keys<'_> {
 
     fn synonyms(&self) -> String {
         self.key(&["synonyms"])
+    }
+
+    fn action_rules(&self) -> String {
+        self.key(&["action_rules"])
+    }
+
+    fn actions_guard(&self) -> String {
+        self.key(&["version", "actions"])
     }
 
     fn reasons(&self) -> String {
@@ -461,6 +471,57 @@ impl RecommendationStore for RedisRecommendationStore {
             Ok(done.then_some(held))
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, rules = rules.len()))]
+    async fn set_action_rules(
+        &self,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        rules: Vec<ActionRule>,
+    ) -> Result<u32, StoreError> {
+        let keys = &self.keys(tenant);
+        let guard = &keys.actions_guard();
+        let answer_key = &keys.answer(op::SET_ACTION_RULES, idempotency_key);
+        let held = u32::try_from(rules.len()).unwrap_or(u32::MAX);
+        let record = &(!rules.is_empty()).then(|| {
+            encode(&SetActionRulesRequest {
+                rules,
+                ..Default::default()
+            })
+        });
+        retry(op::SET_ACTION_RULES, || async move {
+            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).get(answer_key))
+                .await?;
+            if let Some(record) = answer {
+                let answer = open(&record, digest, op::SET_ACTION_RULES)?;
+                return Ok(Some(decode::<SetActionRulesResponse>(&answer)?.rules));
+            }
+            let mut writes = Writes::new();
+            match record {
+                Some(bytes) => writes.set(&keys.action_rules(), bytes),
+                None => writes.del(&keys.action_rules()),
+            };
+            writes.set(
+                answer_key,
+                &seal(digest, &encode(&SetActionRulesResponse { rules: held })),
+            );
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(held))
+        })
+        .await
+    }
+
+    async fn action_rules(&self, tenant: &str) -> Result<Vec<ActionRule>, StoreError> {
+        let found: (Option<Vec<u8>>,) = self
+            .query(redis::pipe().get(self.keys(tenant).action_rules()))
+            .await?;
+        match found.0 {
+            Some(bytes) => Ok(decode::<SetActionRulesRequest>(&bytes)?.rules),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn articles_version(&self, tenant: &str) -> Result<u64, StoreError> {

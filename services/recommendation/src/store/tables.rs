@@ -14,6 +14,8 @@ pub const CATALOG: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_cata
 pub const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_articles");
 /// `tenant` → `SetSynonymsRequest` holding only the groups, as last set.
 pub const SYNONYMS: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_synonyms");
+/// `tenant` → `SetActionRulesRequest` holding only the rules, as last set.
+pub const ACTION_RULES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_action_rules");
 /// `tenant` → the articles version, moved by every article or synonym change.
 pub const ARTICLES_VERSION: TableDefinition<&str, u64> =
     TableDefinition::new("rec_articles_version");
