@@ -46,8 +46,9 @@ pub const TITLE_BOOST: f32 = 3.0;
 pub const TAGS_BOOST: f32 = 2.0;
 /// Shortest term matched fuzzily: shorter words are too close to too many others.
 pub const FUZZY_MIN_CHARS: usize = 5;
-/// Shortest term allowed two edits.
-pub const TWO_EDITS_MIN_CHARS: usize = 8;
+/// Shortest term allowed two edits (a two-edit automaton costs several times a one-edit one:
+/// 176 µs against 68 µs for a query holding a nine-letter unknown word).
+pub const TWO_EDITS_MIN_CHARS: usize = 10;
 /// A fuzzy clause's weight against an exact one in the same field.
 pub const FUZZY_WEIGHT: f32 = 0.5;
 /// A synonym clause's weight against the word the customer used.
