@@ -128,13 +128,18 @@ clean: ## remove build output and the local data directory
 # IDENTITY_BENCH_ARGS: --short (CI size), --records N, --identity-profiles N, --batch N, --calls N,
 # --febrl3 FILE.csv, --febrl4 A.csv B.csv, --quality-only, --scale-only.
 .PHONY: bench
-bench: redis-server bench-store bench-identity bench-routing bench-replicas bench-streams ## bench-store, bench-identity, bench-routing, bench-replicas, bench-streams, then StartContact and Transfer against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
+bench: redis-server bench-store bench-identity bench-routing bench-replicas bench-streams bench-recommend ## bench-store, bench-identity, bench-routing, bench-replicas, bench-streams, bench-recommend, then StartContact and Transfer against a bare tonic call and a bare Redis PING, and into a deep queue against an empty one (ratios)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-bench -- $(BENCH_ARGS)
 
 # ROUTING_BENCH_ARGS: --agents N (7500), --queues N (500), --waiting N (10000), --samples N.
 .PHONY: bench-routing
 bench-routing: ## routing decisions with 7,500 busy agents on 500 queues and 10,000 waiting, against a 10-agent floor (p50/p99, ratio)
 	$(CARGO) run --release --locked -p baton-tests --bin baton-routing-bench -- $(ROUTING_BENCH_ARGS)
+
+# RECOMMEND_BENCH_ARGS: --items N (10000), --owned N (1000), --customers N (1000), --samples N, --short.
+.PHONY: bench-recommend
+bench-recommend: ## Recommend (offers, reasons with a learned model, articles) with a 10,000-item catalog for a customer owning 1,000, against a bare store read (p50/p99, ratio); learning rate
+	$(CARGO) run --release --locked -p baton-recommendation --example recommend_bench -- $(RECOMMEND_BENCH_ARGS)
 
 .PHONY: bench-store
 bench-store: ## durable writes/s on the embedded store with 1, 8 and 32 concurrent writers (group commit), ratios to 1
