@@ -73,30 +73,10 @@ const REASON: &[&str] = &["reason", "code", "category", "label"];
 /// Reads labelled contacts; a row without text and intent, or without a reason, is named by
 /// its line.
 pub fn read_labelled(file: &PathBuf) -> Result<Vec<Labelled>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{}: {e}", file.display()))?
-        .clone();
-    let find = |names: &[&str]| {
-        headers
-            .iter()
-            .position(|h| names.contains(&h.to_lowercase().as_str()))
-    };
-    let missing = |names: &[&str], what: &str| {
-        format!(
-            "{}: no {what} column (one of {})",
-            file.display(),
-            names.join(", ")
-        )
-    };
-    let text = find(TEXT).ok_or_else(|| missing(TEXT, "text"))?;
-    let reason = find(REASON).ok_or_else(|| missing(REASON, "reason"))?;
-    let (intent, time) = (find(&["intent"]), find(TIME));
+    let (mut reader, columns) = Columns::open(file)?;
+    let text = columns.required(TEXT, "text")?;
+    let reason = columns.required(REASON, "reason")?;
+    let (intent, time) = (columns.find(&["intent"]), columns.find(TIME));
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
@@ -157,27 +137,8 @@ const RELEVANT: &[&str] = &["relevant", "article_id", "articles", "relevant_ids"
 
 /// Reads judged queries; a bad row or an id no article has is named by its line.
 pub fn read_judged(file: &PathBuf, known: &BTreeSet<&str>) -> Result<Vec<Judged>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{}: {e}", file.display()))?
-        .clone();
-    let column = |names: &[&str], what: &str| {
-        headers
-            .iter()
-            .position(|h| names.contains(&h.to_lowercase().as_str()))
-            .ok_or_else(|| {
-                format!(
-                    "{}: no {what} column (one of {})",
-                    file.display(),
-                    names.join(", ")
-                )
-            })
-    };
+    let (mut reader, columns) = Columns::open(file)?;
+    let column = |names: &[&str], what: &str| columns.required(names, what);
     let (q, r) = (column(QUERY, "query")?, column(RELEVANT, "relevant")?);
     let mut gathered: BTreeMap<String, (usize, BTreeSet<String>)> = BTreeMap::new();
     for (i, record) in reader.records().enumerate() {
@@ -236,33 +197,55 @@ pub fn articles(args: &ArticlesArgs, out: &mut impl Write) -> Result<ArticlesRep
     Ok(report)
 }
 
+/// The header of a CSV file, to find columns by any of their usual names, whatever the case.
+struct Columns {
+    file: PathBuf,
+    headers: csv::StringRecord,
+}
+
+impl Columns {
+    /// Opens `file` (fields trimmed, rows of any length) and reads its header.
+    fn open(file: &PathBuf) -> Result<(csv::Reader<std::fs::File>, Self), String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_path(file)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .clone();
+        let file = file.clone();
+        Ok((reader, Self { file, headers }))
+    }
+
+    /// The first column named one of `names`.
+    fn find(&self, names: &[&str]) -> Option<usize> {
+        self.headers
+            .iter()
+            .position(|h| names.contains(&h.to_lowercase().as_str()))
+    }
+
+    /// The first column named one of `names`, or an error naming `what` is missing.
+    fn required(&self, names: &[&str], what: &str) -> Result<usize, String> {
+        self.find(names).ok_or_else(|| {
+            format!(
+                "{}: no {what} column (one of {})",
+                self.file.display(),
+                names.join(", ")
+            )
+        })
+    }
+}
+
 const CUSTOMER: &[&str] = &["customer", "customer_id", "user", "user_id", "userid"];
 const PRODUCT: &[&str] = &["product", "product_id", "item", "item_id", "movieid"];
 const TIME: &[&str] = &["timestamp", "time", "at", "purchased_at"];
 
 /// Reads purchase rows; every bad row is named by its line.
 pub fn read(file: &PathBuf) -> Result<Vec<Row>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("{}: {e}", file.display()))?
-        .clone();
-    let column = |names: &[&str], what: &str| {
-        headers
-            .iter()
-            .position(|h| names.contains(&h.to_lowercase().as_str()))
-            .ok_or_else(|| {
-                format!(
-                    "{}: no {what} column (one of {})",
-                    file.display(),
-                    names.join(", ")
-                )
-            })
-    };
+    let (mut reader, columns) = Columns::open(file)?;
+    let column = |names: &[&str], what: &str| columns.required(names, what);
     let (c, p, t) = (
         column(CUSTOMER, "customer")?,
         column(PRODUCT, "product")?,
