@@ -4,16 +4,17 @@
 //! another), it returns likely contact reasons with evidence ("order 123 is 3 days late"), next
 //! best actions, offers that respect what the customer owns and declined and that pause
 //! promotions during an open complaint, knowledge articles, and a greeting. It learns from
-//! purchases and offer outcomes recorded with `RecordOutcome`.
+//! purchases, offer outcomes and confirmed contact reasons recorded with `RecordOutcome`.
 //!
 //! # Layout
 //!
 //! - [`recommend`]: the decisions, as pure functions of the snapshot, stored signals and a
-//!   time passed in: `reasons`, `actions`, `offers`, `articles`, `greeting`, and the
-//!   vocabulary they share. A learned model, item-to-item filtering at scale and full-text
-//!   search arrive later as additions there, behind the same shapes.
+//!   time passed in: `reasons` (with the learned `reason_model`), `actions`, `offers`,
+//!   `articles` (full-text search), `greeting`, and the vocabulary they share.
 //! - [`Recommender`] (`recommender.rs`): the use cases; reads the store, calls
-//!   [`recommend`], records outcomes. No gRPC types.
+//!   [`recommend`], records outcomes, and keeps per tenant what it builds from the store
+//!   (article indexes, reason models, action rules) in `tenant_cache.rs`. No gRPC types.
+//! - [`eval`]: offline evaluation of offers, reasons and articles against baselines.
 //! - [`store`]: the [`RecommendationStore`] trait, the embedded redb backend
 //!   ([`EmbeddedRecommendationStore`]) and the Redis backend ([`RedisRecommendationStore`]);
 //!   [`conformance`] is the suite every backend must pass.
@@ -32,6 +33,7 @@ mod grpc;
 pub mod recommend;
 mod recommender;
 pub mod store;
+mod tenant_cache;
 
 use std::path::Path;
 

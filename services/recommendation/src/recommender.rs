@@ -24,6 +24,7 @@ use crate::recommend::reason_model::{Example, ReasonModel};
 use crate::recommend::reasons::{Learned, ReasonInput, likely_reasons, likely_reasons_learned};
 use crate::recommend::{Limits, MODEL_VERSION};
 use crate::store::{CustomerRecord, Forgotten, RecommendationStore};
+use crate::tenant_cache::PerTenant;
 
 /// Owned products whose co-purchases are looked up: the most recent ones say most.
 const MAX_ANCHORS: usize = 50;
@@ -37,9 +38,10 @@ const FALLBACK_ITEMS: usize = 50;
 const INDEXED_TENANTS: usize = 256;
 /// Tenants whose learned reason model a replica keeps at once.
 const MODELLED_TENANTS: usize = 64;
-/// How often a replica reads a tenant's reason log for confirmations to learn: learning lags
-/// a confirmation by at most this, and a Recommend between reads costs no store read for it.
-const REASON_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a replica reads again what a tenant confirmed or configured (reason log, action
+/// rules): learning lags a confirmation, and another replica's rule change shows, by at most
+/// this; a Recommend in between costs no store read for them.
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 /// Reason log entries read per page, and pages learned per refresh (a replica catching up on
 /// a long log learns the rest on the next refreshes).
 const REASON_PAGE: usize = 1_000;
@@ -73,22 +75,23 @@ pub struct RecommendQuery {
 pub struct Recommender<S> {
     /// Shared with every clone of the adapter.
     store: Arc<S>,
-    /// Each tenant's article index, as of the articles version it was built at.
-    indexes: Arc<Indexes>,
-    /// Each tenant's learned reason model, as of the last log entry it learned.
-    models: Arc<Models>,
+    /// Each tenant's article index, with the articles version it was built at.
+    indexes: Arc<PerTenant<(u64, Arc<ArticleIndex>)>>,
+    /// One index build at a time: concurrent searches of a stale tenant wait for one rebuild.
+    building: Arc<tokio::sync::Mutex<()>>,
+    /// Each tenant's learned reason model, as of the last log entry it learned, behind its own
+    /// lock (a refresh of one tenant never holds up another).
+    models: Arc<PerTenant<Arc<tokio::sync::Mutex<Modelled>>>>,
     /// Each tenant's action rules, and when they were read.
-    rules: Arc<std::sync::Mutex<BTreeMap<String, HeldRules>>>,
+    rules: Arc<PerTenant<(std::time::Instant, Arc<Vec<ActionRule>>)>>,
 }
-
-/// A tenant's action rules as a replica last read them.
-type HeldRules = (std::time::Instant, Arc<Vec<ActionRule>>);
 
 impl<S> Clone for Recommender<S> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
             indexes: Arc::clone(&self.indexes),
+            building: Arc::clone(&self.building),
             models: Arc::clone(&self.models),
             rules: Arc::clone(&self.rules),
         }
@@ -104,97 +107,6 @@ struct Modelled {
     labels: BTreeMap<String, String>,
     /// When the log was last read; `None` before the first read.
     read_at: Option<std::time::Instant>,
-    used: u64,
-}
-
-/// The reason models a replica holds, each behind its own lock (a refresh of one tenant never
-/// holds up another).
-#[derive(Debug, Default)]
-struct Models {
-    by_tenant: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<Modelled>>>>,
-    uses: std::sync::atomic::AtomicU64,
-}
-
-impl Models {
-    fn of(&self, tenant: &str) -> Option<Arc<tokio::sync::Mutex<Modelled>>> {
-        let mut held = self.by_tenant.lock().ok()?;
-        if let Some(model) = held.get(tenant) {
-            return Some(Arc::clone(model));
-        }
-        if held.len() >= MODELLED_TENANTS {
-            // The least recently used one whose lock is free goes.
-            let oldest = held
-                .iter()
-                .filter_map(|(t, m)| m.try_lock().ok().map(|m| (m.used, t.clone())))
-                .min()
-                .map(|(_, t)| t);
-            if let Some(oldest) = oldest {
-                held.remove(&oldest);
-            }
-        }
-        let model = Arc::new(tokio::sync::Mutex::new(Modelled::default()));
-        held.insert(tenant.to_owned(), Arc::clone(&model));
-        Some(model)
-    }
-}
-
-/// One tenant's index and what it was built from.
-#[derive(Debug)]
-struct Indexed {
-    version: u64,
-    index: Arc<ArticleIndex>,
-    /// When it was last searched, by a counter of the searches the replica has made.
-    used: std::sync::atomic::AtomicU64,
-}
-
-/// The article indexes a replica holds: built on the first search of a tenant and again
-/// whenever the store's articles version has moved, so a replica never answers from articles
-/// older than the last change it can see.
-#[derive(Debug, Default)]
-struct Indexes {
-    by_tenant: std::sync::Mutex<BTreeMap<String, Arc<Indexed>>>,
-    /// One build at a time: concurrent searches of a stale tenant wait for one rebuild.
-    building: tokio::sync::Mutex<()>,
-    searches: std::sync::atomic::AtomicU64,
-}
-
-impl Indexes {
-    fn current(&self, tenant: &str, version: u64) -> Option<Arc<ArticleIndex>> {
-        let held = self.by_tenant.lock().ok()?.get(tenant).cloned()?;
-        (held.version == version).then(|| {
-            let tick = self
-                .searches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            held.used.store(tick, std::sync::atomic::Ordering::Relaxed);
-            Arc::clone(&held.index)
-        })
-    }
-
-    fn keep(&self, tenant: &str, version: u64, index: Arc<ArticleIndex>) {
-        let Ok(mut held) = self.by_tenant.lock() else {
-            return;
-        };
-        if held.len() >= INDEXED_TENANTS && !held.contains_key(tenant) {
-            let oldest = held
-                .iter()
-                .min_by_key(|(_, i)| i.used.load(std::sync::atomic::Ordering::Relaxed))
-                .map(|(t, _)| t.clone());
-            if let Some(oldest) = oldest {
-                held.remove(&oldest);
-            }
-        }
-        let tick = self
-            .searches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        held.insert(
-            tenant.to_owned(),
-            Arc::new(Indexed {
-                version,
-                index,
-                used: tick.into(),
-            }),
-        );
-    }
 }
 
 impl<S: RecommendationStore> Recommender<S> {
@@ -202,9 +114,10 @@ impl<S: RecommendationStore> Recommender<S> {
     pub fn new(store: S) -> Self {
         Self {
             store: Arc::new(store),
-            indexes: Arc::default(),
-            models: Arc::default(),
-            rules: Arc::default(),
+            indexes: Arc::new(PerTenant::new(INDEXED_TENANTS)),
+            building: Arc::default(),
+            models: Arc::new(PerTenant::new(MODELLED_TENANTS)),
+            rules: Arc::new(PerTenant::new(INDEXED_TENANTS)),
         }
     }
 
@@ -275,17 +188,11 @@ impl<S: RecommendationStore> Recommender<S> {
         if max == 0 || (input.utterance.trim().is_empty() && input.intent.trim().is_empty()) {
             return rules_only();
         }
-        let Some(held) = self.models.of(tenant) else {
-            return rules_only();
-        };
+        let held = self.models.get_or_insert_with(tenant, Arc::default);
         let mut held = held.lock().await;
         if let Err(err) = self.refresh(tenant, &mut held).await {
             tracing::warn!(tenant, error = %err, "reason log unreadable; learned model not refreshed");
         }
-        held.used = self
-            .models
-            .uses
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let examples = held.model.learned();
         if examples < MIN_LEARNED_EXAMPLES {
             return rules_only();
@@ -304,38 +211,21 @@ impl<S: RecommendationStore> Recommender<S> {
         )
     }
 
-    /// The tenant's action rules: as held when read within [`REASON_REFRESH`] (a change made
+    /// The tenant's action rules: as held when read within [`REFRESH`] (a change made
     /// through another replica shows within that), else read again. A store failure leaves
     /// the built-in actions, never a failed Recommend.
     async fn action_rules(&self, tenant: &str) -> Arc<Vec<ActionRule>> {
-        let held = self
-            .rules
-            .lock()
-            .ok()
-            .and_then(|held| held.get(tenant).cloned());
+        let held = self.rules.get(tenant);
         if let Some((at, rules)) = &held
-            && at.elapsed() < REASON_REFRESH
+            && at.elapsed() < REFRESH
         {
             return Arc::clone(rules);
         }
         match self.store.action_rules(tenant).await {
             Ok(rules) => {
                 let rules = Arc::new(rules);
-                if let Ok(mut held) = self.rules.lock() {
-                    if held.len() >= INDEXED_TENANTS && !held.contains_key(tenant) {
-                        let oldest = held
-                            .iter()
-                            .min_by_key(|(_, (at, _))| *at)
-                            .map(|(t, _)| t.clone());
-                        if let Some(oldest) = oldest {
-                            held.remove(&oldest);
-                        }
-                    }
-                    held.insert(
-                        tenant.to_owned(),
-                        (std::time::Instant::now(), Arc::clone(&rules)),
-                    );
-                }
+                self.rules
+                    .put(tenant, (std::time::Instant::now(), Arc::clone(&rules)));
                 rules
             }
             Err(err) => {
@@ -357,16 +247,14 @@ impl<S: RecommendationStore> Recommender<S> {
             .store
             .set_action_rules(tenant, idempotency_key, digest, rules)
             .await?;
-        if let Ok(mut held) = self.rules.lock() {
-            held.remove(tenant);
-        }
+        self.rules.remove(tenant);
         Ok(held)
     }
 
     /// Learns what the tenant's reason log holds past what `held` learned, when it was last
-    /// read over [`REASON_REFRESH`] ago; starts over when the log's generation moved.
+    /// read over [`REFRESH`] ago; starts over when the log's generation moved.
     async fn refresh(&self, tenant: &str, held: &mut Modelled) -> Result<(), Error> {
-        if held.read_at.is_some_and(|at| at.elapsed() < REASON_REFRESH) {
+        if held.read_at.is_some_and(|at| at.elapsed() < REFRESH) {
             return Ok(());
         }
         for _ in 0..REASON_PAGES_PER_REFRESH {
@@ -575,14 +463,19 @@ impl<S: RecommendationStore> Recommender<S> {
     /// when it is current, else one built from the store (on the blocking pool: a tenant with
     /// thousands of articles takes a while).
     pub async fn article_index(&self, tenant: &str) -> Result<Arc<ArticleIndex>, Error> {
+        let current = |version: u64| {
+            self.indexes
+                .get(tenant)
+                .and_then(|(built, index)| (built == version).then_some(index))
+        };
         let version = self.store.articles_version(tenant).await?;
-        if let Some(index) = self.indexes.current(tenant, version) {
+        if let Some(index) = current(version) {
             return Ok(index);
         }
-        let _one_build = self.indexes.building.lock().await;
+        let _one_build = self.building.lock().await;
         // Another search may have built it while this one waited.
         let version = self.store.articles_version(tenant).await?;
-        if let Some(index) = self.indexes.current(tenant, version) {
+        if let Some(index) = current(version) {
             return Ok(index);
         }
         let corpus = self.store.article_corpus(tenant).await?;
@@ -601,7 +494,7 @@ impl<S: RecommendationStore> Recommender<S> {
             "article index built"
         );
         let index = Arc::new(index);
-        self.indexes.keep(tenant, version, Arc::clone(&index));
+        self.indexes.put(tenant, (version, Arc::clone(&index)));
         Ok(index)
     }
 
@@ -1062,8 +955,8 @@ mod tests {
             .await
             .expect("record");
         }
-        // The other replica read the log a moment ago: it learns once REASON_REFRESH passed.
-        tokio::time::sleep(REASON_REFRESH).await;
+        // The other replica read the log a moment ago: it learns once REFRESH passed.
+        tokio::time::sleep(REFRESH).await;
         let after = two
             .recommend(&query("my wallet with the card in it was stolen"))
             .await
