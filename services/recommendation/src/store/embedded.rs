@@ -7,8 +7,8 @@ use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     ActionRule, Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase,
     PurchaseStatus, ReasonConfirmed, RecordOutcomeRequest, SetActionRulesRequest,
-    SetActionRulesResponse, SetSynonymsRequest, SetSynonymsResponse, SynonymGroup,
-    UpsertArticlesResponse, UpsertCatalogResponse, record_outcome_request::Outcome,
+    SetSynonymsRequest, SynonymGroup, UpsertArticlesResponse, UpsertCatalogResponse,
+    record_outcome_request::Outcome,
 };
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
@@ -24,7 +24,7 @@ use super::tables::{
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, LoggedReason, MAX_CUSTOMER_RECORDS,
     MAX_LOGGED_REASONS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED, ReasonPage, RecommendationStore,
-    op,
+    Replacement, op,
 };
 use crate::recommend::offers::CoPurchase;
 
@@ -41,6 +41,38 @@ impl EmbeddedRecommendationStore {
         Ok(Self {
             db: EmbeddedDb::open(data_dir, "recommendation")?,
         })
+    }
+
+    /// Applies `r` to the tenant's record in `table`, moving the articles version too when
+    /// `moves_articles`; a retry returns the first answer and writes nothing.
+    async fn replace(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        moves_articles: bool,
+        tenant: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        r: Replacement,
+    ) -> Result<u32, StoreError> {
+        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
+        self.db
+            .write(move |txn| {
+                if let Some(answer) = recall(txn, &tenant, r.op, &idem, &digest)? {
+                    return (r.count)(&answer);
+                }
+                let mut held = txn.open_table(table)?;
+                match &r.record {
+                    Some(bytes) => held.insert(tenant.as_str(), bytes.as_slice())?,
+                    None => held.remove(tenant.as_str())?,
+                };
+                drop(held);
+                if moves_articles {
+                    bump(&mut txn.open_table(ARTICLES_VERSION)?, &tenant, 1)?;
+                }
+                remember(txn, &tenant, r.op, &idem, &digest, &r.answer)?;
+                Ok(r.held)
+            })
+            .await
     }
 
     /// The stored messages of `ids` in `table`, in the order asked; unknown ids are skipped.
@@ -170,25 +202,8 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         digest: &RequestDigest,
         groups: Vec<Vec<String>>,
     ) -> Result<u32, StoreError> {
-        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
-        self.db
-            .write(move |txn| {
-                if let Some(answer) = recall(txn, &tenant, op::SET_SYNONYMS, &idem, &digest)? {
-                    return Ok(decode::<SetSynonymsResponse>(&answer)?.groups);
-                }
-                let held = u32::try_from(groups.len()).unwrap_or(u32::MAX);
-                let mut table = txn.open_table(SYNONYMS)?;
-                if groups.is_empty() {
-                    table.remove(tenant.as_str())?;
-                } else {
-                    table.insert(tenant.as_str(), encode(&synonym_record(groups)).as_slice())?;
-                }
-                drop(table);
-                bump(&mut txn.open_table(ARTICLES_VERSION)?, &tenant, 1)?;
-                let answer = encode(&SetSynonymsResponse { groups: held });
-                remember(txn, &tenant, op::SET_SYNONYMS, &idem, &digest, &answer)?;
-                Ok(held)
-            })
+        let replacement = Replacement::synonyms(groups);
+        self.replace(SYNONYMS, true, tenant, idempotency_key, digest, replacement)
             .await
     }
 
@@ -200,29 +215,16 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         digest: &RequestDigest,
         rules: Vec<ActionRule>,
     ) -> Result<u32, StoreError> {
-        let (tenant, idem, digest) = (tenant.to_owned(), idempotency_key.to_owned(), *digest);
-        self.db
-            .write(move |txn| {
-                if let Some(answer) = recall(txn, &tenant, op::SET_ACTION_RULES, &idem, &digest)? {
-                    return Ok(decode::<SetActionRulesResponse>(&answer)?.rules);
-                }
-                let held = u32::try_from(rules.len()).unwrap_or(u32::MAX);
-                let mut table = txn.open_table(ACTION_RULES)?;
-                if rules.is_empty() {
-                    table.remove(tenant.as_str())?;
-                } else {
-                    let record = SetActionRulesRequest {
-                        rules,
-                        ..Default::default()
-                    };
-                    table.insert(tenant.as_str(), encode(&record).as_slice())?;
-                }
-                drop(table);
-                let answer = encode(&SetActionRulesResponse { rules: held });
-                remember(txn, &tenant, op::SET_ACTION_RULES, &idem, &digest, &answer)?;
-                Ok(held)
-            })
-            .await
+        let replacement = Replacement::action_rules(rules);
+        self.replace(
+            ACTION_RULES,
+            false,
+            tenant,
+            idempotency_key,
+            digest,
+            replacement,
+        )
+        .await
     }
 
     async fn action_rules(&self, tenant: &str) -> Result<Vec<ActionRule>, StoreError> {

@@ -17,8 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use baton_auth::digest::RequestDigest;
-use baton_proto::v1::{ActionRule, Article, CatalogItem, OfferRecord, Purchase, ReasonConfirmed};
+use baton_proto::v1::{
+    ActionRule, Article, CatalogItem, OfferRecord, Purchase, ReasonConfirmed,
+    SetActionRulesRequest, SetActionRulesResponse, SetSynonymsResponse,
+};
 pub use baton_store::StoreError;
+use baton_store::codec::{decode, encode};
 
 pub use self::embedded::EmbeddedRecommendationStore;
 pub use self::redis::RedisRecommendationStore;
@@ -70,6 +74,51 @@ pub struct Forgotten {
     pub found: bool,
     /// Records removed.
     pub records_removed: u64,
+}
+
+/// A tenant's one record replaced whole (synonyms, action rules), as both backends apply it:
+/// once per idempotency key, the answer a count of what is now held.
+struct Replacement {
+    /// The operation its answers are remembered under.
+    op: &'static str,
+    /// The encoded record, or `None` to remove it.
+    record: Option<Vec<u8>>,
+    /// How many entries the record holds: the answer.
+    held: u32,
+    /// The answer as remembered.
+    answer: Vec<u8>,
+    /// The count back from a remembered answer.
+    count: fn(&[u8]) -> Result<u32, StoreError>,
+}
+
+impl Replacement {
+    fn synonyms(groups: Vec<Vec<String>>) -> Self {
+        let held = u32::try_from(groups.len()).unwrap_or(u32::MAX);
+        Self {
+            op: op::SET_SYNONYMS,
+            record: (!groups.is_empty()).then(|| encode(&embedded::synonym_record(groups))),
+            held,
+            answer: encode(&SetSynonymsResponse { groups: held }),
+            count: |bytes| Ok(decode::<SetSynonymsResponse>(bytes)?.groups),
+        }
+    }
+
+    fn action_rules(rules: Vec<ActionRule>) -> Self {
+        let held = u32::try_from(rules.len()).unwrap_or(u32::MAX);
+        let record = (!rules.is_empty()).then(|| {
+            encode(&SetActionRulesRequest {
+                rules,
+                ..Default::default()
+            })
+        });
+        Self {
+            op: op::SET_ACTION_RULES,
+            record,
+            held,
+            answer: encode(&SetActionRulesResponse { rules: held }),
+            count: |bytes| Ok(decode::<SetActionRulesResponse>(bytes)?.rules),
+        }
+    }
 }
 
 /// Confirmed reasons a tenant's log holds at most: the newest, older ones dropped as new ones

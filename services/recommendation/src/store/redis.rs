@@ -74,8 +74,7 @@ use baton_auth::digest::RequestDigest;
 use baton_proto::v1::{
     ActionRule, Article, CatalogItem, ForgetCustomerResponse, OfferRecord, Purchase,
     PurchaseStatus, ReasonConfirmed, RecordOutcomeRequest, SetActionRulesRequest,
-    SetActionRulesResponse, SetSynonymsRequest, SetSynonymsResponse, UpsertArticlesResponse,
-    UpsertCatalogResponse,
+    SetSynonymsRequest, UpsertArticlesResponse, UpsertCatalogResponse,
 };
 use baton_store::StoreError;
 use baton_store::codec::{decode, encode};
@@ -84,10 +83,10 @@ use baton_store::keys::SEP;
 use baton_store::redis::{self, Pipeline};
 use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, contended};
 
-use super::embedded::{logged, synonym_groups, synonym_record, unlogged};
+use super::embedded::{logged, synonym_groups, unlogged};
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_LOGGED_REASONS,
-    MAX_PAIRED_PRODUCTS, ReasonPage, RecommendationStore, op,
+    MAX_PAIRED_PRODUCTS, ReasonPage, RecommendationStore, Replacement, op,
 };
 use crate::recommend::offers::CoPurchase;
 
@@ -136,6 +135,38 @@ impl RedisRecommendationStore {
             }
         }
         Ok(false)
+    }
+
+    /// Applies `r` to the record at `key` under `guard` (whose bump is what the change moves);
+    /// a retry returns the first answer and writes nothing.
+    async fn replace(
+        &self,
+        keys: &Keys<'_>,
+        guard: &str,
+        key: &str,
+        idempotency_key: &str,
+        digest: &RequestDigest,
+        r: Replacement,
+    ) -> Result<u32, StoreError> {
+        let answer_key = &keys.answer(r.op, idempotency_key);
+        let r = &r;
+        retry(r.op, || async move {
+            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
+                .query(redis::pipe().atomic().get(guard).get(answer_key))
+                .await?;
+            if let Some(record) = answer {
+                return Ok(Some((r.count)(&open(&record, digest, r.op)?)?));
+            }
+            let mut writes = Writes::new();
+            match &r.record {
+                Some(bytes) => writes.set(key, bytes),
+                None => writes.del(key),
+            };
+            writes.set(answer_key, &seal(digest, &r.answer));
+            let done = self.commit(guard, version, &writes).await?;
+            Ok(done.then_some(r.held))
+        })
+        .await
     }
 
     /// The ids of the customer's entries in the tenant's reason log, read page by page.
@@ -445,32 +476,11 @@ impl RecommendationStore for RedisRecommendationStore {
         digest: &RequestDigest,
         groups: Vec<Vec<String>>,
     ) -> Result<u32, StoreError> {
-        let keys = &self.keys(tenant);
-        let guard = &keys.articles_guard();
-        let answer_key = &keys.answer(op::SET_SYNONYMS, idempotency_key);
-        let held = u32::try_from(groups.len()).unwrap_or(u32::MAX);
-        let record = &(!groups.is_empty()).then(|| encode(&synonym_record(groups)));
-        retry(op::SET_SYNONYMS, || async move {
-            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
-                .query(redis::pipe().atomic().get(guard).get(answer_key))
-                .await?;
-            if let Some(record) = answer {
-                let answer = open(&record, digest, op::SET_SYNONYMS)?;
-                return Ok(Some(decode::<SetSynonymsResponse>(&answer)?.groups));
-            }
-            let mut writes = Writes::new();
-            match record {
-                Some(bytes) => writes.set(&keys.synonyms(), bytes),
-                None => writes.del(&keys.synonyms()),
-            };
-            writes.set(
-                answer_key,
-                &seal(digest, &encode(&SetSynonymsResponse { groups: held })),
-            );
-            let done = self.commit(guard, version, &writes).await?;
-            Ok(done.then_some(held))
-        })
-        .await
+        let keys = self.keys(tenant);
+        let (guard, key) = (keys.articles_guard(), keys.synonyms());
+        let r = Replacement::synonyms(groups);
+        self.replace(&keys, &guard, &key, idempotency_key, digest, r)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, rules = rules.len()))]
@@ -481,37 +491,11 @@ impl RecommendationStore for RedisRecommendationStore {
         digest: &RequestDigest,
         rules: Vec<ActionRule>,
     ) -> Result<u32, StoreError> {
-        let keys = &self.keys(tenant);
-        let guard = &keys.actions_guard();
-        let answer_key = &keys.answer(op::SET_ACTION_RULES, idempotency_key);
-        let held = u32::try_from(rules.len()).unwrap_or(u32::MAX);
-        let record = &(!rules.is_empty()).then(|| {
-            encode(&SetActionRulesRequest {
-                rules,
-                ..Default::default()
-            })
-        });
-        retry(op::SET_ACTION_RULES, || async move {
-            let (version, answer): (Option<u64>, Option<Vec<u8>>) = self
-                .query(redis::pipe().atomic().get(guard).get(answer_key))
-                .await?;
-            if let Some(record) = answer {
-                let answer = open(&record, digest, op::SET_ACTION_RULES)?;
-                return Ok(Some(decode::<SetActionRulesResponse>(&answer)?.rules));
-            }
-            let mut writes = Writes::new();
-            match record {
-                Some(bytes) => writes.set(&keys.action_rules(), bytes),
-                None => writes.del(&keys.action_rules()),
-            };
-            writes.set(
-                answer_key,
-                &seal(digest, &encode(&SetActionRulesResponse { rules: held })),
-            );
-            let done = self.commit(guard, version, &writes).await?;
-            Ok(done.then_some(held))
-        })
-        .await
+        let keys = self.keys(tenant);
+        let (guard, key) = (keys.actions_guard(), keys.action_rules());
+        let r = Replacement::action_rules(rules);
+        self.replace(&keys, &guard, &key, idempotency_key, digest, r)
+            .await
     }
 
     async fn action_rules(&self, tenant: &str) -> Result<Vec<ActionRule>, StoreError> {
