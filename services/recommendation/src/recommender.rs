@@ -80,8 +80,9 @@ pub struct Recommender<S> {
     /// One index build at a time: concurrent searches of a stale tenant wait for one rebuild.
     building: Arc<tokio::sync::Mutex<()>>,
     /// Each tenant's learned reason model, as of the last log entry it learned, behind its own
-    /// lock (a refresh of one tenant never holds up another).
-    models: Arc<PerTenant<Arc<tokio::sync::Mutex<Modelled>>>>,
+    /// lock: predictions share it, a refresh takes it alone (and never holds up another
+    /// tenant).
+    models: Arc<PerTenant<Arc<tokio::sync::RwLock<Modelled>>>>,
     /// Each tenant's action rules, and when they were read.
     rules: Arc<PerTenant<(std::time::Instant, Arc<Vec<ActionRule>>)>>,
 }
@@ -107,6 +108,13 @@ struct Modelled {
     labels: BTreeMap<String, String>,
     /// When the log was last read; `None` before the first read.
     read_at: Option<std::time::Instant>,
+}
+
+impl Modelled {
+    /// Whether the log is to be read again: never read, or last read [`REFRESH`] ago.
+    fn due(&self) -> bool {
+        self.read_at.is_none_or(|at| at.elapsed() >= REFRESH)
+    }
 }
 
 impl<S: RecommendationStore> Recommender<S> {
@@ -189,10 +197,13 @@ impl<S: RecommendationStore> Recommender<S> {
             return rules_only();
         }
         let held = self.models.get_or_insert_with(tenant, Arc::default);
-        let mut held = held.lock().await;
-        if let Err(err) = self.refresh(tenant, &mut held).await {
-            tracing::warn!(tenant, error = %err, "reason log unreadable; learned model not refreshed");
+        if held.read().await.due() {
+            let mut refreshing = held.write().await;
+            if let Err(err) = self.refresh(tenant, &mut refreshing).await {
+                tracing::warn!(tenant, error = %err, "reason log unreadable; learned model not refreshed");
+            }
         }
+        let held = held.read().await;
         let examples = held.model.learned();
         if examples < MIN_LEARNED_EXAMPLES {
             return rules_only();
@@ -254,7 +265,8 @@ impl<S: RecommendationStore> Recommender<S> {
     /// Learns what the tenant's reason log holds past what `held` learned, when it was last
     /// read over [`REFRESH`] ago; starts over when the log's generation moved.
     async fn refresh(&self, tenant: &str, held: &mut Modelled) -> Result<(), Error> {
-        if held.read_at.is_some_and(|at| at.elapsed() < REFRESH) {
+        // Another call may have refreshed it while this one waited for the lock.
+        if !held.due() {
             return Ok(());
         }
         for _ in 0..REASON_PAGES_PER_REFRESH {
