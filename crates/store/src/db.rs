@@ -211,6 +211,20 @@ impl EmbeddedDb {
         })
     }
 
+    /// Runs `f` in a write transaction on this thread and commits it durably when it returns
+    /// `Ok`: for what a store does once as it opens (dropping tables an earlier version kept),
+    /// before any other work shares the database.
+    pub fn write_now<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    {
+        let _writing = self.group.writing();
+        let txn = self.db.begin_write()?;
+        let value = f(&txn)?;
+        txn.commit()?;
+        Ok(value)
+    }
+
     /// How many `fsync`ing flushes have run, for seeing how many writers shared each.
     pub fn flushes(&self) -> u64 {
         self.group.lock().flushes

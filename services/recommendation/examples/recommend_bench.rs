@@ -7,8 +7,10 @@
 //! (1,000). Each Recommend asks for offers, reasons and articles for that customer with one of
 //! a few utterances. The baseline is `articles_version`, one read transaction through the same
 //! store, which every Recommend makes anyway: the ratio is what the recommendation work costs
-//! over touching the store at all. Learning is reported as purchases per second, one customer
-//! at a time (the owned customer's purchases pair with everything they own so far).
+//! over touching the store at all. Learning is reported as purchases per second recorded by
+//! [`CALLERS`] callers side by side (as a service sees them, so commits are shared), then for
+//! the owner alone, one purchase after another; and as purchase events per second learned by
+//! a replica's co-purchase model reading the whole log.
 //!
 //! `--short` is a CI-sized run (1,000 items, 200 owned, 100 customers, 300 samples).
 
@@ -17,6 +19,9 @@ use std::time::{Duration, Instant};
 use baton_proto::v1::record_outcome_request::Outcome;
 use baton_proto::v1::{Article, CatalogItem, PurchaseMade, PurchaseStatus, ReasonConfirmed};
 use baton_recommendation::{RecommendQuery, RecommendationStore, Recommender, open_embedded};
+
+/// Callers recording purchases side by side.
+const CALLERS: usize = 32;
 
 struct Args {
     items: usize,
@@ -155,8 +160,9 @@ async fn main() {
         .expect("reason");
     }
 
-    let buy = |customer: String, product: String, n: usize| {
-        let r = r.clone();
+    let owner_of_purchases = r.clone();
+    let buy = move |customer: String, product: String, n: usize| {
+        let r = owner_of_purchases.clone();
         async move {
             let key = format!("{customer}-{n}");
             let made = PurchaseMade {
@@ -178,15 +184,33 @@ async fn main() {
         }
     };
     let mut seq = Seq(7);
+    // Each customer buys from a neighbourhood of the catalog, so co-purchases mean something.
+    let histories: Vec<Vec<String>> = (0..args.customers)
+        .map(|_| {
+            let base = seq.next(args.items);
+            (0..10)
+                .map(|_| format!("p{:06}", (base + seq.next(200)) % args.items))
+                .collect()
+        })
+        .collect();
+    let learned: usize = histories.iter().map(Vec::len).sum();
     let started = Instant::now();
-    let mut learned = 0usize;
-    for c in 0..args.customers {
-        // Each buys from a neighbourhood of the catalog, so co-purchases mean something.
-        let base = seq.next(args.items);
-        for n in 0..10 {
-            let p = (base + seq.next(200)) % args.items;
-            buy(format!("c{c}"), format!("p{p:06}"), n).await;
-            learned += 1;
+    let mut callers = tokio::task::JoinSet::new();
+    let mut queue = histories.into_iter().enumerate();
+    loop {
+        while callers.len() < CALLERS {
+            let Some((c, products)) = queue.next() else {
+                break;
+            };
+            let buy = buy.clone();
+            callers.spawn(async move {
+                for (n, product) in products.into_iter().enumerate() {
+                    buy(format!("c{c}"), product, n).await;
+                }
+            });
+        }
+        if callers.join_next().await.is_none() {
+            break;
         }
     }
     let others = started.elapsed();
@@ -195,6 +219,9 @@ async fn main() {
         buy("owner".to_owned(), format!("p{n:06}"), n).await;
     }
     let owner = started.elapsed();
+    let started = Instant::now();
+    let events = r.learn_purchases(t).await.expect("learn the purchase log");
+    let model = started.elapsed();
 
     let utterances = [
         "my payment failed yesterday",
@@ -229,9 +256,10 @@ async fn main() {
         args.items, args.customers, args.owned
     );
     println!(
-        "learning: {:.0} purchases/s (other customers), {:.0} purchases/s (the owner, pairing with all they own)",
+        "learning: {:.0} purchases/s recorded by {CALLERS} callers, {:.0} purchases/s by the owner alone; the model learned {events} events at {:.0}/s",
         learned as f64 / others.as_secs_f64(),
-        args.owned as f64 / owner.as_secs_f64()
+        args.owned as f64 / owner.as_secs_f64(),
+        events as f64 / model.as_secs_f64()
     );
     for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
         let (b, f) = (percentile(&base, p), percentile(&full, p));

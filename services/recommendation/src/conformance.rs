@@ -4,8 +4,6 @@
 
 #![doc(hidden)]
 
-use std::collections::BTreeSet;
-
 use baton_auth::Principal;
 use baton_auth::digest::{self, RequestDigest};
 use baton_proto::v1::{
@@ -14,8 +12,7 @@ use baton_proto::v1::{
 };
 use baton_store::StoreError;
 
-use crate::recommend::offers::CoPurchase;
-use crate::store::{ArticleCorpus, Forgotten, ReasonPage, RecommendationStore};
+use crate::store::{ArticleCorpus, Forgotten, PurchaseKind, ReasonPage, RecommendationStore};
 
 const T: &str = "tenant-a";
 const OTHER: &str = "tenant-b";
@@ -25,7 +22,7 @@ pub const CHECKS: &[&str] = &[
     "catalog_upserts_are_idempotent_and_readable",
     "catalog_sample_skips_inactive_items",
     "articles_and_synonyms_move_the_corpus_version",
-    "purchases_teach_pairs_buyers_and_owned_sets",
+    "purchases_teach_buyers_owned_sets_and_the_log",
     "repeat_and_returned_purchases_teach_nothing",
     "outcomes_apply_once_per_idempotency_key",
     "a_key_reused_for_another_request_is_refused",
@@ -118,6 +115,41 @@ async fn buy<S: RecommendationStore>(store: &S, tenant: &str, customer: &str, pr
     }
 }
 
+/// One purchase log entry as the checks compare them.
+type Event = (String, String, PurchaseKind);
+
+fn event(customer: &str, product: &str, kind: PurchaseKind) -> Event {
+    (customer.to_owned(), product.to_owned(), kind)
+}
+
+/// The tenant's whole purchase log, oldest first.
+async fn purchase_log<S: RecommendationStore>(store: &S, tenant: &str) -> Vec<Event> {
+    let page = store
+        .purchases_after(tenant, "", 10_000)
+        .await
+        .expect("purchase log");
+    page.entries
+        .into_iter()
+        .map(|e| {
+            (
+                e.event.customer_id.clone(),
+                e.event.product_id.clone(),
+                e.event.kind(),
+            )
+        })
+        .collect()
+}
+
+/// Which of `products` the customer owns.
+async fn owns<S: RecommendationStore>(store: &S, customer: &str, products: &[&str]) -> Vec<String> {
+    store
+        .owned_among(T, customer, strings(products))
+        .await
+        .expect("owned")
+        .into_iter()
+        .collect()
+}
+
 /// Runs one check by name on `store`.
 pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
     match name {
@@ -128,8 +160,8 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         "articles_and_synonyms_move_the_corpus_version" => {
             articles_and_synonyms_move_the_corpus_version(store).await
         }
-        "purchases_teach_pairs_buyers_and_owned_sets" => {
-            purchases_teach_pairs_buyers_and_owned_sets(store).await
+        "purchases_teach_buyers_owned_sets_and_the_log" => {
+            purchases_teach_buyers_owned_sets_and_the_log(store).await
         }
         "repeat_and_returned_purchases_teach_nothing" => {
             repeat_and_returned_purchases_teach_nothing(store).await
@@ -448,15 +480,6 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
             .await
             .expect("return");
     };
-    let shoes_pairs = || async {
-        store
-            .co_purchases(T, strings(&["shoes"]), 10)
-            .await
-            .expect("co-purchases")
-            .into_iter()
-            .map(|c| (c.product, c.count))
-            .collect::<Vec<_>>()
-    };
     let buyers = || async {
         store
             .popularity(T, strings(&["shoes", "socks"]))
@@ -465,15 +488,14 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
     };
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c2", &["shoes", "socks"]).await;
-    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 2)]);
+    assert_eq!(purchase_log(store, T).await.len(), 4);
 
     give_back("c1", "o-c1-socks").await;
-    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 1)]);
+    let log = purchase_log(store, T).await;
+    assert_eq!(log.len(), 5);
+    assert_eq!(log[4], event("c1", "socks", PurchaseKind::Returned));
     assert_eq!(buyers().await.get("socks"), Some(&1));
-    assert_eq!(
-        store.customer_record(T, "c1").await.expect("c1").owned,
-        strings(&["shoes"]).into_iter().collect()
-    );
+    assert_eq!(owns(store, "c1", &["shoes", "socks"]).await, ["shoes"]);
 
     // c2 orders socks again, then returns the first pair: still an owner.
     store
@@ -487,11 +509,13 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
         .await
         .expect("second order");
     give_back("c2", "o-c2-socks").await;
-    assert_eq!(shoes_pairs().await, [("socks".to_owned(), 1)]);
+    assert_eq!(purchase_log(store, T).await.len(), 5);
     assert_eq!(buyers().await.get("socks"), Some(&1));
 
     give_back("c2", "o-2").await;
-    assert!(shoes_pairs().await.is_empty(), "{:?}", shoes_pairs().await);
+    let log = purchase_log(store, T).await;
+    assert_eq!(log.len(), 6);
+    assert_eq!(log[5], event("c2", "socks", PurchaseKind::Returned));
     assert_eq!(buyers().await.get("socks"), None);
     assert_eq!(buyers().await.get("shoes"), Some(&2));
     assert_eq!(
@@ -501,6 +525,7 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
     // Returning it again changes nothing.
     give_back("c2", "o-2").await;
     assert_eq!(buyers().await.get("shoes"), Some(&2));
+    assert_eq!(purchase_log(store, T).await.len(), 6);
 }
 
 /// `owned_among` answers exactly which of the products asked about a customer owns: not
@@ -542,26 +567,40 @@ pub async fn ownership_is_asked_product_by_product<S: RecommendationStore>(store
     );
 }
 
-pub async fn purchases_teach_pairs_buyers_and_owned_sets<S: RecommendationStore>(store: &S) {
+pub async fn purchases_teach_buyers_owned_sets_and_the_log<S: RecommendationStore>(store: &S) {
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c2", &["shoes", "socks", "gel"]).await;
     buy(store, T, "c3", &["gel"]).await;
 
-    let co = store
-        .co_purchases(T, strings(&["shoes"]), 10)
+    let bought = |c, p| event(c, p, PurchaseKind::Bought);
+    assert_eq!(
+        purchase_log(store, T).await,
+        [
+            bought("c1", "shoes"),
+            bought("c1", "socks"),
+            bought("c2", "shoes"),
+            bought("c2", "socks"),
+            bought("c2", "gel"),
+            bought("c3", "gel"),
+        ]
+    );
+    // Read on from a cursor, page by page.
+    let first = store.purchases_after(T, "", 2).await.expect("first page");
+    assert_eq!(first.entries.len(), 2);
+    let rest = store
+        .purchases_after(T, &first.entries[1].cursor, 10)
         .await
-        .expect("co-purchases");
-    let pair = |anchor: &str, product: &str, count: u64| CoPurchase {
-        anchor: anchor.into(),
-        product: product.into(),
-        count,
-    };
-    assert_eq!(co, [pair("shoes", "socks", 2), pair("shoes", "gel", 1)]);
-    let co = store
-        .co_purchases(T, strings(&["gel", "socks"]), 1)
-        .await
-        .expect("co-purchases");
-    assert_eq!(co, [pair("gel", "shoes", 1), pair("socks", "shoes", 2)]);
+        .expect("rest");
+    assert_eq!(rest.entries.len(), 4);
+    assert_eq!(rest.entries[0].event.customer_id, "c2");
+    assert!(
+        store
+            .purchases_after(T, &rest.entries[3].cursor, 10)
+            .await
+            .expect("end")
+            .entries
+            .is_empty()
+    );
 
     let popular = store.popular(T, 10).await.expect("popular");
     assert_eq!(
@@ -583,9 +622,10 @@ pub async fn purchases_teach_pairs_buyers_and_owned_sets<S: RecommendationStore>
     assert_eq!(counts.get("shoes"), Some(&2));
     assert_eq!(counts.get("nothing"), None);
 
-    let record = store.customer_record(T, "c2").await.expect("record");
-    let expected: BTreeSet<String> = strings(&["gel", "shoes", "socks"]).into_iter().collect();
-    assert_eq!(record.owned, expected);
+    assert_eq!(
+        owns(store, "c2", &["gel", "shoes", "socks", "cap"]).await,
+        ["gel", "shoes", "socks"]
+    );
 }
 
 pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>(store: &S) {
@@ -614,15 +654,11 @@ pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>
         store.popular(T, 10).await.expect("popular"),
         [("shoes".to_owned(), 1)]
     );
-    assert!(
-        store
-            .co_purchases(T, strings(&["shoes", "socks"]), 10)
-            .await
-            .expect("co")
-            .is_empty()
+    assert_eq!(
+        purchase_log(store, T).await,
+        [event("c1", "shoes", PurchaseKind::Bought)]
     );
-    let record = store.customer_record(T, "c1").await.expect("record");
-    assert_eq!(record.owned.len(), 1);
+    assert_eq!(owns(store, "c1", &["shoes", "socks"]).await, ["shoes"]);
 }
 
 pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(store: &S) {
@@ -656,7 +692,7 @@ pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(sto
         .await;
     assert!(is_reused(&offer), "same key, other kind: {offer:?}");
     let record = store.customer_record(T, "c1").await.expect("record");
-    assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
+    assert_eq!(owns(store, "c1", &["shoes", "gel"]).await, ["shoes"]);
     assert!(record.offers.is_empty());
     assert_eq!(store.popular(T, 10).await.expect("popular").len(), 1);
 }
@@ -760,7 +796,7 @@ pub async fn a_key_reused_for_another_request_is_refused<S: RecommendationStore>
     );
 
     let record = store.customer_record(T, "c1").await.expect("record");
-    assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
+    assert_eq!(owns(store, "c1", &["shoes", "gel"]).await, ["shoes"]);
     assert_eq!(record.offers, [gel()]);
 }
 
@@ -822,8 +858,10 @@ pub async fn keys_of_different_callers_are_independent<S: RecommendationStore>(s
             )
             .await
             .expect("purchase");
-        let record = store.customer_record(T, customer).await.expect("record");
-        assert_eq!(record.owned.into_iter().collect::<Vec<_>>(), [product]);
+        assert_eq!(
+            owns(store, customer, &[product, "nothing"]).await,
+            [product]
+        );
     }
 }
 
@@ -850,8 +888,8 @@ pub async fn an_outcome_key_is_the_tenants<S: RecommendationStore>(store: &S) {
         )
         .await;
     assert!(is_reused(&c2), "{c2:?}");
-    let c2 = store.customer_record(T, "c2").await.expect("record");
-    assert!(c2.owned.is_empty(), "a reused key was applied: {c2:?}");
+    let c2 = owns(store, "c2", &["socks"]).await;
+    assert!(c2.is_empty(), "a reused key was applied: {c2:?}");
 
     let (cap, gel) = (sent("c3 buys a cap"), sent("c4 buys gel"));
     let (a, b) = tokio::join!(
@@ -880,18 +918,8 @@ pub async fn an_outcome_key_is_the_tenants<S: RecommendationStore>(store: &S) {
         "{outcomes:?}"
     );
     let owners = [
-        store
-            .customer_record(T, "c3")
-            .await
-            .expect("c3")
-            .owned
-            .len(),
-        store
-            .customer_record(T, "c4")
-            .await
-            .expect("c4")
-            .owned
-            .len(),
+        owns(store, "c3", &["cap"]).await.len(),
+        owns(store, "c4", &["gel"]).await.len(),
     ];
     assert_eq!(
         owners.iter().sum::<usize>(),
@@ -944,6 +972,11 @@ pub async fn the_latest_offer_answer_wins<S: RecommendationStore>(store: &S) {
             ("of-2", OfferOutcome::Accepted)
         ]
     );
+    // Only the decline teaches the co-purchase model.
+    assert_eq!(
+        purchase_log(store, T).await,
+        [event("c1", "gel", PurchaseKind::Declined)]
+    );
 }
 
 pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: RecommendationStore>(
@@ -966,12 +999,13 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
         .forget_customer(T, "c1", "f1", &sent("f1"))
         .await
         .expect("forget");
-    // Two purchases, two owned products, one offer answer.
+    // Two purchases, two owned products, one offer answer, three purchase log entries (two
+    // bought, one declined).
     assert_eq!(
         forgotten,
         Forgotten {
             found: true,
-            records_removed: 5
+            records_removed: 8
         }
     );
     assert_eq!(
@@ -992,26 +1026,20 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
         }
     );
     let record = store.customer_record(T, "c1").await.expect("record");
-    assert!(record.owned.is_empty() && record.offers.is_empty());
-    // A customer whose id starts with the forgotten one's is untouched.
-    assert_eq!(
-        store
-            .customer_record(T, "c10")
-            .await
-            .expect("c10")
-            .owned
-            .len(),
-        1
-    );
+    assert!(record.offers.is_empty());
+    assert!(owns(store, "c1", &["shoes", "socks"]).await.is_empty());
+    // A customer whose id starts with the forgotten one's is untouched, in the log too; and
+    // the log's generation moved, so every replica's model learns it again without them.
+    assert_eq!(owns(store, "c10", &["shoes"]).await, ["shoes"]);
+    let page = store.purchases_after(T, "", 10).await.expect("log");
+    assert_eq!(page.generation, 1);
+    let log: Vec<&str> = page
+        .entries
+        .iter()
+        .map(|e| e.event.customer_id.as_str())
+        .collect();
+    assert_eq!(log, ["c10"]);
     // Aggregates stay.
-    assert_eq!(
-        store
-            .co_purchases(T, strings(&["shoes"]), 10)
-            .await
-            .expect("co")
-            .len(),
-        1
-    );
     assert_eq!(store.popular(T, 10).await.expect("popular").len(), 2);
 }
 
@@ -1061,13 +1089,7 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             .expect("articles")
             .is_empty()
     );
-    assert!(
-        store
-            .co_purchases(OTHER, strings(&["a"]), 10)
-            .await
-            .expect("co")
-            .is_empty()
-    );
+    assert!(purchase_log(store, OTHER).await.is_empty());
     assert!(store.popular(OTHER, 10).await.expect("popular").is_empty());
     assert!(
         store
@@ -1100,20 +1122,13 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             .expect("forget"),
         Forgotten::default()
     );
-    assert_eq!(
-        store
-            .customer_record(T, "c1")
-            .await
-            .expect("kept")
-            .owned
-            .len(),
-        2
-    );
+    assert_eq!(owns(store, "c1", &["a", "b"]).await, ["a", "b"]);
+    assert_eq!(purchase_log(store, T).await.len(), 3);
 }
 
 pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store: &S) {
     // Interleaved on one task: every write reads before any commits, so a backend that
-    // decides on stale reads loses pairs or counts a buyer twice. The fourth is a retry of
+    // decides on stale reads logs a purchase twice or counts a buyer twice. The fourth is a retry of
     // the first (same idempotency key) arriving while the first is in flight.
     tokio::join!(
         buy(store, T, "c1", &["a"]),
@@ -1123,21 +1138,17 @@ pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store:
         buy(store, T, "c2", &["a"]),
         buy(store, T, "c3", &["a"]),
     );
-    let pair = |anchor: &str, product: &str| CoPurchase {
-        anchor: anchor.into(),
-        product: product.into(),
-        count: 1,
-    };
+    let mut log = purchase_log(store, T).await;
+    log.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
+    let bought = |c, p| event(c, p, PurchaseKind::Bought);
     assert_eq!(
-        store
-            .co_purchases(T, strings(&["a", "b"]), 10)
-            .await
-            .expect("co-purchases"),
+        log,
         [
-            pair("a", "b"),
-            pair("a", "c"),
-            pair("b", "a"),
-            pair("b", "c")
+            bought("c1", "a"),
+            bought("c1", "b"),
+            bought("c1", "c"),
+            bought("c2", "a"),
+            bought("c3", "a"),
         ]
     );
     assert_eq!(
@@ -1148,6 +1159,5 @@ pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store:
             ("c".to_owned(), 1)
         ]
     );
-    let owned = store.customer_record(T, "c1").await.expect("record").owned;
-    assert_eq!(owned.into_iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+    assert_eq!(owns(store, "c1", &["a", "b", "c"]).await, ["a", "b", "c"]);
 }

@@ -20,18 +20,21 @@ use crate::recommend::greeting::{GreetingInput, greet};
 use crate::recommend::offers::{
     self, OfferContext, OfferList, OfferSignals, declined_products, owned_products, suppression,
 };
+use crate::recommend::purchase_model::{ANCHORS, PurchaseModel};
 use crate::recommend::reason_model::{Example, ReasonModel};
 use crate::recommend::reasons::{Learned, ReasonInput, likely_reasons, likely_reasons_learned};
 use crate::recommend::{Limits, MODEL_VERSION};
 use crate::store::{CustomerRecord, Forgotten, RecommendationStore};
 use crate::tenant_cache::PerTenant;
 
-/// Owned products whose co-purchases are looked up: the most recent ones say most.
-const MAX_ANCHORS: usize = 50;
-/// Co-purchases read per anchor.
-const CO_PURCHASES_PER_ANCHOR: usize = 20;
+/// Candidates the co-purchase model gives a Recommend, strongest first.
+const MODEL_CANDIDATES: usize = 40;
+/// Purchase log entries read per page while a model catches up, and learned per hold of the
+/// model's lock (so a Recommend waits for at most that many).
+const PURCHASE_PAGE: usize = 2_000;
+const LEARNED_PER_LOCK: usize = 64;
 /// Popular products considered as candidates.
-const POPULAR_CANDIDATES: usize = 50;
+const POPULAR_CANDIDATES: usize = 20;
 /// Catalog items read as a fallback when learned candidates run short.
 const FALLBACK_ITEMS: usize = 50;
 /// Tenants whose article index a replica keeps at once; the least recently used goes first.
@@ -85,6 +88,40 @@ pub struct Recommender<S> {
     models: Arc<PerTenant<Arc<tokio::sync::RwLock<Modelled>>>>,
     /// Each tenant's action rules, and when they were read.
     rules: Arc<PerTenant<(std::time::Instant, Arc<Vec<ActionRule>>)>>,
+    /// Each tenant's co-purchase model: Recommends read it, one background task at a time
+    /// brings it up to date with the purchase log.
+    purchase_models: Arc<PerTenant<Arc<PurchaseSlot>>>,
+}
+
+/// One tenant's co-purchase model and what keeps it current.
+#[derive(Debug, Default)]
+struct PurchaseSlot {
+    /// The model, read by Recommends and written a few entries at a time while learning.
+    learned: std::sync::RwLock<LearnedPurchases>,
+    /// Held by the one task reading the log; with when the log was last read through.
+    reading: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+/// A co-purchase model and where in the tenant's purchase log it has got to.
+#[derive(Clone, Debug, Default)]
+struct LearnedPurchases {
+    model: PurchaseModel,
+    generation: u64,
+    cursor: String,
+}
+
+impl PurchaseSlot {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, LearnedPurchases> {
+        self.learned
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, LearnedPurchases> {
+        self.learned
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl<S> Clone for Recommender<S> {
@@ -95,6 +132,7 @@ impl<S> Clone for Recommender<S> {
             building: Arc::clone(&self.building),
             models: Arc::clone(&self.models),
             rules: Arc::clone(&self.rules),
+            purchase_models: Arc::clone(&self.purchase_models),
         }
     }
 }
@@ -126,6 +164,7 @@ impl<S: RecommendationStore> Recommender<S> {
             building: Arc::default(),
             models: Arc::new(PerTenant::new(MODELLED_TENANTS)),
             rules: Arc::new(PerTenant::new(INDEXED_TENANTS)),
+            purchase_models: Arc::new(PerTenant::new(MODELLED_TENANTS)),
         }
     }
 
@@ -314,6 +353,56 @@ impl<S: RecommendationStore> Recommender<S> {
         Ok(())
     }
 
+    /// Brings the tenant's co-purchase model up to date with its purchase log and returns
+    /// how many events it has learned: reads the log through, after whatever read is under
+    /// way. Recommend never waits for this (it starts a read in the background when one is
+    /// due); evaluation and tests call it to know the model has seen everything recorded.
+    pub async fn learn_purchases(&self, tenant: &str) -> Result<u64, Error> {
+        let slot = self
+            .purchase_models
+            .get_or_insert_with(tenant, Arc::default);
+        let mut reading = slot.reading.lock().await;
+        read_purchase_log(self.store.as_ref(), tenant, &slot).await?;
+        *reading = Some(std::time::Instant::now());
+        Ok(slot.read().model.learned())
+    }
+
+    /// The tenant's co-purchase model slot. A replica's first Recommend for a tenant waits
+    /// while the model learns the log through; after that, when the log was last read over
+    /// [`REFRESH`] ago and no read is under way, a read starts in the background and this
+    /// Recommend uses the model as it is.
+    async fn purchase_model(&self, tenant: &str) -> Arc<PurchaseSlot> {
+        let slot = self
+            .purchase_models
+            .get_or_insert_with(tenant, Arc::default);
+        let Ok(mut reading) = Arc::clone(&slot.reading).try_lock_owned() else {
+            return slot;
+        };
+        match *reading {
+            Some(at) if at.elapsed() < REFRESH => return slot,
+            Some(_) => {}
+            None => {
+                if let Err(err) = read_purchase_log(self.store.as_ref(), tenant, &slot).await {
+                    tracing::warn!(tenant, error = %err, "purchase log unreadable; co-purchase model not learned");
+                }
+                *reading = Some(std::time::Instant::now());
+                return slot;
+            }
+        }
+        let (store, tenant, held) = (
+            Arc::clone(&self.store),
+            tenant.to_owned(),
+            Arc::clone(&slot),
+        );
+        tokio::spawn(async move {
+            if let Err(err) = read_purchase_log(store.as_ref(), &tenant, &held).await {
+                tracing::warn!(tenant, error = %err, "purchase log unreadable; co-purchase model not refreshed");
+            }
+            *reading = Some(std::time::Instant::now());
+        });
+        slot
+    }
+
     async fn offers(
         &self,
         query: &RecommendQuery,
@@ -328,53 +417,63 @@ impl<S: RecommendationStore> Recommender<S> {
         } else {
             CustomerRecord::default()
         };
-        let mut owned = owned_products(snapshot, &record.owned);
+        let mut owned = owned_products(snapshot, &BTreeSet::new());
         let declined = declined_products(snapshot, &record.offers);
 
-        // Anchors: owned products, the snapshot's (newest first) before older ones.
-        let mut anchors: Vec<String> = Vec::new();
-        let newest_first = snapshot
+        // Anchors: the customer's products, newest first: the snapshot's and what the model
+        // learned, less whatever the snapshot shows returned.
+        let returned: BTreeSet<&str> = snapshot
             .purchases
             .iter()
-            .map(|p| &p.product_id)
-            .chain(&record.owned);
-        for product in newest_first {
-            if owned.contains(product) && !anchors.contains(product) {
-                anchors.push(product.clone());
-            }
-            if anchors.len() == MAX_ANCHORS {
-                break;
-            }
-        }
-        let co_purchases = if identified && !anchors.is_empty() {
-            self.store
-                .co_purchases(tenant, anchors.clone(), CO_PURCHASES_PER_ANCHOR)
-                .await?
-        } else {
-            Vec::new()
+            .filter(|p| p.status() == baton_proto::v1::PurchaseStatus::Returned)
+            .map(|p| p.product_id.as_str())
+            .filter(|p| !owned.contains(*p))
+            .collect();
+        // What the model says, and buyer counts from it: popular products for anyone, the
+        // candidates' counts, and what the customer's products point to.
+        let slot = self.purchase_model(tenant).await;
+        let (affinities, popularity) = {
+            let learned = slot.read();
+            let model = &learned.model;
+            let mut popularity: BTreeMap<String, u64> = model
+                .popular(POPULAR_CANDIDATES)
+                .into_iter()
+                .map(|(p, n)| (p.to_owned(), n))
+                .collect();
+            let affinities = if identified {
+                let mut recent: Vec<(i64, &str)> = snapshot
+                    .purchases
+                    .iter()
+                    .filter(|p| owned.contains(&p.product_id))
+                    .map(|p| {
+                        let at = p.purchased_at.as_ref().map_or(0, |t| t.seconds);
+                        (at, p.product_id.as_str())
+                    })
+                    .collect();
+                recent.sort_by_key(|r| std::cmp::Reverse(r.0));
+                let mut anchors: Vec<&str> = Vec::with_capacity(ANCHORS);
+                let history = model.history(&query.customer_id);
+                for product in recent.iter().map(|(_, p)| *p).chain(history) {
+                    if !returned.contains(product) && !anchors.contains(&product) {
+                        anchors.push(product);
+                    }
+                    if anchors.len() == ANCHORS {
+                        break;
+                    }
+                }
+                let skip = |p: &str| owned.contains(p) || declined.contains(p);
+                let affinities = model.affinities(&anchors, skip, MODEL_CANDIDATES);
+                owned.extend(anchors.iter().map(|p| (*p).to_owned()));
+                for a in &affinities {
+                    popularity.insert(a.product.clone(), model.buyers(&a.product));
+                }
+                affinities
+            } else {
+                Vec::new()
+            };
+            (affinities, popularity)
         };
-        // Popular products come with their buyer counts, so only the others' are read; and a
-        // read with nothing to look up is not made (Recommend runs on every StartContact).
-        let mut popularity: BTreeMap<String, u64> = self
-            .store
-            .popular(tenant, POPULAR_CANDIDATES)
-            .await?
-            .into_iter()
-            .collect();
-        let uncounted: BTreeSet<String> = anchors
-            .iter()
-            .chain(co_purchases.iter().map(|c| &c.product))
-            .filter(|p| !popularity.contains_key(*p))
-            .cloned()
-            .collect();
-        let wanted: Vec<String> = popularity.keys().chain(&uncounted).cloned().collect();
-        if !uncounted.is_empty() {
-            let counts = self
-                .store
-                .popularity(tenant, uncounted.into_iter().collect())
-                .await?;
-            popularity.extend(counts);
-        }
+        let wanted: Vec<String> = popularity.keys().cloned().collect();
         let catalog: BTreeMap<String, CatalogItem> = if wanted.is_empty() {
             BTreeMap::new()
         } else {
@@ -386,10 +485,9 @@ impl<S: RecommendationStore> Recommender<S> {
                 .collect()
         };
 
-        // An owned set read back in full is exact; one cut short is checked candidate by
-        // candidate (a second read only for customers who own that much).
-        let check_owned = identified && !record.owns_no_more();
-        if check_owned {
+        // Whether a candidate is owned is asked of the store, candidate by candidate: exact
+        // however much the customer owns.
+        if identified {
             owned.extend(
                 self.owned_among(tenant, &query.customer_id, catalog.keys(), &owned)
                     .await?,
@@ -401,13 +499,11 @@ impl<S: RecommendationStore> Recommender<S> {
             .count();
         let fallback = if identified && fresh < query.limits.offers {
             let sample = self.store.catalog_sample(tenant, FALLBACK_ITEMS).await?;
-            if check_owned {
-                let ids = sample.iter().map(|item| &item.product_id);
-                owned.extend(
-                    self.owned_among(tenant, &query.customer_id, ids, &owned)
-                        .await?,
-                );
-            }
+            let ids = sample.iter().map(|item| &item.product_id);
+            owned.extend(
+                self.owned_among(tenant, &query.customer_id, ids, &owned)
+                    .await?,
+            );
             sample
         } else {
             Vec::new()
@@ -420,7 +516,7 @@ impl<S: RecommendationStore> Recommender<S> {
             .collect();
 
         let signals = OfferSignals {
-            co_purchases,
+            affinities,
             popularity,
             catalog,
             owned_names,
@@ -614,199 +710,140 @@ impl<S: RecommendationStore> Recommender<S> {
     }
 }
 
+/// Reads the tenant's purchase log past what `slot` learned, through to its end, and learns
+/// it: a few entries per hold of the model's lock, so Recommends keep reading the model
+/// meanwhile. When the log's generation moved (a customer was forgotten), a new model learns
+/// the log from the start aside and replaces the old one once it has caught up.
+async fn read_purchase_log<S: RecommendationStore>(
+    store: &S,
+    tenant: &str,
+    slot: &PurchaseSlot,
+) -> Result<(), Error> {
+    let (generation, mut cursor) = {
+        let held = slot.read();
+        (held.generation, held.cursor.clone())
+    };
+    let mut fresh: Option<LearnedPurchases> = None;
+    loop {
+        let page = store
+            .purchases_after(tenant, &cursor, PURCHASE_PAGE)
+            .await?;
+        let expected = fresh.as_ref().map_or(generation, |f| f.generation);
+        if page.generation != expected {
+            fresh = Some(LearnedPurchases {
+                generation: page.generation,
+                ..LearnedPurchases::default()
+            });
+            cursor.clear();
+            continue;
+        }
+        let Some(last) = page.entries.last() else {
+            break;
+        };
+        cursor = last.cursor.clone();
+        let full = page.entries.len() == PURCHASE_PAGE;
+        match fresh.as_mut() {
+            Some(aside) => {
+                for entry in &page.entries {
+                    aside.model.learn(&entry.event);
+                }
+                aside.cursor = cursor.clone();
+            }
+            None => {
+                for chunk in page.entries.chunks(LEARNED_PER_LOCK) {
+                    let mut held = slot.write();
+                    for entry in chunk {
+                        held.model.learn(&entry.event);
+                    }
+                    if let Some(last) = chunk.last() {
+                        held.cursor = last.cursor.clone();
+                    }
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    match fresh {
+        Some(mut aside) => {
+            aside.model.rank_popular();
+            *slot.write() = aside;
+        }
+        None => slot.write().model.rank_popular(),
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
 
     use baton_proto::v1::PurchaseStatus;
 
     use super::*;
-    use crate::recommend::offers::CoPurchase;
-    use crate::store::{ArticleCorpus, EmbeddedRecommendationStore, StoreError};
+    use crate::recommend::purchase_model::HISTORY;
+    use crate::store::EmbeddedRecommendationStore;
 
-    /// The embedded store, except that a customer's owned set reads back as a full set of
-    /// other products, as it does for a customer who owns more than it reads back (the
-    /// products read back being the first in id order).
-    struct CutShort(EmbeddedRecommendationStore);
+    /// Records that `customer` bought each of `products`, an hour apart in that order.
+    async fn buy<S: RecommendationStore>(
+        recommender: &Recommender<S>,
+        customer: &str,
+        products: &[String],
+    ) {
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        for (i, product) in products.iter().enumerate() {
+            let key = format!("{customer}-{product}");
+            let made = baton_proto::v1::PurchaseMade {
+                order_id: key.clone(),
+                product_id: product.clone(),
+                status: PurchaseStatus::Delivered as i32,
+                ..Default::default()
+            };
+            let at = Timestamp {
+                seconds: 1_700_000_000 + 3_600 * i as i64,
+                nanos: 0,
+            };
+            recommender
+                .record_outcome(
+                    "t",
+                    customer,
+                    &key,
+                    &digest(&key),
+                    Outcome::Purchase(made),
+                    at,
+                )
+                .await
+                .expect("purchase");
+        }
+    }
 
-    impl RecommendationStore for CutShort {
-        fn upsert_catalog(
-            &self,
-            tenant: &str,
-            key: &str,
-            digest: &RequestDigest,
-            items: Vec<CatalogItem>,
-        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
-            self.0.upsert_catalog(tenant, key, digest, items)
-        }
-        fn catalog_items(
-            &self,
-            tenant: &str,
-            ids: Vec<String>,
-        ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send {
-            self.0.catalog_items(tenant, ids)
-        }
-        fn catalog_sample(
-            &self,
-            tenant: &str,
-            limit: usize,
-        ) -> impl Future<Output = Result<Vec<CatalogItem>, StoreError>> + Send {
-            self.0.catalog_sample(tenant, limit)
-        }
-        fn upsert_articles(
-            &self,
-            tenant: &str,
-            key: &str,
-            digest: &RequestDigest,
-            articles: Vec<Article>,
-        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
-            self.0.upsert_articles(tenant, key, digest, articles)
-        }
-        fn set_synonyms(
-            &self,
-            tenant: &str,
-            key: &str,
-            digest: &RequestDigest,
-            groups: Vec<Vec<String>>,
-        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
-            self.0.set_synonyms(tenant, key, digest, groups)
-        }
-        fn record_reason(
-            &self,
-            tenant: &str,
-            customer: &str,
-            key: &str,
-            digest: &RequestDigest,
-            reason: baton_proto::v1::ReasonConfirmed,
-        ) -> impl Future<Output = Result<(), StoreError>> + Send {
-            self.0.record_reason(tenant, customer, key, digest, reason)
-        }
-        fn reasons_after(
-            &self,
-            tenant: &str,
-            after: &str,
-            limit: usize,
-        ) -> impl Future<Output = Result<crate::store::ReasonPage, StoreError>> + Send {
-            self.0.reasons_after(tenant, after, limit)
-        }
-        fn set_action_rules(
-            &self,
-            tenant: &str,
-            key: &str,
-            digest: &RequestDigest,
-            rules: Vec<ActionRule>,
-        ) -> impl Future<Output = Result<u32, StoreError>> + Send {
-            self.0.set_action_rules(tenant, key, digest, rules)
-        }
-        fn action_rules(
-            &self,
-            tenant: &str,
-        ) -> impl Future<Output = Result<Vec<ActionRule>, StoreError>> + Send {
-            self.0.action_rules(tenant)
-        }
-        fn articles_version(
-            &self,
-            tenant: &str,
-        ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-            self.0.articles_version(tenant)
-        }
-        fn article_corpus(
-            &self,
-            tenant: &str,
-        ) -> impl Future<Output = Result<ArticleCorpus, StoreError>> + Send {
-            self.0.article_corpus(tenant)
-        }
-        fn articles(
-            &self,
-            tenant: &str,
-            ids: Vec<String>,
-        ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send {
-            self.0.articles(tenant, ids)
-        }
-        fn record_purchase(
-            &self,
-            tenant: &str,
-            customer: &str,
-            key: &str,
-            digest: &RequestDigest,
-            purchase: Purchase,
-        ) -> impl Future<Output = Result<(), StoreError>> + Send {
-            self.0
-                .record_purchase(tenant, customer, key, digest, purchase)
-        }
-        fn record_offer_answer(
-            &self,
-            tenant: &str,
-            customer: &str,
-            key: &str,
-            digest: &RequestDigest,
-            answer: OfferRecord,
-        ) -> impl Future<Output = Result<(), StoreError>> + Send {
-            self.0
-                .record_offer_answer(tenant, customer, key, digest, answer)
-        }
-        async fn customer_record(
-            &self,
-            tenant: &str,
-            customer: &str,
-        ) -> Result<CustomerRecord, StoreError> {
-            let mut record = self.0.customer_record(tenant, customer).await?;
-            record.owned = (0..crate::store::MAX_CUSTOMER_RECORDS)
-                .map(|i| format!("aa-{i:04}"))
-                .collect();
-            Ok(record)
-        }
-        fn owned_among(
-            &self,
-            tenant: &str,
-            customer: &str,
-            ids: Vec<String>,
-        ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send {
-            self.0.owned_among(tenant, customer, ids)
-        }
-        fn co_purchases(
-            &self,
-            tenant: &str,
-            anchors: Vec<String>,
-            per_anchor: usize,
-        ) -> impl Future<Output = Result<Vec<CoPurchase>, StoreError>> + Send {
-            self.0.co_purchases(tenant, anchors, per_anchor)
-        }
-        fn popular(
-            &self,
-            tenant: &str,
-            limit: usize,
-        ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send {
-            self.0.popular(tenant, limit)
-        }
-        fn popularity(
-            &self,
-            tenant: &str,
-            ids: Vec<String>,
-        ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send {
-            self.0.popularity(tenant, ids)
-        }
-        fn forget_customer(
-            &self,
-            tenant: &str,
-            customer: &str,
-            key: &str,
-            digest: &RequestDigest,
-        ) -> impl Future<Output = Result<Forgotten, StoreError>> + Send {
-            self.0.forget_customer(tenant, customer, key, digest)
+    fn query(customer: &str, offers: usize) -> RecommendQuery {
+        RecommendQuery {
+            tenant: "t".to_owned(),
+            customer_id: customer.to_owned(),
+            limits: Limits {
+                offers,
+                reasons: 1,
+                articles: 0,
+            },
+            ..RecommendQuery::default()
         }
     }
 
     #[tokio::test]
-    async fn nothing_owned_is_offered_even_past_what_the_owned_set_reads_back() {
+    async fn nothing_owned_is_offered_however_much_the_customer_owns() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = crate::open_embedded(dir.path()).expect("store");
-        let recommender = Recommender::new(CutShort(store));
+        let recommender = Recommender::new(store);
         let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
-        let items = ["boots", "laces", "polish", "socks"]
+        // The customer owns more than the model remembers of anyone, and everything they own
+        // is popular and bought together with the rest of the catalog.
+        let owned: Vec<String> = (0..HISTORY + 30).map(|i| format!("p{i:03}")).collect();
+        let catalog: Vec<String> = (0..HISTORY + 40).map(|i| format!("p{i:03}")).collect();
+        let items = catalog
             .iter()
             .map(|id| CatalogItem {
-                product_id: (*id).to_owned(),
+                product_id: id.clone(),
                 name: format!("{id} by name"),
                 active: true,
                 ..CatalogItem::default()
@@ -816,55 +853,91 @@ mod tests {
             .upsert_catalog("t", "catalog", &digest("catalog"), items)
             .await
             .expect("catalog");
-        // Everything is popular; the customer owns two of the four.
-        let buys = [
-            ("c1", "boots"),
-            ("c1", "laces"),
-            ("c2", "boots"),
-            ("c2", "laces"),
-            ("c2", "polish"),
-            ("c2", "socks"),
-        ];
-        for (customer, product) in buys {
-            let key = format!("{customer}-{product}");
-            let made = baton_proto::v1::PurchaseMade {
-                order_id: key.clone(),
-                product_id: product.to_owned(),
-                status: PurchaseStatus::Delivered as i32,
-                ..Default::default()
-            };
-            recommender
-                .record_outcome(
-                    "t",
-                    customer,
-                    &key,
-                    &digest(&key),
-                    Outcome::Purchase(made),
-                    Timestamp::default(),
-                )
-                .await
-                .expect("purchase");
+        for other in ["c2", "c3"] {
+            buy(&recommender, other, &catalog).await;
         }
+        buy(&recommender, "c1", &owned).await;
+        recommender.learn_purchases("t").await.expect("learn");
         let offered = recommender
-            .recommend(&RecommendQuery {
-                tenant: "t".to_owned(),
-                customer_id: "c1".to_owned(),
-                limits: Limits {
-                    offers: 4,
-                    reasons: 1,
-                    articles: 0,
-                },
-                ..RecommendQuery::default()
-            })
+            .recommend(&query("c1", 10))
             .await
             .expect("recommend")
             .offers;
-        let products: BTreeSet<&str> = offered.iter().map(|o| o.product_id.as_str()).collect();
-        assert!(!products.is_empty(), "something is offered: {offered:?}");
-        assert!(
-            !products.contains("boots") && !products.contains("laces"),
-            "owned products offered: {products:?}"
+        let products: Vec<&str> = offered.iter().map(|o| o.product_id.as_str()).collect();
+        assert_eq!(products.len(), 10, "{offered:?}");
+        for product in &products {
+            assert!(
+                !owned.iter().any(|o| o == product),
+                "owned product offered: {products:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn offers_follow_what_was_bought_next_on_every_replica() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open_embedded(dir.path()).expect("store");
+        let (one, two) = (Recommender::new(store.clone()), Recommender::new(store));
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        let names = [
+            "phone", "case", "charger", "kettle", "toaster", "mug", "tea",
+        ];
+        let items = names
+            .iter()
+            .map(|id| CatalogItem {
+                product_id: (*id).to_owned(),
+                name: format!("The {id}"),
+                active: true,
+                ..CatalogItem::default()
+            })
+            .collect();
+        one.upsert_catalog("t", "catalog", &digest("catalog"), items)
+            .await
+            .expect("catalog");
+        let strings = |s: &[&str]| s.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        // Kitchen things are what most people buy; phone buyers buy a case next.
+        for c in 0..6 {
+            buy(
+                &one,
+                &format!("k{c}"),
+                &strings(&["kettle", "toaster", "mug", "tea"]),
+            )
+            .await;
+        }
+        for c in 0..3 {
+            buy(&one, &format!("p{c}"), &strings(&["phone", "case"])).await;
+        }
+        buy(&one, "me", &strings(&["kettle", "phone"])).await;
+        two.learn_purchases("t").await.expect("learn");
+        let offers = two
+            .recommend(&query("me", 3))
+            .await
+            .expect("recommend")
+            .offers;
+        assert_eq!(offers[0].product_id, "case", "{offers:?}");
+        assert_eq!(
+            offers[0].explanation,
+            "customers who bought The phone often buy The case"
         );
+
+        // A forgotten customer leaves every replica's model once it reads the log again.
+        for c in 0..3 {
+            two.forget_customer(
+                "t",
+                &format!("p{c}"),
+                &format!("f{c}"),
+                &digest(&format!("f{c}")),
+            )
+            .await
+            .expect("forget");
+        }
+        one.learn_purchases("t").await.expect("learn");
+        let offers = one
+            .recommend(&query("me", 3))
+            .await
+            .expect("recommend")
+            .offers;
+        assert!(offers.iter().all(|o| o.product_id != "case"), "{offers:?}");
     }
 
     #[tokio::test]

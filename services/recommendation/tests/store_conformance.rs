@@ -68,7 +68,7 @@ checks!(
     catalog_upserts_are_idempotent_and_readable,
     catalog_sample_skips_inactive_items,
     articles_and_synonyms_move_the_corpus_version,
-    purchases_teach_pairs_buyers_and_owned_sets,
+    purchases_teach_buyers_owned_sets_and_the_log,
     repeat_and_returned_purchases_teach_nothing,
     outcomes_apply_once_per_idempotency_key,
     a_key_reused_for_another_request_is_refused,
@@ -152,16 +152,15 @@ async fn check_everything<S: RecommendationStore>(store: &S) {
     assert_eq!(corpus.articles.len(), 1);
     assert!(corpus.version > 0);
     let record = store.customer_record("t", "c1").await.expect("record");
-    assert_eq!(record.owned.len(), 2);
     assert_eq!(record.offers.len(), 1);
-    assert_eq!(
-        store
-            .co_purchases("t", vec!["shoes".into()], 10)
-            .await
-            .expect("co")
-            .len(),
-        1
-    );
+    let owned = store
+        .owned_among("t", "c1", vec!["shoes".into(), "socks".into()])
+        .await
+        .expect("owned");
+    assert_eq!(owned.len(), 2);
+    // Two purchases and the decline.
+    let log = store.purchases_after("t", "", 10).await.expect("log");
+    assert_eq!(log.entries.len(), 3);
     // A retry after the restart is still recognised.
     assert_eq!(
         store

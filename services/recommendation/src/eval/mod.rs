@@ -2,7 +2,8 @@
 //!
 //! Each customer's purchases are ordered by time and the last one is held out. Every other
 //! purchase is learned through the store exactly as `RecordOutcome` learns it, into a store
-//! of the caller's choosing (a fresh one: evaluation writes a whole tenant). Then every
+//! of the caller's choosing (a fresh one: evaluation writes a whole tenant), and the
+//! co-purchase model reads the purchase log through before the first offer is asked for. Then every
 //! customer with something held out asks for ten offers, as a contact would, and the
 //! evaluation reports how often the held-out product is among them (hit rate at 10) and how
 //! high (NDCG at 10: 1 / log2(rank + 1) for a hit at rank 1..10). Popularity (the products
@@ -233,6 +234,7 @@ pub async fn recommend<S: RecommendationStore + Send + Sync + 'static>(
             progress("learning", finished, held_out.len());
         }
     }
+    recommender.learn_purchases(TENANT).await?;
     let learning = started.elapsed();
     let mut popular: Vec<(&str, u64)> = buyers.into_iter().collect();
     popular.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));

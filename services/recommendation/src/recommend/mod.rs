@@ -8,6 +8,8 @@
 //! - [`reason_model`]: the reason model a tenant teaches with confirmed reasons.
 //! - [`actions`]: next best actions from the top reasons.
 //! - [`offers`]: catalog items to offer, respecting ownership, declines and complaints.
+//! - [`purchase_model`]: the co-purchase model a tenant teaches with purchases, returns and
+//!   declines.
 //! - [`articles`]: knowledge articles by full-text search (BM25, stemming, fuzzy terms,
 //!   synonyms), over an index the recommender keeps per tenant.
 //! - [`greeting`]: the sentence that tells a customer they are known.
@@ -22,6 +24,7 @@ pub mod channels;
 pub mod greeting;
 pub mod keywords;
 pub mod offers;
+pub mod purchase_model;
 pub mod reason_code;
 pub mod reason_model;
 pub mod reasons;

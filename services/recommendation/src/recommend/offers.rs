@@ -7,12 +7,12 @@
 //! - no promotional item while a complaint is open, and the response says so;
 //! - an unidentified contact gets popular items only (nothing personal is known).
 //!
-//! Score, in [0, 1]: `0.7 × affinity + 0.3 × popularity`. Affinity is item-to-item cosine
-//! over buyers (customers who bought both A and B, over the square root of A's buyers times
-//! B's), summed over the products the customer owns and scaled to the best candidate's; the
-//! explanation names the owned product that contributed most. Popularity is the item's buyer
-//! count relative to the most bought candidate. `baton eval recommend` measures the formula
-//! against popularity alone; a learned model later replaces it, not the rules above.
+//! Score, in [0, 1]: `0.8 × affinity + 0.2 × popularity`. Affinity is what the tenant's
+//! co-purchase model ([`super::purchase_model`]) says the customer's products point to,
+//! scaled to the best candidate's; the explanation names the owned product that contributed
+//! most. Popularity is the item's buyer count relative to the most bought candidate, so a
+//! customer with little history still gets sensible offers. `baton eval recommend` measures
+//! the whole against popularity alone; the rules above hold whatever the scores say.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,31 +20,21 @@ use baton_proto::v1::{
     CaseStatus, CatalogItem, ContextSnapshot, Offer, OfferOutcome, OfferRecord, PurchaseStatus,
 };
 
+pub use super::purchase_model::Affinity;
 use super::text::clip;
 
 /// Why offers are cut down while a complaint is open.
 pub const COMPLAINT_SUPPRESSION: &str = "open complaint: promotions are paused";
 /// Product names quoted in explanations are cut to this many characters.
 pub const MAX_NAME_CHARS: usize = 60;
-const AFFINITY_WEIGHT: f64 = 0.7;
-const POPULARITY_WEIGHT: f64 = 0.3;
+const AFFINITY_WEIGHT: f64 = 0.8;
+const POPULARITY_WEIGHT: f64 = 0.2;
 
-/// How often customers who bought `anchor` also bought `product` (distinct customers).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoPurchase {
-    /// A product the customer owns.
-    pub anchor: String,
-    /// A product bought by the same customers.
-    pub product: String,
-    /// Customers who bought both.
-    pub count: u64,
-}
-
-/// What the store knows that bears on offers.
+/// What the model and the store know that bears on offers.
 #[derive(Clone, Debug, Default)]
 pub struct OfferSignals {
-    /// Co-purchase counts from the customer's owned products.
-    pub co_purchases: Vec<CoPurchase>,
+    /// What the customer's products point to, from the co-purchase model.
+    pub affinities: Vec<Affinity>,
     /// Distinct buyers per product, for candidates and anchors.
     pub popularity: BTreeMap<String, u64>,
     /// Catalog items by product id: candidates, and anchors for their names.
@@ -141,9 +131,8 @@ pub fn offer_id(tenant: &str, customer_id: &str, product_id: &str) -> String {
 struct Candidate<'a> {
     item: &'a CatalogItem,
     affinity: f64,
+    /// The owned product that adds most to `affinity`.
     anchor: Option<&'a str>,
-    /// How similar `anchor` is: the most any one owned product adds to `affinity`.
-    anchor_similarity: f64,
     buyers: u64,
 }
 
@@ -160,7 +149,7 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
     };
     let buyers = |product: &str| signals.popularity.get(product).copied().unwrap_or(0);
 
-    // Candidates: what is popular, what co-purchases point to, then the fallback items.
+    // Candidates: what is popular, what the model points to, then the fallback items.
     let learned = |product: &str| signals.catalog.get(product);
     let mut items: Vec<&CatalogItem> = signals
         .popularity
@@ -171,9 +160,9 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
     if identified {
         items.extend(
             signals
-                .co_purchases
+                .affinities
                 .iter()
-                .filter_map(|c| learned(&c.product)),
+                .filter_map(|a| learned(&a.product)),
         );
         items.extend(signals.fallback.iter());
     }
@@ -186,35 +175,18 @@ pub fn rank(ctx: &OfferContext<'_>, signals: &OfferSignals) -> OfferList {
                     item,
                     affinity: 0.0,
                     anchor: None,
-                    anchor_similarity: 0.0,
                     buyers: buyers(&item.product_id),
                 });
         }
     }
 
     if identified {
-        // Item-to-item cosine over buyers, summed over everything the customer owns: a
-        // product bought with several of theirs outranks one bought with a single one, and a
-        // best seller bought with everything counts for less than a product bought mostly by
-        // the buyers of theirs.
-        for co in &signals.co_purchases {
-            let anchor_buyers = buyers(&co.anchor);
-            if !ctx.owned.contains(&co.anchor) || anchor_buyers == 0 {
-                continue;
-            }
-            let Some(candidate) = candidates.get_mut(co.product.as_str()) else {
-                continue;
-            };
-            let similarity = co.count as f64
-                / ((anchor_buyers as f64) * (candidate.buyers.max(co.count) as f64)).sqrt();
-            let similarity = similarity.min(1.0);
-            candidate.affinity += similarity;
-            let better = similarity > candidate.anchor_similarity
-                || (similarity == candidate.anchor_similarity
-                    && candidate.anchor.is_some_and(|a| co.anchor.as_str() < a));
-            if similarity > 0.0 && better {
-                candidate.anchor_similarity = similarity;
-                candidate.anchor = Some(&co.anchor);
+        for a in &signals.affinities {
+            if ctx.owned.contains(&a.anchor)
+                && let Some(candidate) = candidates.get_mut(a.product.as_str())
+            {
+                candidate.affinity = a.affinity.max(0.0);
+                candidate.anchor = (a.affinity > 0.0).then_some(a.anchor.as_str());
             }
         }
     }

@@ -118,7 +118,7 @@ fn an_open_complaint_pauses_promotions_only() {
 }
 
 #[test]
-fn co_purchases_outrank_popularity() {
+fn affinities_outrank_popularity() {
     let owned = set(&["shoes"]);
     let none = BTreeSet::new();
     let mut signals = shop();
@@ -127,10 +127,10 @@ fn co_purchases_outrank_popularity() {
     assert_eq!(ids(&before)[0], "socks");
     assert_eq!(before.offers[0].explanation, "popular in running");
 
-    signals.co_purchases = vec![CoPurchase {
+    signals.affinities = vec![Affinity {
         anchor: "shoes".into(),
         product: "gel".into(),
-        count: 4,
+        affinity: 4.0,
     }];
     signals
         .owned_names
@@ -145,13 +145,13 @@ fn co_purchases_outrank_popularity() {
 }
 
 #[test]
-fn co_purchases_from_products_not_owned_do_not_count() {
+fn affinities_from_products_not_owned_do_not_count() {
     let none = BTreeSet::new();
     let mut signals = shop();
-    signals.co_purchases = vec![CoPurchase {
+    signals.affinities = vec![Affinity {
         anchor: "shoes".into(),
         product: "gel".into(),
-        count: 4,
+        affinity: 4.0,
     }];
     let list = rank(&ctx("c1", &none, &none, None), &signals);
     assert_eq!(ids(&list)[0], "shoes");
@@ -161,10 +161,10 @@ fn co_purchases_from_products_not_owned_do_not_count() {
 fn an_unidentified_contact_gets_popular_items_only() {
     let none = BTreeSet::new();
     let mut signals = shop();
-    signals.co_purchases = vec![CoPurchase {
+    signals.affinities = vec![Affinity {
         anchor: "shoes".into(),
         product: "tent".into(),
-        count: 9,
+        affinity: 9.0,
     }];
     signals
         .catalog
@@ -223,7 +223,7 @@ proptest! {
     fn offers_respect_every_rule(
         items in prop::collection::vec(arb_item(), 0..10),
         counts in prop::collection::vec(("p[0-9]", 0u64..20), 0..10),
-        pairs in prop::collection::vec(("p[0-9]", "p[0-9]", 1u64..20), 0..10),
+        pairs in prop::collection::vec(("p[0-9]", "p[0-9]", 0.0f64..20.0), 0..10),
         owned in prop::collection::btree_set("p[0-9]", 0..4),
         declined in prop::collection::btree_set("p[0-9]", 0..4),
         suppressed in any::<bool>(),
@@ -233,9 +233,9 @@ proptest! {
         let catalog: BTreeMap<String, CatalogItem> =
             items.into_iter().map(|i| (i.product_id.clone(), i)).collect();
         let signals = OfferSignals {
-            co_purchases: pairs
+            affinities: pairs
                 .into_iter()
-                .map(|(anchor, product, count)| CoPurchase { anchor, product, count })
+                .map(|(anchor, product, affinity)| Affinity { anchor, product, affinity })
                 .collect(),
             popularity: counts.into_iter().collect(),
             fallback: catalog.values().cloned().collect(),

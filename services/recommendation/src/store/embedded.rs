@@ -13,20 +13,20 @@ use baton_proto::v1::{
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
 use baton_store::keys::{SEP, prefix_range, scoped};
-use baton_store::redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use baton_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
-    ACTION_RULES, ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, CO_PURCHASES,
-    OFFER_ANSWERS, OWNED, PURCHASES, REASON_GENERATION, REASON_LOG, REASON_SEQ, SYNONYMS, bump,
-    buyers_of_rank, drop_one, rank_key, remove_prefix, scan, split_rank,
+    ACTION_RULES, ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, OFFER_ANSWERS, OWNED,
+    PURCHASE_GENERATION, PURCHASE_LOG, PURCHASE_LOG_BY_CUSTOMER, PURCHASE_SEQ, PURCHASES,
+    REASON_GENERATION, REASON_LOG, REASON_SEQ, RETIRED, RETIRED_BITS, SYNONYMS, bump,
+    buyers_of_rank, drop_one, rank_key, remove_prefix, scan, seq_part, split_rank,
 };
 use super::{
-    ArticleCorpus, CustomerRecord, Forgotten, LoggedReason, MAX_CUSTOMER_RECORDS,
-    MAX_LOGGED_REASONS, MAX_PAIRED_PRODUCTS, MAX_PAIRS_SCANNED, ReasonPage, RecommendationStore,
-    Replacement, op,
+    ArticleCorpus, CustomerRecord, Forgotten, LoggedPurchase, LoggedReason, MAX_CUSTOMER_RECORDS,
+    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, PurchaseEvent, PurchaseKind, PurchasePage,
+    ReasonPage, RecommendationStore, Replacement, op,
 };
-use crate::recommend::offers::CoPurchase;
 
 /// The recommendation state in a redb file. Cheap to clone; clones share the database.
 #[derive(Clone, Debug)]
@@ -38,9 +38,19 @@ pub struct EmbeddedRecommendationStore {
 impl EmbeddedRecommendationStore {
     /// Opens (creating if needed) `<data_dir>/recommendation.redb`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: EmbeddedDb::open(data_dir, "recommendation")?,
-        })
+        let db = EmbeddedDb::open(data_dir, "recommendation")?;
+        db.write_now(|txn| {
+            for table in RETIRED {
+                txn.delete_table(table)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            for table in RETIRED_BITS {
+                txn.delete_table(table)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            Ok(())
+        })?;
+        Ok(Self { db })
     }
 
     /// Applies `r` to the tenant's record in `table`, moving the articles version too when
@@ -344,6 +354,9 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                     scoped(&tenant, &[&customer, &answer.offer_id]).as_str(),
                     encode(&answer).as_slice(),
                 )?;
+                if let Some(event) = super::declined(&customer, &answer) {
+                    log_purchase(txn, &tenant, &event)?;
+                }
                 remember(txn, &tenant, op::RECORD_OUTCOME, &idem, &digest, &[])?;
                 Ok(())
             })
@@ -420,6 +433,44 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             .await
     }
 
+    async fn purchases_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<PurchasePage, StoreError> {
+        let (tenant, after) = (tenant.to_owned(), after.to_owned());
+        self.db
+            .read(move |txn| {
+                let mut page = PurchasePage::default();
+                if let Some(table) = open_read(txn, PURCHASE_GENERATION)? {
+                    page.generation = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0);
+                }
+                let Some(table) = open_read(txn, PURCHASE_LOG)? else {
+                    return Ok(page);
+                };
+                let (lo, hi) = prefix_range(&tenant);
+                let start = if after.is_empty() {
+                    std::ops::Bound::Included(lo.clone())
+                } else {
+                    std::ops::Bound::Excluded(scoped(&tenant, &[&after]))
+                };
+                let range = (
+                    start.as_ref().map(String::as_str),
+                    std::ops::Bound::Excluded(hi.as_str()),
+                );
+                for entry in table.range::<&str>(range)?.take(limit) {
+                    let (k, v) = entry?;
+                    page.entries.push(LoggedPurchase {
+                        cursor: k.value().get(lo.len()..).unwrap_or_default().to_owned(),
+                        event: decode(v.value())?,
+                    });
+                }
+                Ok(page)
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
@@ -430,13 +481,6 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         self.db
             .read(move |txn| {
                 let mut record = CustomerRecord::default();
-                if let Some(owned) = open_read(txn, OWNED)? {
-                    record.owned = scan(&owned, &prefix, MAX_CUSTOMER_RECORDS, |product, _| {
-                        Ok(product.to_owned())
-                    })?
-                    .into_iter()
-                    .collect::<BTreeSet<_>>();
-                }
                 if let Some(offers) = open_read(txn, OFFER_ANSWERS)? {
                     record.offers = scan(&offers, &prefix, MAX_CUSTOMER_RECORDS, |_, bytes| {
                         decode::<OfferRecord>(bytes)
@@ -470,46 +514,6 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                     }
                 }
                 Ok(found)
-            })
-            .await
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
-    async fn co_purchases(
-        &self,
-        tenant: &str,
-        anchors: Vec<String>,
-        per_anchor: usize,
-    ) -> Result<Vec<CoPurchase>, StoreError> {
-        let tenant = tenant.to_owned();
-        self.db
-            .read(move |txn| {
-                let Some(table) = open_read(txn, CO_PURCHASES)? else {
-                    return Ok(Vec::new());
-                };
-                let mut out = Vec::new();
-                for anchor in &anchors {
-                    let mut rows = scan(
-                        &table,
-                        &scoped(&tenant, &[anchor]),
-                        MAX_PAIRS_SCANNED,
-                        |product, count| {
-                            Ok(CoPurchase {
-                                anchor: anchor.clone(),
-                                product: product.to_owned(),
-                                count,
-                            })
-                        },
-                    )?;
-                    rows.sort_by(|a, b| {
-                        b.count
-                            .cmp(&a.count)
-                            .then_with(|| a.product.cmp(&b.product))
-                    });
-                    rows.truncate(per_anchor);
-                    out.extend(rows);
-                }
-                Ok(out)
             })
             .await
     }
@@ -579,15 +583,17 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                     });
                 }
                 let prefix = scoped(&tenant, &[&customer]);
-                // Buyer and co-purchase counts are deliberately kept: they are aggregates over
-                // many customers and cannot be traced back to this one. The remembered answers
-                // to this customer's RecordOutcome calls stay too: they hold only the digest of
-                // the request, and they stop a late retry from recording an erased outcome again.
+                // Buyer counts are deliberately kept: they are aggregates over many customers
+                // and cannot be traced back to this one. The remembered answers to this
+                // customer's RecordOutcome calls stay too: they hold only the digest of the
+                // request, and they stop a late retry from recording an erased outcome again.
                 let reasons = forget_reasons(txn, &tenant, &customer)?;
+                let events = forget_purchase_events(txn, &tenant, &customer)?;
                 let removed = remove_prefix(&mut txn.open_table(PURCHASES)?, &prefix)?
                     + remove_prefix(&mut txn.open_table(OFFER_ANSWERS)?, &prefix)?
                     + remove_prefix(&mut txn.open_table(OWNED)?, &prefix)?
-                    + reasons;
+                    + reasons
+                    + events;
                 let answer = ForgetCustomerResponse {
                     found: removed > 0,
                     records_removed: removed,
@@ -611,7 +617,59 @@ impl RecommendationStore for EmbeddedRecommendationStore {
 
 /// The reason log's key of entry `seq`: fixed width, so key order is log order.
 fn reason_key(tenant: &str, seq: u64) -> String {
-    scoped(tenant, &[&format!("{seq:020}")])
+    scoped(tenant, &[&seq_part(seq)])
+}
+
+/// Appends `event` to the tenant's purchase log, filed under its customer too, dropping the
+/// oldest entry past [`MAX_LOGGED_PURCHASES`].
+fn log_purchase(
+    txn: &WriteTransaction,
+    tenant: &str,
+    event: &PurchaseEvent,
+) -> Result<(), StoreError> {
+    let seq = bump(&mut txn.open_table(PURCHASE_SEQ)?, tenant, 1)?;
+    let mut log = txn.open_table(PURCHASE_LOG)?;
+    let mut by_customer = txn.open_table(PURCHASE_LOG_BY_CUSTOMER)?;
+    let part = seq_part(seq);
+    log.insert(scoped(tenant, &[&part]).as_str(), encode(event).as_slice())?;
+    by_customer.insert(scoped(tenant, &[&event.customer_id, &part]).as_str(), ())?;
+    let Some(oldest) = seq.checked_sub(MAX_LOGGED_PURCHASES as u64) else {
+        return Ok(());
+    };
+    let part = seq_part(oldest);
+    if let Some(bytes) = log.remove(scoped(tenant, &[&part]).as_str())? {
+        let gone: PurchaseEvent = decode(bytes.value())?;
+        by_customer.remove(scoped(tenant, &[&gone.customer_id, &part]).as_str())?;
+    }
+    Ok(())
+}
+
+/// Removes the customer's entries from the tenant's purchase log, moving its generation when
+/// there were any; returns how many.
+fn forget_purchase_events(
+    txn: &WriteTransaction,
+    tenant: &str,
+    customer: &str,
+) -> Result<u64, StoreError> {
+    let mut by_customer = txn.open_table(PURCHASE_LOG_BY_CUSTOMER)?;
+    let prefix = scoped(tenant, &[customer]);
+    let theirs = scan(&by_customer, &prefix, usize::MAX, |seq, ()| {
+        Ok(seq.to_owned())
+    })?;
+    if theirs.is_empty() {
+        return Ok(0);
+    }
+    remove_prefix(&mut by_customer, &prefix)?;
+    let mut log = txn.open_table(PURCHASE_LOG)?;
+    let mut removed = 0u64;
+    for seq in &theirs {
+        if log.remove(scoped(tenant, &[seq]).as_str())?.is_some() {
+            removed += 1;
+        }
+    }
+    drop(log);
+    bump(&mut txn.open_table(PURCHASE_GENERATION)?, tenant, 1)?;
+    Ok(removed)
 }
 
 /// A reason as the log holds it: with the customer it was confirmed for.
@@ -660,39 +718,20 @@ fn forget_reasons(txn: &WriteTransaction, tenant: &str, customer: &str) -> Resul
     Ok(removed)
 }
 
-/// The owned products a purchase pairs with: at most [`MAX_PAIRED_PRODUCTS`] of them.
-fn paired_with(
-    owned: &impl ReadableTable<&'static str, i64>,
-    tenant: &str,
-    customer: &str,
-) -> Result<Vec<String>, StoreError> {
-    scan(
-        owned,
-        &scoped(tenant, &[customer]),
-        MAX_PAIRED_PRODUCTS,
-        |p, _| Ok(p.to_owned()),
-    )
-}
-
-/// Counts one buyer more (`more`) or fewer of `product`, whose buyer also owns `others`: its
-/// co-purchases with each of them both ways, its buyer count and its place in the ranking.
+/// Counts one buyer more (`more`) or fewer of `product`: its buyer count and its place in
+/// the ranking.
 fn count_buyer(
     txn: &WriteTransaction,
     tenant: &str,
     product: &str,
-    others: &[String],
     more: bool,
 ) -> Result<(), StoreError> {
-    let step = |table: &mut Table<&str, u64>, key: &str| match more {
-        true => bump(table, key, 1),
-        false => drop_one(table, key),
+    let key = scoped(tenant, &[product]);
+    let mut table = txn.open_table(BUYERS)?;
+    let buyers = match more {
+        true => bump(&mut table, &key, 1)?,
+        false => drop_one(&mut table, &key)?,
     };
-    let mut pairs = txn.open_table(CO_PURCHASES)?;
-    for other in others {
-        step(&mut pairs, &scoped(tenant, &[other, product]))?;
-        step(&mut pairs, &scoped(tenant, &[product, other]))?;
-    }
-    let buyers = step(&mut txn.open_table(BUYERS)?, &scoped(tenant, &[product]))?;
     let before = if more {
         buyers.saturating_sub(1)
     } else {
@@ -706,11 +745,10 @@ fn count_buyer(
     Ok(())
 }
 
-/// Learns from one purchase record. The first purchase of a product by a customer pairs it
-/// with what they own, counts one more buyer and adds it to their owned set; a product
-/// already owned teaches nothing new (repeat buys would otherwise inflate pairs). A return
-/// takes that back, with one co-purchase fewer for each pair it formed (whichever of the two
-/// products was bought first), once no other purchase of the product by them stands.
+/// Learns from one purchase record. The first purchase of a product by a customer counts one
+/// more buyer, adds it to their owned set and logs the event; a product already owned
+/// teaches nothing new (repeat buys would otherwise count twice). A return takes that back
+/// once no other purchase of the product by them stands.
 fn learn(
     txn: &WriteTransaction,
     tenant: &str,
@@ -721,21 +759,25 @@ fn learn(
     let mut owned = txn.open_table(OWNED)?;
     let owned_key = scoped(tenant, &[customer, product]);
     let owns = owned.get(owned_key.as_str())?.is_some();
+    let at = super::purchase_time(purchase);
     if purchase.status() != PurchaseStatus::Returned {
         if owns {
             return Ok(());
         }
-        let others = paired_with(&owned, tenant, customer)?;
-        let bought_at = purchase.purchased_at.as_ref().map_or(0, |t| t.seconds);
-        owned.insert(owned_key.as_str(), bought_at)?;
-        return count_buyer(txn, tenant, product, &others, true);
+        owned.insert(owned_key.as_str(), at)?;
+        drop(owned);
+        count_buyer(txn, tenant, product, true)?;
+        let event = PurchaseEvent::new(customer, product, PurchaseKind::Bought, at);
+        return log_purchase(txn, tenant, &event);
     }
     if !owns || still_bought(txn, tenant, customer, product)? {
         return Ok(());
     }
     owned.remove(owned_key.as_str())?;
-    let others = paired_with(&owned, tenant, customer)?;
-    count_buyer(txn, tenant, product, &others, false)
+    drop(owned);
+    count_buyer(txn, tenant, product, false)?;
+    let event = PurchaseEvent::new(customer, product, PurchaseKind::Returned, at);
+    log_purchase(txn, tenant, &event)
 }
 
 /// Whether the customer has a purchase of `product` on record that was not returned.
@@ -773,4 +815,43 @@ pub(super) fn synonym_record(groups: Vec<Vec<String>>) -> SetSynonymsRequest {
 /// The groups back from their stored form.
 pub(super) fn synonym_groups(record: SetSynonymsRequest) -> Vec<Vec<String>> {
     record.groups.into_iter().map(|g| g.terms).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_store::redb::{ReadableDatabase, TableHandle};
+
+    use super::*;
+
+    #[test]
+    fn tables_an_earlier_version_kept_are_dropped_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = baton_store::redb::Database::create(dir.path().join("recommendation.redb"))
+                .expect("an earlier store");
+            let txn = db.begin_write().expect("write");
+            txn.open_table(RETIRED[0])
+                .expect("pairs")
+                .insert("t\u{1f}a\u{1f}b", 3)
+                .expect("a pair");
+            txn.open_table(RETIRED_BITS[0])
+                .expect("postings")
+                .insert("t\u{1f}term\u{1f}a1", 1)
+                .expect("a posting");
+            txn.commit().expect("commit");
+        }
+        drop(EmbeddedRecommendationStore::open(dir.path()).expect("open"));
+        let db = baton_store::redb::Database::create(dir.path().join("recommendation.redb"))
+            .expect("reopen");
+        let txn = db.begin_read().expect("read");
+        let names: Vec<String> = txn
+            .list_tables()
+            .expect("tables")
+            .map(|t| t.name().to_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n == "rec_co_purchases" || n == "rec_postings"),
+            "{names:?}"
+        );
+    }
 }

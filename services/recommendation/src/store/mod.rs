@@ -1,6 +1,7 @@
 //! What the service keeps: the catalog, knowledge articles and synonyms (read whole into each
-//! replica's search index, rebuilt when their version moves),
-//! recorded outcomes per customer and the aggregate co-purchase counts learned from them.
+//! replica's search index, rebuilt when their version moves), recorded outcomes per customer
+//! with buyer counts, and two logs each replica learns its models from: confirmed reasons and
+//! purchase events (purchases, returns, declined offers).
 //!
 //! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
 //! and the Redis backend ([`RedisRecommendationStore`]) implement it, and [`crate::conformance`]
@@ -26,18 +27,10 @@ use baton_store::codec::{decode, encode};
 
 pub use self::embedded::EmbeddedRecommendationStore;
 pub use self::redis::RedisRecommendationStore;
-use crate::recommend::offers::CoPurchase;
 
-/// The most owned products one new purchase is paired with: a customer with more is a
-/// reseller or a test account, and pairing with everything would make one purchase cost
-/// thousands of writes.
-pub const MAX_PAIRED_PRODUCTS: usize = 1_000;
-/// Owned products and offer answers read back per customer (as anchors and for display;
-/// whether a candidate is owned is asked with `owned_among`, which has no bound).
+/// Offer answers read back per customer (their declines are never offered again; whether a
+/// candidate is owned is asked with `owned_among`, which has no bound).
 pub const MAX_CUSTOMER_RECORDS: usize = 1_000;
-/// Co-purchase rows scanned per anchor product. Rows are kept in product-id order, so this is
-/// a bound, not a ranking; item-to-item filtering at scale replaces the scan.
-pub const MAX_PAIRS_SCANNED: usize = 1_000;
 
 /// Operation names under which idempotency answers are remembered.
 mod op {
@@ -53,18 +46,8 @@ mod op {
 /// What the service learned from one customer.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CustomerRecord {
-    /// Products whose purchase was recorded here (the set new purchases are paired with).
-    pub owned: BTreeSet<String>,
-    /// The latest answer to each offer, by offer id order.
+    /// The latest answer to each offer, by offer id order, up to [`MAX_CUSTOMER_RECORDS`].
     pub offers: Vec<OfferRecord>,
-}
-
-impl CustomerRecord {
-    /// Whether `owned` is everything the customer owns: it is read back up to
-    /// [`MAX_CUSTOMER_RECORDS`], so a full one may have been cut short.
-    pub fn owns_no_more(&self) -> bool {
-        self.owned.len() < MAX_CUSTOMER_RECORDS
-    }
 }
 
 /// The result of erasing a customer.
@@ -145,6 +128,88 @@ pub struct ReasonPage {
     pub generation: u64,
     /// Entries after the cursor asked for, oldest first.
     pub entries: Vec<LoggedReason>,
+}
+
+/// Purchase events a tenant's log holds at most: the newest, older ones dropped as new ones
+/// come (a replica that learned them keeps what it learned).
+pub const MAX_LOGGED_PURCHASES: usize = 1_000_000;
+
+/// What a purchase event says about a product, as the purchase log holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
+#[repr(i32)]
+pub enum PurchaseKind {
+    /// Not set (never written).
+    Unspecified = 0,
+    /// The customer's first standing purchase of the product: they own it now.
+    Bought = 1,
+    /// Their last standing purchase of it came back: they no longer own it.
+    Returned = 2,
+    /// They declined it when offered.
+    Declined = 3,
+}
+
+/// One entry of a tenant's purchase log, as stored.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PurchaseEvent {
+    /// The customer (erasure removes the entry with them).
+    #[prost(string, tag = "1")]
+    pub customer_id: String,
+    /// The product.
+    #[prost(string, tag = "2")]
+    pub product_id: String,
+    /// What happened.
+    #[prost(enumeration = "PurchaseKind", tag = "3")]
+    pub kind: i32,
+    /// When it happened, seconds since the epoch (the purchase's time when it has one, else
+    /// when it was recorded).
+    #[prost(int64, tag = "4")]
+    pub at: i64,
+}
+
+impl PurchaseEvent {
+    /// An event of `kind`.
+    pub fn new(customer_id: &str, product_id: &str, kind: PurchaseKind, at: i64) -> Self {
+        Self {
+            customer_id: customer_id.to_owned(),
+            product_id: product_id.to_owned(),
+            kind: kind as i32,
+            at,
+        }
+    }
+}
+
+/// When a purchase was made, seconds since the epoch (0 when it says nothing).
+fn purchase_time(purchase: &Purchase) -> i64 {
+    purchase.purchased_at.as_ref().map_or(0, |t| t.seconds)
+}
+
+/// The purchase log's event for an offer answer: a decline, or nothing.
+fn declined(customer: &str, answer: &OfferRecord) -> Option<PurchaseEvent> {
+    let declined = answer.outcome() == baton_proto::v1::OfferOutcome::Declined;
+    (declined && !answer.product_id.is_empty()).then(|| {
+        let at = answer.at.as_ref().map_or(0, |t| t.seconds);
+        PurchaseEvent::new(customer, &answer.product_id, PurchaseKind::Declined, at)
+    })
+}
+
+/// One entry of a tenant's purchase log, where it is in the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedPurchase {
+    /// Where it is in the log: pass the last one read to read on after it. Opaque, ordered as
+    /// the log is.
+    pub cursor: String,
+    /// The event.
+    pub event: PurchaseEvent,
+}
+
+/// A page of a tenant's purchase log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PurchasePage {
+    /// Moves whenever entries leave the log other than by age (a customer forgotten): a
+    /// model that learned from an earlier generation must learn again from the start.
+    pub generation: u64,
+    /// Entries after the cursor asked for, oldest first.
+    pub entries: Vec<LoggedPurchase>,
 }
 
 /// Everything article search indexes for one tenant, as of one version.
@@ -241,10 +306,11 @@ pub trait RecommendationStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send;
 
     /// Records a purchase. The first purchase of a product by a customer adds the product to
-    /// their owned set, counts one more buyer for it and one more co-purchase for each pair it
-    /// forms with what they already own. A purchase recorded as returned is kept and, once no
-    /// other purchase of that product by the customer stands, takes back what the product
-    /// taught: it leaves the owned set with one buyer and one co-purchase per pair fewer.
+    /// their owned set, counts one more buyer for it and appends a [`PurchaseKind::Bought`]
+    /// event to the tenant's purchase log. A purchase recorded as returned is kept and, once
+    /// no other purchase of that product by the customer stands, takes that back: the product
+    /// leaves the owned set with one buyer fewer, and a [`PurchaseKind::Returned`] event is
+    /// logged. Either way the write is a bounded number of keys, whatever the customer owns.
     fn record_purchase(
         &self,
         tenant: &str,
@@ -254,7 +320,8 @@ pub trait RecommendationStore: Send + Sync + 'static {
         purchase: Purchase,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records the latest answer to an offer (replacing an earlier answer to the same offer).
+    /// Records the latest answer to an offer (replacing an earlier answer to the same offer);
+    /// a decline also appends a [`PurchaseKind::Declined`] event to the purchase log.
     fn record_offer_answer(
         &self,
         tenant: &str,
@@ -281,13 +348,14 @@ pub trait RecommendationStore: Send + Sync + 'static {
         product_ids: Vec<String>,
     ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
 
-    /// The strongest co-purchases of each anchor product, at most `per_anchor` each.
-    fn co_purchases(
+    /// Up to `limit` entries of the tenant's purchase log after the one at `after` (from the
+    /// start when empty), with the log's generation.
+    fn purchases_after(
         &self,
         tenant: &str,
-        anchors: Vec<String>,
-        per_anchor: usize,
-    ) -> impl Future<Output = Result<Vec<CoPurchase>, StoreError>> + Send;
+        after: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<PurchasePage, StoreError>> + Send;
 
     /// The `limit` products with the most distinct buyers, most first.
     fn popular(
@@ -324,9 +392,9 @@ pub trait RecommendationStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ReasonPage, StoreError>> + Send;
 
     /// Erases everything recorded about one customer: their purchases, offer answers, owned
-    /// set and confirmed reasons (which moves the reason log's generation). Buyer and
-    /// co-purchase counts stay: they are aggregates over many customers and hold nothing that
-    /// identifies anyone.
+    /// set, purchase events and confirmed reasons (which moves the generation of each log
+    /// they were in). Buyer counts stay: they are aggregates over many customers and hold
+    /// nothing that identifies anyone.
     fn forget_customer(
         &self,
         tenant: &str,

@@ -16,10 +16,11 @@
 //! | `action_rules`                        | string     | `SetActionRulesRequest` holding only the rules |
 //! | `reasons`                             | stream     | the reason log: field `r`, a `RecordOutcomeRequest` with the customer and the `ReasonConfirmed` |
 //! | `reason_generation`                   | counter    | the reason log's generation, moved by erasure  |
+//! | `purchase_log`                        | stream     | the purchase log: field `p`, a `PurchaseEvent` |
+//! | `purchase_generation`                 | counter    | the purchase log's generation, moved by erasure |
 //! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
 //! | `offers␟<customer>`                   | hash       | offer id → the latest `OfferRecord`            |
 //! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
-//! | `pairs␟<product>`                     | sorted set | other product, scored minus the co-buyers      |
 //! | `buyers`                              | sorted set | product, scored minus its distinct buyers      |
 //! | `answer␟<op>␟<key>`                   | string     | a remembered answer (digest, then answer)      |
 //! | `answers`                             | hash       | `<op>␟<key>` → a remembered answer, likewise   |
@@ -47,8 +48,9 @@
 //! - article upserts and synonym changes: `version␟articles` (they read only their remembered
 //!   answer, and the guard's bump is what tells replicas to rebuild their search index);
 //! - purchases, offer answers and erasure: `version␟customer␟<customer>`. They decide on that
-//!   customer's records alone; the tenant-wide counts a purchase bumps (`buyers`, `pairs`) are
-//!   increments in the same script, which commute, so different customers never conflict.
+//!   customer's records alone; what a purchase adds tenant-wide (a `buyers` increment, a
+//!   `purchase_log` entry) is written in the same script and commutes, so different customers
+//!   never conflict.
 //!
 //! Their answers are remembered per tenant, as in the embedded backend, in one hash
 //! (`answers`, field `<operation>␟<idempotency key>`) that no customer's guard orders. So the
@@ -60,12 +62,12 @@
 //! Reads need no guard: each is one round trip, a `MULTI` block where it reads more than one
 //! key that must agree.
 //!
-//! Two reads are exact where the embedded backend bounds a scan: `co_purchases` reads the
-//! strongest pairs of an anchor, not the strongest of its first [`MAX_PAIRS_SCANNED`] in id
-//! order, and `catalog_sample` reads an index of active items, so retired items never crowd
-//! it out.
+//! `catalog_sample` reads an index of active items, so retired items never crowd it out. Erasing
+//! a customer reads the purchase log through to find their entries (the embedded backend keeps
+//! an index of them): a stream entry's id is only known once the script that adds it has run.
 //!
-//! [`MAX_PAIRS_SCANNED`]: super::MAX_PAIRS_SCANNED
+//! Keys earlier versions wrote and nothing reads any more (`pairs␟<product>`,
+//! `postings␟<term>`, `article_terms␟<article>`) can be deleted at leisure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -85,10 +87,10 @@ use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, con
 
 use super::embedded::{logged, synonym_groups, unlogged};
 use super::{
-    ArticleCorpus, CustomerRecord, Forgotten, MAX_CUSTOMER_RECORDS, MAX_LOGGED_REASONS,
-    MAX_PAIRED_PRODUCTS, ReasonPage, RecommendationStore, Replacement, op,
+    ArticleCorpus, CustomerRecord, Forgotten, LoggedPurchase, MAX_CUSTOMER_RECORDS,
+    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, PurchaseEvent, PurchaseKind, PurchasePage,
+    ReasonPage, RecommendationStore, Replacement, op,
 };
-use crate::recommend::offers::CoPurchase;
 
 /// The recommendation state in Redis. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
@@ -193,6 +195,34 @@ impl RedisRecommendationStore {
         }
     }
 
+    /// The ids of the customer's entries in the tenant's purchase log, read page by page.
+    async fn purchase_events_of(
+        &self,
+        tenant: &str,
+        customer: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        const PAGE: usize = 10_000;
+        let mut theirs = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.purchases_after(tenant, &after, PAGE).await?;
+            let Some(last) = page.entries.last() else {
+                return Ok(theirs);
+            };
+            after = last.cursor.clone();
+            let full = page.entries.len() == PAGE;
+            theirs.extend(
+                page.entries
+                    .into_iter()
+                    .filter(|e| e.event.customer_id == customer)
+                    .map(|e| e.cursor),
+            );
+            if !full {
+                return Ok(theirs);
+            }
+        }
+    }
+
     /// Commits `writes` if `guard` still holds `version` (absent reads as 0); false when
     /// another writer got there first.
     async fn commit(
@@ -235,6 +265,33 @@ fn logged_reasons(entries: StreamEntries) -> Result<Vec<super::LoggedReason>, St
             unlogged(id, decode::<RecordOutcomeRequest>(bytes)?)
         })
         .collect()
+}
+
+/// The purchase log entries of an `XRANGE` reply.
+fn logged_purchases(entries: StreamEntries) -> Result<Vec<LoggedPurchase>, StoreError> {
+    entries
+        .into_iter()
+        .map(|(id, fields)| {
+            let bytes = fields.get(1).ok_or_else(|| {
+                StoreError::Corrupt(format!("purchase log entry {id} has no value"))
+            })?;
+            Ok(LoggedPurchase {
+                event: decode(bytes)?,
+                cursor: id,
+            })
+        })
+        .collect()
+}
+
+/// Appends `event` to the tenant's purchase log in `writes`, dropping the oldest entry past
+/// [`MAX_LOGGED_PURCHASES`].
+fn log_purchase(writes: &mut Writes, keys: &Keys<'_>, event: &PurchaseEvent) {
+    let cap = MAX_LOGGED_PURCHASES.to_string();
+    writes.command(
+        "XADD",
+        &keys.purchase_log(),
+        &[b"MAXLEN", cap.as_bytes(), b"*", b"p", &encode(event)],
+    );
 }
 
 /// The articles version, the articles hash and the synonyms, as one `MULTI` block reads them.
@@ -307,8 +364,12 @@ impl Keys<'_> {
         self.key(&["version", "customer", customer])
     }
 
-    fn pairs(&self, product: &str) -> String {
-        self.key(&["pairs", product])
+    fn purchase_log(&self) -> String {
+        self.key(&["purchase_log"])
+    }
+
+    fn purchase_generation(&self) -> String {
+        self.key(&["purchase_generation"])
     }
 
     fn buyers(&self) -> String {
@@ -566,20 +627,15 @@ impl RecommendationStore for RedisRecommendationStore {
         let owned_key = &keys.owned(customer_id);
         let product = purchase.product_id.as_str();
         let learn = purchase.status() != PurchaseStatus::Returned;
+        let at = super::purchase_time(purchase);
         retry(op::RECORD_OUTCOME, || async move {
-            let (version, answered, already_owned, others): (
-                Option<u64>,
-                Option<Vec<u8>>,
-                Option<f64>,
-                Vec<String>,
-            ) = self
-                .query(
+            let (version, answered, already_owned): (Option<u64>, Option<Vec<u8>>, Option<f64>) =
+                self.query(
                     redis::pipe()
                         .atomic()
                         .get(guard)
                         .hget(answers, field)
-                        .zscore(owned_key, product)
-                        .zrange(owned_key, 0, MAX_PAIRED_PRODUCTS as isize - 1),
+                        .zscore(owned_key, product),
                 )
                 .await?;
             if let Some(record) = answered {
@@ -593,35 +649,26 @@ impl RecommendationStore for RedisRecommendationStore {
                 record.as_bytes(),
                 &encode(purchase),
             );
-            // A product already owned teaches nothing new (repeat buys would otherwise
-            // inflate pairs); one returned is unlearned once no other purchase of it stands.
+            // A product already owned teaches nothing new (repeat buys would otherwise count
+            // twice); one returned is unlearned once no other purchase of it stands.
             if learn && already_owned.is_none() {
-                let pairs = keys.pairs(product);
-                for other in &others {
-                    writes.command("ZINCRBY", &keys.pairs(other), &[b"-1", product.as_bytes()]);
-                    writes.command("ZINCRBY", &pairs, &[b"-1", other.as_bytes()]);
-                }
                 writes.zadd(owned_key, 0.0, product.as_bytes());
                 writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
+                let event = PurchaseEvent::new(customer_id, product, PurchaseKind::Bought, at);
+                log_purchase(&mut writes, keys, &event);
             } else if !learn
                 && already_owned.is_some()
                 && !self
                     .still_bought(&keys.purchases(customer_id), &record, product)
                     .await?
             {
-                // Counts are kept negated (so the strongest sort first); back towards zero,
-                // and gone at zero.
-                let pairs = keys.pairs(product);
-                for other in others.iter().filter(|o| o.as_str() != product) {
-                    let theirs = keys.pairs(other);
-                    writes.command("ZINCRBY", &theirs, &[b"1", product.as_bytes()]);
-                    writes.command("ZREMRANGEBYSCORE", &theirs, &[b"0", b"+inf"]);
-                    writes.command("ZINCRBY", &pairs, &[b"1", other.as_bytes()]);
-                }
-                writes.command("ZREMRANGEBYSCORE", &pairs, &[b"0", b"+inf"]);
+                // Counts are kept negated (so the largest sort first); back towards zero, and
+                // gone at zero.
                 writes.command("ZREM", owned_key, &[product.as_bytes()]);
                 writes.command("ZINCRBY", &keys.buyers(), &[b"1", product.as_bytes()]);
                 writes.command("ZREMRANGEBYSCORE", &keys.buyers(), &[b"0", b"+inf"]);
+                let event = PurchaseEvent::new(customer_id, product, PurchaseKind::Returned, at);
+                log_purchase(&mut writes, keys, &event);
             }
             remember(&mut writes, answers, field, digest, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
@@ -659,6 +706,9 @@ impl RecommendationStore for RedisRecommendationStore {
                 answer.offer_id.as_bytes(),
                 &encode(answer),
             );
+            if let Some(event) = super::declined(customer_id, answer) {
+                log_purchase(&mut writes, keys, &event);
+            }
             remember(&mut writes, answers, field, digest, b"");
             Ok(self.commit(guard, version, &writes).await?.then_some(()))
         })
@@ -737,6 +787,40 @@ impl RecommendationStore for RedisRecommendationStore {
         })
     }
 
+    async fn purchases_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<PurchasePage, StoreError> {
+        if limit == 0 {
+            return Ok(PurchasePage::default());
+        }
+        let keys = self.keys(tenant);
+        let start = if after.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({after}")
+        };
+        let (generation, entries): (Option<u64>, StreamEntries) = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .get(keys.purchase_generation())
+                    .cmd("XRANGE")
+                    .arg(keys.purchase_log())
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        Ok(PurchasePage {
+            generation: generation.unwrap_or(0),
+            entries: logged_purchases(entries)?,
+        })
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
@@ -744,17 +828,8 @@ impl RecommendationStore for RedisRecommendationStore {
         customer_id: &str,
     ) -> Result<CustomerRecord, StoreError> {
         let keys = self.keys(tenant);
-        let (owned, offers): (BTreeSet<String>, BTreeMap<String, Vec<u8>>) = self
-            .query(
-                redis::pipe()
-                    .atomic()
-                    .zrange(
-                        keys.owned(customer_id),
-                        0,
-                        MAX_CUSTOMER_RECORDS as isize - 1,
-                    )
-                    .hgetall(keys.offers(customer_id)),
-            )
+        let (offers,): (BTreeMap<String, Vec<u8>>,) = self
+            .query(redis::pipe().hgetall(keys.offers(customer_id)))
             .await?;
         // A customer answers each offer once at most (later answers replace earlier ones), so
         // the hash is as small as the tenant's set of offers.
@@ -763,7 +838,7 @@ impl RecommendationStore for RedisRecommendationStore {
             .take(MAX_CUSTOMER_RECORDS)
             .map(|v| decode::<OfferRecord>(&v))
             .collect::<Result<_, _>>()?;
-        Ok(CustomerRecord { owned, offers })
+        Ok(CustomerRecord { offers })
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
@@ -788,38 +863,6 @@ impl RecommendationStore for RedisRecommendationStore {
             .into_iter()
             .zip(scores)
             .filter_map(|(product, score)| score.map(|_| product))
-            .collect())
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, anchors = anchors.len()))]
-    async fn co_purchases(
-        &self,
-        tenant: &str,
-        anchors: Vec<String>,
-        per_anchor: usize,
-    ) -> Result<Vec<CoPurchase>, StoreError> {
-        let Some(stop) = last_index(per_anchor) else {
-            return Ok(Vec::new());
-        };
-        if anchors.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys = self.keys(tenant);
-        let mut pipe = redis::pipe();
-        for anchor in &anchors {
-            pipe.zrange_withscores(keys.pairs(anchor), 0, stop);
-        }
-        let rows: Vec<Vec<(String, f64)>> = self.query(&pipe).await?;
-        Ok(anchors
-            .iter()
-            .zip(rows)
-            .flat_map(|(anchor, rows)| {
-                rows.into_iter().map(|(product, score)| CoPurchase {
-                    anchor: anchor.clone(),
-                    product,
-                    count: count_of(score),
-                })
-            })
             .collect())
     }
 
@@ -910,11 +953,13 @@ impl RecommendationStore for RedisRecommendationStore {
             // Read after the guard: a reason recorded for them in between moves it, and this
             // attempt conflicts.
             let theirs = self.reasons_of(tenant, customer_id).await?;
-            // Buyer and co-purchase counts are deliberately kept: they are aggregates over
-            // many customers and cannot be traced back to this one. The remembered answers
-            // to this customer's outcomes stay too: they hold only the digest of the request,
-            // and they stop a late retry from recording an erased outcome again.
-            let removed = purchased + answered + owned_count + theirs.len() as u64;
+            let events = self.purchase_events_of(tenant, customer_id).await?;
+            // Buyer counts are deliberately kept: they are aggregates over many customers and
+            // cannot be traced back to this one. The remembered answers to this customer's
+            // outcomes stay too: they hold only the digest of the request, and they stop a
+            // late retry from recording an erased outcome again.
+            let removed =
+                purchased + answered + owned_count + theirs.len() as u64 + events.len() as u64;
             let mut writes = Writes::new();
             for key in personal {
                 writes.del(key);
@@ -923,6 +968,11 @@ impl RecommendationStore for RedisRecommendationStore {
                 let ids: Vec<&[u8]> = theirs.iter().map(|id| id.as_bytes()).collect();
                 writes.command("XDEL", &keys.reasons(), &ids);
                 writes.command("INCR", &keys.reason_generation(), &[]);
+            }
+            if !events.is_empty() {
+                let ids: Vec<&[u8]> = events.iter().map(|id| id.as_bytes()).collect();
+                writes.command("XDEL", &keys.purchase_log(), &ids);
+                writes.command("INCR", &keys.purchase_generation(), &[]);
             }
             let answer = ForgetCustomerResponse {
                 found: removed > 0,

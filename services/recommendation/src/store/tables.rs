@@ -33,12 +33,36 @@ pub const PURCHASES: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_pu
 pub const OFFER_ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_offer_answers");
 /// `tenant / customer / product_id` → when first bought (seconds): the owned set.
 pub const OWNED: TableDefinition<&str, i64> = TableDefinition::new("rec_owned");
-/// `tenant / product_a / product_b` → customers who bought both (stored both ways round).
-pub const CO_PURCHASES: TableDefinition<&str, u64> = TableDefinition::new("rec_co_purchases");
+/// `tenant / sequence` (20 digits) → `PurchaseEvent`: the purchase log, oldest first.
+pub const PURCHASE_LOG: TableDefinition<&str, &[u8]> = TableDefinition::new("rec_purchase_log");
+/// `tenant / customer / sequence` → (): each customer's entries in the purchase log, so
+/// erasing them never reads the whole log.
+pub const PURCHASE_LOG_BY_CUSTOMER: TableDefinition<&str, ()> =
+    TableDefinition::new("rec_purchase_log_by_customer");
+/// `tenant` → the last sequence the purchase log gave.
+pub const PURCHASE_SEQ: TableDefinition<&str, u64> = TableDefinition::new("rec_purchase_seq");
+/// `tenant` → the purchase log's generation, moved by erasure.
+pub const PURCHASE_GENERATION: TableDefinition<&str, u64> =
+    TableDefinition::new("rec_purchase_generation");
 /// `tenant / product_id` → distinct buyers.
 pub const BUYERS: TableDefinition<&str, u64> = TableDefinition::new("rec_buyers");
 /// `tenant / rank / product_id` → (): products by buyers, most first (see [`rank_key`]).
 pub const BUYERS_RANK: TableDefinition<&str, ()> = TableDefinition::new("rec_buyers_rank");
+
+/// Tables earlier versions kept and nothing reads any more, dropped when a store opens:
+/// co-purchase counts per pair (replaced by the purchase log), and the interim article term
+/// index with each article's terms (replaced by the search index each replica builds).
+pub const RETIRED: [TableDefinition<&str, u64>; 1] = [TableDefinition::new("rec_co_purchases")];
+/// Retired tables holding field bits.
+pub const RETIRED_BITS: [TableDefinition<&str, u8>; 2] = [
+    TableDefinition::new("rec_postings"),
+    TableDefinition::new("rec_article_terms"),
+];
+
+/// The fixed-width key part of log entry `seq`: key order is log order.
+pub fn seq_part(seq: u64) -> String {
+    format!("{seq:020}")
+}
 
 /// Calls `f` with the last key part and the value of every entry under `prefix`, in key
 /// order, for at most `limit` entries; collects what `f` returns.
