@@ -13,7 +13,7 @@ use baton_proto::v1::{
 use baton_store::codec::{decode, encode};
 use baton_store::idempotency::{recall, remember};
 use baton_store::keys::{SEP, prefix_range, scoped};
-use baton_store::redb::{ReadableTable, TableDefinition, WriteTransaction};
+use baton_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
@@ -406,29 +406,18 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         let (tenant, after) = (tenant.to_owned(), after.to_owned());
         self.db
             .read(move |txn| {
-                let mut page = ReasonPage::default();
-                if let Some(table) = open_read(txn, REASON_GENERATION)? {
-                    page.generation = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0);
-                }
-                let Some(table) = open_read(txn, REASON_LOG)? else {
-                    return Ok(page);
+                let log = Log {
+                    entries: REASON_LOG,
+                    generation: REASON_GENERATION,
                 };
-                let (lo, hi) = prefix_range(&tenant);
-                let start = if after.is_empty() {
-                    std::ops::Bound::Included(lo.clone())
-                } else {
-                    std::ops::Bound::Excluded(scoped(&tenant, &[&after]))
-                };
-                let range = (
-                    start.as_ref().map(String::as_str),
-                    std::ops::Bound::Excluded(hi.as_str()),
-                );
-                for entry in table.range::<&str>(range)?.take(limit) {
-                    let (k, v) = entry?;
-                    let cursor = k.value().get(lo.len()..).unwrap_or_default().to_owned();
-                    page.entries.push(unlogged(cursor, decode(v.value())?)?);
-                }
-                Ok(page)
+                let (generation, entries) =
+                    log.page(txn, &tenant, &after, limit, |cursor, bytes| {
+                        unlogged(cursor, decode(bytes)?)
+                    })?;
+                Ok(ReasonPage {
+                    generation,
+                    entries,
+                })
             })
             .await
     }
@@ -442,31 +431,21 @@ impl RecommendationStore for EmbeddedRecommendationStore {
         let (tenant, after) = (tenant.to_owned(), after.to_owned());
         self.db
             .read(move |txn| {
-                let mut page = PurchasePage::default();
-                if let Some(table) = open_read(txn, PURCHASE_GENERATION)? {
-                    page.generation = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or(0);
-                }
-                let Some(table) = open_read(txn, PURCHASE_LOG)? else {
-                    return Ok(page);
+                let log = Log {
+                    entries: PURCHASE_LOG,
+                    generation: PURCHASE_GENERATION,
                 };
-                let (lo, hi) = prefix_range(&tenant);
-                let start = if after.is_empty() {
-                    std::ops::Bound::Included(lo.clone())
-                } else {
-                    std::ops::Bound::Excluded(scoped(&tenant, &[&after]))
-                };
-                let range = (
-                    start.as_ref().map(String::as_str),
-                    std::ops::Bound::Excluded(hi.as_str()),
-                );
-                for entry in table.range::<&str>(range)?.take(limit) {
-                    let (k, v) = entry?;
-                    page.entries.push(LoggedPurchase {
-                        cursor: k.value().get(lo.len()..).unwrap_or_default().to_owned(),
-                        event: decode(v.value())?,
-                    });
-                }
-                Ok(page)
+                let (generation, entries) =
+                    log.page(txn, &tenant, &after, limit, |cursor, bytes| {
+                        Ok(LoggedPurchase {
+                            cursor,
+                            event: decode(bytes)?,
+                        })
+                    })?;
+                Ok(PurchasePage {
+                    generation,
+                    entries,
+                })
             })
             .await
     }
@@ -612,6 +591,50 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 })
             })
             .await
+    }
+}
+
+/// One of a tenant's logs: its entries by sequence, and its generation.
+struct Log {
+    entries: TableDefinition<'static, &'static str, &'static [u8]>,
+    generation: TableDefinition<'static, &'static str, u64>,
+}
+
+impl Log {
+    /// The log's generation and up to `limit` of its entries after the one at `after` (from
+    /// the start when empty), each made by `entry` from its cursor and stored bytes.
+    fn page<T>(
+        &self,
+        txn: &ReadTransaction,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+        entry: impl Fn(String, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<(u64, Vec<T>), StoreError> {
+        let generation = match open_read(txn, self.generation)? {
+            Some(table) => table.get(tenant)?.map(|v| v.value()).unwrap_or(0),
+            None => 0,
+        };
+        let Some(table) = open_read(txn, self.entries)? else {
+            return Ok((generation, Vec::new()));
+        };
+        let (lo, hi) = prefix_range(tenant);
+        let start = if after.is_empty() {
+            std::ops::Bound::Included(lo.clone())
+        } else {
+            std::ops::Bound::Excluded(scoped(tenant, &[after]))
+        };
+        let range = (
+            start.as_ref().map(String::as_str),
+            std::ops::Bound::Excluded(hi.as_str()),
+        );
+        let mut entries = Vec::new();
+        for stored in table.range::<&str>(range)?.take(limit) {
+            let (k, v) = stored?;
+            let cursor = k.value().get(lo.len()..).unwrap_or_default().to_owned();
+            entries.push(entry(cursor, v.value())?);
+        }
+        Ok((generation, entries))
     }
 }
 
@@ -850,7 +873,9 @@ mod tests {
             .map(|t| t.name().to_owned())
             .collect();
         assert!(
-            !names.iter().any(|n| n == "rec_co_purchases" || n == "rec_postings"),
+            !names
+                .iter()
+                .any(|n| n == "rec_co_purchases" || n == "rec_postings"),
             "{names:?}"
         );
     }

@@ -171,52 +171,39 @@ impl RedisRecommendationStore {
         .await
     }
 
-    /// The ids of the customer's entries in the tenant's reason log, read page by page.
-    async fn reasons_of(&self, tenant: &str, customer: &str) -> Result<Vec<String>, StoreError> {
-        const PAGE: usize = 1_000;
-        let mut theirs = Vec::new();
-        let mut after = String::new();
-        loop {
-            let page = self.reasons_after(tenant, &after, PAGE).await?;
-            let Some(last) = page.entries.last() else {
-                return Ok(theirs);
-            };
-            after = last.cursor.clone();
-            let full = page.entries.len() == PAGE;
-            theirs.extend(
-                page.entries
-                    .into_iter()
-                    .filter(|e| e.customer_id == customer)
-                    .map(|e| e.cursor),
-            );
-            if !full {
-                return Ok(theirs);
-            }
-        }
-    }
-
-    /// The ids of the customer's entries in the tenant's purchase log, read page by page.
-    async fn purchase_events_of(
+    /// The ids of the customer's entries in the stream `log`, read page by page; `customer_of`
+    /// reads the customer from an entry's value.
+    async fn entries_of(
         &self,
-        tenant: &str,
+        log: &str,
         customer: &str,
+        customer_of: fn(&[u8]) -> Result<String, StoreError>,
     ) -> Result<Vec<String>, StoreError> {
         const PAGE: usize = 10_000;
         let mut theirs = Vec::new();
-        let mut after = String::new();
+        let mut start = "-".to_owned();
         loop {
-            let page = self.purchases_after(tenant, &after, PAGE).await?;
-            let Some(last) = page.entries.last() else {
-                return Ok(theirs);
-            };
-            after = last.cursor.clone();
-            let full = page.entries.len() == PAGE;
-            theirs.extend(
-                page.entries
-                    .into_iter()
-                    .filter(|e| e.event.customer_id == customer)
-                    .map(|e| e.cursor),
-            );
+            let (entries,): (StreamEntries,) = self
+                .query(
+                    redis::pipe()
+                        .cmd("XRANGE")
+                        .arg(log)
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(PAGE),
+                )
+                .await?;
+            let full = entries.len() == PAGE;
+            for (id, fields) in entries {
+                let bytes = fields
+                    .get(1)
+                    .ok_or_else(|| StoreError::Corrupt(format!("log entry {id} has no value")))?;
+                start = format!("({id}");
+                if customer_of(bytes)? == customer {
+                    theirs.push(id);
+                }
+            }
             if !full {
                 return Ok(theirs);
             }
@@ -952,8 +939,16 @@ impl RecommendationStore for RedisRecommendationStore {
             }
             // Read after the guard: a reason recorded for them in between moves it, and this
             // attempt conflicts.
-            let theirs = self.reasons_of(tenant, customer_id).await?;
-            let events = self.purchase_events_of(tenant, customer_id).await?;
+            let theirs = self
+                .entries_of(&keys.reasons(), customer_id, |bytes| {
+                    Ok(decode::<RecordOutcomeRequest>(bytes)?.customer_id)
+                })
+                .await?;
+            let events = self
+                .entries_of(&keys.purchase_log(), customer_id, |bytes| {
+                    Ok(decode::<PurchaseEvent>(bytes)?.customer_id)
+                })
+                .await?;
             // Buyer counts are deliberately kept: they are aggregates over many customers and
             // cannot be traced back to this one. The remembered answers to this customer's
             // outcomes stay too: they hold only the digest of the request, and they stop a
