@@ -36,6 +36,7 @@ pub const CHECKS: &[&str] = &[
     "a_return_unlearns_what_its_purchase_taught",
     "confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer",
     "action_rules_are_replaced_whole",
+    "offer_inputs_are_read_together",
 ];
 
 /// The digest of the request described by `request`: the same description is the same
@@ -193,6 +194,7 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
                 .await
         }
         "action_rules_are_replaced_whole" => action_rules_are_replaced_whole(store).await,
+        "offer_inputs_are_read_together" => offer_inputs_are_read_together(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -1160,4 +1162,59 @@ pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store:
         ]
     );
     assert_eq!(owns(store, "c1", &["a", "b", "c"]).await, ["a", "b", "c"]);
+}
+
+/// `offer_inputs` answers what `catalog_items`, `owned_among` and `customer_record` would,
+/// for a customer and for an unidentified contact.
+pub async fn offer_inputs_are_read_together<S: RecommendationStore>(store: &S) {
+    store
+        .upsert_catalog(
+            T,
+            "k",
+            &sent("k"),
+            vec![item("shoes", true), item("gel", true)],
+        )
+        .await
+        .expect("catalog");
+    buy(store, T, "c1", &["shoes", "cap"]).await;
+    store
+        .record_offer_answer(
+            T,
+            "c1",
+            "answer",
+            &sent("answer"),
+            answer("of-1", "gel", OfferOutcome::Declined),
+        )
+        .await
+        .expect("answer");
+    let asked = strings(&["gel", "shoes", "cap", "nothing"]);
+    let inputs = store
+        .offer_inputs(T, "c1", asked.clone())
+        .await
+        .expect("inputs");
+    assert_eq!(ids(&inputs.items), ["gel", "shoes"]);
+    assert_eq!(
+        inputs.owned,
+        strings(&["cap", "shoes"]).into_iter().collect()
+    );
+    assert_eq!(
+        inputs.record,
+        store.customer_record(T, "c1").await.expect("record")
+    );
+    assert_eq!(inputs.record.offers.len(), 1);
+
+    let anonymous = store
+        .offer_inputs(T, "", asked.clone())
+        .await
+        .expect("anonymous");
+    assert_eq!(ids(&anonymous.items), ["gel", "shoes"]);
+    assert!(anonymous.owned.is_empty() && anonymous.record.offers.is_empty());
+    let nothing_asked = store
+        .offer_inputs(T, "c1", Vec::new())
+        .await
+        .expect("nothing asked");
+    assert!(nothing_asked.items.is_empty() && nothing_asked.owned.is_empty());
+    assert_eq!(nothing_asked.record.offers.len(), 1);
+    let other = store.offer_inputs(OTHER, "c1", asked).await.expect("other");
+    assert_eq!(other, Default::default());
 }

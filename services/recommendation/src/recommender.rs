@@ -24,7 +24,7 @@ use crate::recommend::purchase_model::{ANCHORS, PurchaseModel};
 use crate::recommend::reason_model::{Example, ReasonModel};
 use crate::recommend::reasons::{Learned, ReasonInput, likely_reasons, likely_reasons_learned};
 use crate::recommend::{Limits, MODEL_VERSION};
-use crate::store::{CustomerRecord, Forgotten, RecommendationStore};
+use crate::store::{Forgotten, OfferInputs, RecommendationStore};
 use crate::tenant_cache::PerTenant;
 
 /// Candidates the co-purchase model gives a Recommend, strongest first.
@@ -410,15 +410,9 @@ impl<S: RecommendationStore> Recommender<S> {
     ) -> Result<OfferList, Error> {
         let tenant = query.tenant.as_str();
         let identified = !query.customer_id.is_empty();
-        let record = if identified {
-            self.store
-                .customer_record(tenant, &query.customer_id)
-                .await?
-        } else {
-            CustomerRecord::default()
-        };
         let mut owned = owned_products(snapshot, &BTreeSet::new());
-        let declined = declined_products(snapshot, &record.offers);
+        // Declines in the snapshot are known now, those recorded here once the store is read.
+        let mut declined = declined_products(snapshot, &[]);
 
         // Anchors: the customer's products, newest first: the snapshot's and what the model
         // learned, less whatever the snapshot shows returned.
@@ -473,26 +467,30 @@ impl<S: RecommendationStore> Recommender<S> {
             };
             (affinities, popularity)
         };
+        // One read for the rest: the candidates' catalog items, whether the customer owns each
+        // (asked candidate by candidate: exact however much they own), and their recorded
+        // offer answers. Nothing is read for an unidentified contact with nothing to offer.
         let wanted: Vec<String> = popularity.keys().cloned().collect();
-        let catalog: BTreeMap<String, CatalogItem> = if wanted.is_empty() {
-            BTreeMap::new()
+        let customer = if identified {
+            query.customer_id.as_str()
         } else {
-            self.store
-                .catalog_items(tenant, wanted)
-                .await?
-                .into_iter()
-                .map(|item| (item.product_id.clone(), item))
-                .collect()
+            ""
         };
-
-        // Whether a candidate is owned is asked of the store, candidate by candidate: exact
-        // however much the customer owns.
-        if identified {
-            owned.extend(
-                self.owned_among(tenant, &query.customer_id, catalog.keys(), &owned)
-                    .await?,
-            );
-        }
+        let inputs = if identified || !wanted.is_empty() {
+            self.store.offer_inputs(tenant, customer, wanted).await?
+        } else {
+            OfferInputs::default()
+        };
+        owned.extend(inputs.owned);
+        declined.extend(declined_products(
+            &ContextSnapshot::default(),
+            &inputs.record.offers,
+        ));
+        let catalog: BTreeMap<String, CatalogItem> = inputs
+            .items
+            .into_iter()
+            .map(|item| (item.product_id.clone(), item))
+            .collect();
         let fresh = catalog
             .keys()
             .filter(|p| !owned.contains(*p) && !declined.contains(*p))

@@ -82,6 +82,7 @@ checks!(
     a_return_unlearns_what_its_purchase_taught,
     confirmed_reasons_are_logged_once_in_order_and_forgotten_with_their_customer,
     action_rules_are_replaced_whole,
+    offer_inputs_are_read_together,
 );
 
 /// The catalog [`write_everything`] writes.

@@ -24,8 +24,8 @@ use super::tables::{
 };
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, LoggedPurchase, LoggedReason, MAX_CUSTOMER_RECORDS,
-    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, PurchaseEvent, PurchaseKind, PurchasePage,
-    ReasonPage, RecommendationStore, Replacement, op,
+    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, OfferInputs, PurchaseEvent, PurchaseKind,
+    PurchasePage, ReasonPage, RecommendationStore, Replacement, op,
 };
 
 /// The recommendation state in a redb file. Cheap to clone; clones share the database.
@@ -450,23 +450,50 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
+    async fn offer_inputs(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> Result<OfferInputs, StoreError> {
+        let (tenant, customer) = (tenant.to_owned(), customer_id.to_owned());
+        self.db
+            .read(move |txn| {
+                let mut inputs = OfferInputs::default();
+                if let Some(catalog) = open_read(txn, CATALOG)? {
+                    for id in &product_ids {
+                        if let Some(v) = catalog.get(scoped(&tenant, &[id]).as_str())? {
+                            inputs.items.push(decode(v.value())?);
+                        }
+                    }
+                }
+                if customer.is_empty() {
+                    return Ok(inputs);
+                }
+                if let Some(owned) = open_read(txn, OWNED)? {
+                    for id in product_ids {
+                        let key = scoped(&tenant, &[&customer, &id]);
+                        if owned.get(key.as_str())?.is_some() {
+                            inputs.owned.insert(id);
+                        }
+                    }
+                }
+                inputs.record = read_record(txn, &tenant, &customer)?;
+                Ok(inputs)
+            })
+            .await
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
         tenant: &str,
         customer_id: &str,
     ) -> Result<CustomerRecord, StoreError> {
-        let prefix = scoped(tenant, &[customer_id]);
+        let (tenant, customer) = (tenant.to_owned(), customer_id.to_owned());
         self.db
-            .read(move |txn| {
-                let mut record = CustomerRecord::default();
-                if let Some(offers) = open_read(txn, OFFER_ANSWERS)? {
-                    record.offers = scan(&offers, &prefix, MAX_CUSTOMER_RECORDS, |_, bytes| {
-                        decode::<OfferRecord>(bytes)
-                    })?;
-                }
-                Ok(record)
-            })
+            .read(move |txn| read_record(txn, &tenant, &customer))
             .await
     }
 
@@ -592,6 +619,22 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             })
             .await
     }
+}
+
+/// What was learned from one customer, as `txn` sees it.
+fn read_record(
+    txn: &ReadTransaction,
+    tenant: &str,
+    customer: &str,
+) -> Result<CustomerRecord, StoreError> {
+    let mut record = CustomerRecord::default();
+    if let Some(offers) = open_read(txn, OFFER_ANSWERS)? {
+        let prefix = scoped(tenant, &[customer]);
+        record.offers = scan(&offers, &prefix, MAX_CUSTOMER_RECORDS, |_, bytes| {
+            decode::<OfferRecord>(bytes)
+        })?;
+    }
+    Ok(record)
 }
 
 /// One of a tenant's logs: its entries by sequence, and its generation.

@@ -50,6 +50,17 @@ pub struct CustomerRecord {
     pub offers: Vec<OfferRecord>,
 }
 
+/// What offers need from the store about their candidates for one customer, read at once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OfferInputs {
+    /// The candidates' catalog items, in the order asked; unknown ids are skipped.
+    pub items: Vec<CatalogItem>,
+    /// Which candidates the customer owns, exactly.
+    pub owned: BTreeSet<String>,
+    /// The customer's record.
+    pub record: CustomerRecord,
+}
+
 /// The result of erasing a customer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Forgotten {
@@ -347,6 +358,16 @@ pub trait RecommendationStore: Send + Sync + 'static {
         customer_id: &str,
         product_ids: Vec<String>,
     ) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
+
+    /// The catalog items of `product_ids`, which of them the customer owns and the customer's
+    /// record, in one read: what a Recommend asks of the store for its offers. An empty
+    /// customer id owns nothing and has no record.
+    fn offer_inputs(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> impl Future<Output = Result<OfferInputs, StoreError>> + Send;
 
     /// Up to `limit` entries of the tenant's purchase log after the one at `after` (from the
     /// start when empty), with the log's generation.

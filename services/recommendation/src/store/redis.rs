@@ -88,8 +88,8 @@ use baton_store::redis_db::{Commit, MAX_ATTEMPTS, RedisDb, Writes, back_off, con
 use super::embedded::{logged, synonym_groups, unlogged};
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, LoggedPurchase, MAX_CUSTOMER_RECORDS,
-    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, PurchaseEvent, PurchaseKind, PurchasePage,
-    ReasonPage, RecommendationStore, Replacement, op,
+    MAX_LOGGED_PURCHASES, MAX_LOGGED_REASONS, OfferInputs, PurchaseEvent, PurchaseKind,
+    PurchasePage, ReasonPage, RecommendationStore, Replacement, op,
 };
 
 /// The recommendation state in Redis. Cheap to clone; clones share the connection.
@@ -252,6 +252,17 @@ fn logged_reasons(entries: StreamEntries) -> Result<Vec<super::LoggedReason>, St
             unlogged(id, decode::<RecordOutcomeRequest>(bytes)?)
         })
         .collect()
+}
+
+/// A customer's record from their `offers` hash. A customer answers each offer once at most
+/// (later answers replace earlier ones), so the hash is as small as the tenant's set of offers.
+fn record_of(offers: BTreeMap<String, Vec<u8>>) -> Result<CustomerRecord, StoreError> {
+    let offers = offers
+        .into_values()
+        .take(MAX_CUSTOMER_RECORDS)
+        .map(|v| decode::<OfferRecord>(&v))
+        .collect::<Result<_, _>>()?;
+    Ok(CustomerRecord { offers })
 }
 
 /// The purchase log entries of an `XRANGE` reply.
@@ -808,6 +819,59 @@ impl RecommendationStore for RedisRecommendationStore {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
+    async fn offer_inputs(
+        &self,
+        tenant: &str,
+        customer_id: &str,
+        product_ids: Vec<String>,
+    ) -> Result<OfferInputs, StoreError> {
+        let keys = self.keys(tenant);
+        if customer_id.is_empty() {
+            return Ok(OfferInputs {
+                items: self.get_many(keys.catalog(), &product_ids).await?,
+                ..OfferInputs::default()
+            });
+        }
+        if product_ids.is_empty() {
+            return Ok(OfferInputs {
+                record: self.customer_record(tenant, customer_id).await?,
+                ..OfferInputs::default()
+            });
+        }
+        type Read = (
+            Vec<Option<Vec<u8>>>,
+            Vec<Option<f64>>,
+            BTreeMap<String, Vec<u8>>,
+        );
+        let (items, scores, offers): Read = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .cmd("HMGET")
+                    .arg(keys.catalog())
+                    .arg(&product_ids)
+                    .cmd("ZMSCORE")
+                    .arg(keys.owned(customer_id))
+                    .arg(&product_ids)
+                    .hgetall(keys.offers(customer_id)),
+            )
+            .await?;
+        Ok(OfferInputs {
+            items: items
+                .into_iter()
+                .flatten()
+                .map(|v| decode(&v))
+                .collect::<Result<_, _>>()?,
+            owned: product_ids
+                .into_iter()
+                .zip(scores)
+                .filter_map(|(product, score)| score.map(|_| product))
+                .collect(),
+            record: record_of(offers)?,
+        })
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn customer_record(
         &self,
@@ -818,14 +882,7 @@ impl RecommendationStore for RedisRecommendationStore {
         let (offers,): (BTreeMap<String, Vec<u8>>,) = self
             .query(redis::pipe().hgetall(keys.offers(customer_id)))
             .await?;
-        // A customer answers each offer once at most (later answers replace earlier ones), so
-        // the hash is as small as the tenant's set of offers.
-        let offers = offers
-            .into_values()
-            .take(MAX_CUSTOMER_RECORDS)
-            .map(|v| decode::<OfferRecord>(&v))
-            .collect::<Result<_, _>>()?;
-        Ok(CustomerRecord { offers })
+        record_of(offers)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id, products = product_ids.len()))]
