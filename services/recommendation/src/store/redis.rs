@@ -171,6 +171,39 @@ impl RedisRecommendationStore {
         .await
     }
 
+    /// The generation under `generation` and up to `limit` entries of the stream `log` after
+    /// the one at `after` (from the start when empty), read together.
+    async fn log_page(
+        &self,
+        generation: &str,
+        log: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<(u64, StreamEntries), StoreError> {
+        if limit == 0 {
+            return Ok((0, Vec::new()));
+        }
+        let start = if after.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({after}")
+        };
+        let (generation, entries): (Option<u64>, StreamEntries) = self
+            .query(
+                redis::pipe()
+                    .atomic()
+                    .get(generation)
+                    .cmd("XRANGE")
+                    .arg(log)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(limit),
+            )
+            .await?;
+        Ok((generation.unwrap_or(0), entries))
+    }
+
     /// The ids of the customer's entries in the stream `log`, read page by page; `customer_of`
     /// reads the customer from an entry's value.
     async fn entries_of(
@@ -757,30 +790,12 @@ impl RecommendationStore for RedisRecommendationStore {
         after: &str,
         limit: usize,
     ) -> Result<ReasonPage, StoreError> {
-        if limit == 0 {
-            return Ok(ReasonPage::default());
-        }
         let keys = self.keys(tenant);
-        let start = if after.is_empty() {
-            "-".to_owned()
-        } else {
-            format!("({after}")
-        };
-        let (generation, entries): (Option<u64>, StreamEntries) = self
-            .query(
-                redis::pipe()
-                    .atomic()
-                    .get(keys.reason_generation())
-                    .cmd("XRANGE")
-                    .arg(keys.reasons())
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
-            )
+        let (generation, entries) = self
+            .log_page(&keys.reason_generation(), &keys.reasons(), after, limit)
             .await?;
         Ok(ReasonPage {
-            generation: generation.unwrap_or(0),
+            generation,
             entries: logged_reasons(entries)?,
         })
     }
@@ -791,30 +806,17 @@ impl RecommendationStore for RedisRecommendationStore {
         after: &str,
         limit: usize,
     ) -> Result<PurchasePage, StoreError> {
-        if limit == 0 {
-            return Ok(PurchasePage::default());
-        }
         let keys = self.keys(tenant);
-        let start = if after.is_empty() {
-            "-".to_owned()
-        } else {
-            format!("({after}")
-        };
-        let (generation, entries): (Option<u64>, StreamEntries) = self
-            .query(
-                redis::pipe()
-                    .atomic()
-                    .get(keys.purchase_generation())
-                    .cmd("XRANGE")
-                    .arg(keys.purchase_log())
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(limit),
+        let (generation, entries) = self
+            .log_page(
+                &keys.purchase_generation(),
+                &keys.purchase_log(),
+                after,
+                limit,
             )
             .await?;
         Ok(PurchasePage {
-            generation: generation.unwrap_or(0),
+            generation,
             entries: logged_purchases(entries)?,
         })
     }
