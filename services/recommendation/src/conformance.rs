@@ -22,14 +22,14 @@ pub const CHECKS: &[&str] = &[
     "catalog_upserts_are_idempotent_and_readable",
     "catalog_sample_skips_inactive_items",
     "articles_and_synonyms_move_the_corpus_version",
-    "purchases_teach_buyers_owned_sets_and_the_log",
+    "purchases_teach_owned_sets_and_the_log",
     "repeat_and_returned_purchases_teach_nothing",
     "outcomes_apply_once_per_idempotency_key",
     "a_key_reused_for_another_request_is_refused",
     "keys_of_different_callers_are_independent",
     "an_outcome_key_is_the_tenants",
     "the_latest_offer_answer_wins",
-    "forgetting_removes_personal_records_and_keeps_aggregates",
+    "forgetting_removes_every_personal_record",
     "tenants_never_see_each_other",
     "concurrent_purchases_each_teach_once",
     "ownership_is_asked_product_by_product",
@@ -161,8 +161,8 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         "articles_and_synonyms_move_the_corpus_version" => {
             articles_and_synonyms_move_the_corpus_version(store).await
         }
-        "purchases_teach_buyers_owned_sets_and_the_log" => {
-            purchases_teach_buyers_owned_sets_and_the_log(store).await
+        "purchases_teach_owned_sets_and_the_log" => {
+            purchases_teach_owned_sets_and_the_log(store).await
         }
         "repeat_and_returned_purchases_teach_nothing" => {
             repeat_and_returned_purchases_teach_nothing(store).await
@@ -178,8 +178,8 @@ pub async fn run<S: RecommendationStore>(name: &str, store: &S) {
         }
         "an_outcome_key_is_the_tenants" => an_outcome_key_is_the_tenants(store).await,
         "the_latest_offer_answer_wins" => the_latest_offer_answer_wins(store).await,
-        "forgetting_removes_personal_records_and_keeps_aggregates" => {
-            forgetting_removes_personal_records_and_keeps_aggregates(store).await
+        "forgetting_removes_every_personal_record" => {
+            forgetting_removes_every_personal_record(store).await
         }
         "tenants_never_see_each_other" => tenants_never_see_each_other(store).await,
         "concurrent_purchases_each_teach_once" => concurrent_purchases_each_teach_once(store).await,
@@ -482,12 +482,6 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
             .await
             .expect("return");
     };
-    let buyers = || async {
-        store
-            .popularity(T, strings(&["shoes", "socks"]))
-            .await
-            .expect("popularity")
-    };
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c2", &["shoes", "socks"]).await;
     assert_eq!(purchase_log(store, T).await.len(), 4);
@@ -496,8 +490,11 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
     let log = purchase_log(store, T).await;
     assert_eq!(log.len(), 5);
     assert_eq!(log[4], event("c1", "socks", PurchaseKind::Returned));
-    assert_eq!(buyers().await.get("socks"), Some(&1));
     assert_eq!(owns(store, "c1", &["shoes", "socks"]).await, ["shoes"]);
+    assert_eq!(
+        owns(store, "c2", &["shoes", "socks"]).await,
+        ["shoes", "socks"]
+    );
 
     // c2 orders socks again, then returns the first pair: still an owner.
     store
@@ -512,21 +509,19 @@ pub async fn a_return_unlearns_what_its_purchase_taught<S: RecommendationStore>(
         .expect("second order");
     give_back("c2", "o-c2-socks").await;
     assert_eq!(purchase_log(store, T).await.len(), 5);
-    assert_eq!(buyers().await.get("socks"), Some(&1));
+    assert_eq!(
+        owns(store, "c2", &["shoes", "socks"]).await,
+        ["shoes", "socks"]
+    );
 
     give_back("c2", "o-2").await;
     let log = purchase_log(store, T).await;
     assert_eq!(log.len(), 6);
     assert_eq!(log[5], event("c2", "socks", PurchaseKind::Returned));
-    assert_eq!(buyers().await.get("socks"), None);
-    assert_eq!(buyers().await.get("shoes"), Some(&2));
-    assert_eq!(
-        store.popular(T, 10).await.expect("popular"),
-        [("shoes".to_owned(), 2)]
-    );
+    assert_eq!(owns(store, "c2", &["shoes", "socks"]).await, ["shoes"]);
     // Returning it again changes nothing.
     give_back("c2", "o-2").await;
-    assert_eq!(buyers().await.get("shoes"), Some(&2));
+    assert_eq!(owns(store, "c2", &["shoes", "socks"]).await, ["shoes"]);
     assert_eq!(purchase_log(store, T).await.len(), 6);
 }
 
@@ -569,7 +564,7 @@ pub async fn ownership_is_asked_product_by_product<S: RecommendationStore>(store
     );
 }
 
-pub async fn purchases_teach_buyers_owned_sets_and_the_log<S: RecommendationStore>(store: &S) {
+pub async fn purchases_teach_owned_sets_and_the_log<S: RecommendationStore>(store: &S) {
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c2", &["shoes", "socks", "gel"]).await;
     buy(store, T, "c3", &["gel"]).await;
@@ -604,26 +599,6 @@ pub async fn purchases_teach_buyers_owned_sets_and_the_log<S: RecommendationStor
             .is_empty()
     );
 
-    let popular = store.popular(T, 10).await.expect("popular");
-    assert_eq!(
-        popular,
-        [
-            ("gel".to_owned(), 2),
-            ("shoes".to_owned(), 2),
-            ("socks".to_owned(), 2)
-        ]
-    );
-    buy(store, T, "c4", &["gel"]).await;
-    let popular = store.popular(T, 1).await.expect("popular");
-    assert_eq!(popular, [("gel".to_owned(), 3)]);
-    let counts = store
-        .popularity(T, strings(&["gel", "shoes", "nothing"]))
-        .await
-        .expect("popularity");
-    assert_eq!(counts.get("gel"), Some(&3));
-    assert_eq!(counts.get("shoes"), Some(&2));
-    assert_eq!(counts.get("nothing"), None);
-
     assert_eq!(
         owns(store, "c2", &["gel", "shoes", "socks", "cap"]).await,
         ["gel", "shoes", "socks"]
@@ -652,10 +627,6 @@ pub async fn repeat_and_returned_purchases_teach_nothing<S: RecommendationStore>
         )
         .await
         .expect("returned");
-    assert_eq!(
-        store.popular(T, 10).await.expect("popular"),
-        [("shoes".to_owned(), 1)]
-    );
     assert_eq!(
         purchase_log(store, T).await,
         [event("c1", "shoes", PurchaseKind::Bought)]
@@ -696,7 +667,10 @@ pub async fn outcomes_apply_once_per_idempotency_key<S: RecommendationStore>(sto
     let record = store.customer_record(T, "c1").await.expect("record");
     assert_eq!(owns(store, "c1", &["shoes", "gel"]).await, ["shoes"]);
     assert!(record.offers.is_empty());
-    assert_eq!(store.popular(T, 10).await.expect("popular").len(), 1);
+    assert_eq!(
+        purchase_log(store, T).await,
+        [event("c1", "shoes", PurchaseKind::Bought)]
+    );
 }
 
 /// Every mutation refuses a key that comes back with a different request, and changes
@@ -981,9 +955,7 @@ pub async fn the_latest_offer_answer_wins<S: RecommendationStore>(store: &S) {
     );
 }
 
-pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: RecommendationStore>(
-    store: &S,
-) {
+pub async fn forgetting_removes_every_personal_record<S: RecommendationStore>(store: &S) {
     buy(store, T, "c1", &["shoes", "socks"]).await;
     buy(store, T, "c10", &["shoes"]).await;
     store
@@ -1041,8 +1013,6 @@ pub async fn forgetting_removes_personal_records_and_keeps_aggregates<S: Recomme
         .map(|e| e.event.customer_id.as_str())
         .collect();
     assert_eq!(log, ["c10"]);
-    // Aggregates stay.
-    assert_eq!(store.popular(T, 10).await.expect("popular").len(), 2);
 }
 
 pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
@@ -1092,12 +1062,11 @@ pub async fn tenants_never_see_each_other<S: RecommendationStore>(store: &S) {
             .is_empty()
     );
     assert!(purchase_log(store, OTHER).await.is_empty());
-    assert!(store.popular(OTHER, 10).await.expect("popular").is_empty());
     assert!(
         store
-            .popularity(OTHER, strings(&["a"]))
+            .owned_among(OTHER, "c1", strings(&["a"]))
             .await
-            .expect("pop")
+            .expect("owned")
             .is_empty()
     );
     assert_eq!(
@@ -1153,15 +1122,8 @@ pub async fn concurrent_purchases_each_teach_once<S: RecommendationStore>(store:
             bought("c3", "a"),
         ]
     );
-    assert_eq!(
-        store.popular(T, 10).await.expect("popular"),
-        [
-            ("a".to_owned(), 3),
-            ("b".to_owned(), 1),
-            ("c".to_owned(), 1)
-        ]
-    );
     assert_eq!(owns(store, "c1", &["a", "b", "c"]).await, ["a", "b", "c"]);
+    assert_eq!(owns(store, "c3", &["a", "b", "c"]).await, ["a"]);
 }
 
 /// `offer_inputs` answers what `catalog_items`, `owned_among` and `customer_record` would,

@@ -100,6 +100,9 @@ struct PurchaseSlot {
     learned: std::sync::RwLock<LearnedPurchases>,
     /// Held by the one task reading the log; with when the log was last read through.
     reading: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
+    /// Set once this replica's first read of the log has finished: every Recommend that
+    /// arrives before then waits for that one read.
+    loaded: tokio::sync::OnceCell<()>,
 }
 
 /// A co-purchase model and where in the tenant's purchase log it has got to.
@@ -367,27 +370,32 @@ impl<S: RecommendationStore> Recommender<S> {
         Ok(slot.read().model.learned())
     }
 
-    /// The tenant's co-purchase model slot. A replica's first Recommend for a tenant waits
-    /// while the model learns the log through; after that, when the log was last read over
-    /// [`REFRESH`] ago and no read is under way, a read starts in the background and this
-    /// Recommend uses the model as it is.
+    /// The tenant's co-purchase model slot. The Recommends a replica takes for a tenant
+    /// before its model has first learned the log through all wait for that one read; after
+    /// that, when the log was last read over [`REFRESH`] ago and no read is under way, a read
+    /// starts in the background and this Recommend uses the model as it is.
     async fn purchase_model(&self, tenant: &str) -> Arc<PurchaseSlot> {
         let slot = self
             .purchase_models
             .get_or_insert_with(tenant, Arc::default);
+        if slot.loaded.get().is_none() {
+            slot.loaded
+                .get_or_init(|| async {
+                    let mut reading = slot.reading.lock().await;
+                    if let Err(err) = read_purchase_log(self.store.as_ref(), tenant, &slot).await
+                    {
+                        tracing::warn!(tenant, error = %err, "purchase log unreadable; co-purchase model not learned");
+                    }
+                    *reading = Some(std::time::Instant::now());
+                })
+                .await;
+            return slot;
+        }
         let Ok(mut reading) = Arc::clone(&slot.reading).try_lock_owned() else {
             return slot;
         };
-        match *reading {
-            Some(at) if at.elapsed() < REFRESH => return slot,
-            Some(_) => {}
-            None => {
-                if let Err(err) = read_purchase_log(self.store.as_ref(), tenant, &slot).await {
-                    tracing::warn!(tenant, error = %err, "purchase log unreadable; co-purchase model not learned");
-                }
-                *reading = Some(std::time::Instant::now());
-                return slot;
-            }
+        if reading.is_some_and(|at| at.elapsed() < REFRESH) {
+            return slot;
         }
         let (store, tenant, held) = (
             Arc::clone(&self.store),
@@ -410,7 +418,7 @@ impl<S: RecommendationStore> Recommender<S> {
     ) -> Result<OfferList, Error> {
         let tenant = query.tenant.as_str();
         let identified = !query.customer_id.is_empty();
-        let mut owned = owned_products(snapshot, &BTreeSet::new());
+        let mut owned = owned_products(snapshot);
         // Declines in the snapshot are known now, those recorded here once the store is read.
         let mut declined = declined_products(snapshot, &[]);
 
@@ -868,6 +876,57 @@ mod tests {
                 !owned.iter().any(|o| o == product),
                 "owned product offered: {products:?}"
             );
+        }
+    }
+
+    /// Recommends that reach a replica together, before it has read the tenant's purchase log,
+    /// all answer from the learned model, not only the first of them.
+    #[tokio::test]
+    async fn recommends_arriving_together_all_wait_for_the_first_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open_embedded(dir.path()).expect("store");
+        let writer = Recommender::new(store.clone());
+        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
+        let names = ["phone", "sleeve", "kettle", "toaster", "mug"];
+        let items = names
+            .iter()
+            .map(|id| CatalogItem {
+                product_id: (*id).to_owned(),
+                name: format!("The {id}"),
+                active: true,
+                ..CatalogItem::default()
+            })
+            .collect();
+        writer
+            .upsert_catalog("t", "catalog", &digest("catalog"), items)
+            .await
+            .expect("catalog");
+        let strings = |s: &[&str]| s.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        for c in 0..6 {
+            buy(
+                &writer,
+                &format!("k{c}"),
+                &strings(&["kettle", "toaster", "mug"]),
+            )
+            .await;
+        }
+        for c in 0..3 {
+            buy(&writer, &format!("p{c}"), &strings(&["phone", "sleeve"])).await;
+        }
+        buy(&writer, "me", &strings(&["phone"])).await;
+
+        // A replica that has read nothing yet.
+        let fresh = Arc::new(Recommender::new(store));
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let fresh = Arc::clone(&fresh);
+                tokio::spawn(async move { fresh.recommend(&query("me", 1)).await })
+            })
+            .collect();
+        for call in calls {
+            let offers = call.await.expect("joined").expect("recommend").offers;
+            assert_eq!(offers.len(), 1, "{offers:?}");
+            assert_eq!(offers[0].product_id, "sleeve", "{offers:?}");
         }
     }
 

@@ -73,7 +73,8 @@ async fn record_outcome_applies_once_per_key() {
         .await
         .expect("owned");
     assert_eq!(owned.into_iter().collect::<Vec<_>>(), ["shoes"]);
-    assert_eq!(s.store.popular(T, 10).await.expect("popular").len(), 1);
+    let log = s.store.purchases_after(T, "", 10).await.expect("log");
+    assert_eq!(log.entries.len(), 1, "{log:?}");
 }
 
 #[tokio::test]

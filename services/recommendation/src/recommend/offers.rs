@@ -72,21 +72,16 @@ pub struct OfferList {
     pub suppressed_reason: String,
 }
 
-/// Products the customer owns: any purchase not returned. The snapshot is the truth for the
-/// products it lists (a return shows there); `stored` (purchases recorded here) covers older
-/// purchases that fell off the snapshot's bounded list.
-pub fn owned_products(snapshot: &ContextSnapshot, stored: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut owned = BTreeSet::new();
-    let mut listed = BTreeSet::new();
-    for purchase in &snapshot.purchases {
-        listed.insert(purchase.product_id.clone());
-        if purchase.status() != PurchaseStatus::Returned {
-            owned.insert(purchase.product_id.clone());
-        }
-    }
-    owned.extend(stored.iter().filter(|p| !listed.contains(*p)).cloned());
-    owned.remove("");
-    owned
+/// Products the snapshot shows the customer owning: any purchase it lists that was not
+/// returned. Older purchases that fell off its bounded list are asked of the store, product
+/// by product, once the candidates are known.
+pub fn owned_products(snapshot: &ContextSnapshot) -> BTreeSet<String> {
+    snapshot
+        .purchases
+        .iter()
+        .filter(|p| p.status() != PurchaseStatus::Returned && !p.product_id.is_empty())
+        .map(|p| p.product_id.clone())
+        .collect()
 }
 
 /// Products the customer declined, in the snapshot or as recorded here.

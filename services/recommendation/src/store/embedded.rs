@@ -1,6 +1,6 @@
 //! The embedded backend: one redb file, `recommendation.redb`, in the data directory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use baton_auth::digest::RequestDigest;
@@ -17,10 +17,10 @@ use baton_store::redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTr
 use baton_store::{EmbeddedDb, StoreError, open_read};
 
 use super::tables::{
-    ACTION_RULES, ARTICLES, ARTICLES_VERSION, BUYERS, BUYERS_RANK, CATALOG, OFFER_ANSWERS, OWNED,
-    PURCHASE_GENERATION, PURCHASE_LOG, PURCHASE_LOG_BY_CUSTOMER, PURCHASE_SEQ, PURCHASES,
-    REASON_GENERATION, REASON_LOG, REASON_SEQ, RETIRED, RETIRED_BITS, SYNONYMS, bump,
-    buyers_of_rank, drop_one, rank_key, remove_prefix, scan, seq_part, split_rank,
+    ACTION_RULES, ARTICLES, ARTICLES_VERSION, CATALOG, OFFER_ANSWERS, OWNED, PURCHASE_GENERATION,
+    PURCHASE_LOG, PURCHASE_LOG_BY_CUSTOMER, PURCHASE_SEQ, PURCHASES, REASON_GENERATION, REASON_LOG,
+    REASON_SEQ, RETIRED, RETIRED_BITS, RETIRED_MARKS, SYNONYMS, bump, remove_prefix, scan,
+    seq_part,
 };
 use super::{
     ArticleCorpus, CustomerRecord, Forgotten, LoggedPurchase, LoggedReason, MAX_CUSTOMER_RECORDS,
@@ -45,6 +45,10 @@ impl EmbeddedRecommendationStore {
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
             }
             for table in RETIRED_BITS {
+                txn.delete_table(table)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+            }
+            for table in RETIRED_MARKS {
                 txn.delete_table(table)
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
             }
@@ -524,47 +528,6 @@ impl RecommendationStore for EmbeddedRecommendationStore {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
-    async fn popular(&self, tenant: &str, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
-        let tenant = tenant.to_owned();
-        self.db
-            .read(move |txn| {
-                let Some(table) = open_read(txn, BUYERS_RANK)? else {
-                    return Ok(Vec::new());
-                };
-                let rows = scan(&table, &tenant, limit, |suffix, ()| {
-                    Ok(split_rank(suffix).and_then(|(rank, product)| {
-                        buyers_of_rank(rank).map(|n| (product.to_owned(), n))
-                    }))
-                })?;
-                Ok(rows.into_iter().flatten().collect())
-            })
-            .await
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
-    async fn popularity(
-        &self,
-        tenant: &str,
-        product_ids: Vec<String>,
-    ) -> Result<BTreeMap<String, u64>, StoreError> {
-        let tenant = tenant.to_owned();
-        self.db
-            .read(move |txn| {
-                let Some(table) = open_read(txn, BUYERS)? else {
-                    return Ok(BTreeMap::new());
-                };
-                let mut out = BTreeMap::new();
-                for id in product_ids {
-                    if let Some(v) = table.get(scoped(&tenant, &[&id]).as_str())? {
-                        out.insert(id, v.value());
-                    }
-                }
-                Ok(out)
-            })
-            .await
-    }
-
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn forget_customer(
         &self,
@@ -589,10 +552,9 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                     });
                 }
                 let prefix = scoped(&tenant, &[&customer]);
-                // Buyer counts are deliberately kept: they are aggregates over many customers
-                // and cannot be traced back to this one. The remembered answers to this
-                // customer's RecordOutcome calls stay too: they hold only the digest of the
-                // request, and they stop a late retry from recording an erased outcome again.
+                // The remembered answers to this customer's RecordOutcome calls stay: they hold
+                // only the digest of the request, and they stop a late retry from recording an
+                // erased outcome again.
                 let reasons = forget_reasons(txn, &tenant, &customer)?;
                 let events = forget_purchase_events(txn, &tenant, &customer)?;
                 let removed = remove_prefix(&mut txn.open_table(PURCHASES)?, &prefix)?
@@ -784,37 +746,10 @@ fn forget_reasons(txn: &WriteTransaction, tenant: &str, customer: &str) -> Resul
     Ok(removed)
 }
 
-/// Counts one buyer more (`more`) or fewer of `product`: its buyer count and its place in
-/// the ranking.
-fn count_buyer(
-    txn: &WriteTransaction,
-    tenant: &str,
-    product: &str,
-    more: bool,
-) -> Result<(), StoreError> {
-    let key = scoped(tenant, &[product]);
-    let mut table = txn.open_table(BUYERS)?;
-    let buyers = match more {
-        true => bump(&mut table, &key, 1)?,
-        false => drop_one(&mut table, &key)?,
-    };
-    let before = if more {
-        buyers.saturating_sub(1)
-    } else {
-        buyers + 1
-    };
-    let mut rank = txn.open_table(BUYERS_RANK)?;
-    rank.remove(scoped(tenant, &[&rank_key(before), product]).as_str())?;
-    if buyers > 0 {
-        rank.insert(scoped(tenant, &[&rank_key(buyers), product]).as_str(), ())?;
-    }
-    Ok(())
-}
-
-/// Learns from one purchase record. The first purchase of a product by a customer counts one
-/// more buyer, adds it to their owned set and logs the event; a product already owned
-/// teaches nothing new (repeat buys would otherwise count twice). A return takes that back
-/// once no other purchase of the product by them stands.
+/// Learns from one purchase record. The first purchase of a product by a customer adds it to
+/// their owned set and logs the event; a product already owned teaches nothing new (repeat
+/// buys would otherwise count twice). A return takes that back once no other purchase of the
+/// product by them stands.
 fn learn(
     txn: &WriteTransaction,
     tenant: &str,
@@ -832,7 +767,6 @@ fn learn(
         }
         owned.insert(owned_key.as_str(), at)?;
         drop(owned);
-        count_buyer(txn, tenant, product, true)?;
         let event = PurchaseEvent::new(customer, product, PurchaseKind::Bought, at);
         return log_purchase(txn, tenant, &event);
     }
@@ -841,7 +775,6 @@ fn learn(
     }
     owned.remove(owned_key.as_str())?;
     drop(owned);
-    count_buyer(txn, tenant, product, false)?;
     let event = PurchaseEvent::new(customer, product, PurchaseKind::Returned, at);
     log_purchase(txn, tenant, &event)
 }
@@ -904,6 +837,10 @@ mod tests {
                 .expect("postings")
                 .insert("t\u{1f}term\u{1f}a1", 1)
                 .expect("a posting");
+            txn.open_table(RETIRED_MARKS[0])
+                .expect("ranking")
+                .insert("t\u{1f}00000000000000000001\u{1f}a", ())
+                .expect("a rank");
             txn.commit().expect("commit");
         }
         drop(EmbeddedRecommendationStore::open(dir.path()).expect("open"));
@@ -916,9 +853,9 @@ mod tests {
             .map(|t| t.name().to_owned())
             .collect();
         assert!(
-            !names
-                .iter()
-                .any(|n| n == "rec_co_purchases" || n == "rec_postings"),
+            !names.iter().any(|n| n.starts_with("rec_buyers")
+                || n == "rec_co_purchases"
+                || n == "rec_postings"),
             "{names:?}"
         );
     }

@@ -1,6 +1,6 @@
 //! What the service keeps: the catalog, knowledge articles and synonyms (read whole into each
 //! replica's search index, rebuilt when their version moves), recorded outcomes per customer
-//! with buyer counts, and two logs each replica learns its models from: confirmed reasons and
+//! with their owned sets, and two logs each replica learns its models from: confirmed reasons and
 //! purchase events (purchases, returns, declined offers).
 //!
 //! [`RecommendationStore`] is the seam: the embedded redb backend ([`EmbeddedRecommendationStore`])
@@ -14,7 +14,7 @@ mod embedded;
 mod redis;
 mod tables;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
 
 use baton_auth::digest::RequestDigest;
@@ -317,11 +317,10 @@ pub trait RecommendationStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Article>, StoreError>> + Send;
 
     /// Records a purchase. The first purchase of a product by a customer adds the product to
-    /// their owned set, counts one more buyer for it and appends a [`PurchaseKind::Bought`]
-    /// event to the tenant's purchase log. A purchase recorded as returned is kept and, once
-    /// no other purchase of that product by the customer stands, takes that back: the product
-    /// leaves the owned set with one buyer fewer, and a [`PurchaseKind::Returned`] event is
-    /// logged. Either way the write is a bounded number of keys, whatever the customer owns.
+    /// their owned set and appends a [`PurchaseKind::Bought`] event to the tenant's purchase
+    /// log. A purchase recorded as returned is kept and, once no other purchase of that product
+    /// by the customer stands, takes that back: the product leaves the owned set, and a
+    /// [`PurchaseKind::Returned`] event is logged. Either way the write is a bounded number of keys, whatever the customer owns.
     fn record_purchase(
         &self,
         tenant: &str,
@@ -378,20 +377,6 @@ pub trait RecommendationStore: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<PurchasePage, StoreError>> + Send;
 
-    /// The `limit` products with the most distinct buyers, most first.
-    fn popular(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
-
-    /// Distinct buyers of each of these products (absent when none).
-    fn popularity(
-        &self,
-        tenant: &str,
-        product_ids: Vec<String>,
-    ) -> impl Future<Output = Result<BTreeMap<String, u64>, StoreError>> + Send;
-
     /// Appends a confirmed reason to the tenant's reason log (at most once per key, like
     /// every outcome), dropping the oldest entry past [`MAX_LOGGED_REASONS`].
     fn record_reason(
@@ -414,8 +399,7 @@ pub trait RecommendationStore: Send + Sync + 'static {
 
     /// Erases everything recorded about one customer: their purchases, offer answers, owned
     /// set, purchase events and confirmed reasons (which moves the generation of each log
-    /// they were in). Buyer counts stay: they are aggregates over many customers and hold
-    /// nothing that identifies anyone.
+    /// they were in).
     fn forget_customer(
         &self,
         tenant: &str,

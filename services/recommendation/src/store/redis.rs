@@ -21,7 +21,6 @@
 //! | `purchases␟<customer>`                | hash       | `<order>␟<product>` → `Purchase` as recorded   |
 //! | `offers␟<customer>`                   | hash       | offer id → the latest `OfferRecord`            |
 //! | `owned␟<customer>`                    | sorted set | products bought, all scored 0 (id order)       |
-//! | `buyers`                              | sorted set | product, scored minus its distinct buyers      |
 //! | `answer␟<op>␟<key>`                   | string     | a remembered answer (digest, then answer)      |
 //! | `answers`                             | hash       | `<op>␟<key>` → a remembered answer, likewise   |
 //! | `version␟catalog`, `version␟articles`, `version␟actions`, `version␟customer␟<customer>` | counter | commit guards |
@@ -30,10 +29,8 @@
 //! it, and the corpus is read with it in one `MULTI` block.
 //!
 //! Sets scored 0 list their members in byte order, the order of the embedded backend's keys
-//! (ids hold no control characters, so the separator sorts before any id character). Counts
-//! are stored negated so that an ascending `ZRANGE` lists the largest first and breaks ties by
-//! product id, as the embedded backend's rank keys do. The time a product was first bought is
-//! not kept: nothing reads it.
+//! (ids hold no control characters, so the separator sorts before any id character). The time
+//! a product was first bought is not kept: nothing reads it.
 //!
 //! # Atomicity
 //!
@@ -48,9 +45,8 @@
 //! - article upserts and synonym changes: `version␟articles` (they read only their remembered
 //!   answer, and the guard's bump is what tells replicas to rebuild their search index);
 //! - purchases, offer answers and erasure: `version␟customer␟<customer>`. They decide on that
-//!   customer's records alone; what a purchase adds tenant-wide (a `buyers` increment, a
-//!   `purchase_log` entry) is written in the same script and commutes, so different customers
-//!   never conflict.
+//!   customer's records alone; what a purchase adds tenant-wide (a `purchase_log` entry) is
+//!   written in the same script and commutes, so different customers never conflict.
 //!
 //! Their answers are remembered per tenant, as in the embedded backend, in one hash
 //! (`answers`, field `<operation>␟<idempotency key>`) that no customer's guard orders. So the
@@ -66,7 +62,7 @@
 //! a customer reads the purchase log through to find their entries (the embedded backend keeps
 //! an index of them): a stream entry's id is only known once the script that adds it has run.
 //!
-//! Keys earlier versions wrote and nothing reads any more (`pairs␟<product>`,
+//! Keys earlier versions wrote and nothing reads any more (`pairs␟<product>`, `buyers`,
 //! `postings␟<term>`, `article_terms␟<article>`) can be deleted at leisure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -403,10 +399,6 @@ impl Keys<'_> {
         self.key(&["purchase_generation"])
     }
 
-    fn buyers(&self) -> String {
-        self.key(&["buyers"])
-    }
-
     /// A tenant-wide remembered answer. The idempotency key goes last: it is the one part
     /// not validated as an id, so it may hold the separator.
     fn answer(&self, operation: &str, idempotency_key: &str) -> String {
@@ -442,12 +434,6 @@ fn last_index(limit: usize) -> Option<isize> {
     limit
         .checked_sub(1)
         .map(|n| isize::try_from(n).unwrap_or(isize::MAX))
-}
-
-/// A count stored negated as a sorted-set score (see the module docs).
-fn count_of(score: f64) -> u64 {
-    // Scores are whole numbers far below 2^53, so the conversion is exact.
-    (-score).max(0.0) as u64
 }
 
 impl RecommendationStore for RedisRecommendationStore {
@@ -684,7 +670,6 @@ impl RecommendationStore for RedisRecommendationStore {
             // twice); one returned is unlearned once no other purchase of it stands.
             if learn && already_owned.is_none() {
                 writes.zadd(owned_key, 0.0, product.as_bytes());
-                writes.command("ZINCRBY", &keys.buyers(), &[b"-1", product.as_bytes()]);
                 let event = PurchaseEvent::new(customer_id, product, PurchaseKind::Bought, at);
                 log_purchase(&mut writes, keys, &event);
             } else if !learn
@@ -693,11 +678,7 @@ impl RecommendationStore for RedisRecommendationStore {
                     .still_bought(&keys.purchases(customer_id), &record, product)
                     .await?
             {
-                // Counts are kept negated (so the largest sort first); back towards zero, and
-                // gone at zero.
                 writes.command("ZREM", owned_key, &[product.as_bytes()]);
-                writes.command("ZINCRBY", &keys.buyers(), &[b"1", product.as_bytes()]);
-                writes.command("ZREMRANGEBYSCORE", &keys.buyers(), &[b"0", b"+inf"]);
                 let event = PurchaseEvent::new(customer_id, product, PurchaseKind::Returned, at);
                 log_purchase(&mut writes, keys, &event);
             }
@@ -912,44 +893,6 @@ impl RecommendationStore for RedisRecommendationStore {
             .collect())
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, limit))]
-    async fn popular(&self, tenant: &str, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
-        let Some(stop) = last_index(limit) else {
-            return Ok(Vec::new());
-        };
-        let (rows,): (Vec<(String, f64)>,) = self
-            .query(redis::pipe().zrange_withscores(self.keys(tenant).buyers(), 0, stop))
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(product, score)| (product, count_of(score)))
-            .collect())
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, ids = product_ids.len()))]
-    async fn popularity(
-        &self,
-        tenant: &str,
-        product_ids: Vec<String>,
-    ) -> Result<BTreeMap<String, u64>, StoreError> {
-        if product_ids.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let (scores,): (Vec<Option<f64>>,) = self
-            .query(
-                redis::pipe()
-                    .cmd("ZMSCORE")
-                    .arg(self.keys(tenant).buyers())
-                    .arg(&product_ids),
-            )
-            .await?;
-        Ok(product_ids
-            .into_iter()
-            .zip(scores)
-            .filter_map(|(id, score)| Some((id, count_of(score?))))
-            .collect())
-    }
-
     #[tracing::instrument(skip_all, fields(tenant = %tenant, customer = %customer_id))]
     async fn forget_customer(
         &self,
@@ -1008,10 +951,9 @@ impl RecommendationStore for RedisRecommendationStore {
                     Ok(decode::<PurchaseEvent>(bytes)?.customer_id)
                 })
                 .await?;
-            // Buyer counts are deliberately kept: they are aggregates over many customers and
-            // cannot be traced back to this one. The remembered answers to this customer's
-            // outcomes stay too: they hold only the digest of the request, and they stop a
-            // late retry from recording an erased outcome again.
+            // The remembered answers to this customer's outcomes stay: they hold only the
+            // digest of the request, and they stop a late retry from recording an erased
+            // outcome again.
             let removed =
                 purchased + answered + owned_count + theirs.len() as u64 + events.len() as u64;
             let mut writes = Writes::new();
@@ -1074,11 +1016,5 @@ mod tests {
         assert_eq!(last_index(0), None);
         assert_eq!(last_index(1), Some(0));
         assert_eq!(last_index(usize::MAX), Some(isize::MAX));
-    }
-
-    #[test]
-    fn counts_come_back_from_negated_scores() {
-        assert_eq!(count_of(-3.0), 3);
-        assert_eq!(count_of(0.0), 0);
     }
 }

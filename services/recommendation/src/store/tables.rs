@@ -5,7 +5,7 @@
 //! separator can never appear inside a part.
 
 use baton_store::StoreError;
-use baton_store::keys::{SEP, prefix_range};
+use baton_store::keys::prefix_range;
 use baton_store::redb::{ReadableTable, Table, TableDefinition, Value};
 
 /// `tenant / product_id` → `CatalogItem`.
@@ -44,20 +44,22 @@ pub const PURCHASE_SEQ: TableDefinition<&str, u64> = TableDefinition::new("rec_p
 /// `tenant` → the purchase log's generation, moved by erasure.
 pub const PURCHASE_GENERATION: TableDefinition<&str, u64> =
     TableDefinition::new("rec_purchase_generation");
-/// `tenant / product_id` → distinct buyers.
-pub const BUYERS: TableDefinition<&str, u64> = TableDefinition::new("rec_buyers");
-/// `tenant / rank / product_id` → (): products by buyers, most first (see [`rank_key`]).
-pub const BUYERS_RANK: TableDefinition<&str, ()> = TableDefinition::new("rec_buyers_rank");
-
 /// Tables earlier versions kept and nothing reads any more, dropped when a store opens:
-/// co-purchase counts per pair (replaced by the purchase log), and the interim article term
-/// index with each article's terms (replaced by the search index each replica builds).
-pub const RETIRED: [TableDefinition<&str, u64>; 1] = [TableDefinition::new("rec_co_purchases")];
+/// co-purchase counts per pair (replaced by the purchase log), buyer counts and the ranking
+/// by them (replaced by the counts each replica's purchase model keeps), and the interim
+/// article term index with each article's terms (replaced by the search index each replica
+/// builds).
+pub const RETIRED: [TableDefinition<&str, u64>; 2] = [
+    TableDefinition::new("rec_co_purchases"),
+    TableDefinition::new("rec_buyers"),
+];
 /// Retired tables holding field bits.
 pub const RETIRED_BITS: [TableDefinition<&str, u8>; 2] = [
     TableDefinition::new("rec_postings"),
     TableDefinition::new("rec_article_terms"),
 ];
+/// Retired tables whose rows are keys alone.
+pub const RETIRED_MARKS: [TableDefinition<&str, ()>; 1] = [TableDefinition::new("rec_buyers_rank")];
 
 /// The fixed-width key part of log entry `seq`: key order is log order.
 pub fn seq_part(seq: u64) -> String {
@@ -87,21 +89,6 @@ where
     Ok(out)
 }
 
-/// Takes one from a counter, removing it at zero, and returns the new value.
-pub fn drop_one(table: &mut Table<&str, u64>, key: &str) -> Result<u64, StoreError> {
-    let next = table
-        .get(key)?
-        .map(|v| v.value())
-        .unwrap_or(0)
-        .saturating_sub(1);
-    if next == 0 {
-        table.remove(key)?;
-    } else {
-        table.insert(key, next)?;
-    }
-    Ok(next)
-}
-
 /// Adds `by` to a counter and returns the new value.
 pub fn bump(table: &mut Table<&str, u64>, key: &str, by: u64) -> Result<u64, StoreError> {
     let current = table.get(key)?.map(|v| v.value()).unwrap_or(0);
@@ -122,19 +109,4 @@ pub fn remove_prefix<V: Value + 'static>(
         false
     })?;
     Ok(removed)
-}
-
-/// The rank part of a [`BUYERS_RANK`] key: more buyers sort first.
-pub fn rank_key(buyers: u64) -> String {
-    format!("{:020}", u64::MAX - buyers)
-}
-
-/// The buyer count back from a rank part.
-pub fn buyers_of_rank(rank: &str) -> Option<u64> {
-    rank.parse::<u64>().ok().map(|r| u64::MAX - r)
-}
-
-/// Splits `rank␟product` into its parts.
-pub fn split_rank(suffix: &str) -> Option<(&str, &str)> {
-    suffix.split_once(SEP)
 }
