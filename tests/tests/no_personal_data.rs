@@ -237,6 +237,10 @@ async fn no_personal_value_reaches_spans_logs_or_metrics() {
             disposition: pb::Disposition::Resolved as i32,
             summary: WRAP_UP.into(),
             idempotency_key: key(),
+            // The wrap-up code teaches recommendation with what the customer said, which must
+            // not leak into traces or logs on the way either.
+            reason_code: "billing_question".into(),
+            reason_label: String::new(),
         })
         .await
         .expect("contact ends");

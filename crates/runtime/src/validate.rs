@@ -22,6 +22,23 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// Longest free-text field (utterances, notes, summaries).
 pub const MAX_TEXT_LEN: usize = 4096;
+/// Longest plain code (a reason or action code).
+pub const MAX_CODE_LEN: usize = 64;
+/// Longest label shown for a plain code of a tenant's own ("Lost or stolen card").
+pub const MAX_REASON_LABEL_LEN: usize = 256;
+/// What a plain code must be, as a violation says it.
+pub const PLAIN_CODE: &str =
+    "is required: lower case letters, digits and underscores, at most 64 bytes";
+
+/// Whether `code` is a plain code: lower case letters, digits and underscores, 1 to
+/// [`MAX_CODE_LEN`] bytes.
+pub fn is_plain_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= MAX_CODE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
 
 /// Most violations one answer lists; the rest are counted ("and 3 more"). A caller fixing a
 /// request by hand needs the first few, and the message and the `BadRequest` details travel in
@@ -120,6 +137,16 @@ impl Violations {
             self.add(field, format!("must be at most {MAX_ID_LEN} bytes"));
         } else if value.chars().any(char::is_control) {
             self.add(field, "must not contain control characters");
+        }
+    }
+
+    /// Checks an optional plain code: empty, or one [`is_plain_code`] accepts.
+    pub fn optional_code(&mut self, field: &str, value: &str) {
+        if !value.is_empty() && !is_plain_code(value) {
+            self.add(
+                field,
+                "must be lower case letters, digits and underscores, at most 64 bytes",
+            );
         }
     }
 

@@ -10,7 +10,7 @@ use baton_proto::v1::{
     VerificationLevel, VerificationMethod, WatchContextRequest, audience, event::Payload,
     transfer_target,
 };
-use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
+use baton_runtime::validate::{MAX_ID_LEN, MAX_REASON_LABEL_LEN, MAX_TEXT_LEN, Violations};
 
 use crate::view::MAX_SNAPSHOT_INTERACTIONS;
 
@@ -197,6 +197,15 @@ fn check_event(v: &mut Violations, event: &Event) {
             contact(v);
             v.enum_value::<Disposition>("event.contact_ended.disposition", p.disposition, false);
             v.text("event.contact_ended.summary", &p.summary, MAX_TEXT_LEN);
+            v.optional_code("event.contact_ended.reason_code", &p.reason_code);
+            v.text(
+                "event.contact_ended.reason_label",
+                &p.reason_label,
+                MAX_REASON_LABEL_LEN,
+            );
+            if p.reason_code.is_empty() && !p.reason_label.is_empty() {
+                v.add("event.contact_ended.reason_label", "needs a reason_code");
+            }
         }
         Payload::Message(p) => {
             v.enum_value::<MessageDirection>("event.message.direction", p.direction, false);
@@ -322,8 +331,8 @@ fn check_target(v: &mut Violations, field: &str, t: &TransferTarget) {
 #[cfg(test)]
 mod tests {
     use baton_proto::v1::{
-        CaseOpened, ContactStarted, ContactTransferred, NoteAdded, PurchaseMade, SkillRequirement,
-        Verification,
+        CaseOpened, ContactEnded, ContactStarted, ContactTransferred, NoteAdded, PurchaseMade,
+        SkillRequirement, Verification,
     };
 
     use super::*;
@@ -391,6 +400,26 @@ mod tests {
         assert_eq!(fields(append(&purchase)), ["event.purchase.order_id"]);
         let note = request(Some(Payload::Note(NoteAdded::default())));
         assert_eq!(fields(append(&note)), ["event.note.text"]);
+    }
+
+    #[test]
+    fn a_wrap_up_reason_is_a_plain_code_and_its_label_needs_one() {
+        let ended = |code: &str, label: &str| {
+            request(Some(Payload::ContactEnded(ContactEnded {
+                reason_code: code.into(),
+                reason_label: label.into(),
+                ..ContactEnded::default()
+            })))
+        };
+        assert!(fields(append(&ended("lost_card", "Lost or stolen card"))).is_empty());
+        assert_eq!(
+            fields(append(&ended("Lost Card", ""))),
+            ["event.contact_ended.reason_code"]
+        );
+        assert_eq!(
+            fields(append(&ended("", "Lost or stolen card"))),
+            ["event.contact_ended.reason_label"]
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ baton_tests::on_every_store!(
     warm_transfer_to_tier_two_carries_summary_notes_and_verification,
     returning_customer_is_greeted_with_tenure_and_history_across_channels,
     dedicated_agent_away_falls_back_at_once_with_progress_notes,
-    known_customer_in_a_new_flow_confirms_data_on_record
+    known_customer_in_a_new_flow_confirms_data_on_record,
+    wrap_up_codes_teach_the_likely_reasons_of_the_next_contacts
 );
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600 + 6 * 3600);
@@ -677,5 +678,132 @@ async fn known_customer_in_a_new_flow_confirms_data_on_record(stores: Stores) {
         unverified.on_record.is_empty(),
         "an unproven claim never discloses data on record"
     );
+    m.stop().await;
+}
+
+/// Agents wrap contacts up with a reason code of the tenant's own. The code is kept in the
+/// history, and the contacts that come next with similar words are given it as a likely
+/// reason, with its label, before anyone asks the customer anything.
+async fn wrap_up_codes_teach_the_likely_reasons_of_the_next_contacts(stores: Stores) {
+    let mut m = TestMesh::start_with(stores.config()).await;
+    let t = tenant();
+    let said = [
+        "my card was stolen at the station",
+        "I lost my card on the train",
+        "someone stole my wallet with the card in it",
+        "card missing since yesterday, please block it",
+        "I think my card was stolen",
+        "lost my debit card",
+        "my card is gone, lost it at the shop",
+        "the card was taken from my bag",
+        "please block my card it was stolen",
+        "can't find my card anywhere, lost",
+        "my credit card got stolen",
+        "lost card, need a new one",
+    ];
+    let start = |m: &TestMesh, i: usize, words: &str| {
+        let request = pb::StartContactRequest {
+            tenant_id: t.clone(),
+            channel: pb::Channel::Chat as i32,
+            identifiers: vec![ident(
+                Kind::Email,
+                &format!("holder{i}@example.com"),
+                Assurance::Observed,
+            )],
+            utterance: words.into(),
+            self_service: true,
+            idempotency_key: key(),
+            ..Default::default()
+        };
+        let mut routing = m.routing.clone();
+        async move {
+            routing
+                .start_contact(request)
+                .await
+                .expect("contact starts")
+                .into_inner()
+        }
+    };
+    let mut first = None;
+    for (i, words) in said.iter().enumerate() {
+        let contact = start(&m, i, words).await.contact.expect("contact");
+        m.routing
+            .end_contact(pb::EndContactRequest {
+                tenant_id: t.clone(),
+                contact_id: contact.contact_id.clone(),
+                disposition: pb::Disposition::Resolved as i32,
+                summary: "card blocked, new one sent".into(),
+                reason_code: "lost_card".into(),
+                reason_label: "Lost or stolen card".into(),
+                idempotency_key: key(),
+                ..Default::default()
+            })
+            .await
+            .expect("contact ends with a wrap-up code");
+        first.get_or_insert(contact);
+    }
+
+    // The history keeps the code on the contact's end.
+    let first = first.expect("a contact");
+    let events = m
+        .context
+        .list_events(pb::ListEventsRequest {
+            tenant_id: t.clone(),
+            customer_id: first.customer_id.clone(),
+            page_size: 50,
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .events;
+    let ended = events.iter().find_map(|e| match &e.payload {
+        Some(pb::event::Payload::ContactEnded(ended)) => Some(ended.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        ended.map(|e| (e.reason_code, e.reason_label)),
+        Some(("lost_card".to_owned(), "Lost or stolen card".to_owned()))
+    );
+
+    // A bad code is refused, naming the field.
+    let next = start(&m, 100, "hello").await.contact.expect("contact");
+    let refused = m
+        .routing
+        .end_contact(pb::EndContactRequest {
+            tenant_id: t.clone(),
+            contact_id: next.contact_id.clone(),
+            disposition: pb::Disposition::Resolved as i32,
+            reason_code: "Lost Card!".into(),
+            idempotency_key: key(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a code that is not plain");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("reason_code"), "{refused:?}");
+
+    // Replicas learn confirmed reasons within a second or so; a new customer saying much the
+    // same is then given the tenant's own reason.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let started = start(&m, 200 + attempt, "my card was stolen this morning").await;
+        let reasons = started
+            .recommendations
+            .map(|r| r.reasons)
+            .unwrap_or_default();
+        if let Some(reason) = reasons.iter().find(|r| r.code == "lost_card") {
+            assert_eq!(reason.label, "Lost or stolen card");
+            assert!(!reason.evidence.is_empty(), "{reason:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wrap-up codes were never learned: {reasons:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     m.stop().await;
 }

@@ -90,6 +90,7 @@ fn contacts_on_two_channels_show_newest_first_with_tenure() {
             Payload::ContactEnded(ContactEnded {
                 disposition: Disposition::FollowUp as i32,
                 summary: "parcel delayed".into(),
+                ..ContactEnded::default()
             }),
         )
         .push("c2", Channel::Voice, started("still no parcel"));
@@ -453,6 +454,7 @@ fn payload_strategy() -> impl Strategy<Value = Payload> {
         (0i32..=4, text).prop_map(|(d, t)| Payload::ContactEnded(ContactEnded {
             disposition: d,
             summary: t,
+            ..ContactEnded::default()
         })),
         text.prop_map(|t| Payload::Message(MessageExchanged {
             direction: 1,

@@ -11,7 +11,7 @@ use baton_proto::v1::{
     OfferOutcome, OfferRecord, Purchase, PurchaseStatus, RecommendRequest, RecordOutcomeRequest,
     SetActionRulesRequest, SetSynonymsRequest, UpsertArticlesRequest, UpsertCatalogRequest,
 };
-use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, Violations};
+use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, PLAIN_CODE, Violations, is_plain_code};
 use tonic::Status;
 
 use crate::recommend::Limits;
@@ -241,7 +241,7 @@ pub fn record_outcome(req: &RecordOutcomeRequest) -> Result<Outcome, Status> {
             v.enum_value::<OfferOutcome>("offer.outcome", answer.outcome, true);
         }
         Some(Outcome::Reason(r)) => {
-            if !plain_code(&r.code) {
+            if !is_plain_code(&r.code) {
                 v.add("reason.code", PLAIN_CODE);
             }
             v.text("reason.utterance", &r.utterance, MAX_TEXT_LEN);
@@ -329,18 +329,6 @@ pub const MAX_ACTION_RULES: usize = 500;
 /// Longest rationale of an action rule.
 pub const MAX_RATIONALE_LEN: usize = 1024;
 
-/// Whether `code` is a plain code: lower case letters, digits and underscores, 1 to 64 bytes.
-fn plain_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.len() <= MAX_LABEL_LEN
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-const PLAIN_CODE: &str =
-    "is required: lower case letters, digits and underscores, at most 64 bytes";
-
 /// Checks a SetActionRules request.
 pub fn set_action_rules(req: &SetActionRulesRequest) -> Result<(), Status> {
     let mut v = Violations::new();
@@ -348,14 +336,14 @@ pub fn set_action_rules(req: &SetActionRulesRequest) -> Result<(), Status> {
     v.idempotency_key(&req.idempotency_key);
     if v.max_items("rules", req.rules.len(), MAX_ACTION_RULES) {
         for (i, rule) in req.rules.iter().enumerate() {
-            if !plain_code(&rule.reason_code) {
+            if !is_plain_code(&rule.reason_code) {
                 v.add(format!("rules[{i}].reason_code"), PLAIN_CODE);
             }
             v.enum_value::<CaseStatus>(&format!("rules[{i}].case_status"), rule.case_status, false);
             match &rule.action {
                 None => v.add(format!("rules[{i}].action"), "is required"),
                 Some(a) => {
-                    if !plain_code(&a.code) {
+                    if !is_plain_code(&a.code) {
                         v.add(format!("rules[{i}].action.code"), PLAIN_CODE);
                     }
                     v.required_text(&format!("rules[{i}].action.label"), &a.label, MAX_TITLE_LEN);

@@ -2,18 +2,32 @@
 
 use baton_auth::Principal;
 use baton_proto::v1::{
-    AddNoteRequest, AddNoteResponse, CaseOpened, ContactEnded, EndContactRequest,
-    EndContactResponse, NoteAdded, event::Payload,
+    AddNoteRequest, AddNoteResponse, CaseOpened, Contact, ContactEnded, EndContactRequest,
+    EndContactResponse, NoteAdded, ReasonConfirmed, event::Payload,
 };
 use uuid::Uuid;
 
-use super::deps::NewEvent;
+use super::deps::{ForContact, NewEvent};
 use super::start::agent_or_system;
 use super::{RoutingGrpc, access, durable};
 use crate::dispatcher::{Command, Idem};
 use crate::domain::ids;
 use crate::error::Error;
 use crate::store::{RoutingStore, Write};
+
+/// What an ended contact teaches about likely reasons: its wrap-up code with what the
+/// customer said on it, when it has both (a code alone says nothing to learn words from).
+fn confirmed_reason(r: &EndContactRequest, contact: &Contact) -> Option<ReasonConfirmed> {
+    if r.reason_code.is_empty() || (contact.utterance.is_empty() && contact.intent.is_empty()) {
+        return None;
+    }
+    Some(ReasonConfirmed {
+        code: r.reason_code.clone(),
+        utterance: contact.utterance.clone(),
+        intent: contact.intent.clone(),
+        label: r.reason_label.clone(),
+    })
+}
 
 impl<S: RoutingStore> RoutingGrpc<S> {
     pub(super) async fn end(
@@ -73,12 +87,27 @@ impl<S: RoutingStore> RoutingGrpc<S> {
                     payload: Payload::ContactEnded(ContactEnded {
                         disposition: r.disposition,
                         summary: r.summary.clone(),
+                        reason_code: r.reason_code.clone(),
+                        reason_label: r.reason_label.clone(),
                     }),
                     idempotency_key: format!("end/{}", contact.contact_id),
                     // The end answer holds no token; the ids still label the call.
                     token: &[],
                 })
                 .await;
+            if let Some(reason) = confirmed_reason(&r, contact) {
+                // Best effort too: a wrap-up code teaches likely reasons, and the history
+                // keeps it either way.
+                let call = ForContact {
+                    tenant_id: &r.tenant_id,
+                    contact_id: &contact.contact_id,
+                    token: &[],
+                };
+                let _ = self
+                    .deps
+                    .confirm_reason(call, &contact.customer_id, reason)
+                    .await;
+            }
         }
         tracing::info!(contact = %r.contact_id, "contact ended");
         Ok(answer)

@@ -11,8 +11,9 @@
 
 use baton_proto::v1::{
     Actor, AppendEventRequest, AppendEventResponse, ContextSnapshot, Event, ForgetCustomerRequest,
-    ForgetCustomerResponse, GetContextRequest, RecommendRequest, Recommendations, ResolveRequest,
-    ResolveResponse, event::Payload,
+    ForgetCustomerResponse, GetContextRequest, ReasonConfirmed, RecommendRequest, Recommendations,
+    RecordOutcomeRequest, ResolveRequest, ResolveResponse, event::Payload,
+    record_outcome_request::Outcome,
 };
 use baton_runtime::time::{self, now};
 use baton_runtime::trace::{CONTACT_METADATA_KEY, TENANT_METADATA_KEY};
@@ -216,6 +217,33 @@ impl Dependencies {
             "recommend",
             result.map(|r| r.into_inner().recommendations.unwrap_or_default()),
         )
+    }
+
+    /// Teaches recommendation what a contact turned out to be about (its wrap-up reason), with
+    /// what the customer said on it. Keyed by contact: a contact confirms one reason.
+    pub(crate) async fn confirm_reason(
+        &self,
+        call: ForContact<'_>,
+        customer_id: &str,
+        reason: ReasonConfirmed,
+    ) -> Result<(), Status> {
+        let request = RecordOutcomeRequest {
+            tenant_id: call.tenant_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+            contact_id: call.contact_id.to_owned(),
+            outcome: Some(Outcome::Reason(reason)),
+            idempotency_key: format!("reason/{}", call.contact_id),
+        };
+        let result = self
+            .retries
+            .recommendation
+            .call(|| {
+                let (mut client, request) =
+                    (self.recommendation.clone(), call.request(request.clone()));
+                async move { client.record_outcome(request).await }
+            })
+            .await;
+        logged("recommendation", "record_outcome", result.map(|_| ()))
     }
 }
 

@@ -15,7 +15,7 @@ use baton_proto::v1::{
 // apply, checked the same way.
 use baton_identity::grpc::validate::{MAX_IDENTIFIERS, MAX_PROOFS, person_traits};
 use baton_identity::normalize::{MAX_NAMESPACE_LEN, MAX_REGION_LEN, MAX_VALUE_LEN};
-use baton_runtime::validate::{MAX_TEXT_LEN, Violations};
+use baton_runtime::validate::{MAX_REASON_LABEL_LEN, MAX_TEXT_LEN, Violations};
 use tonic::Status;
 
 use crate::domain::skills;
@@ -182,6 +182,11 @@ pub fn end(r: &EndContactRequest) -> Result<(), Status> {
     v.optional_id("agent_id", &r.agent_id);
     v.enum_value::<Disposition>("disposition", r.disposition, false);
     v.text("summary", &r.summary, MAX_TEXT_LEN);
+    v.optional_code("reason_code", &r.reason_code);
+    v.text("reason_label", &r.reason_label, MAX_REASON_LABEL_LEN);
+    if r.reason_code.is_empty() && !r.reason_label.is_empty() {
+        v.add("reason_label", "needs a reason_code");
+    }
     key(&mut v, &r.idempotency_key, false);
     v.check()
 }
@@ -483,6 +488,35 @@ mod tests {
             .into_iter()
             .map(|(f, _)| f)
             .collect()
+    }
+
+    #[test]
+    fn a_wrap_up_reason_is_a_plain_code_and_its_label_needs_one() {
+        let end = |code: &str, label: &str| EndContactRequest {
+            tenant_id: "acme".into(),
+            contact_id: "k1".into(),
+            reason_code: code.into(),
+            reason_label: label.into(),
+            ..EndContactRequest::default()
+        };
+        assert!(super::end(&end("", "")).is_ok());
+        assert!(super::end(&end("lost_card", "Lost or stolen card")).is_ok());
+        assert_eq!(
+            fields(super::end(&end("Lost Card!", "")).expect_err("not plain")),
+            ["reason_code"]
+        );
+        assert_eq!(
+            fields(super::end(&end(&"a".repeat(65), "")).expect_err("too long")),
+            ["reason_code"]
+        );
+        assert_eq!(
+            fields(super::end(&end("", "A label")).expect_err("label alone")),
+            ["reason_label"]
+        );
+        assert_eq!(
+            fields(super::end(&end("lost_card", &"x".repeat(257))).expect_err("long label")),
+            ["reason_label"]
+        );
     }
 
     #[test]
