@@ -16,6 +16,9 @@
 //!   anchor, a little less as a candidate), each anchor weighted `(1 + age) ^ -0.75` where
 //!   age 0 is the newest. The newest products say most about what comes next, and the older
 //!   ones still say what the customer keeps coming back for.
+//! - **Weak pairs count for less.** A pair's summed weight `w` counts as `w² / (w + 0.5)`
+//!   ([`SHRINK`]): a pair one customer formed, or formed far apart, is as likely chance as
+//!   taste, and in a sparse history such pairs otherwise outnumber the ones that matter.
 //! - **Unlearning.** A return takes back the pairs the product forms with its neighbours and
 //!   one buyer; a decline weakens the product's pairs with the customer's newest products.
 //!
@@ -43,6 +46,8 @@ const DECLINE_WEIGHT: f32 = 0.5;
 const ANCHOR_EXPONENT: f64 = 0.7;
 /// How fast an anchor's weight falls with its age: `(1 + age) ^ -RECENCY_EXPONENT`.
 const RECENCY_EXPONENT: f64 = 0.75;
+/// How much a weak pair is discounted: a pair's weight `w` counts as `w² / (w + SHRINK)`.
+const SHRINK: f64 = 0.5;
 /// Weights at or below this are dropped.
 const NEGLIGIBLE: f32 = 1e-4;
 
@@ -175,7 +180,7 @@ impl PurchaseModel {
             let recency = ((1 + age) as f64).powf(-RECENCY_EXPONENT);
             let weight = recency / buyers.powf(ANCHOR_EXPONENT);
             for (&c, &w) in &self.neighbours[a as usize] {
-                let added = weight * f64::from(w) / self.candidate_norm[c as usize];
+                let added = weight * strength(w) / self.candidate_norm[c as usize];
                 let entry = scores.entry(c).or_insert((0.0, a, 0.0));
                 entry.0 += added;
                 if added > entry.2 {
@@ -302,6 +307,14 @@ impl PurchaseModel {
     }
 }
 
+/// What a pair of summed weight `w` counts for in a score: `w² / (w + SHRINK)`, nearly `w`
+/// for a pair many customers formed side by side, much less for one formed once or far
+/// apart, which is as likely chance as taste.
+fn strength(w: f32) -> f64 {
+    let w = f64::from(w);
+    w * w / (w + SHRINK)
+}
+
 /// The products within [`WINDOW`] places of `index` in `history`, with their distance.
 fn window(history: &[(i64, u32)], index: usize) -> Vec<(u32, usize)> {
     let lo = index.saturating_sub(WINDOW);
@@ -373,6 +386,22 @@ mod tests {
                 .expect("paired")
         };
         assert!(weight("b") > weight("far"), "{offers:?}");
+    }
+
+    #[test]
+    fn weak_pairs_are_discounted_more_than_strong_ones() {
+        assert_eq!(strength(0.0), 0.0);
+        let ratio = |w: f32| strength(w) / f64::from(w);
+        // Always below the weight, and closer to it the stronger the pair.
+        for (weak, strong) in [(0.2, 0.5), (0.5, 1.0), (1.0, 4.0), (4.0, 40.0)] {
+            assert!(strength(weak) < strength(strong));
+            assert!(ratio(weak) < ratio(strong), "{weak} against {strong}");
+            assert!(ratio(strong) < 1.0);
+        }
+        // A pair formed once side by side keeps two thirds of its weight; one formed once
+        // nine places apart (weight 1/3) keeps two fifths.
+        assert!((ratio(1.0) - 2.0 / 3.0).abs() < 1e-9);
+        assert!((ratio(1.0 / 3.0) - 0.4).abs() < 1e-6);
     }
 
     #[test]
