@@ -176,6 +176,8 @@ pub fn apply(view: &mut View, event: &Event) {
                 i.ended_at = Some(at);
                 i.disposition = ended.disposition;
                 set_summary(i, Some(&ended.summary));
+                i.reason_code.clone_from(&ended.reason_code);
+                i.reason_label.clone_from(&ended.reason_label);
             }
         }
         Payload::Message(_) | Payload::TokenIssued(_) => {

@@ -90,7 +90,8 @@ fn contacts_on_two_channels_show_newest_first_with_tenure() {
             Payload::ContactEnded(ContactEnded {
                 disposition: Disposition::FollowUp as i32,
                 summary: "parcel delayed".into(),
-                ..ContactEnded::default()
+                reason_code: "late_delivery".into(),
+                reason_label: "Late delivery".into(),
             }),
         )
         .push("c2", Channel::Voice, started("still no parcel"));
@@ -106,6 +107,10 @@ fn contacts_on_two_channels_show_newest_first_with_tenure() {
     let first = &s.recent_interactions[1];
     assert_eq!(first.summary, "parcel delayed");
     assert_eq!(first.disposition, Disposition::FollowUp as i32);
+    assert_eq!(
+        (first.reason_code.as_str(), first.reason_label.as_str()),
+        ("late_delivery", "Late delivery")
+    );
     assert_eq!(first.ended_at, ts(&log, 2));
     let tenure = s.tenure.expect("tenure");
     assert_eq!(tenure.contact_count, 2);

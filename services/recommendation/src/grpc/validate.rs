@@ -11,7 +11,10 @@ use baton_proto::v1::{
     OfferOutcome, OfferRecord, Purchase, PurchaseStatus, RecommendRequest, RecordOutcomeRequest,
     SetActionRulesRequest, SetSynonymsRequest, UpsertArticlesRequest, UpsertCatalogRequest,
 };
-use baton_runtime::validate::{MAX_ID_LEN, MAX_TEXT_LEN, PLAIN_CODE, Violations, is_plain_code};
+use baton_runtime::validate::{
+    MAX_CODE_LEN, MAX_ID_LEN, MAX_REASON_LABEL_LEN, MAX_TEXT_LEN, PLAIN_CODE, Violations,
+    is_plain_code,
+};
 use tonic::Status;
 
 use crate::recommend::Limits;
@@ -183,6 +186,16 @@ fn interaction(v: &mut Violations, path: &str, it: &Interaction) {
     v.text(&format!("{path}.utterance"), &it.utterance, MAX_TEXT_LEN);
     v.text(&format!("{path}.intent"), &it.intent, MAX_ID_LEN);
     v.text(&format!("{path}.summary"), &it.summary, MAX_TEXT_LEN);
+    v.text(
+        &format!("{path}.reason_code"),
+        &it.reason_code,
+        MAX_CODE_LEN,
+    );
+    v.text(
+        &format!("{path}.reason_label"),
+        &it.reason_label,
+        MAX_REASON_LABEL_LEN,
+    );
     let agents = format!("{path}.agent_ids");
     if v.max_items(&agents, it.agent_ids.len(), b.agents_per_interaction) {
         for (i, agent) in it.agent_ids.iter().enumerate() {

@@ -376,8 +376,32 @@ fn complaint(case: &Case, now: i64) -> Signal {
     }
 }
 
-/// A recent contact that ended without a resolution: the customer is coming back about it.
-fn unresolved_contact(interaction: &Interaction, now: i64) -> Option<Signal> {
+/// A recent contact that ended without a resolution: the customer is coming back about it,
+/// and, when it was wrapped up with a reason the rules know, most likely for that reason
+/// again. The evidence names the reason whatever it is, so an agent reads what it was about.
+fn unresolved_contact(interaction: &Interaction, now: i64) -> Vec<Signal> {
+    let Some(repeat) = unresolved(interaction, now) else {
+        return Vec::new();
+    };
+    let again = ReasonCode::from_code(&interaction.reason_code).map(|reason| Signal {
+        reason,
+        weight: 0.6,
+        evidence: repeat.evidence.clone(),
+    });
+    std::iter::once(repeat).chain(again).collect()
+}
+
+/// A label as it reads inside a sentence: "Lost or stolen card" → "lost or stolen card"
+/// (only the first letter is lowered, so names in it keep their capitals).
+fn in_a_sentence(label: &str) -> String {
+    let mut chars = label.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn unresolved(interaction: &Interaction, now: i64) -> Option<Signal> {
     // An interaction without an end is ongoing: most likely this very contact.
     interaction.ended_at.as_ref()?;
     let started = interaction.started_at.as_ref()?.seconds;
@@ -393,11 +417,20 @@ fn unresolved_contact(interaction: &Interaction, now: i64) -> Option<Signal> {
         Disposition::Unspecified => "without a resolution",
     };
     let channel = channel_name(interaction.channel());
-    let what = if channel.is_empty() {
+    let mut what = if channel.is_empty() {
         "a contact".to_owned()
     } else {
         format!("a {channel} contact")
     };
+    let about = match (&interaction.reason_label, &interaction.reason_code) {
+        (label, _) if !label.is_empty() => in_a_sentence(label),
+        (_, code) if !code.is_empty() => ReasonCode::from_code(code)
+            .map_or_else(|| code.replace('_', " "), |r| in_a_sentence(r.label())),
+        _ => String::new(),
+    };
+    if !about.is_empty() {
+        what = format!("{what} about {about}");
+    }
     Some(Signal {
         reason: ReasonCode::RepeatContact,
         weight: 0.6,

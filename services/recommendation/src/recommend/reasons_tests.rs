@@ -160,6 +160,41 @@ fn an_unresolved_recent_contact_is_a_repeat_contact() {
 }
 
 #[test]
+fn an_unresolved_contact_says_what_it_was_wrapped_up_as_and_points_to_that_reason_again() {
+    let mut s = snapshot("c1", None);
+    let mut billing = interaction("k-1", Channel::Voice, days_before(2), Disposition::FollowUp);
+    billing.reason_code = "billing_question".into();
+    let mut own = interaction("k-2", Channel::Chat, days_before(3), Disposition::Abandoned);
+    own.reason_code = "lost_card".into();
+    own.reason_label = "Lost or stolen card".into();
+    s.recent_interactions = vec![billing, own];
+    let reasons = reasons_for(&s, "", "");
+    assert_eq!(codes(&reasons), ["repeat_contact", "billing_question"]);
+    let texts = |r: &ContactReason| {
+        r.evidence
+            .iter()
+            .map(|e| e.text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        texts(&reasons[0]),
+        [
+            "a voice contact about billing question 2 days ago ended with a follow-up pending",
+            "a chat contact about lost or stolen card 3 days ago ended before the customer was helped",
+        ]
+    );
+    // The code the rules know is a reason again, on the same evidence; the tenant's own code
+    // is named, and left to the learned model.
+    assert_eq!(texts(&reasons[1]), [texts(&reasons[0])[0].clone()]);
+
+    // A resolved contact points nowhere, whatever it was about.
+    let mut done = interaction("k-3", Channel::Voice, days_before(1), Disposition::Resolved);
+    done.reason_code = "billing_question".into();
+    s.recent_interactions = vec![done];
+    assert!(reasons_for(&s, "", "").is_empty());
+}
+
+#[test]
 fn a_recent_delivery_is_a_weak_product_question() {
     let mut s = snapshot("c1", None);
     let mut recent = purchase("77", "p2", "Tent", PurchaseStatus::Delivered);
