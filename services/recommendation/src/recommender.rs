@@ -823,6 +823,28 @@ mod tests {
         }
     }
 
+    /// Puts `names` in the tenant's catalog, each named "The <id>".
+    async fn stock<S: RecommendationStore>(recommender: &Recommender<S>, names: &[&str]) {
+        let items = names
+            .iter()
+            .map(|id| CatalogItem {
+                product_id: (*id).to_owned(),
+                name: format!("The {id}"),
+                active: true,
+                ..CatalogItem::default()
+            })
+            .collect();
+        let digest = baton_auth::digest::of(&"catalog".to_owned());
+        recommender
+            .upsert_catalog("t", "catalog", &digest, items)
+            .await
+            .expect("catalog");
+    }
+
+    fn strings(s: &[&str]) -> Vec<String> {
+        s.iter().map(|p| (*p).to_owned()).collect()
+    }
+
     fn query(customer: &str, offers: usize) -> RecommendQuery {
         RecommendQuery {
             tenant: "t".to_owned(),
@@ -886,22 +908,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = crate::open_embedded(dir.path()).expect("store");
         let writer = Recommender::new(store.clone());
-        let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
-        let names = ["phone", "sleeve", "kettle", "toaster", "mug"];
-        let items = names
-            .iter()
-            .map(|id| CatalogItem {
-                product_id: (*id).to_owned(),
-                name: format!("The {id}"),
-                active: true,
-                ..CatalogItem::default()
-            })
-            .collect();
-        writer
-            .upsert_catalog("t", "catalog", &digest("catalog"), items)
-            .await
-            .expect("catalog");
-        let strings = |s: &[&str]| s.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        stock(&writer, &["phone", "sleeve", "kettle", "toaster", "mug"]).await;
         for c in 0..6 {
             buy(
                 &writer,
@@ -936,22 +943,13 @@ mod tests {
         let store = crate::open_embedded(dir.path()).expect("store");
         let (one, two) = (Recommender::new(store.clone()), Recommender::new(store));
         let digest = |s: &str| baton_auth::digest::of(&s.to_owned());
-        let names = [
-            "phone", "case", "charger", "kettle", "toaster", "mug", "tea",
-        ];
-        let items = names
-            .iter()
-            .map(|id| CatalogItem {
-                product_id: (*id).to_owned(),
-                name: format!("The {id}"),
-                active: true,
-                ..CatalogItem::default()
-            })
-            .collect();
-        one.upsert_catalog("t", "catalog", &digest("catalog"), items)
-            .await
-            .expect("catalog");
-        let strings = |s: &[&str]| s.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        stock(
+            &one,
+            &[
+                "phone", "case", "charger", "kettle", "toaster", "mug", "tea",
+            ],
+        )
+        .await;
         // Kitchen things are what most people buy; phone buyers buy a case next.
         for c in 0..6 {
             buy(
