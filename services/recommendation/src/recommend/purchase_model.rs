@@ -17,7 +17,7 @@
 //!   age 0 is the newest. The newest products say most about what comes next, and the older
 //!   ones still say what the customer keeps coming back for.
 //! - **Weak pairs count for less.** A pair's summed weight `w` counts as `w² / (w + 0.5)`
-//!   ([`SHRINK`]): a pair one customer formed, or formed far apart, is as likely chance as
+//!   (`SHRINK`): a pair one customer formed, or formed far apart, is as likely chance as
 //!   taste, and in a sparse history such pairs otherwise outnumber the ones that matter.
 //! - **Unlearning.** A return takes back the pairs the product forms with its neighbours and
 //!   one buyer; a decline weakens the product's pairs with the customer's newest products.
