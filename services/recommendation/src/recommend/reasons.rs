@@ -383,11 +383,14 @@ fn unresolved_contact(interaction: &Interaction, now: i64) -> Vec<Signal> {
     let Some(repeat) = unresolved(interaction, now) else {
         return Vec::new();
     };
-    let again = ReasonCode::from_code(&interaction.reason_code).map(|reason| Signal {
-        reason,
-        weight: 0.6,
-        evidence: repeat.evidence.clone(),
-    });
+    // A contact wrapped up as a repeat contact points to nothing more than this one does.
+    let again = ReasonCode::from_code(&interaction.reason_code)
+        .filter(|reason| *reason != repeat.reason)
+        .map(|reason| Signal {
+            reason,
+            weight: 0.6,
+            evidence: repeat.evidence.clone(),
+        });
     std::iter::once(repeat).chain(again).collect()
 }
 
@@ -401,6 +404,7 @@ fn in_a_sentence(label: &str) -> String {
     }
 }
 
+/// The repeat-contact signal of one recent interaction, if it ended unresolved.
 fn unresolved(interaction: &Interaction, now: i64) -> Option<Signal> {
     // An interaction without an end is ongoing: most likely this very contact.
     interaction.ended_at.as_ref()?;

@@ -187,6 +187,15 @@ fn an_unresolved_contact_says_what_it_was_wrapped_up_as_and_points_to_that_reaso
     // is named, and left to the learned model.
     assert_eq!(texts(&reasons[1]), [texts(&reasons[0])[0].clone()]);
 
+    // One wrapped up as a repeat contact counts once, not twice.
+    let mut repeat = interaction("k-4", Channel::Voice, days_before(1), Disposition::FollowUp);
+    repeat.reason_code = "repeat_contact".into();
+    s.recent_interactions = vec![repeat];
+    let reasons = reasons_for(&s, "", "");
+    assert_eq!(codes(&reasons), ["repeat_contact"]);
+    assert_eq!(reasons[0].evidence.len(), 1);
+    assert!((reasons[0].confidence - 0.6).abs() < 1e-9, "{reasons:?}");
+
     // A resolved contact points nowhere, whatever it was about.
     let mut done = interaction("k-3", Channel::Voice, days_before(1), Disposition::Resolved);
     done.reason_code = "billing_question".into();
