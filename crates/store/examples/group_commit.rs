@@ -1,7 +1,8 @@
 //! Durable writes per second on the embedded store with 1, 8 and 32 concurrent writers, each
-//! write its own small transaction acknowledged only once durable. With group commit the
-//! writers share `fsync`s, so the rate grows with concurrency; the single writer, measured in
-//! the same run, is the baseline of the ratios. `make bench-store`; `--writes N` (4000).
+//! write a small change of its own acknowledged only once durable. With group commit the
+//! writers that arrive together share a transaction and its `fsync`, so the rate grows with
+//! concurrency; the single writer, measured in the same run, is the baseline of the ratios.
+//! `make bench-store`; `--writes N` (4000).
 
 use std::time::Instant;
 
@@ -35,7 +36,7 @@ async fn rate(writers: usize, writes: usize) -> (f64, u64) {
     }
     (
         (per * writers) as f64 / at.elapsed().as_secs_f64(),
-        db.flushes(),
+        db.commits(),
     )
 }
 
@@ -46,16 +47,18 @@ async fn main() {
         Some(i) => args[i + 1].parse().expect("--writes takes a number"),
         None => 4000,
     };
-    println!("| writers | durable writes/s | fsyncs | writes per fsync | vs 1 writer |");
+    println!(
+        "| writers | durable writes/s | transactions | writes per transaction | vs 1 writer |"
+    );
     println!("|---|---|---|---|---|");
     let mut baseline = None;
     for writers in [1, 8, 32] {
-        let (per_sec, flushes) = rate(writers, writes).await;
+        let (per_sec, commits) = rate(writers, writes).await;
         let base = *baseline.get_or_insert(per_sec);
         let n = (writes / writers * writers) as f64;
         println!(
-            "| {writers} | {per_sec:.0} | {flushes} | {:.1} | {:.2}x |",
-            n / flushes.max(1) as f64,
+            "| {writers} | {per_sec:.0} | {commits} | {:.1} | {:.2}x |",
+            n / commits.max(1) as f64,
             per_sec / base
         );
     }

@@ -1,7 +1,12 @@
 use std::{
+    collections::VecDeque,
     fmt,
+    panic::{AssertUnwindSafe, catch_unwind},
     path::Path,
-    sync::{Arc, Condvar, Mutex},
+    sync::{
+        Arc, Condvar, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -13,19 +18,24 @@ use crate::StoreError;
 ///
 /// # Group commit
 ///
-/// Writes are durable when [`write`](Self::write) returns, and concurrent writers share the
-/// `fsync` that makes them so. Each write is its own transaction (all or nothing, as before),
-/// committed without syncing (redb's `Durability::None`), and then waits for a *flush*: an
-/// empty transaction committed with `Durability::Immediate`, which makes every commit before
-/// it durable. One writer at a time runs a flush; whoever arrives while one runs waits for the
-/// next, which covers everything committed meanwhile. So under load one `fsync` serves many
-/// writers and throughput grows with concurrency, while alone a writer pays what it paid
-/// before (a commit and an `fsync`).
+/// Writes are durable when [`write`](Self::write) returns, and writers that arrive together
+/// share one transaction and the one `fsync` that commits it. A writer hands its write to a
+/// queue; whoever finds no transaction running becomes the *leader*: it takes everything
+/// queued (up to `BATCH`, 256), runs the writes one after another in a single write
+/// transaction and commits it durably (redb's `Durability::Immediate`). Writers that arrive
+/// meanwhile queue for the next one. So under load one transaction and one `fsync` serve many
+/// writers and throughput grows with concurrency, while alone a writer pays what one
+/// transaction costs.
 ///
-/// A read may see a commit that is not durable yet; before it returns, it waits for the flush
-/// that covers every commit it could have seen, so nothing answered from a read (a
-/// remembered answer replayed, a history) can be lost by a crash either. A read while nothing
-/// is pending waits for nothing.
+/// Each write still behaves as a transaction of its own, in the order the writes queued: a
+/// write sees what the writes before it in the batch wrote, and one that fails (returns
+/// `Err` or panics) leaves nothing behind. The leader then aborts the batch, gives that
+/// writer its error and runs the others again in the next one. That is why a write is an
+/// `FnMut`: it may run more than once, and only its last run counts, so it must not act
+/// outside the transaction it is given.
+///
+/// redb makes a durable commit visible to readers only once it is on disk, so a read never
+/// sees what a crash could lose and never waits.
 ///
 /// # Bounded reads
 ///
@@ -33,13 +43,11 @@ use crate::StoreError;
 /// without holding a thread. Reads are short and CPU-bound, so more at once would only queue
 /// for the cores, while each would keep a blocking thread (and its stack and allocator
 /// cache) alive: ten thousand watches opening together would otherwise start hundreds.
-/// A turn ends when the read transaction does, before any wait for durability, so a read
-/// waiting for a flush never holds up the others.
 #[derive(Clone)]
 pub struct EmbeddedDb {
     /// Shared by every clone; redb allows many readers and one writer at a time.
     db: Arc<Database>,
-    /// What is committed and what is durable (see above).
+    /// Writes waiting for a transaction, and whether one is running (see above).
     group: Arc<Group>,
     /// Turns for reads on the blocking pool (see above).
     readers: Arc<Semaphore>,
@@ -47,140 +55,161 @@ pub struct EmbeddedDb {
     name: Arc<str>,
 }
 
-/// How far commits and flushes have got.
-#[derive(Debug, Default)]
-struct Progress {
-    /// Commits made so far (each counted as it begins to commit, while it still holds the
-    /// database's one write transaction).
-    committed: u64,
-    /// Every commit up to this count is durable.
-    durable: u64,
-    /// Writers inside a write transaction (begun, not yet committed or aborted).
-    writing: u32,
-    /// A flush is running.
-    flushing: bool,
-    /// Flushes run so far.
-    flushes: u64,
-    /// The last flush failed with this, for everyone it would have covered.
-    failed: Option<(u64, String)>,
-}
-
-/// The group commit's shared state; its waits run on the blocking pool.
-#[derive(Debug, Default)]
-struct Group {
-    progress: Mutex<Progress>,
-    flushed: Condvar,
-    /// Signalled when the last writer inside a transaction leaves it.
-    idle: Condvar,
-}
-
-/// Longest a flush waits for the writers already inside a transaction to commit, so that it
-/// covers them too: redb holds its one write transaction through a commit's `fsync`, so a
-/// writer that gets in after the flush waits for it and then for the next one.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+/// Most writes one transaction carries: enough that a burst shares a commit, few enough
+/// that no writer waits behind a long transaction.
+const BATCH: usize = 256;
 
 /// Reads of one database running on the blocking pool at once.
 const READERS: usize = 8;
 
-/// A writer inside a write transaction, counted until it leaves.
-struct Writing<'a>(&'a Group);
+/// A queued write, as the leader sees it: whatever its result type.
+trait Job: Send {
+    /// Runs the write in `txn` and keeps its result; false when it failed.
+    fn run(&mut self, txn: &WriteTransaction) -> bool;
+    /// The transaction it ran in could not commit: its writer gets this error.
+    fn fail(&mut self, err: &StoreError);
+}
 
-impl Drop for Writing<'_> {
-    fn drop(&mut self) {
-        let mut progress = self.0.lock();
-        progress.writing -= 1;
-        if progress.writing == 0 {
-            self.0.idle.notify_all();
-        }
+/// One writer's write and what came of its last run.
+struct Pending<T, E, F> {
+    write: F,
+    outcome: Option<Result<T, E>>,
+}
+
+impl<T, E, F> Job for Pending<T, E, F>
+where
+    T: Send,
+    E: From<StoreError> + Send,
+    F: FnMut(&WriteTransaction) -> Result<T, E> + Send,
+{
+    fn run(&mut self, txn: &WriteTransaction) -> bool {
+        let outcome = catch_unwind(AssertUnwindSafe(|| (self.write)(txn))).unwrap_or_else(|_| {
+            Err(E::from(StoreError::Task(
+                "the write panicked; nothing of it was kept".into(),
+            )))
+        });
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
     }
+
+    fn fail(&mut self, err: &StoreError) {
+        self.outcome = Some(Err(E::from(StoreError::Backend(format!(
+            "the write could not be committed: {err}"
+        )))));
+    }
+}
+
+/// A queued write and whether its outcome is final.
+struct Member<J: ?Sized> {
+    settled: AtomicBool,
+    job: Mutex<J>,
+}
+
+impl<J: ?Sized> Member<J> {
+    fn job(&self) -> MutexGuard<'_, J> {
+        self.job.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
+    }
+}
+
+type Queued = Arc<Member<dyn Job>>;
+
+/// What is queued and whether a leader is running a transaction.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Queued>,
+    leading: bool,
+    /// Transactions committed so far.
+    commits: u64,
+}
+
+/// The group commit's shared state; its waits run on the blocking pool.
+#[derive(Default)]
+struct Group {
+    queue: Mutex<Queue>,
+    /// Signalled when a leader is done: its writers are settled and another may lead.
+    led: Condvar,
 }
 
 impl Group {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a writer entering a write transaction.
-    fn writing(&self) -> Writing<'_> {
-        self.lock().writing += 1;
-        Writing(self)
-    }
-
-    /// Counts a commit about to be made; the number to wait for.
-    fn committing(&self) -> u64 {
-        let mut progress = self.lock();
-        progress.committed += 1;
-        progress.committed
-    }
-
-    /// The count every commit a read that began before now could see is within.
-    fn seen(&self) -> u64 {
-        self.lock().committed
-    }
-
-    /// Returns once every commit up to `upto` is durable, flushing when nobody else is.
-    fn wait_durable(&self, db: &Database, upto: u64) -> Result<(), StoreError> {
-        let mut progress = self.lock();
+    /// Queues `member` and returns once it is settled, leading transactions while nobody else
+    /// does.
+    fn submit(&self, db: &Database, member: Queued) {
+        let mut queue = self.lock();
+        queue.waiting.push_back(Arc::clone(&member));
         loop {
-            if progress.durable >= upto {
-                return Ok(());
+            if member.settled.load(Ordering::Acquire) {
+                return;
             }
-            if let Some((covered, err)) = &progress.failed
-                && *covered >= upto
-            {
-                return Err(StoreError::Backend(format!(
-                    "the commit was written but could not be made durable: {err}"
-                )));
-            }
-            if progress.flushing {
-                progress = self
-                    .flushed
-                    .wait(progress)
-                    .unwrap_or_else(|p| p.into_inner());
+            if queue.leading {
+                queue = self.led.wait(queue).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            progress.flushing = true;
-            // Let the writers already in a transaction commit first, so this flush covers
-            // them, within a bound so that a steady stream of writers never starves it.
-            let gathered = std::time::Instant::now() + GATHER;
-            while progress.writing > 0 {
-                let left = gathered.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                progress = self
-                    .idle
-                    .wait_timeout(progress, left)
-                    .map(|(p, _)| p)
-                    .unwrap_or_else(|p| p.into_inner().0);
+            queue.leading = true;
+            let take = queue.waiting.len().min(BATCH);
+            let batch: Vec<Queued> = queue.waiting.drain(..take).collect();
+            drop(queue);
+            let (retry, committed) = lead(db, batch);
+            queue = self.lock();
+            // The writes to run again go first, in the order they queued.
+            for member in retry.into_iter().rev() {
+                queue.waiting.push_front(member);
             }
-            // Everything counted now has committed or holds the write transaction, so the
-            // flush, whose transaction begins after, covers it.
-            let target = progress.committed;
-            drop(progress);
-            let flushed = flush(db);
-            progress = self.lock();
-            progress.flushing = false;
-            progress.flushes += 1;
-            match flushed {
-                Ok(()) => {
-                    progress.durable = progress.durable.max(target);
-                    progress.failed = None;
-                }
-                Err(err) => progress.failed = Some((target, err.to_string())),
-            }
-            self.flushed.notify_all();
+            queue.commits += u64::from(committed);
+            queue.leading = false;
+            self.led.notify_all();
         }
     }
 }
 
-/// Makes every commit before it durable: an empty transaction committed with `fsync`.
-fn flush(db: &Database) -> Result<(), StoreError> {
+/// Runs `batch` in one durable transaction and settles it. When a write fails, the others
+/// are not committed and come back to run again (with the failed one settled); whether a
+/// transaction was committed.
+fn lead(db: &Database, batch: Vec<Queued>) -> (Vec<Queued>, bool) {
+    let txn = match begin(db) {
+        Ok(txn) => txn,
+        Err(err) => {
+            for member in &batch {
+                member.job().fail(&err);
+                member.settle();
+            }
+            return (Vec::new(), false);
+        }
+    };
+    for (i, member) in batch.iter().enumerate() {
+        if !member.job().run(&txn) {
+            // Aborted when dropped: nothing of this batch is kept.
+            drop(txn);
+            member.settle();
+            let mut retry = batch;
+            retry.remove(i);
+            return (retry, false);
+        }
+    }
+    let committed = txn.commit().map_err(StoreError::from);
+    for member in &batch {
+        if let Err(err) = &committed {
+            member.job().fail(err);
+        }
+        member.settle();
+    }
+    (Vec::new(), committed.is_ok())
+}
+
+/// A write transaction that commits durably.
+fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StoreError::Backend(e.to_string()))?;
-    txn.commit()?;
-    Ok(())
+    Ok(txn)
 }
 
 impl fmt::Debug for EmbeddedDb {
@@ -218,70 +247,66 @@ impl EmbeddedDb {
     where
         F: FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     {
-        let _writing = self.group.writing();
-        let txn = self.db.begin_write()?;
+        let txn = begin(&self.db)?;
         let value = f(&txn)?;
         txn.commit()?;
         Ok(value)
     }
 
-    /// How many `fsync`ing flushes have run, for seeing how many writers shared each.
-    pub fn flushes(&self) -> u64 {
-        self.group.lock().flushes
+    /// How many transactions [`write`](Self::write) has committed, for seeing how many
+    /// writers shared each.
+    pub fn commits(&self) -> u64 {
+        self.group.lock().commits
     }
 
-    /// Runs `f` in a read transaction on the blocking pool; returns once whatever it could
-    /// have seen is durable.
+    /// Runs `f` in a read transaction on the blocking pool.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, E> + Send + 'static,
     {
-        let (db, group) = (Arc::clone(&self.db), Arc::clone(&self.group));
+        let db = Arc::clone(&self.db);
         let turn = Arc::clone(&self.readers)
             .acquire_owned()
             .await
             .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(StoreError::from)?;
-            // Read after the transaction began: every commit it sees is counted.
-            let seen = group.seen();
             let value = f(&txn);
             drop(txn);
             drop(turn);
-            let value = value?;
-            group.wait_durable(&db, seen)?;
-            Ok(value)
+            value
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
-    /// Runs `f` in a write transaction on the blocking pool and commits when it returns `Ok`;
-    /// an `Err` aborts the transaction and nothing is written.
+    /// Runs `f` in a write transaction on the blocking pool, shared with the writes queued
+    /// with it (see [group commit](Self#group-commit)), and returns once it is durable. An
+    /// `Err` (or a panic) leaves nothing of `f` behind. `f` may run more than once (a write
+    /// beside it failed); only its last run is kept, so it must act only through `txn`.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
     {
         let (db, group) = (Arc::clone(&self.db), Arc::clone(&self.group));
         tokio::task::spawn_blocking(move || {
-            let (value, mine) = {
-                let _writing = group.writing();
-                let mut txn = db.begin_write().map_err(StoreError::from)?;
-                txn.set_durability(Durability::None)
-                    .map_err(|e| StoreError::Backend(e.to_string()))?;
-                let value = f(&txn)?;
-                // Counted before it commits, so a read that sees it counts it too; a flush
-                // that counts it begins after it (redb's one writer at a time), so covers it.
-                let mine = group.committing();
-                txn.commit().map_err(StoreError::from)?;
-                (value, mine)
-            };
-            group.wait_durable(&db, mine)?;
-            Ok(value)
+            let member = Arc::new(Member {
+                settled: AtomicBool::new(false),
+                job: Mutex::new(Pending {
+                    write: f,
+                    outcome: None,
+                }),
+            });
+            group.submit(&db, Arc::clone(&member) as Queued);
+            member.job().outcome.take().unwrap_or_else(|| {
+                Err(E::from(StoreError::Task(
+                    "the write was settled without an outcome".into(),
+                )))
+            })
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
@@ -290,59 +315,177 @@ impl EmbeddedDb {
 
 #[cfg(test)]
 mod tests {
-    use redb::{ReadableTableMetadata, TableDefinition};
+    use std::time::Duration;
+
+    use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 
     use super::*;
 
     const T: TableDefinition<&str, u64> = TableDefinition::new("t");
 
+    /// Writes `key` = `value`, or fails after writing it when `fail` is set.
+    async fn put(db: &EmbeddedDb, key: String, value: u64, fail: bool) -> Result<(), StoreError> {
+        db.write(move |txn| {
+            txn.open_table(T)?.insert(key.as_str(), value)?;
+            if fail {
+                return Err(StoreError::Backend("refused".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn count_and_get(db: &EmbeddedDb, key: &'static str) -> (u64, Option<u64>) {
+        db.read(move |txn| -> Result<_, StoreError> {
+            let table = txn.open_table(T)?;
+            Ok((table.len()?, table.get(key)?.map(|v| v.value())))
+        })
+        .await
+        .expect("read")
+    }
+
+    /// Holds the write transaction for a while, so that the writes started meanwhile queue
+    /// behind it and share the next one.
+    fn hold(db: &EmbeddedDb) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|txn| {
+                txn.open_table(T)?.insert("held", 0)?;
+                std::thread::sleep(Duration::from_millis(150));
+                Ok(())
+            })
+            .await
+        })
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_writers_share_flushes_and_every_write_survives_reopen() {
+    async fn concurrent_writers_share_transactions_and_every_write_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let writers = 64;
         {
             let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
-            let mut tasks = Vec::new();
-            for i in 0..writers {
-                let db = db.clone();
-                tasks.push(tokio::spawn(async move {
-                    db.write(move |txn| -> Result<(), StoreError> {
-                        txn.open_table(T)?.insert(format!("k{i}").as_str(), i)?;
-                        Ok(())
-                    })
-                    .await
-                }));
-            }
+            let held = hold(&db);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let tasks: Vec<_> = (0..writers)
+                .map(|i| {
+                    let db = db.clone();
+                    tokio::spawn(async move { put(&db, format!("k{i}"), i, false).await })
+                })
+                .collect();
+            held.await.expect("task").expect("held write");
             for task in tasks {
                 task.await.expect("task").expect("write");
             }
             assert!(
-                db.flushes() < writers,
-                "{} flushes for {writers} concurrent writers: none shared",
-                db.flushes()
+                db.commits() < writers / 2,
+                "{} transactions for {writers} concurrent writers: few shared",
+                db.commits()
             );
-            // A failed write in between commits nothing of its own.
-            let failed: Result<(), StoreError> = db
-                .write(|txn| {
-                    txn.open_table(T)?.insert("dropped", 0)?;
-                    Err(StoreError::Backend("refused".into()))
-                })
-                .await;
-            assert!(failed.is_err());
         }
         let db = EmbeddedDb::open(dir.path(), "svc").expect("reopen");
-        let (count, dropped) = db
-            .read(|txn| -> Result<(u64, bool), StoreError> {
+        let (count, _) = count_and_get(&db, "k0").await;
+        assert_eq!(
+            count,
+            writers + 1,
+            "every acknowledged write is there after reopening"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_fails_beside_others_leaves_nothing_and_takes_nothing_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
+        let held = hold(&db);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Every fifth write fails after writing; one panics.
+        let tasks: Vec<_> = (0..40u64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    if i == 17 {
+                        return db
+                            .write(|txn| -> Result<(), StoreError> {
+                                txn.open_table(T)?.insert("panicked", 1)?;
+                                panic!("a write that panics");
+                            })
+                            .await;
+                    }
+                    put(&db, format!("k{i:02}"), i, i % 5 == 0).await
+                })
+            })
+            .collect();
+        held.await.expect("task").expect("held write");
+        let mut failed = 0;
+        for (i, task) in tasks.into_iter().enumerate() {
+            let outcome = task.await.expect("the writer's task survives");
+            assert_eq!(
+                outcome.is_err(),
+                i % 5 == 0 || i == 17,
+                "write {i}: {outcome:?}"
+            );
+            failed += usize::from(outcome.is_err());
+        }
+        assert_eq!(failed, 9);
+        assert!(
+            db.commits() < 20,
+            "{} transactions: the writes beside a failure still shared",
+            db.commits()
+        );
+        let survivors = db
+            .read(|txn| -> Result<Vec<String>, StoreError> {
                 let table = txn.open_table(T)?;
-                Ok((table.len()?, table.get("dropped")?.is_some()))
+                let mut keys = Vec::new();
+                for row in table.iter()? {
+                    keys.push(row?.0.value().to_owned());
+                }
+                Ok(keys)
             })
             .await
             .expect("read");
+        let expected: Vec<String> = ["held".to_owned()]
+            .into_iter()
+            .chain(
+                (0..40u64)
+                    .filter(|i| i % 5 != 0 && *i != 17)
+                    .map(|i| format!("k{i:02}")),
+            )
+            .collect();
+        assert_eq!(survivors, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_sharing_a_transaction_see_each_other_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
+        let held = hold(&db);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Read-modify-write of one counter: lost updates would leave it short.
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(|txn| -> Result<u64, StoreError> {
+                        let mut table = txn.open_table(T)?;
+                        let next = table.get("counter")?.map_or(0, |v| v.value()) + 1;
+                        table.insert("counter", next)?;
+                        Ok(next)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        held.await.expect("task").expect("held write");
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.expect("task").expect("write"));
+        }
+        seen.sort_unstable();
         assert_eq!(
-            count, writers,
-            "every acknowledged write is there after reopening"
+            seen,
+            (1..=50).collect::<Vec<u64>>(),
+            "each saw the one before"
         );
-        assert!(!dropped);
+        assert_eq!(count_and_get(&db, "counter").await.1, Some(50));
     }
 
     #[tokio::test]
@@ -350,32 +493,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
-            db.write(|txn| -> Result<(), StoreError> {
-                txn.open_table(T)?.insert("kept", 1)?;
-                Ok(())
-            })
-            .await
-            .expect("write");
-            let failed: Result<(), StoreError> = db
-                .write(|txn| {
-                    txn.open_table(T)?.insert("dropped", 2)?;
-                    Err(StoreError::Backend("refused".into()))
-                })
-                .await;
-            assert!(failed.is_err());
+            put(&db, "kept".into(), 1, false).await.expect("write");
+            assert!(put(&db, "dropped".into(), 2, true).await.is_err());
         }
         let db = EmbeddedDb::open(dir.path(), "svc").expect("reopen");
-        let (kept, dropped) = db
-            .read(|txn| -> Result<_, StoreError> {
-                let t = txn.open_table(T)?;
-                Ok((
-                    t.get("kept")?.map(|v| v.value()),
-                    t.get("dropped")?.map(|v| v.value()),
-                ))
-            })
-            .await
-            .expect("read");
-        assert_eq!(kept, Some(1));
-        assert_eq!(dropped, None);
+        assert_eq!(count_and_get(&db, "kept").await, (1, Some(1)));
+        assert_eq!(count_and_get(&db, "dropped").await.1, None);
     }
 }

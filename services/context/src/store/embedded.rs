@@ -68,7 +68,7 @@ impl ContextStore for EmbeddedContextStore {
                     request_digest,
                     expected_version,
                     mut event,
-                } = new;
+                } = new.clone();
                 let remembered = match idempotency::recall(
                     txn,
                     &tenant_id,

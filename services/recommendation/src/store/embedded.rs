@@ -389,7 +389,7 @@ impl RecommendationStore for EmbeddedRecommendationStore {
                 }
                 let seq = bump(&mut txn.open_table(REASON_SEQ)?, &tenant, 1)?;
                 let mut log = txn.open_table(REASON_LOG)?;
-                let entry = logged(&customer, reason);
+                let entry = logged(&customer, reason.clone());
                 log.insert(reason_key(&tenant, seq).as_str(), encode(&entry).as_slice())?;
                 if let Some(oldest) = seq.checked_sub(MAX_LOGGED_REASONS as u64) {
                     log.remove(reason_key(&tenant, oldest).as_str())?;

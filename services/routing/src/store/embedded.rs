@@ -111,7 +111,7 @@ impl RoutingStore for EmbeddedRoutingStore {
                 let mut queues = txn.open_table(QUEUES)?;
                 let mut jobs = txn.open_table(JOBS)?;
                 let mut pending = txn.open_table(PENDING)?;
-                for write in writes {
+                for write in &writes {
                     match write {
                         Write::Contact(record) => {
                             let key = keys::scoped(record.tenant_id(), &[record.contact_id()]);
@@ -124,12 +124,12 @@ impl RoutingStore for EmbeddedRoutingStore {
                             }
                         }
                         Write::Agent { tenant_id, agent } => {
-                            let key = keys::scoped(&tenant_id, &[&agent.agent_id]);
-                            agents.insert(key.as_str(), codec::encode(&agent).as_slice())?;
+                            let key = keys::scoped(tenant_id, &[&agent.agent_id]);
+                            agents.insert(key.as_str(), codec::encode(agent).as_slice())?;
                         }
                         Write::Queue { tenant_id, queue } => {
-                            let key = keys::scoped(&tenant_id, &[&queue.queue_id]);
-                            queues.insert(key.as_str(), codec::encode(&queue).as_slice())?;
+                            let key = keys::scoped(tenant_id, &[&queue.queue_id]);
+                            queues.insert(key.as_str(), codec::encode(queue).as_slice())?;
                         }
                         Write::Answer {
                             tenant_id,
@@ -137,22 +137,20 @@ impl RoutingStore for EmbeddedRoutingStore {
                             key,
                             digest,
                             answer,
-                        } => idempotency::remember(
-                            txn, &tenant_id, operation, &key, &digest, &answer,
-                        )?,
+                        } => idempotency::remember(txn, tenant_id, operation, key, digest, answer)?,
                         Write::Job(job) => {
                             let key = keys::scoped(&job.tenant_id, &[&job.key]);
                             jobs.insert(key.as_str(), codec::encode(job.as_ref()).as_slice())?;
                         }
                         Write::CloseJob { tenant_id, key } => {
-                            jobs.remove(keys::scoped(&tenant_id, &[&key]).as_str())?;
+                            jobs.remove(keys::scoped(tenant_id, &[key]).as_str())?;
                         }
                         Write::EraseContact {
                             tenant_id,
                             contact_id,
                             ..
                         } => {
-                            let key = keys::scoped(&tenant_id, &[&contact_id]);
+                            let key = keys::scoped(tenant_id, &[contact_id]);
                             contacts.remove(key.as_str())?;
                             live.remove(key.as_str())?;
                         }
@@ -161,7 +159,7 @@ impl RoutingStore for EmbeddedRoutingStore {
                             operation,
                             key,
                         } => {
-                            idempotency::forget(txn, &tenant_id, &operation, &key)?;
+                            idempotency::forget(txn, tenant_id, operation, key)?;
                         }
                         Write::Pending(event) => {
                             let key = keys::scoped(&event.tenant_id, &[&event.key]);
@@ -169,7 +167,7 @@ impl RoutingStore for EmbeddedRoutingStore {
                                 .insert(key.as_str(), codec::encode(event.as_ref()).as_slice())?;
                         }
                         Write::Delivered { tenant_id, key } => {
-                            pending.remove(keys::scoped(&tenant_id, &[&key]).as_str())?;
+                            pending.remove(keys::scoped(tenant_id, &[key]).as_str())?;
                         }
                     }
                 }
