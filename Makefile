@@ -145,6 +145,19 @@ bench-recommend: ## Recommend (offers, reasons with a learned model, articles) w
 bench-store: ## durable writes/s on the embedded store with 1, 8 and 32 concurrent writers (group commit), ratios to 1
 	$(CARGO) run --release --locked -p baton-store --example group_commit
 
+# PROFILE_SECS: how long the profiled child measures (8). Needs Linux perf (Debian: linux-perf)
+# and perf_event_paranoid <= 2; the recording stays in target/profile.
+PROFILE_SECS ?= 8
+.PHONY: profile
+profile: ## sample StartContact and Transfer with perf in one bench child (embedded store) and print where the CPU went
+	@command -v perf >/dev/null || { echo "make profile needs perf (Debian: apt-get install linux-perf)"; exit 1; }
+	$(CARGO) build --profile profiling --locked -p baton-tests --bin baton-bench
+	mkdir -p target/profile
+	RUST_LOG=warn perf record -F 499 -g --call-graph dwarf,16384 -o target/profile/perf.data \
+	  target/profiling/baton-bench --child plain --secs $(PROFILE_SECS) --warmup-secs 2 --concurrency 8
+	perf script -i target/profile/perf.data -F comm,tid,ip,sym --no-inline > target/profile/perf.txt 2>/dev/null
+	python3 tests/profile/breakdown.py target/profile/perf.txt
+
 # REPLICAS_BENCH_ARGS: --secs N (10), --tenants N (8), --agents N per tenant (4), --callers N (16).
 .PHONY: bench-replicas
 bench-replicas: redis-server ## assignments per second on Redis with one routing replica and with two, in one run
