@@ -358,23 +358,40 @@ mod tests {
         })
     }
 
+    /// Starts `n` writers (`start(db, i)`) while the write transaction is held, so that they
+    /// queue behind it and share what follows; their outcomes, in the order they started.
+    async fn queued_behind_a_held_write<T, Fut>(
+        db: &EmbeddedDb,
+        n: u64,
+        start: impl Fn(EmbeddedDb, u64) -> Fut,
+    ) -> Vec<T>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let held = hold(db);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(start(db.clone(), i))).collect();
+        held.await.expect("task").expect("held write");
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("the writer's task survives"));
+        }
+        outcomes
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writers_share_transactions_and_every_write_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         let writers = 64;
         {
             let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
-            let held = hold(&db);
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            let tasks: Vec<_> = (0..writers)
-                .map(|i| {
-                    let db = db.clone();
-                    tokio::spawn(async move { put(&db, format!("k{i}"), i, false).await })
-                })
-                .collect();
-            held.await.expect("task").expect("held write");
-            for task in tasks {
-                task.await.expect("task").expect("write");
+            let outcomes = queued_behind_a_held_write(&db, writers, |db, i| async move {
+                put(&db, format!("k{i}"), i, false).await
+            })
+            .await;
+            for outcome in outcomes {
+                outcome.expect("write");
             }
             assert!(
                 db.commits() < writers / 2,
@@ -395,29 +412,21 @@ mod tests {
     async fn a_write_that_fails_beside_others_leaves_nothing_and_takes_nothing_with_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
-        let held = hold(&db);
-        tokio::time::sleep(Duration::from_millis(30)).await;
         // Every fifth write fails after writing; one panics.
-        let tasks: Vec<_> = (0..40u64)
-            .map(|i| {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    if i == 17 {
-                        return db
-                            .write(|txn| -> Result<(), StoreError> {
-                                txn.open_table(T)?.insert("panicked", 1)?;
-                                panic!("a write that panics");
-                            })
-                            .await;
-                    }
-                    put(&db, format!("k{i:02}"), i, i % 5 == 0).await
-                })
-            })
-            .collect();
-        held.await.expect("task").expect("held write");
+        let outcomes = queued_behind_a_held_write(&db, 40, |db, i| async move {
+            if i == 17 {
+                return db
+                    .write(|txn| -> Result<(), StoreError> {
+                        txn.open_table(T)?.insert("panicked", 1)?;
+                        panic!("a write that panics");
+                    })
+                    .await;
+            }
+            put(&db, format!("k{i:02}"), i, i % 5 == 0).await
+        })
+        .await;
         let mut failed = 0;
-        for (i, task) in tasks.into_iter().enumerate() {
-            let outcome = task.await.expect("the writer's task survives");
+        for (i, outcome) in outcomes.into_iter().enumerate() {
             assert_eq!(
                 outcome.is_err(),
                 i % 5 == 0 || i == 17,
@@ -457,28 +466,21 @@ mod tests {
     async fn writes_sharing_a_transaction_see_each_other_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = EmbeddedDb::open(dir.path(), "svc").expect("open");
-        let held = hold(&db);
-        tokio::time::sleep(Duration::from_millis(30)).await;
         // Read-modify-write of one counter: lost updates would leave it short.
-        let tasks: Vec<_> = (0..50)
-            .map(|_| {
-                let db = db.clone();
-                tokio::spawn(async move {
-                    db.write(|txn| -> Result<u64, StoreError> {
-                        let mut table = txn.open_table(T)?;
-                        let next = table.get("counter")?.map_or(0, |v| v.value()) + 1;
-                        table.insert("counter", next)?;
-                        Ok(next)
-                    })
-                    .await
-                })
+        let outcomes = queued_behind_a_held_write(&db, 50, |db, _| async move {
+            db.write(|txn| -> Result<u64, StoreError> {
+                let mut table = txn.open_table(T)?;
+                let next = table.get("counter")?.map_or(0, |v| v.value()) + 1;
+                table.insert("counter", next)?;
+                Ok(next)
             })
+            .await
+        })
+        .await;
+        let mut seen: Vec<u64> = outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("write"))
             .collect();
-        held.await.expect("task").expect("held write");
-        let mut seen = Vec::new();
-        for task in tasks {
-            seen.push(task.await.expect("task").expect("write"));
-        }
         seen.sort_unstable();
         assert_eq!(
             seen,
