@@ -272,11 +272,9 @@ impl EmbeddedDb {
             .await
             .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let txn = db.begin_read().map_err(StoreError::from)?;
-            let value = f(&txn);
-            drop(txn);
-            drop(turn);
-            value
+            f(&txn)
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?

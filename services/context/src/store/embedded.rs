@@ -67,19 +67,21 @@ impl ContextStore for EmbeddedContextStore {
                     idempotency_key,
                     request_digest,
                     expected_version,
-                    mut event,
-                } = new.clone();
+                    event,
+                } = &new;
+                // Each run starts from the event as asked (a run may be repeated).
+                let (expected_version, mut event) = (*expected_version, event.clone());
                 let remembered = match idempotency::recall(
                     txn,
-                    &tenant_id,
+                    tenant_id,
                     APPEND_OPERATION,
-                    &idempotency_key,
-                    &request_digest,
+                    idempotency_key,
+                    request_digest,
                 ) {
                     // Another customer's key is refused as such, as on Redis, which checks
                     // the customer before the request.
                     Err(StoreError::KeyReused { .. })
-                        if !used_by(txn, &tenant_id, &customer_id, &idempotency_key)? =>
+                        if !used_by(txn, tenant_id, customer_id, idempotency_key)? =>
                     {
                         return Err(Error::IdempotencyKeyReused);
                     }
@@ -88,7 +90,7 @@ impl ContextStore for EmbeddedContextStore {
                 if let Some(bytes) = remembered {
                     let answer: AppendEventResponse = codec::decode(&bytes)?;
                     let event = answer.event.unwrap_or_default();
-                    if event.customer_id != customer_id {
+                    if event.customer_id != *customer_id {
                         return Err(Error::IdempotencyKeyReused);
                     }
                     return Ok(Appended {
@@ -98,7 +100,7 @@ impl ContextStore for EmbeddedContextStore {
                     });
                 }
 
-                let view_key = customer_key(&tenant_id, &customer_id);
+                let view_key = customer_key(tenant_id, customer_id);
                 let mut views = txn.open_table(VIEWS).map_err(store)?;
                 let stored = views
                     .get(view_key.as_str())
@@ -106,7 +108,7 @@ impl ContextStore for EmbeddedContextStore {
                     .map(|guard| codec::decode::<ContextSnapshot>(guard.value()))
                     .transpose()?;
                 let mut current =
-                    stored.map_or_else(|| View::empty(&customer_id), View::from_stored);
+                    stored.map_or_else(|| View::empty(customer_id), View::from_stored);
                 let version = current.version();
                 if expected_version != 0 && expected_version != version {
                     return Err(Error::VersionConflict {
@@ -120,7 +122,7 @@ impl ContextStore for EmbeddedContextStore {
                 txn.open_table(EVENTS)
                     .map_err(store)?
                     .insert(
-                        event_key(&tenant_id, &customer_id, event.sequence).as_str(),
+                        event_key(tenant_id, customer_id, event.sequence).as_str(),
                         codec::encode(&event).as_slice(),
                     )
                     .map_err(store)?;
@@ -140,16 +142,16 @@ impl ContextStore for EmbeddedContextStore {
                 };
                 idempotency::remember(
                     txn,
-                    &tenant_id,
+                    tenant_id,
                     APPEND_OPERATION,
-                    &idempotency_key,
-                    &request_digest,
+                    idempotency_key,
+                    request_digest,
                     &codec::encode(&answer),
                 )?;
                 txn.open_table(APPEND_KEYS)
                     .map_err(store)?
                     .insert(
-                        keys::scoped(&tenant_id, &[&customer_id, &idempotency_key]).as_str(),
+                        keys::scoped(tenant_id, &[customer_id, idempotency_key]).as_str(),
                         (),
                     )
                     .map_err(store)?;
